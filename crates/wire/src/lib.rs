@@ -1,0 +1,23 @@
+//! Wire types shared by `netchecker-server` and `netchecker-agent`.
+//!
+//! Every type here serialises to exactly the JSON the original Go
+//! k8s-netchecker put on the wire (see `doc/api.md`): snake_case report keys,
+//! PascalCase probe and check-response keys, RFC 3339 times with nanoseconds.
+//! Unknown fields are accepted and ignored when parsing, in both directions.
+
+mod check;
+mod report;
+
+pub use check::{CheckResponse, MESSAGE_FAILED, healthy_message};
+pub use report::{
+    AgentReport, HostDate, InvalidHostDate, OutgoingReport, ProbeResult, StoredReport,
+};
+
+/// Path prefix under which the server receives and serves agent reports.
+pub const AGENTS_PATH: &str = "/api/v1/agents";
+/// Path agents probe to measure the server path.
+pub const PING_PATH: &str = "/api/v1/ping";
+/// Path of the connectivity check.
+pub const CHECK_PATH: &str = "/api/v1/connectivity_check";
+/// Text of the 404 answer for an unknown agent, word for word as the original.
+pub const NO_SUCH_AGENT: &str = "There is no such entry in the agent cache";

@@ -1,0 +1,395 @@
+//! Agent reports: what an agent POSTs and what the server stores and serves.
+//!
+//! The JSON keys and their order are the original Go agent's. Parsing is
+//! lenient where the Go encoder was loose (`null` for empty maps and lists,
+//! missing fields from older agents) and strict where a value would be
+//! meaningless (a `hostdate` that is not RFC 3339).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Host name or interface name mapped to addresses.
+pub type AddressMap = BTreeMap<String, Vec<String>>;
+
+/// One agent report, without the `zero_extender` padding.
+///
+/// The padding is not a field: serde skips unknown keys with `IgnoredAny`,
+/// so the server parses past the zeros without allocating anything for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentReport {
+    /// Seconds between two reports of this agent.
+    #[serde(default)]
+    pub report_interval: u64,
+    #[serde(default)]
+    pub nodename: String,
+    #[serde(default)]
+    pub podname: String,
+    /// The agent's clock; reported, never trusted for freshness.
+    #[serde(default)]
+    pub hostdate: HostDate,
+    /// Host uptime in whole seconds.
+    #[serde(default, deserialize_with = "lenient_seconds")]
+    pub uptime: u64,
+    /// The server host name mapped to the addresses it resolved to.
+    #[serde(default, deserialize_with = "nullable_address_map")]
+    pub nslookup: AddressMap,
+    /// Interface name mapped to its addresses in CIDR form.
+    #[serde(default, deserialize_with = "nullable_address_map")]
+    pub ips: AddressMap,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub network_probes: Vec<ProbeResult>,
+}
+
+/// Result of one HTTP probe; keys are PascalCase, times in whole milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ProbeResult {
+    #[serde(rename = "URL")]
+    pub url: String,
+    /// 1 when a TCP connection was established, else 0.
+    pub connection_result: i64,
+    /// HTTP status code, 0 when there was no HTTP response.
+    #[serde(rename = "HTTPCode")]
+    pub http_code: i64,
+    pub total: i64,
+    pub content_transfer: i64,
+    #[serde(rename = "TCPConnection")]
+    pub tcp_connection: i64,
+    #[serde(rename = "DNSLookup")]
+    pub dns_lookup: i64,
+    pub connect: i64,
+    pub server_processing: i64,
+}
+
+/// What an agent puts on the wire: the report followed by `zero_extender`,
+/// exactly `padding` zeros, written without materialising a vector.
+#[derive(Debug, Serialize)]
+pub struct OutgoingReport<'a> {
+    #[serde(flatten)]
+    pub report: &'a AgentReport,
+    pub zero_extender: Zeros,
+}
+
+impl<'a> OutgoingReport<'a> {
+    pub fn new(report: &'a AgentReport, padding: usize) -> Self {
+        Self {
+            report,
+            zero_extender: Zeros(padding),
+        }
+    }
+}
+
+/// A JSON array of `n` zeros.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Zeros(pub usize);
+
+impl Serialize for Zeros {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.0))?;
+        for _ in 0..self.0 {
+            seq.serialize_element(&0u8)?;
+        }
+        seq.end()
+    }
+}
+
+/// A report as the server stores and serves it: the report plus the
+/// server's own receive time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredReport {
+    #[serde(flatten)]
+    pub report: AgentReport,
+    /// When the server received the report (server clock, RFC 3339).
+    pub last_updated: jiff::Timestamp,
+}
+
+/// An RFC 3339 time with any offset and up to nanoseconds, kept verbatim so
+/// that the agent's own rendering (and offset) reaches readers unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostDate {
+    text: String,
+    at: jiff::Timestamp,
+}
+
+impl HostDate {
+    /// The instant this date denotes.
+    pub fn timestamp(&self) -> jiff::Timestamp {
+        self.at
+    }
+
+    /// The text as the agent sent it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Render a timestamp with nanoseconds in UTC, parseable by Go's `time`.
+    pub fn from_timestamp(at: jiff::Timestamp) -> Self {
+        Self {
+            text: format!("{at:.9}"),
+            at,
+        }
+    }
+}
+
+impl Default for HostDate {
+    /// Go's zero `time.Time`, which is what a Go agent sends for an unset date.
+    fn default() -> Self {
+        "0001-01-01T00:00:00Z"
+            .parse()
+            .expect("Go's zero time is valid RFC 3339")
+    }
+}
+
+/// A `hostdate` that is not an RFC 3339 time with an offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidHostDate(String);
+
+impl fmt::Display for InvalidHostDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "hostdate is not an RFC 3339 time: {}", self.0)
+    }
+}
+
+impl std::error::Error for InvalidHostDate {}
+
+impl FromStr for HostDate {
+    type Err = InvalidHostDate;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let at = jiff::Timestamp::from_str(s).map_err(|e| InvalidHostDate(e.to_string()))?;
+        Ok(Self {
+            text: s.to_owned(),
+            at,
+        })
+    }
+}
+
+impl fmt::Display for HostDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Serialize for HostDate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for HostDate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Go marshals a nil map as `null` and a failed lookup's nil slice as `null`.
+fn nullable_address_map<'de, D: Deserializer<'de>>(d: D) -> Result<AddressMap, D::Error> {
+    let raw = Option::<BTreeMap<String, Option<Vec<String>>>>::deserialize(d)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect())
+}
+
+/// Whole seconds from any JSON number: older agents sent a float.
+fn lenient_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = u64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number of seconds")
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<u64, E> {
+            Ok(v.max(0) as u64)
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
+            if v.is_finite() {
+                Ok(v.max(0.0) as u64)
+            } else {
+                Err(E::custom("uptime is not a finite number"))
+            }
+        }
+        fn visit_unit<E>(self) -> Result<u64, E> {
+            Ok(0)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GO_REPORT: &str = include_str!("../tests/fixtures/go-agent-report.json");
+    const GO_REPORT_HOSTNET: &str = include_str!("../tests/fixtures/go-agent-report-hostnet.json");
+
+    #[test]
+    fn parses_the_go_agent_fixtures() {
+        for (text, pod) in [
+            (GO_REPORT, "netchecker-agent-x7k2p"),
+            (GO_REPORT_HOSTNET, "netchecker-agent-hostnet-q8w3z"),
+        ] {
+            let r: AgentReport = serde_json::from_str(text).unwrap();
+            assert_eq!(r.podname, pod);
+            assert_eq!(r.report_interval, 15);
+            assert_eq!(r.nodename, "node-1");
+            assert_eq!(r.uptime, 123456);
+            assert_eq!(r.hostdate.as_str(), "2026-11-21T10:11:12.123456789+02:00");
+            assert_eq!(
+                r.hostdate.timestamp().to_string(),
+                "2026-11-21T08:11:12.123456789Z"
+            );
+            assert_eq!(r.nslookup["netchecker-service"], vec!["10.233.0.10"]);
+            assert_eq!(r.ips["lo"], vec!["127.0.0.1/8", "::1/128"]);
+            let p = &r.network_probes[0];
+            assert_eq!(p.url, "http://netchecker-service:8081/api/v1/ping");
+            assert_eq!((p.connection_result, p.http_code, p.total), (1, 200, 3));
+            assert_eq!(
+                (
+                    p.tcp_connection,
+                    p.dns_lookup,
+                    p.connect,
+                    p.server_processing
+                ),
+                (1, 1, 1, 1)
+            );
+        }
+    }
+
+    #[test]
+    fn reserialises_without_padding_and_with_original_keys() {
+        let r: AgentReport = serde_json::from_str(GO_REPORT).unwrap();
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+        let mut want = vec![
+            "hostdate",
+            "ips",
+            "network_probes",
+            "nodename",
+            "nslookup",
+            "podname",
+            "report_interval",
+            "uptime",
+        ];
+        want.sort();
+        let mut got = keys.clone();
+        got.sort();
+        assert_eq!(got, want);
+        let probe = v["network_probes"][0].as_object().unwrap();
+        let mut probe_keys: Vec<_> = probe.keys().map(String::as_str).collect();
+        probe_keys.sort();
+        assert_eq!(
+            probe_keys,
+            [
+                "Connect",
+                "ConnectionResult",
+                "ContentTransfer",
+                "DNSLookup",
+                "HTTPCode",
+                "ServerProcessing",
+                "TCPConnection",
+                "Total",
+                "URL"
+            ]
+        );
+    }
+
+    #[test]
+    fn outgoing_report_matches_the_go_shape_and_order() {
+        let r: AgentReport = serde_json::from_str(GO_REPORT).unwrap();
+        let out = serde_json::to_string(&OutgoingReport::new(&r, 1500)).unwrap();
+        // Same keys in the same order as the Go agent, padding last.
+        let order: Vec<usize> = [
+            "\"report_interval\"",
+            "\"nodename\"",
+            "\"podname\"",
+            "\"hostdate\"",
+            "\"uptime\"",
+            "\"nslookup\"",
+            "\"ips\"",
+            "\"network_probes\"",
+            "\"zero_extender\"",
+        ]
+        .iter()
+        .map(|k| out.find(k).unwrap_or_else(|| panic!("{k} missing")))
+        .collect();
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "key order differs: {order:?}"
+        );
+        // Same document as the fixture, byte for byte apart from map order.
+        let ours: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let theirs: serde_json::Value = serde_json::from_str(GO_REPORT).unwrap();
+        assert_eq!(ours, theirs);
+        assert_eq!(ours["zero_extender"].as_array().unwrap().len(), 1500);
+    }
+
+    #[test]
+    fn zero_padding_lengths() {
+        assert_eq!(serde_json::to_string(&Zeros(0)).unwrap(), "[]");
+        assert_eq!(serde_json::to_string(&Zeros(3)).unwrap(), "[0,0,0]");
+    }
+
+    #[test]
+    fn accepts_go_nulls_and_missing_fields() {
+        let r: AgentReport = serde_json::from_str(
+            r#"{"report_interval":60,"podname":"p","nslookup":{"netchecker-service":null},
+                "ips":null,"network_probes":null,"uptime":12.7,"extra":{"x":[1,2]}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.nslookup["netchecker-service"], Vec::<String>::new());
+        assert!(r.ips.is_empty() && r.network_probes.is_empty());
+        assert_eq!(r.uptime, 12);
+        assert_eq!(r.hostdate.as_str(), "0001-01-01T00:00:00Z");
+        assert_eq!(r.nodename, "");
+    }
+
+    #[test]
+    fn rejects_a_hostdate_that_is_not_rfc3339() {
+        let err = serde_json::from_str::<AgentReport>(r#"{"hostdate":"yesterday"}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("hostdate is not an RFC 3339 time"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hostdate_from_timestamp_has_nanoseconds() {
+        let at: jiff::Timestamp = "2026-11-21T10:11:12.5Z".parse().unwrap();
+        assert_eq!(
+            HostDate::from_timestamp(at).as_str(),
+            "2026-11-21T10:11:12.500000000Z"
+        );
+    }
+
+    #[test]
+    fn stored_report_adds_last_updated() {
+        let report: AgentReport = serde_json::from_str(GO_REPORT).unwrap();
+        let stored = StoredReport {
+            report,
+            last_updated: "2026-11-21T08:11:13Z".parse().unwrap(),
+        };
+        let v = serde_json::to_value(&stored).unwrap();
+        assert_eq!(v["last_updated"], "2026-11-21T08:11:13Z");
+        assert!(v.get("zero_extender").is_none());
+        let back: StoredReport = serde_json::from_value(v).unwrap();
+        assert_eq!(back, stored);
+    }
+}
