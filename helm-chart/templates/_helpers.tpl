@@ -1,0 +1,107 @@
+{{/* Chart name, overridable. */}}
+{{- define "netchecker.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name, at most 63 characters (DNS label limit). When the
+release name already contains the chart name it is used as is.
+*/}}
+{{- define "netchecker.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Chart name and version, as used by the helm.sh/chart label. */}}
+{{- define "netchecker.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels every object carries. */}}
+{{- define "netchecker.labels" -}}
+helm.sh/chart: {{ include "netchecker.chart" . }}
+{{ include "netchecker.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: netchecker
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels that select this release's objects. */}}
+{{- define "netchecker.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "netchecker.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Server selector labels. `app: netchecker-server` matches the original
+manifests, so existing Services and dashboards keep finding the pod.
+*/}}
+{{- define "netchecker.server.selectorLabels" -}}
+{{ include "netchecker.selectorLabels" . }}
+app.kubernetes.io/component: server
+app: netchecker-server
+{{- end }}
+
+{{/*
+Agent selector labels; the argument is a dict with the root context (ctx)
+and the exact `app` label value. The server finds the agents it expects by
+`app in (netchecker-agent,netchecker-agent-hostnet)`, so `app` must be one of
+those two values, never prefixed with the release name.
+*/}}
+{{- define "netchecker.agent.selectorLabels" -}}
+{{ include "netchecker.selectorLabels" .ctx }}
+app.kubernetes.io/component: {{ .app }}
+app: {{ .app }}
+{{- end }}
+
+{{/* Name of the server's ServiceAccount. */}}
+{{- define "netchecker.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (printf "%s-server" (include "netchecker.fullname" .)) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Image reference; the argument is an image values block plus the root context. */}}
+{{- define "netchecker.image" -}}
+{{- $img := .image }}
+{{- if $img.digest }}
+{{- printf "%s@%s" $img.repository $img.digest }}
+{{- else }}
+{{- printf "%s:%s" $img.repository (default .ctx.Chart.AppVersion $img.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* RUST_LOG for a component values block: rustLog wins, else logLevel for our crates. */}}
+{{- define "netchecker.rustLog" -}}
+{{- if .rustLog }}
+{{- .rustLog }}
+{{- else }}
+{{- $l := .logLevel | default "info" }}
+{{- printf "warn,netchecker=%s,netchecker_server=%s,netchecker_agent=%s,netchecker_wire=%s,netchecker_cli=%s" $l $l $l $l $l }}
+{{- end }}
+{{- end }}
+
+{{/* host:port the agents report to. */}}
+{{- define "netchecker.serverEndpoint" -}}
+{{- default (printf "%s:%v" .Values.server.service.name .Values.server.service.port) .Values.agent.serverEndpoint }}
+{{- end }}
+
+{{/* Namespace for an optional monitoring object (argument: its namespace value and ctx). */}}
+{{- define "netchecker.namespaceOr" -}}
+{{- default .ctx.Release.Namespace .ns }}
+{{- end }}
