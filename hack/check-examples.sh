@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Fails when examples/ differs from what hack/gen-examples.sh renders from the
+# chart now, then validates the example manifests and what examples/deploy.sh
+# would apply (images and namespace substituted).
+# Usage: hack/check-examples.sh [K8S_VERSION...]   (default: 1.33.0 1.37.0)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+versions=("$@")
+((${#versions[@]})) || versions=(1.33.0 1.37.0)
+
+fail() { printf 'check-examples: FAIL: %s\n' "$*" >&2; exit 1; }
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+"$ROOT/hack/gen-examples.sh" "$work" 2>/dev/null
+for f in plain/00-namespace.yaml plain/10-rbac.yaml plain/20-server.yaml plain/30-agents.yaml go-style-flags/netchecker.yaml; do
+  if ! diff -u "$ROOT/examples/$f" "$work/$f" >"$work/diff" 2>&1; then
+    cat "$work/diff" >&2
+    fail "examples/$f is out of date with helm-chart/: run hack/gen-examples.sh and commit the result"
+  fi
+done
+# No stray generated files either.
+extra="$(cd "$ROOT/examples" && find plain go-style-flags -name '*.yaml' ! -name values.yaml | LC_ALL=C sort)"
+want="$(cd "$work" && find plain go-style-flags -name '*.yaml' | LC_ALL=C sort)"
+[[ "$extra" == "$want" ]] || fail "examples/ has manifests the generator does not produce: $(comm -23 <(echo "$extra") <(echo "$want") | tr '\n' ' ')"
+echo "check-examples: examples/ matches the chart"
+
+for m in plain go-style-flags; do
+  DRY_RUN=1 MANIFESTS="$m" "$ROOT/examples/deploy.sh" > "$work/$m.yaml"
+  "$ROOT/hack/validate-manifests.sh" "$work/$m.yaml" "${versions[@]}" >/dev/null 2>"$work/err" \
+    || { cat "$work/err" >&2; fail "examples/$m does not validate"; }
+done
+echo "check-examples: examples/plain and examples/go-style-flags validate for ${versions[*]}"
+
+# deploy.sh substitutes images and namespace everywhere.
+DRY_RUN=1 SERVER_IMAGE=registry.test/x/netchecker-server SERVER_TAG=9.9.9 \
+  AGENT_IMAGE=registry.test/x/netchecker-agent AGENT_TAG=8.8.8 NAMESPACE=nc-test \
+  "$ROOT/examples/deploy.sh" > "$work/sub.yaml"
+"$ROOT/hack/validate-manifests.sh" "$work/sub.yaml" "${versions[0]}" >/dev/null 2>"$work/err" \
+  || { cat "$work/err" >&2; fail "deploy.sh output with substitutions does not validate"; }
+[[ "$(grep -c 'image: "registry.test/x/netchecker-server:9.9.9"' "$work/sub.yaml")" == 1 ]] || fail "deploy.sh did not set the server image"
+[[ "$(grep -c 'image: "registry.test/x/netchecker-agent:8.8.8"' "$work/sub.yaml")" == 2 ]] || fail "deploy.sh did not set both agent images"
+! grep -nE 'image:.*"netchecker-(server|agent):' "$work/sub.yaml" >&2 || fail "deploy.sh left a default image"
+! grep -nE '^\s*namespace: netchecker\s*$|^  name: netchecker\s*$' "$work/sub.yaml" >&2 || fail "deploy.sh left the default namespace"
+[[ "$(grep -cE '^\s*namespace: nc-test$' "$work/sub.yaml")" -ge 6 ]] || fail "deploy.sh did not set the namespace"
+echo "check-examples: deploy.sh substitutes images and namespace"
+
+# What the examples promise: the kubespray layout and the original's flags.
+grep -q 'nodePort: 31081' "$ROOT/examples/plain/20-server.yaml" || fail "plain example lost NodePort 31081"
+grep -q 'name: netchecker-service' "$ROOT/examples/plain/20-server.yaml" || fail "plain example lost Service netchecker-service"
+for arg in '"-v=5"' '"-alsologtostderr=true"' '"-serverendpoint=netchecker-service:8081"' '"-reportinterval=60"' \
+           '"-logtostderr"' '"-kubeproxyinit"' '"-endpoint"' '"0.0.0.0:8081"'; do
+  grep -q -- "- $arg" "$ROOT/examples/go-style-flags/netchecker.yaml" || fail "go-style example lost argument $arg"
+done
+echo "check-examples: OK"
