@@ -50,7 +50,7 @@ render() {
       -e "s#^([[:space:]]*namespace: )netchecker[[:space:]]*\$#\\1${NAMESPACE}#" \
       -e "s#^  name: netchecker[[:space:]]*\$#  name: ${NAMESPACE}#" \
       "$f"
-  done < <(if [[ -d "$MANIFESTS" ]]; then find "$MANIFESTS" -maxdepth 1 -name '*.yaml' ! -name values.yaml | LC_ALL=C sort; else echo "$MANIFESTS"; fi)
+  done < <(if [[ -d "$MANIFESTS" ]]; then find "$MANIFESTS" -maxdepth 1 -name '*.yaml'  | LC_ALL=C sort; else echo "$MANIFESTS"; fi)
 }
 
 if [[ "$DRY_RUN" == 1 ]]; then

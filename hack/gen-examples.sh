@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Renders the plain manifests in examples/ from the Helm chart, so that they
 # cannot drift from it (hack/check-examples.sh regenerates and diffs).
-#   examples/plain/*.yaml                 from examples/plain/values.yaml
-#   examples/go-style-flags/netchecker.yaml from examples/go-style-flags/values.yaml
+#   examples/plain/*.yaml                 from examples/values-plain.yaml
+#   examples/go-style-flags/netchecker.yaml from examples/values-go-style-flags.yaml
 # Release name and namespace are fixed ("netchecker"); examples/deploy.sh
 # rewrites the namespace and images when applying.
 # Usage: hack/gen-examples.sh [OUTPUT_DIR]   (default: examples/)
@@ -45,13 +45,13 @@ metadata:
 NS
 }
 
-values="$ROOT/examples/plain/values.yaml"
-{ header "examples/plain/values.yaml"; namespace_manifest; } > "$OUT/plain/00-namespace.yaml"
-{ header "examples/plain/values.yaml"; render "$values" -s templates/serviceaccount.yaml -s templates/rbac.yaml; } > "$OUT/plain/10-rbac.yaml"
-{ header "examples/plain/values.yaml"; render "$values" -s templates/server-deployment.yaml -s templates/service.yaml; } > "$OUT/plain/20-server.yaml"
-{ header "examples/plain/values.yaml"; render "$values" -s templates/agent-daemonsets.yaml; } > "$OUT/plain/30-agents.yaml"
+values="$ROOT/examples/values-plain.yaml"
+{ header "examples/values-plain.yaml"; namespace_manifest; } > "$OUT/plain/00-namespace.yaml"
+{ header "examples/values-plain.yaml"; render "$values" -s templates/serviceaccount.yaml -s templates/rbac.yaml; } > "$OUT/plain/10-rbac.yaml"
+{ header "examples/values-plain.yaml"; render "$values" -s templates/server-deployment.yaml -s templates/service.yaml; } > "$OUT/plain/20-server.yaml"
+{ header "examples/values-plain.yaml"; render "$values" -s templates/agent-daemonsets.yaml; } > "$OUT/plain/30-agents.yaml"
 
-values="$ROOT/examples/go-style-flags/values.yaml"
-{ header "examples/go-style-flags/values.yaml"; namespace_manifest; echo "---"; render "$values"; } > "$OUT/go-style-flags/netchecker.yaml"
+values="$ROOT/examples/values-go-style-flags.yaml"
+{ header "examples/values-go-style-flags.yaml"; namespace_manifest; echo "---"; render "$values"; } > "$OUT/go-style-flags/netchecker.yaml"
 
 echo "gen-examples: wrote $OUT/plain/*.yaml and $OUT/go-style-flags/netchecker.yaml" >&2
