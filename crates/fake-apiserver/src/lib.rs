@@ -1,1 +1,71 @@
-//! (in progress)
+//! A fake Kubernetes API server for tests: a small axum app over real HTTP
+//! that serves pod LIST and WATCH the way the real API does (label and
+//! field selectors, resourceVersions, newline-delimited watch events,
+//! bookmarks, `410 Gone` on expired versions), so the real kube-rs client
+//! and kube-runtime's watcher and reflector can be tested against it
+//! through an ordinary kubeconfig (`server: http://127.0.0.1:PORT`).
+//!
+//! Tests add, change and delete pods, inject failures and read request
+//! counters through [`FakeApiServer`]; harnesses outside the process use the
+//! binary and its `/fake/` control routes (see [`control`]).
+
+#![forbid(unsafe_code)]
+
+/// Pod LIST and WATCH routes and `Status` answers for everything else.
+pub mod api;
+/// `/fake/` routes that drive the fake from outside the process.
+pub mod control;
+/// Kubeconfig text that points a client at the fake.
+pub mod kubeconfig;
+/// Ready-made pods for tests.
+pub mod pods;
+/// Label and field selector parsing and matching.
+pub mod selector;
+/// The running server and its test handle.
+pub mod server;
+/// State shared by handlers: store, failure mode, counters.
+pub mod state;
+/// Kubernetes `Status` error bodies.
+pub mod status;
+/// Pods, the resourceVersion counter and the change history.
+pub mod store;
+/// Watch event streams.
+pub mod watch;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+
+pub use control::{FailureMode, FailureSpec, RequestCounts};
+pub use kubeconfig::kubeconfig_yaml;
+pub use pods::agent_pod;
+pub use server::FakeApiServer;
+pub use state::{AppState, Failure};
+
+/// The whole HTTP surface: the Kubernetes API routes, the `/fake/` control
+/// routes, and `Status` 404/405 answers for anything else.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/pods", get(api::all_pods))
+        .route(
+            "/api/v1/namespaces/{namespace}/pods",
+            get(api::namespaced_pods),
+        )
+        .route("/fake/pods", get(control::list_pods).post(control::put_pod))
+        .route(
+            "/fake/pods/{namespace}/{name}",
+            axum::routing::delete(control::delete_pod),
+        )
+        .route(
+            "/fake/failure",
+            put(control::put_failure).get(control::get_failure),
+        )
+        .route("/fake/requests", get(control::requests))
+        .route("/fake/compact", post(control::compact))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::count_requests,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,166 @@
+//! The running fake and the handle tests hold: it serves in a spawned task
+//! and stops when the handle is dropped or [`FakeApiServer::shutdown`] runs.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::state::{AppState, Failure, Shared};
+use crate::store::Store;
+
+/// How long [`FakeApiServer::shutdown`] waits for open connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A fake Kubernetes API server listening on a local port.
+pub struct FakeApiServer {
+    addr: SocketAddr,
+    state: AppState,
+    task: Option<JoinHandle<()>>,
+}
+
+impl FakeApiServer {
+    /// Serve on `127.0.0.1` at a free port.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound, which leaves a test nothing to do.
+    pub async fn start() -> Self {
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .expect("bind a loopback port for the fake API server")
+    }
+
+    /// Serve on `addr` (port 0 picks a free port).
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
+        Ok(Self::serve(TcpListener::bind(addr).await?))
+    }
+
+    /// Serve on an already bound listener.
+    pub fn serve(listener: TcpListener) -> Self {
+        let addr = listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address");
+        let state = Shared::new(Store::default());
+        let app = crate::router(state.clone());
+        let stop = state.shutdown.clone().cancelled_owned();
+        let task = tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(%err, "fake API server stopped");
+            }
+        });
+        tracing::debug!(%addr, "fake API server listening");
+        Self {
+            addr,
+            state,
+            task: Some(task),
+        }
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, the server URL for a kubeconfig.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig whose current context points at this server.
+    pub fn kubeconfig_yaml(&self) -> String {
+        crate::kubeconfig_yaml(&self.url())
+    }
+
+    /// Write [`Self::kubeconfig_yaml`] to `path`.
+    pub fn write_kubeconfig(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        std::fs::write(path, self.kubeconfig_yaml())
+    }
+
+    /// Add a pod, or replace the pod with the same namespace and name:
+    /// watchers see `ADDED` or `MODIFIED`. A missing namespace becomes
+    /// `default`; UID and creation time are filled in when missing.
+    /// Returns the stored pod with its new resourceVersion.
+    ///
+    /// # Panics
+    /// If the pod has no `metadata.name`.
+    pub fn add_pod(&self, pod: Pod) -> Pod {
+        self.state
+            .store
+            .upsert(pod)
+            .expect("a pod added to the fake API server needs metadata.name")
+    }
+
+    /// Delete a pod: watchers see `DELETED`. Returns its final state, or
+    /// `None` (and no event) when there is no such pod.
+    pub fn delete_pod(&self, namespace: &str, name: &str) -> Option<Pod> {
+        self.state.store.delete(namespace, name)
+    }
+
+    /// The stored pods, ordered by namespace and name.
+    pub fn pods(&self) -> Vec<Pod> {
+        self.state.store.snapshot().0
+    }
+
+    /// The current cluster-wide resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.state.store.resource_version()
+    }
+
+    /// Forget the watch history: watches resuming from any older version
+    /// get a `410 Gone` error event, which makes a watcher relist.
+    pub fn compact_history(&self) {
+        self.state.store.compact();
+    }
+
+    /// Inject a failure into LIST and WATCH requests (see [`Failure`]).
+    pub fn set_failure(&self, failure: Failure) {
+        tracing::debug!(?failure, "fake API server failure mode");
+        self.state.set_failure(failure);
+    }
+
+    /// The failure mode in effect.
+    pub fn failure(&self) -> Failure {
+        self.state.failure()
+    }
+
+    /// Pod LIST requests received so far.
+    pub fn list_requests(&self) -> u64 {
+        self.state.counters.list()
+    }
+
+    /// Pod WATCH requests received so far.
+    pub fn watch_requests(&self) -> u64 {
+        self.state.counters.watch()
+    }
+
+    /// All requests to the API surface so far (anything but `/fake/`).
+    pub fn total_requests(&self) -> u64 {
+        self.state.counters.total()
+    }
+
+    /// Stop serving: open watches end, held requests are answered 503, and
+    /// this waits (a few seconds at most) for connections to finish.
+    pub async fn shutdown(mut self) {
+        self.state.shutdown.cancel();
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
+        {
+            tracing::warn!("fake API server: connections still open; aborting");
+            task.abort();
+        }
+    }
+}
+
+impl Drop for FakeApiServer {
+    fn drop(&mut self) {
+        self.state.shutdown.cancel();
+    }
+}

@@ -1,0 +1,117 @@
+//! State shared by the HTTP handlers and the test handle: the pod store,
+//! the injected failure mode, request counters and the shutdown signal.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Store;
+
+/// A failure the fake API injects into pod LIST and WATCH requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Failure {
+    /// Serve normally.
+    #[default]
+    None,
+    /// Answer every LIST and WATCH with this HTTP status and a Kubernetes
+    /// `Status` body. Open watch streams are closed, as when a real API
+    /// server goes away, so watching clients notice. A status outside
+    /// 400..=599 is served as 500.
+    Error(u16),
+    /// Hold every new request unanswered for as long as this mode is set
+    /// (the request proceeds once the mode changes). Open watch streams are
+    /// closed, so watching clients reconnect into the hang.
+    Hang,
+    /// Close every open watch stream now, once; the mode then stays `None`.
+    CloseWatches,
+}
+
+/// Request counters, readable while the server runs.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub(crate) list: AtomicU64,
+    pub(crate) watch: AtomicU64,
+    pub(crate) total: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Pod LIST requests received (also those answered with a failure).
+    pub fn list(&self) -> u64 {
+        self.list.load(Ordering::Relaxed)
+    }
+
+    /// Pod WATCH requests received (also those answered with a failure).
+    pub fn watch(&self) -> u64 {
+        self.watch.load(Ordering::Relaxed)
+    }
+
+    /// Every request to the Kubernetes API surface (anything outside
+    /// `/fake/`), including unknown paths.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything a handler needs, behind one `Arc`.
+pub struct Shared {
+    pub(crate) store: Store,
+    pub(crate) counters: Counters,
+    /// The current failure mode (never `CloseWatches`: that is an action).
+    failure: watch::Sender<Failure>,
+    /// Bumped to close every open watch stream.
+    close_watches: watch::Sender<u64>,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// Cheap handle to the shared state, used as axum state.
+pub type AppState = Arc<Shared>;
+
+impl Shared {
+    pub(crate) fn new(store: Store) -> AppState {
+        Arc::new(Self {
+            store,
+            counters: Counters::default(),
+            failure: watch::channel(Failure::None).0,
+            close_watches: watch::channel(0).0,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// The failure mode requests are served with now.
+    pub(crate) fn failure(&self) -> Failure {
+        *self.failure.borrow()
+    }
+
+    pub(crate) fn set_failure(&self, failure: Failure) {
+        let mode = match failure {
+            Failure::CloseWatches => Failure::None,
+            other => other,
+        };
+        self.failure.send_replace(mode);
+        if mode != Failure::None || failure == Failure::CloseWatches {
+            self.close_watches
+                .send_modify(|generation| *generation += 1);
+        }
+    }
+
+    /// A receiver that changes whenever open watches must close.
+    pub(crate) fn close_signal(&self) -> watch::Receiver<u64> {
+        self.close_watches.subscribe()
+    }
+
+    /// Wait while the failure mode is `Hang`. Returns `None` if the server
+    /// shuts down meanwhile.
+    pub(crate) async fn wait_unless_hanging(&self) -> Option<()> {
+        let mut rx = self.failure.subscribe();
+        tokio::select! {
+            mode = rx.wait_for(|f| *f != Failure::Hang) => mode.ok().map(|_| ()),
+            () = self.shutdown.cancelled() => None,
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! WATCH streams: newline-delimited JSON events, one per line,
+//! `{"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{...}}`.
+//!
+//! A watch either starts with synthetic `ADDED` events for the current pods
+//! (no resourceVersion, `0`, or `sendInitialEvents=true`, the last one ended
+//! by a bookmark annotated `k8s.io/initial-events-end`), or resumes after a
+//! given resourceVersion from the store's history; a version the history no
+//! longer reaches yields one `ERROR` event with a `410 Expired` status.
+//! Changes are filtered as the real API does: a pod that starts matching
+//! the selector arrives as `ADDED`, one that stops matching as `DELETED`.
+//! The stream ends at `timeoutSeconds` (after a bookmark when bookmarks are
+//! allowed), when watches are closed by failure injection, or on shutdown.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use k8s_openapi::api::core::v1::Pod;
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::api::PodFilter;
+use crate::state::AppState;
+use crate::status::status_object;
+use crate::store::{Change, ChangeKind, TooOld};
+
+/// Where a watch starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchStart {
+    /// Send the current pods as `ADDED` first; with `end_bookmark`, follow
+    /// them with the `k8s.io/initial-events-end` bookmark (streaming list).
+    InitialEvents { end_bookmark: bool },
+    /// Send only changes after this resourceVersion.
+    After(u64),
+}
+
+/// Everything a watch request asked for, already validated.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchOptions {
+    pub start: WatchStart,
+    pub timeout: Duration,
+    pub bookmarks: bool,
+}
+
+type Sender = mpsc::Sender<Result<Bytes, Infallible>>;
+
+/// Start a watch and return its streaming response.
+pub fn respond(
+    state: AppState,
+    filter: PodFilter,
+    options: WatchOptions,
+    close: watch::Receiver<u64>,
+) -> Response {
+    let (tx, mut rx) = mpsc::channel(64);
+    tokio::spawn(run(state, filter, options, close, tx));
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+fn line(kind: &str, object: &impl Serialize) -> Bytes {
+    let mut bytes = serde_json::to_vec(&json!({ "type": kind, "object": object }))
+        .expect("pods and statuses always serialize");
+    bytes.push(b'\n');
+    Bytes::from(bytes)
+}
+
+fn bookmark(resource_version: u64, initial_events_end: bool) -> Bytes {
+    let mut metadata = json!({ "resourceVersion": resource_version.to_string() });
+    if initial_events_end {
+        metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
+    }
+    line(
+        "BOOKMARK",
+        &json!({ "kind": "Pod", "apiVersion": "v1", "metadata": metadata }),
+    )
+}
+
+/// The event a filtered watch sees for a change, if any.
+fn event_for<'a>(change: &'a Change, filter: &PodFilter) -> Option<(&'static str, &'a Pod)> {
+    let now = filter.matches(&change.object);
+    let before = change.previous.as_ref().is_some_and(|p| filter.matches(p));
+    let kind = match (change.kind, before, now) {
+        (ChangeKind::Added, _, true) => "ADDED",
+        (ChangeKind::Modified, true, true) => "MODIFIED",
+        (ChangeKind::Modified, false, true) => "ADDED",
+        (ChangeKind::Modified, true, false) => "DELETED",
+        (ChangeKind::Deleted, true, _) => "DELETED",
+        _ => return None,
+    };
+    Some((kind, &change.object))
+}
+
+async fn run(
+    state: AppState,
+    filter: PodFilter,
+    options: WatchOptions,
+    mut close: watch::Receiver<u64>,
+    tx: Sender,
+) {
+    let deadline = Instant::now() + options.timeout;
+    let mut versions = state.store.subscribe();
+    let mut last = match options.start {
+        WatchStart::After(rv) => rv,
+        WatchStart::InitialEvents { end_bookmark } => {
+            let (pods, rv) = state.store.snapshot();
+            for pod in pods.iter().filter(|p| filter.matches(p)) {
+                if tx.send(Ok(line("ADDED", pod))).await.is_err() {
+                    return;
+                }
+            }
+            if end_bookmark && options.bookmarks && tx.send(Ok(bookmark(rv, true))).await.is_err() {
+                return;
+            }
+            rv
+        }
+    };
+    loop {
+        versions.borrow_and_update();
+        match state.store.changes_since(last) {
+            Err(TooOld { requested, oldest }) => {
+                let message = format!("too old resource version: {requested} ({oldest})");
+                let _ = tx
+                    .send(Ok(line("ERROR", &status_object(410, &message))))
+                    .await;
+                return;
+            }
+            Ok(changes) => {
+                for change in &changes {
+                    last = change.resource_version;
+                    if let Some((kind, pod)) = event_for(change, &filter)
+                        && tx.send(Ok(line(kind, pod))).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            changed = versions.changed() => if changed.is_err() { return },
+            _ = close.changed() => return,
+            () = state.shutdown.cancelled() => return,
+            () = tx.closed() => return,
+            () = tokio::time::sleep_until(deadline) => {
+                // Like the real API: a last bookmark before the timeout lets
+                // the client resume from the newest version it has seen.
+                if options.bookmarks {
+                    let _ = tx.send(Ok(bookmark(last, false))).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent_pod;
+    use crate::selector::LabelSelector;
+
+    fn change(kind: ChangeKind, previous_app: Option<&str>, app: &str) -> Change {
+        Change {
+            resource_version: 7,
+            kind,
+            object: agent_pod("ns", "p", app, "n"),
+            previous: previous_app.map(|a| agent_pod("ns", "p", a, "n")),
+        }
+    }
+
+    fn agents_only() -> PodFilter {
+        PodFilter {
+            labels: LabelSelector::parse("app=agent").unwrap(),
+            ..PodFilter::default()
+        }
+    }
+
+    #[test]
+    fn selector_transitions_become_added_and_deleted() {
+        let f = agents_only();
+        let kind = |c: &Change| event_for(c, &f).map(|(k, _)| k);
+        assert_eq!(
+            kind(&change(ChangeKind::Added, None, "agent")),
+            Some("ADDED")
+        );
+        assert_eq!(kind(&change(ChangeKind::Added, None, "other")), None);
+        assert_eq!(
+            kind(&change(ChangeKind::Modified, Some("agent"), "agent")),
+            Some("MODIFIED")
+        );
+        assert_eq!(
+            kind(&change(ChangeKind::Modified, Some("other"), "agent")),
+            Some("ADDED")
+        );
+        assert_eq!(
+            kind(&change(ChangeKind::Modified, Some("agent"), "other")),
+            Some("DELETED")
+        );
+        assert_eq!(kind(&change(ChangeKind::Modified, Some("x"), "y")), None);
+        assert_eq!(
+            kind(&change(ChangeKind::Deleted, Some("agent"), "agent")),
+            Some("DELETED")
+        );
+        assert_eq!(kind(&change(ChangeKind::Deleted, Some("x"), "x")), None);
+    }
+
+    #[test]
+    fn bookmarks_carry_version_and_annotation() {
+        let end: serde_json::Value = serde_json::from_slice(&bookmark(42, true)).unwrap();
+        assert_eq!(end["type"], "BOOKMARK");
+        assert_eq!(end["object"]["metadata"]["resourceVersion"], "42");
+        assert_eq!(
+            end["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+            "true"
+        );
+        let plain: serde_json::Value = serde_json::from_slice(&bookmark(43, false)).unwrap();
+        assert!(plain["object"]["metadata"].get("annotations").is_none());
+        assert!(bookmark(1, false).ends_with(b"\n"));
+    }
+}
