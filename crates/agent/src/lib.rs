@@ -1,1 +1,126 @@
-//! (in progress)
+//! The netchecker agent: gathers what a node sees of the network and reports
+//! it to the netchecker server on a timer.
+//!
+//! Each round gathers fresh data (interfaces, a DNS lookup of the server
+//! host, uptime, timed HTTP probes), builds an [`AgentReport`] padded with
+//! `zero_extender`, and POSTs it on a new connection. The first round starts
+//! at once; later rounds follow the interval without drift and never
+//! overlap. A failed round is logged, counted and retried at the next tick:
+//! the network being broken is exactly when the agent must keep going.
+//!
+//! `main.rs` only parses the command line, sets up logging and a
+//! single-threaded runtime, and calls [`run`].
+//!
+//! [`AgentReport`]: netchecker_wire::AgentReport
+
+#![forbid(unsafe_code)]
+
+/// Command line, environment and the validated [`Config`].
+pub mod config;
+/// The collectors of a report: interfaces, DNS, uptime.
+pub mod gather;
+/// Timed HTTP probes with per-phase durations.
+pub mod probe;
+/// Building and sending one report.
+pub mod report;
+/// The timer loop around the rounds.
+pub mod schedule;
+/// URLs, connections (TCP, TLS) and one HTTP/1.1 exchange per connection.
+pub mod transport;
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Args, Config};
+pub use report::Agent;
+pub use schedule::{Stats, schedule};
+pub use transport::{Phase, Target};
+
+/// Everything that can go wrong in the agent. Network errors end one round,
+/// never the process; configuration errors stop it at start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting is missing or invalid.
+    #[error("{0}")]
+    Config(String),
+    /// A URL that the agent cannot use.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    /// The system resolver could not resolve a host name.
+    #[error("DNS lookup of {host:?} failed: {source}")]
+    Dns {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The resolver answered, but with no address.
+    #[error("DNS lookup of {host:?} returned no addresses")]
+    NoAddresses { host: String },
+    /// No TCP connection to any of the host's addresses.
+    #[error("cannot connect to {host:?} ({addrs}): {source}")]
+    Connect {
+        host: String,
+        addrs: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS handshake failed (or the host is no valid TLS server name).
+    #[error("TLS handshake with {host:?} failed: {source}")]
+    Tls {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP exchange failed after the connection was made.
+    #[error("HTTP exchange with {authority} failed: {source}")]
+    Http {
+        authority: String,
+        #[source]
+        source: hyper::Error,
+    },
+    /// A phase did not finish before the deadline.
+    #[error("no answer within {after:?}: timed out during {phase}")]
+    Timeout { phase: Phase, after: Duration },
+    /// The server answered, but not with 2xx.
+    #[error("server answered {status}: {body:?}")]
+    Status {
+        status: http::StatusCode,
+        body: String,
+    },
+    /// The report could not be serialised (never expected).
+    #[error("cannot encode the report: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// A whole round outlived the interval and was abandoned.
+    #[error("round did not finish within the report interval ({0:?}); abandoned")]
+    RoundTimeout(Duration),
+}
+
+/// Result with the agent's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Run the agent until `shutdown` is cancelled: report at once, then every
+/// interval. Returns the counts of rounds, reports sent and failures.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Stats> {
+    if config.node_name.is_empty() {
+        tracing::warn!("MY_NODE_NAME is not set; reports carry an empty nodename");
+    }
+    let period = config.report_interval;
+    let agent = Agent::new(config)?;
+    tracing::info!(
+        server = %agent.report_url(),
+        interval = ?period,
+        probes = agent.probe_urls().len(),
+        probe_timeout = ?agent.config().probe_timeout,
+        report_timeout = ?agent.config().report_timeout,
+        "agent started"
+    );
+    let stats = schedule(period, shutdown, || agent.round()).await;
+    tracing::info!(
+        rounds = stats.rounds,
+        sent = stats.sent,
+        failed = stats.failed,
+        "agent stopped"
+    );
+    Ok(stats)
+}

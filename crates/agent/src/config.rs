@@ -1,0 +1,501 @@
+//! Command line and environment of the agent.
+//!
+//! The original Go agent's flags keep working in every spelling Go's `flag`
+//! package accepted (`-serverendpoint x`, `-serverendpoint=x`, `--x`), beside
+//! `--kebab-case` aliases and `NETCHECKER_*` environment fallbacks. The pod
+//! and node names come from the Downward API variables `MY_POD_NAME` and
+//! `MY_NODE_NAME`, exactly as in the original manifests.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use netchecker_cli::{LogFormat, go_bool, normalize_args};
+
+use crate::transport::Target;
+use crate::{Error, Result};
+
+/// Environment variable with the agent's pod name (required).
+pub const POD_NAME_ENV: &str = "MY_POD_NAME";
+/// Environment variable with the node name (optional, warned about).
+pub const NODE_NAME_ENV: &str = "MY_NODE_NAME";
+
+/// Upper bound of the derived probe and report timeouts.
+const MAX_DERIVED_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The agent's command line.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "netchecker-agent",
+    version,
+    about = "Reports this node's view of the network to the netchecker server",
+    args_override_self = true
+)]
+pub struct Args {
+    /// host:port of the netchecker server.
+    #[arg(
+        long = "serverendpoint",
+        visible_alias = "server-endpoint",
+        env = "NETCHECKER_SERVER_ENDPOINT",
+        value_name = "HOST:PORT",
+        default_value = "netchecker-service:8081"
+    )]
+    pub server_endpoint: String,
+
+    /// Seconds between two reports.
+    #[arg(
+        long = "reportinterval",
+        visible_alias = "report-interval",
+        env = "NETCHECKER_REPORT_INTERVAL",
+        value_name = "SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub report_interval: u64,
+
+    /// Extra URLs to probe (http or https), separated by `,` or `;`.
+    #[arg(
+        long = "probeurls",
+        visible_alias = "probe-urls",
+        env = "NETCHECKER_PROBE_URLS",
+        value_name = "URLS",
+        default_value = ""
+    )]
+    pub probe_urls: String,
+
+    /// Number of zeros in `zero_extender`, which pads the report past the MTU.
+    #[arg(
+        long = "zeroextenderlength",
+        visible_alias = "zero-extender-length",
+        env = "NETCHECKER_ZERO_EXTENDER_LENGTH",
+        value_name = "N",
+        default_value_t = 1500
+    )]
+    pub zero_extender_length: usize,
+
+    /// Time limit of each probe, in seconds [default: 40% of the interval, at most 10].
+    #[arg(
+        long = "probe-timeout",
+        env = "NETCHECKER_PROBE_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub probe_timeout: Option<Seconds>,
+
+    /// Time limit of sending one report, in seconds [default: 50% of the interval, at most 10].
+    #[arg(
+        long = "report-timeout",
+        env = "NETCHECKER_REPORT_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub report_timeout: Option<Seconds>,
+
+    /// Log line format.
+    #[arg(
+        long = "log-format",
+        env = "NETCHECKER_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Plain
+    )]
+    pub log_format: LogFormat,
+
+    /// glog-style verbosity: 0-2 info, 3-5 debug, 6+ trace (RUST_LOG wins when set).
+    #[arg(
+        short = 'v',
+        long = "v",
+        env = "NETCHECKER_VERBOSITY",
+        value_name = "N",
+        default_value_t = 0
+    )]
+    pub verbosity: u8,
+
+    /// Accepted for compatibility; logs always go to stderr.
+    #[arg(long = "logtostderr", value_name = "BOOL")]
+    pub logtostderr: Option<bool>,
+
+    /// Accepted for compatibility; logs always go to stderr.
+    #[arg(long = "alsologtostderr", value_name = "BOOL")]
+    pub alsologtostderr: Option<bool>,
+
+    /// Where host uptime is read from.
+    #[arg(long = "proc-uptime-path", hide = true, default_value = "/proc/uptime")]
+    pub proc_uptime_path: PathBuf,
+}
+
+impl Args {
+    /// The clap command with Go-style booleans for the glog flags.
+    pub fn go_command() -> clap::Command {
+        Self::command()
+            .mut_arg("logtostderr", go_bool)
+            .mut_arg("alsologtostderr", go_bool)
+    }
+
+    /// Parse a full argv (program name first), accepting Go spellings.
+    pub fn try_parse_go<I, T>(argv: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString>,
+    {
+        let mut cmd = Self::go_command();
+        let argv = normalize_args(&cmd, argv);
+        let matches = cmd.try_get_matches_from_mut(argv)?;
+        Self::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+    }
+}
+
+/// A duration given as (possibly fractional) seconds, e.g. `2` or `0.5`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub Duration);
+
+impl FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let secs: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+        if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+            return Err(format!(
+                "{s:?} must be more than 0 and at most 86400 seconds"
+            ));
+        }
+        Ok(Self(Duration::from_secs_f64(secs)))
+    }
+}
+
+/// Everything a running agent needs, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// host:port of the server, as given.
+    pub server_endpoint: String,
+    pub report_interval: Duration,
+    /// Extra probe URLs, as given (the server ping is added by the agent).
+    pub probe_urls: Vec<String>,
+    pub zero_extender_length: usize,
+    pub pod_name: String,
+    /// Empty when `MY_NODE_NAME` is not set.
+    pub node_name: String,
+    pub probe_timeout: Duration,
+    pub report_timeout: Duration,
+    pub proc_uptime_path: PathBuf,
+}
+
+impl Config {
+    /// Validate `args` and read the pod and node names through `env`
+    /// (`std::env::var` in the binary, a map in tests).
+    pub fn from_args(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let pod_name = env(POD_NAME_ENV)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "environment variable {POD_NAME_ENV} is not set: the agent needs its pod name \
+                     to report as (set it from the Downward API: fieldRef metadata.name)"
+                ))
+            })?;
+        if !pod_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        {
+            return Err(Error::Config(format!(
+                "{POD_NAME_ENV}={pod_name:?} is not a valid pod name \
+                 (letters, digits, '-', '.', '_' and '~' only)"
+            )));
+        }
+        let node_name = env(NODE_NAME_ENV)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default();
+
+        let report_interval = Duration::from_secs(args.report_interval);
+        let probe_timeout = args
+            .probe_timeout
+            .map(|s| s.0)
+            .unwrap_or_else(|| (report_interval * 2 / 5).min(MAX_DERIVED_TIMEOUT));
+        let report_timeout = args
+            .report_timeout
+            .map(|s| s.0)
+            .unwrap_or_else(|| (report_interval / 2).min(MAX_DERIVED_TIMEOUT));
+        if probe_timeout + report_timeout >= report_interval {
+            return Err(Error::Config(format!(
+                "probe timeout ({probe_timeout:?}) plus report timeout ({report_timeout:?}) \
+                 must be shorter than the report interval ({report_interval:?}), \
+                 so that one round ends before the next begins"
+            )));
+        }
+
+        // Fail at start on a server endpoint or probe URL that can never work.
+        Target::server(&args.server_endpoint, "/")?;
+        let probe_urls = split_probe_urls(&args.probe_urls);
+        for url in &probe_urls {
+            url.parse::<Target>()?;
+        }
+
+        Ok(Self {
+            server_endpoint: args.server_endpoint,
+            report_interval,
+            probe_urls,
+            zero_extender_length: args.zero_extender_length,
+            pod_name,
+            node_name,
+            probe_timeout,
+            report_timeout,
+            proc_uptime_path: args.proc_uptime_path,
+        })
+    }
+}
+
+/// Split `-probeurls` on `,` and `;`, dropping blanks.
+pub fn split_probe_urls(s: &str) -> Vec<String> {
+    s.split([',', ';'])
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        Args::try_parse_go(std::iter::once("netchecker-agent").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn env_with_pod(name: &str) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            HashMap::from([(POD_NAME_ENV.to_owned(), name.to_owned())]);
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn command_is_well_formed() {
+        Args::go_command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_are_the_originals() {
+        let a = parse(&[]);
+        assert_eq!(a.server_endpoint, "netchecker-service:8081");
+        assert_eq!(a.report_interval, 60);
+        assert_eq!(a.zero_extender_length, 1500);
+        assert_eq!(a.probe_urls, "");
+        assert_eq!(a.verbosity, 0);
+        assert_eq!(a.log_format, LogFormat::Plain);
+        assert_eq!(a.proc_uptime_path, PathBuf::from("/proc/uptime"));
+    }
+
+    #[test]
+    fn every_go_spelling_of_the_value_flags() {
+        for (flag, alias) in [
+            ("serverendpoint", "server-endpoint"),
+            ("reportinterval", "report-interval"),
+            ("probeurls", "probe-urls"),
+            ("zeroextenderlength", "zero-extender-length"),
+        ] {
+            let value = match flag {
+                "serverendpoint" => "10.0.0.1:9000",
+                "probeurls" => "http://a.example;https://b.example",
+                _ => "42",
+            };
+            let joined_single = format!("-{flag}={value}");
+            let joined_double = format!("--{flag}={value}");
+            let joined_alias = format!("--{alias}={value}");
+            let single = format!("-{flag}");
+            let double = format!("--{flag}");
+            let kebab = format!("--{alias}");
+            for argv in [
+                vec![single.as_str(), value],
+                vec![joined_single.as_str()],
+                vec![double.as_str(), value],
+                vec![joined_double.as_str()],
+                vec![kebab.as_str(), value],
+                vec![joined_alias.as_str()],
+            ] {
+                let a = parse(&argv);
+                let got = match flag {
+                    "serverendpoint" => a.server_endpoint,
+                    "reportinterval" => a.report_interval.to_string(),
+                    "probeurls" => a.probe_urls,
+                    _ => a.zero_extender_length.to_string(),
+                };
+                assert_eq!(got, value, "{argv:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_originals_manifest_line_parses() {
+        let a = parse(&[
+            "-v=5",
+            "-alsologtostderr=true",
+            "-serverendpoint=netchecker-service:8081",
+            "-reportinterval=60",
+            "-probeurls=http://ipinfo.io",
+        ]);
+        assert_eq!(a.verbosity, 5);
+        assert_eq!(a.alsologtostderr, Some(true));
+        assert_eq!(a.report_interval, 60);
+        assert_eq!(a.probe_urls, "http://ipinfo.io");
+    }
+
+    #[test]
+    fn glog_flags() {
+        for argv in [
+            &["-v", "5"][..],
+            &["-v=5"],
+            &["--v=5"],
+            &["-v5"],
+            &["--v", "5"],
+        ] {
+            assert_eq!(parse(argv).verbosity, 5, "{argv:?}");
+        }
+        assert_eq!(parse(&["-logtostderr"]).logtostderr, Some(true));
+        assert_eq!(parse(&["-logtostderr=false"]).logtostderr, Some(false));
+        assert_eq!(parse(&["--alsologtostderr"]).alsologtostderr, Some(true));
+        assert_eq!(
+            parse(&["-alsologtostderr=true"]).alsologtostderr,
+            Some(true)
+        );
+        assert_eq!(parse(&["-alsologtostderr=0"]).alsologtostderr, Some(false));
+        // A Go boolean never swallows the next word.
+        let a = parse(&["-logtostderr", "-reportinterval", "7"]);
+        assert_eq!((a.logtostderr, a.report_interval), (Some(true), 7));
+        assert_eq!(parse(&["--log-format", "json"]).log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn the_last_of_repeated_flags_wins_as_in_go() {
+        let a = parse(&["-reportinterval=5", "-reportinterval", "9"]);
+        assert_eq!(a.report_interval, 9);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for argv in [
+            &["-reportinterval=0"][..],
+            &["-reportinterval=abc"],
+            &["-zeroextenderlength=-1"],
+            &["--log-format=xml"],
+            &["--probe-timeout=0"],
+            &["--no-such-flag"],
+        ] {
+            let argv = std::iter::once("netchecker-agent").chain(argv.iter().copied());
+            assert!(Args::try_parse_go(argv).is_err());
+        }
+    }
+
+    #[test]
+    fn probe_urls_split_on_commas_and_semicolons() {
+        assert_eq!(
+            split_probe_urls("http://a, https://b/x;http://c:81/;;"),
+            ["http://a", "https://b/x", "http://c:81/"]
+        );
+        assert!(split_probe_urls("").is_empty());
+    }
+
+    #[test]
+    fn config_from_args_and_env() {
+        let a = parse(&[
+            "-serverendpoint=127.0.0.1:8081",
+            "-reportinterval=15",
+            "-probeurls=http://127.0.0.1:1/;https://localhost:2/x",
+        ]);
+        let map = HashMap::from([
+            (POD_NAME_ENV.to_owned(), "netchecker-agent-x7k2p".to_owned()),
+            (NODE_NAME_ENV.to_owned(), "node-1".to_owned()),
+        ]);
+        let c = Config::from_args(a, |k| map.get(k).cloned()).unwrap();
+        assert_eq!(c.pod_name, "netchecker-agent-x7k2p");
+        assert_eq!(c.node_name, "node-1");
+        assert_eq!(c.report_interval, Duration::from_secs(15));
+        assert_eq!(
+            c.probe_urls,
+            ["http://127.0.0.1:1/", "https://localhost:2/x"]
+        );
+        assert_eq!(c.probe_timeout, Duration::from_secs(6));
+        assert_eq!(c.report_timeout, Duration::from_millis(7500));
+    }
+
+    #[test]
+    fn derived_timeouts_stay_inside_the_interval() {
+        for secs in [1u64, 2, 5, 60, 3600] {
+            let a = parse(&[&format!("-reportinterval={secs}")]);
+            let c = Config::from_args(a, env_with_pod("p")).unwrap();
+            assert!(
+                c.probe_timeout + c.report_timeout < c.report_interval,
+                "{secs}"
+            );
+            assert!(c.probe_timeout <= MAX_DERIVED_TIMEOUT);
+            assert!(c.report_timeout <= MAX_DERIVED_TIMEOUT);
+        }
+    }
+
+    #[test]
+    fn explicit_timeouts_must_fit_the_interval() {
+        let a = parse(&[
+            "-reportinterval=2",
+            "--probe-timeout=0.5",
+            "--report-timeout",
+            "1",
+        ]);
+        let c = Config::from_args(a, env_with_pod("p")).unwrap();
+        assert_eq!(
+            (c.probe_timeout, c.report_timeout),
+            (Duration::from_millis(500), Duration::from_secs(1))
+        );
+        let a = parse(&[
+            "-reportinterval=2",
+            "--probe-timeout=1",
+            "--report-timeout=1",
+        ]);
+        let err = Config::from_args(a, env_with_pod("p")).unwrap_err();
+        assert!(
+            err.to_string().contains("shorter than the report interval"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_pod_name_names_the_variable() {
+        for env in [None, Some(""), Some("  ")] {
+            let err = Config::from_args(parse(&[]), |k| {
+                (k == POD_NAME_ENV)
+                    .then(|| env.map(str::to_owned))
+                    .flatten()
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("MY_POD_NAME"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_pod_name_that_cannot_be_a_path_segment_is_refused() {
+        let err = Config::from_args(parse(&[]), env_with_pod("a/b")).unwrap_err();
+        assert!(err.to_string().contains("MY_POD_NAME"), "{err}");
+    }
+
+    #[test]
+    fn missing_node_name_is_empty() {
+        let c = Config::from_args(parse(&[]), env_with_pod("p")).unwrap();
+        assert_eq!(c.node_name, "");
+    }
+
+    #[test]
+    fn unusable_urls_are_refused_at_start() {
+        for argv in [
+            &["-probeurls=ftp://example.org/"][..],
+            &["-probeurls=not a url"],
+            &["-probeurls=http://"],
+            &["-serverendpoint=a b"],
+            &["-serverendpoint="],
+        ] {
+            let err = Config::from_args(parse(argv), env_with_pod("p")).unwrap_err();
+            assert!(err.to_string().contains("invalid URL"), "{argv:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! One HTTP/1.1 request on one new connection, with every phase timed.
+//!
+//! Probes and reports share this path: resolve the host through the system
+//! resolver (getaddrinfo, so `/etc/hosts` and the search domains of
+//! `/etc/resolv.conf` apply as they do for any program in the pod), connect
+//! over TCP, optionally run TLS, send the request with `Connection: close`,
+//! read the response head and body, and drop the connection. Nothing is
+//! pooled: a fresh connection each time is what makes a report exercise
+//! Service NAT and conntrack, and it is what the original agent did.
+//!
+//! The phases are written into an [`Exchange`] as they complete, so a
+//! request that fails or times out still tells how far it got.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{Method, Request, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls;
+
+use crate::{Error, Result};
+
+const USER_AGENT: &str = concat!("netchecker-agent/", env!("CARGO_PKG_VERSION"));
+
+/// An http or https URL, split into what a connection needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The URL as given; probes report it verbatim in `URL`.
+    pub url: String,
+    pub tls: bool,
+    /// Host name or address, without IPv6 brackets: what DNS and SNI get.
+    pub host: String,
+    pub port: u16,
+    /// Value of the `Host` header.
+    pub authority: String,
+    /// Path and query, `/` when the URL has none.
+    pub path: String,
+}
+
+impl Target {
+    /// `http://{endpoint}{path}`: a URL on the server, from `host:port`.
+    pub fn server(endpoint: &str, path: &str) -> Result<Self> {
+        format!("http://{endpoint}{path}").parse()
+    }
+}
+
+impl FromStr for Target {
+    type Err = Error;
+
+    fn from_str(url: &str) -> Result<Self> {
+        let invalid = |reason: &str| Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(other) => return Err(invalid(&format!("scheme {other:?} is not http or https"))),
+            None => return Err(invalid("no scheme; expected http:// or https://")),
+        };
+        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        let host = authority.host();
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if host.is_empty() {
+            return Err(invalid("no host"));
+        }
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        // The Host header never carries user information.
+        let host_header = authority
+            .as_str()
+            .rsplit('@')
+            .next()
+            .unwrap_or(authority.as_str());
+        let path = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/");
+        Ok(Self {
+            url: url.to_owned(),
+            tls,
+            host: host.to_owned(),
+            port,
+            authority: host_header.to_owned(),
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+/// The phase an exchange was in; named in timeout errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Dns,
+    TcpConnect,
+    TlsHandshake,
+    /// Request sent (or being sent), waiting for the response head.
+    AwaitingResponse,
+    /// Reading the response body.
+    ReadingBody,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Dns => "DNS lookup",
+            Phase::TcpConnect => "TCP connect",
+            Phase::TlsHandshake => "TLS handshake",
+            Phase::AwaitingResponse => "waiting for the response",
+            Phase::ReadingBody => "reading the response body",
+        })
+    }
+}
+
+/// What one request did: when each phase ended, and how it came out.
+#[derive(Debug)]
+pub struct Exchange {
+    pub start: Instant,
+    pub resolved: Option<Instant>,
+    /// TCP connection established.
+    pub connected: Option<Instant>,
+    /// Connection ready for HTTP (after TLS for https).
+    pub ready: Option<Instant>,
+    /// Response head received.
+    pub head: Option<Instant>,
+    /// Response body read to the end.
+    pub done: Option<Instant>,
+    /// When the exchange ended, successfully or not.
+    pub end: Instant,
+    pub status: Option<StatusCode>,
+    /// The first bytes of the body, up to the requested limit.
+    pub body: Bytes,
+    pub body_len: u64,
+    pub outcome: Result<()>,
+    /// The phase the exchange was in when it ended.
+    pub phase: Phase,
+}
+
+/// The request to make.
+#[derive(Clone)]
+pub struct RequestSpec<'a> {
+    pub method: Method,
+    pub content_type: Option<&'static str>,
+    pub body: Bytes,
+    /// How many body bytes of the answer to keep (the rest is counted).
+    pub keep_body: usize,
+    pub timeout: Duration,
+    pub tls: Option<&'a TlsConnector>,
+}
+
+impl<'a> RequestSpec<'a> {
+    /// A GET whose answer is only counted.
+    pub fn get(timeout: Duration, tls: Option<&'a TlsConnector>) -> Self {
+        Self {
+            method: Method::GET,
+            content_type: None,
+            body: Bytes::new(),
+            keep_body: 0,
+            timeout,
+            tls,
+        }
+    }
+}
+
+/// Perform one request on a new connection, within `spec.timeout` in all.
+pub async fn request(target: &Target, spec: RequestSpec<'_>) -> Exchange {
+    let start = Instant::now();
+    let mut ex = Exchange {
+        start,
+        resolved: None,
+        connected: None,
+        ready: None,
+        head: None,
+        done: None,
+        end: start,
+        status: None,
+        body: Bytes::new(),
+        body_len: 0,
+        outcome: Ok(()),
+        phase: Phase::Dns,
+    };
+    let deadline = start + spec.timeout;
+    let outcome = timeout_at(deadline, run(target, &spec, &mut ex)).await;
+    ex.outcome = match outcome {
+        Ok(result) => result,
+        Err(_) => Err(Error::Timeout {
+            phase: ex.phase,
+            after: spec.timeout,
+        }),
+    };
+    ex.end = Instant::now();
+    ex
+}
+
+async fn run(target: &Target, spec: &RequestSpec<'_>, ex: &mut Exchange) -> Result<()> {
+    ex.phase = Phase::Dns;
+    let addrs = resolve(&target.host, target.port).await?;
+    ex.resolved = Some(Instant::now());
+
+    ex.phase = Phase::TcpConnect;
+    let tcp = connect(&target.host, &addrs).await?;
+    ex.connected = Some(Instant::now());
+    // Small requests go out at once rather than waiting for an ACK.
+    tcp.set_nodelay(true).ok();
+
+    let req = build_request(target, spec);
+    if target.tls {
+        ex.phase = Phase::TlsHandshake;
+        let connector = spec.tls.ok_or_else(|| Error::Tls {
+            host: target.host.clone(),
+            source: std::io::Error::other("no TLS configuration"),
+        })?;
+        let name = rustls::pki_types::ServerName::try_from(target.host.clone()).map_err(|e| {
+            Error::Tls {
+                host: target.host.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+            }
+        })?;
+        let stream = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|source| Error::Tls {
+                host: target.host.clone(),
+                source,
+            })?;
+        ex.ready = Some(Instant::now());
+        exchange(stream, req, target, spec.keep_body, ex).await
+    } else {
+        ex.ready = ex.connected;
+        exchange(tcp, req, target, spec.keep_body, ex).await
+    }
+}
+
+/// Resolve through the system resolver; an IP literal is returned as is.
+pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|source| Error::Dns {
+            host: host.to_owned(),
+            source,
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Error::NoAddresses {
+            host: host.to_owned(),
+        });
+    }
+    Ok(addrs)
+}
+
+/// Try the addresses in the resolver's order; the first that answers wins.
+async fn connect(host: &str, addrs: &[SocketAddr]) -> Result<TcpStream> {
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::Connect {
+        host: host.to_owned(),
+        addrs: addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        source: last.unwrap_or_else(|| std::io::Error::other("no address to connect to")),
+    })
+}
+
+fn build_request(target: &Target, spec: &RequestSpec<'_>) -> Request<Full<Bytes>> {
+    let mut builder = Request::builder()
+        .method(spec.method.clone())
+        .uri(target.path.as_str())
+        .header(header::HOST, target.authority.as_str())
+        .header(header::USER_AGENT, USER_AGENT)
+        .header(header::CONNECTION, "close");
+    if let Some(ct) = spec.content_type {
+        builder = builder.header(header::CONTENT_TYPE, ct);
+    }
+    builder
+        .body(Full::new(spec.body.clone()))
+        .expect("path and headers were validated when the target was parsed")
+}
+
+/// Send `req` over `io` and read the answer, driving the connection here
+/// (no spawned task outlives the exchange).
+async fn exchange<T>(
+    io: T,
+    req: Request<Full<Bytes>>,
+    target: &Target,
+    keep_body: usize,
+    ex: &mut Exchange,
+) -> Result<()>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let http_err = |source| Error::Http {
+        authority: target.authority.clone(),
+        source,
+    };
+    ex.phase = Phase::AwaitingResponse;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(http_err)?;
+    let mut conn = std::pin::pin!(conn);
+
+    let talk = async {
+        let resp = sender.send_request(req).await.map_err(http_err)?;
+        ex.head = Some(Instant::now());
+        ex.status = Some(resp.status());
+        ex.phase = Phase::ReadingBody;
+        let mut body = resp.into_body();
+        let mut kept = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(http_err)?;
+            if let Ok(data) = frame.into_data() {
+                ex.body_len += data.len() as u64;
+                let room = keep_body.saturating_sub(kept.len());
+                kept.extend_from_slice(&data[..room.min(data.len())]);
+            }
+        }
+        ex.done = Some(Instant::now());
+        ex.body = kept.freeze();
+        Ok(())
+    };
+    let mut talk = std::pin::pin!(talk);
+    tokio::select! {
+        result = &mut talk => result,
+        // The connection ended first (closed after the answer, or broken):
+        // what it delivered is in the channels, so let the exchange finish.
+        _ = &mut conn => talk.await,
+    }
+}
+
+/// A TLS client configuration with the Mozilla roots (webpki-roots) and the
+/// ring provider; HTTP/1.1 only.
+pub fn tls_connector() -> Result<TlsConnector> {
+    let roots: rustls::RootCertStore = webpki_roots::TLS_SERVER_ROOTS.iter().cloned().collect();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse() {
+        let t: Target = "http://netchecker-service:8081/api/v1/ping"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            t,
+            Target {
+                url: "http://netchecker-service:8081/api/v1/ping".into(),
+                tls: false,
+                host: "netchecker-service".into(),
+                port: 8081,
+                authority: "netchecker-service:8081".into(),
+                path: "/api/v1/ping".into(),
+            }
+        );
+        let t: Target = "https://example.org".parse().unwrap();
+        assert_eq!((t.tls, t.port, t.path.as_str()), (true, 443, "/"));
+        let t: Target = "http://[::1]:9/x?y=1".parse().unwrap();
+        assert_eq!(
+            (
+                t.host.as_str(),
+                t.port,
+                t.authority.as_str(),
+                t.path.as_str()
+            ),
+            ("::1", 9, "[::1]:9", "/x?y=1")
+        );
+        let t: Target = "http://user:pw@h.example/".parse().unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.authority.as_str(), t.port),
+            ("h.example", "h.example", 80)
+        );
+    }
+
+    #[test]
+    fn server_targets_come_from_host_port() {
+        let t = Target::server("localhost:8081", "/api/v1/agents/p").unwrap();
+        assert_eq!(t.url, "http://localhost:8081/api/v1/agents/p");
+        assert_eq!((t.host.as_str(), t.port), ("localhost", 8081));
+        let t = Target::server("netchecker-service", "/").unwrap();
+        assert_eq!(t.port, 80);
+    }
+
+    #[test]
+    fn bad_targets() {
+        for url in [
+            "ftp://x/",
+            "x",
+            "//x/y",
+            "http://",
+            "http://a b/",
+            "https://:1/",
+        ] {
+            assert!(url.parse::<Target>().is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn tls_connector_builds() {
+        tls_connector().unwrap();
+    }
+
+    #[test]
+    fn phases_name_dns_for_dns() {
+        assert!(Phase::Dns.to_string().contains("DNS"));
+    }
+}
