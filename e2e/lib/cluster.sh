@@ -1,0 +1,128 @@
+# shellcheck shell=bash
+# The netchecker deployment on the virtual cluster: the fake Kubernetes API
+# and the server in the server namespace, two agents per node (host network in
+# the node namespace, pod network in the pod namespace), as the Helm chart
+# deploys them (server Deployment, two agent DaemonSets).
+
+SERVER_PORT=8081
+FAKE_API_PORT=${FAKE_API_PORT:-16443}
+FAKE_API=http://127.0.0.1:$FAKE_API_PORT
+K8S_NAMESPACE=netchecker
+
+# Timing policy under test (server defaults except where set here).
+INTERVAL=1         # agent -reportinterval
+FACTOR=2           # server --outdated-factor (default)
+CHECK_INTERVAL=1   # server --check-interval
+GRACE=3            # server --startup-grace
+# "One window": an agent is Outdated once its report is older than
+# FACTOR x INTERVAL, and the background check notices within CHECK_INTERVAL.
+WINDOW=$((FACTOR * INTERVAL + CHECK_INTERVAL))
+# Slack on top of the window: the observer polls every 0.2 s, each poll is a
+# fresh HTTP request, and staging a fault (ip/iptables) takes ~0.1 s; 1 s
+# covers that with room for scheduler jitter on a loaded 2-CPU machine.
+SLACK=1
+BOUND=$((WINDOW + SLACK))
+
+pod_agent_name() { echo "netchecker-agent-node$1"; }
+host_agent_name() { echo "netchecker-agent-hostnet-node$1"; }
+ALL_AGENTS=()
+for _n in 1 2 3; do ALL_AGENTS+=("$(pod_agent_name "$_n")" "$(host_agent_name "$_n")"); done
+unset _n
+
+# Pod JSON as the API would return it.
+pod_json() {
+    local name=$1 app=$2 node=$3 ip=$4
+    cat <<JSON
+{"apiVersion":"v1","kind":"Pod",
+ "metadata":{"name":"$name","namespace":"$K8S_NAMESPACE","uid":"e2e-$name","labels":{"app":"$app"}},
+ "spec":{"nodeName":"$node","containers":[{"name":"netchecker-agent","image":"netchecker-agent:e2e"}]},
+ "status":{"phase":"Running","podIP":"$ip","hostIP":"$ip"}}
+JSON
+}
+pod_agent_json() { pod_json "$(pod_agent_name "$1")" netchecker-agent "node$1" "$(pod_ip "$1")"; }
+host_agent_json() { pod_json "$(host_agent_name "$1")" netchecker-agent-hostnet "node$1" "$(node_ip "$1")"; }
+
+write_pods_file() {
+    local n sep="" f=$RUN_DIR/pods.json
+    {
+        echo "["
+        for n in "${NODES[@]}"; do
+            printf '%s' "$sep"; pod_agent_json "$n"; sep=","
+            printf '%s' "$sep"; host_agent_json "$n"
+        done
+        echo "]"
+    } >"$f"
+    python3 -m json.tool "$f" >/dev/null || die "generated pods file is not valid JSON"
+}
+
+srv_curl() { in_ns "$NS_SRV" curl -sS --noproxy '*' --max-time 5 "$@"; }
+
+fake_add_pod() { srv_curl -f -X POST -H 'Content-Type: application/json' --data-binary @- "$FAKE_API/fake/pods" >/dev/null; }
+fake_delete_pod() { srv_curl -f -X DELETE "$FAKE_API/fake/pods/$K8S_NAMESPACE/$1" >/dev/null; }
+
+start_fake_api() {
+    write_pods_file
+    rm -f "$RUN_DIR/kubeconfig"
+    start_proc fake-api "$NS_SRV" -- "$BIN_DIR/netchecker-fake-apiserver" \
+        --listen "127.0.0.1:$FAKE_API_PORT" --kubeconfig-out "$RUN_DIR/kubeconfig" --pods "$RUN_DIR/pods.json"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [[ -s $RUN_DIR/kubeconfig ]] && srv_curl -o /dev/null "$FAKE_API/fake/requests" 2>/dev/null && return 0
+        proc_alive fake-api || die "fake API exited; see $RUN_DIR/fake-api.log"
+        sleep 0.1
+    done
+    die "fake API did not come up within 10 s; see $RUN_DIR/fake-api.log"
+}
+
+# The server: Go-style single-dash spellings for the flags old manifests use,
+# double-dash for the new ones (both must work).
+start_server() {
+    start_proc server "$NS_SRV" "KUBECONFIG=$RUN_DIR/kubeconfig" -- "$BIN_DIR/netchecker-server" \
+        -endpoint "0.0.0.0:$SERVER_PORT" -check-interval "$CHECK_INTERVAL" \
+        --startup-grace "$GRACE" --outdated-factor "$FACTOR" -v 5 -logtostderr
+}
+
+wait_server_ready() {
+    local i
+    for ((i = 0; i < 150; i++)); do
+        [[ $(srv_curl -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SERVER_PORT/readyz" 2>/dev/null) == 200 ]] && return 0
+        proc_alive server || die "server exited; see $RUN_DIR/server.log"
+        sleep 0.1
+    done
+    die "server not ready within 15 s; see $RUN_DIR/server.log"
+}
+
+# start_agent N pod|host [extra agent flags...]
+# Host-network agents get the original's Go-style command line
+# (`-serverendpoint=... -reportinterval=...`), pod-network agents the
+# double-dash spelling.
+start_agent() {
+    local n=$1 kind=$2
+    shift 2
+    local pod ns proc
+    if [[ $kind == pod ]]; then
+        pod=$(pod_agent_name "$n"); ns=$(pod_ns "$n"); proc=agent-pod$n
+        start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" -- "$BIN_DIR/netchecker-agent" \
+            --serverendpoint "$SERVICE_NAME:$SERVER_PORT" --reportinterval "$INTERVAL" "$@"
+    else
+        pod=$(host_agent_name "$n"); ns=$(node_ns "$n"); proc=agent-host$n
+        start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" -- "$BIN_DIR/netchecker-agent" \
+            -v=5 -alsologtostderr=true "-serverendpoint=$SERVICE_NAME:$SERVER_PORT" "-reportinterval=$INTERVAL" "$@"
+    fi
+}
+stop_agent() { if [[ $2 == pod ]]; then stop_proc "agent-pod$1"; else stop_proc "agent-host$1"; fi; }
+
+start_all_agents() {
+    local n
+    for n in "${NODES[@]}"; do
+        start_agent "$n" pod
+        start_agent "$n" host
+    done
+}
+
+deploy_netchecker() {
+    start_fake_api
+    start_server
+    wait_server_ready
+    start_all_agents
+}

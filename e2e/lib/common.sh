@@ -1,0 +1,85 @@
+# shellcheck shell=bash
+# Common helpers of the end-to-end harness: logging, process bookkeeping.
+#
+# Every process the harness starts is recorded (name -> PID) in memory and in
+# a state file, so teardown (and the stale-run cleanup of a later run) kills
+# exactly those PIDs and nothing else.
+
+log() { printf '%s [e2e] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+# Seconds since the epoch with sub-second precision (used for timing).
+now() { date +%s.%N; }
+
+# Seconds (one decimal) from $1 to now.
+elapsed_since() { python3 -c 'import sys,time; print(f"{time.time()-float(sys.argv[1]):.1f}")' "$1"; }
+
+declare -A PIDS=()   # process name -> PID
+
+# start_proc NAME NS ENV=VAL... -- CMD ARGS...
+# Runs CMD inside namespace NS with the given environment, stdout and stderr
+# appended to $RUN_DIR/NAME.log. `ip netns exec` and `env` both exec(), so the
+# recorded PID is the PID of the real process, not of a wrapper.
+start_proc() {
+    local name=$1 ns=$2
+    shift 2
+    local -a envs=()
+    while [[ $# -gt 0 && $1 != -- ]]; do envs+=("$1"); shift; done
+    [[ ${1:-} == -- ]] && shift
+    [[ -z ${PIDS[$name]:-} ]] || die "process $name already running (PID ${PIDS[$name]})"
+    printf '%s ---- start in %s: %s %s\n' "$(date -u +%FT%T.%3NZ)" "$ns" "${envs[*]}" "$*" >>"$RUN_DIR/$name.log"
+    # 9>&-: the run lock stays with the harness, never with its children.
+    ip netns exec "$ns" env "${envs[@]}" "$@" >>"$RUN_DIR/$name.log" 2>&1 9>&- &
+    local pid=$!
+    PIDS[$name]=$pid
+    echo "$pid $ns $name" >>"$STATE_DIR/pids"
+    log "started $name (PID $pid) in $ns"
+}
+
+# stop_proc NAME: SIGTERM, wait up to 5 s, then SIGKILL. Only ever signals the
+# PID recorded for NAME.
+stop_proc() {
+    local name=$1 pid=${PIDS[$1]:-}
+    [[ -n $pid ]] || return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        local i
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "$name (PID $pid) ignored SIGTERM for 5 s; sending SIGKILL"
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
+    unset "PIDS[$name]"
+    printf '%s ---- stopped\n' "$(date -u +%FT%T.%3NZ)" >>"$RUN_DIR/$name.log"
+}
+
+# Is the process recorded under NAME still alive?
+proc_alive() { local pid=${PIDS[$1]:-}; [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; }
+
+stop_all_procs() {
+    local name
+    for name in "${!PIDS[@]}"; do stop_proc "$name"; done
+}
+
+# Processes recorded by a previous run that crashed (or was SIGKILLed before
+# its trap ran). A PID is only signalled when it still lives in one of this
+# harness's namespaces, so a recycled PID of an unrelated process is never hit.
+kill_stale_procs() {
+    local file=$STATE_DIR/pids pid ns name cur
+    [[ -f $file ]] || return 0
+    while read -r pid ns name; do
+        cur=$(ip netns identify "$pid" 2>/dev/null || true)
+        if [[ -n $cur && $cur == "$ns" ]]; then
+            log "killing stale $name (PID $pid) left in $ns by an earlier run"
+            kill "$pid" 2>/dev/null || true
+            sleep 0.5
+            kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+        fi
+    done <"$file"
+    : >"$file"
+}

@@ -1,0 +1,112 @@
+# shellcheck shell=bash
+# Faults staged on the virtual cluster, each with its exact inverse.
+# Router rules go into chains of their own (NC-*), so restoring a fault is
+# flushing its chain, never guessing which rule to delete.
+
+# iptables inside the router namespace.
+rtr_ipt() { in_ns "$NS_RTR" iptables -w "$@"; }
+
+# A dedicated chain jumped to from BUILTIN (FORWARD/OUTPUT).
+rtr_chain_create() {
+    local builtin=$1 chain=$2
+    rtr_ipt -N "$chain"
+    rtr_ipt -I "$builtin" 1 -j "$chain"
+}
+rtr_chain_remove() {
+    local builtin=$1 chain=$2
+    rtr_ipt -D "$builtin" -j "$chain" 2>/dev/null || true
+    rtr_ipt -F "$chain" 2>/dev/null || true
+    rtr_ipt -X "$chain" 2>/dev/null || true
+}
+# Packets dropped by the rules of CHAIN so far.
+rtr_chain_drops() { rtr_ipt -L "$1" -n -v -x | awk 'NR>2 {s+=$1} END {print s+0}'; }
+
+# (2) A node's uplink cut silently: the router drops everything to and from it.
+fault_partition_node() {
+    local n=$1
+    rtr_chain_create FORWARD NC-PARTITION
+    rtr_ipt -A NC-PARTITION -i "to-node$n" -j DROP
+    rtr_ipt -A NC-PARTITION -o "to-node$n" -j DROP
+}
+restore_partition_node() { rtr_chain_remove FORWARD NC-PARTITION; }
+
+# (3) The pod network of a node broken: the node side of the pod veth down.
+fault_pod_link_down() { ip -n "$(node_ns "$1")" link set veth-pod down; }
+restore_pod_link_down() {
+    local n=$1
+    ip -n "$(node_ns "$n")" link set veth-pod up
+    # The pod's route through the node went with the carrier; put it back.
+    ip -n "$(pod_ns "$n")" route replace "$CLUSTER_NET" via "$(node_pod_gw "$n")"
+    # Done when the pod reaches its gateway again (neighbour entries that
+    # failed while the link was down are re-resolved).
+    local i
+    for ((i = 0; i < 10; i++)); do
+        in_ns "$(pod_ns "$n")" ping -c1 -W1 "$(node_pod_gw "$n")" >/dev/null 2>&1 && return 0
+    done
+    log "pod$n still cannot reach its gateway after the link came back"
+}
+
+# (4) MTU blackhole on the path from node N to the server.
+# Big packets travel agent -> server (the padded report), so the lowered MTU
+# must sit on the server-bound direction: the router sends whatever arrives
+# from node N's link to the server over a route with MTU $BLACKHOLE_MTU
+# (policy routing on the input interface, so only this node's path is hit).
+# Oversized DF packets would make the router answer "fragmentation needed";
+# those ICMP messages are dropped (OUTPUT for the router's own, FORWARD for any
+# in transit), so the sender never learns: a blackhole. Offloads off on every
+# veth of the path, or GSO/GRO super-packets would bypass the per-packet MTU
+# check; tcp_mtu_probing stays 0 in the client namespaces.
+BLACKHOLE_MTU=${BLACKHOLE_MTU:-1280}
+BLACKHOLE_TABLE=101
+offloads_off() { in_ns "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || in_ns "$1" ethtool -K "$2" tso off gso off; }
+fault_mtu_blackhole() {
+    local n=$1 node pod
+    node=$(node_ns "$n")
+    pod=$(pod_ns "$n")
+    offloads_off "$pod" eth0
+    offloads_off "$node" veth-pod
+    offloads_off "$node" eth0
+    offloads_off "$NS_RTR" "to-node$n"
+    offloads_off "$NS_RTR" to-srv
+    offloads_off "$NS_SRV" eth0
+    local ns
+    for ns in "$node" "$pod"; do
+        [[ $(in_ns "$ns" sysctl -n net.ipv4.tcp_mtu_probing) == 0 ]] || die "tcp_mtu_probing is not 0 in $ns"
+        # Forget any path MTU learnt earlier.
+        ip -n "$ns" route flush cache 2>/dev/null || true
+    done
+    ip -n "$NS_RTR" route add "$SRV_IP/32" dev to-srv mtu lock "$BLACKHOLE_MTU" table "$BLACKHOLE_TABLE"
+    ip -n "$NS_RTR" rule add iif "to-node$n" table "$BLACKHOLE_TABLE" pref 100
+    rtr_chain_create FORWARD NC-MTU-FWD
+    rtr_chain_create OUTPUT NC-MTU-OUT
+    rtr_ipt -A NC-MTU-FWD -p icmp --icmp-type fragmentation-needed -j DROP
+    rtr_ipt -A NC-MTU-OUT -p icmp --icmp-type fragmentation-needed -j DROP
+}
+restore_mtu_blackhole() {
+    local n=$1
+    ip -n "$NS_RTR" rule del iif "to-node$n" table "$BLACKHOLE_TABLE" pref 100 2>/dev/null || true
+    ip -n "$NS_RTR" route flush table "$BLACKHOLE_TABLE" 2>/dev/null || true
+    rtr_chain_remove FORWARD NC-MTU-FWD
+    rtr_chain_remove OUTPUT NC-MTU-OUT
+}
+
+# (5) DNS broken for a node: the service name removed from the hosts files of
+# the node and of its pod.
+fault_dns() {
+    set_service_entry "$(node_ns "$1")" 0
+    set_service_entry "$(pod_ns "$1")" 0
+}
+restore_dns() {
+    set_service_entry "$(node_ns "$1")" 1
+    set_service_entry "$(pod_ns "$1")" 1
+}
+
+# (8) Random loss in both directions on node N's uplink (no netem on this
+# kernel: the statistic match drops each packet with the given probability).
+fault_loss() {
+    local n=$1 p=$2
+    rtr_chain_create FORWARD NC-LOSS
+    rtr_ipt -A NC-LOSS -i "to-node$n" -m statistic --mode random --probability "$p" -j DROP
+    rtr_ipt -A NC-LOSS -o "to-node$n" -m statistic --mode random --probability "$p" -j DROP
+}
+restore_loss() { rtr_chain_remove FORWARD NC-LOSS; }

@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""Observer of the end-to-end harness: polls the server like an operator would.
+
+Runs inside the server namespace (`ip netns exec nc-srv python3 observe.py ...`)
+and talks to the server on its loopback. Every command prints one JSON object
+on stdout (the harness reads it) and exits 0 when its expectation held.
+
+Commands:
+  wait     poll connectivity_check until it equals an exact expected answer
+           (then optionally require it to hold), report the time to detect
+  steady   poll once a period for a duration; count answers that differ from
+           the expected one and the transitions between distinct answers
+  restart  after a server restart: poll /metrics and the check, assert the
+           "pending since restart" rules, report the time to healthy
+  get      fetch one path (status and body), for single assertions
+  metric   sum of one metric's samples matching label filters
+"""
+
+import argparse
+import json
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+
+HEALTHY = "All {n} pods successfully reported back to the server"
+FAILING = ("Connectivity check fails. Reason: there are absent or outdated pods; "
+           "look up the payload")
+CHECK_PATH = "/api/v1/connectivity_check"
+
+
+# Never through a proxy from the environment: the server is on loopback.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def fetch(base, path, timeout=2.0):
+    """(status, body text); status 0 when the server did not answer."""
+    try:
+        with OPENER.open(base + path, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+    except (OSError, urllib.error.URLError) as e:
+        return 0, f"no answer: {e}"
+
+
+def split_list(s):
+    return [x for x in (s or "").split(",") if x]
+
+
+def expected_answer(code, pods, absent, outdated):
+    if code == 200:
+        return 200, {"Message": HEALTHY.format(n=pods), "Absent": [], "Outdated": []}
+    return code, {"Message": FAILING, "Absent": sorted(absent), "Outdated": sorted(outdated)}
+
+
+def describe(status, body):
+    """Short human form of an answer, for logs and the result table."""
+    try:
+        j = json.loads(body)
+    except ValueError:
+        return f"{status} {body.strip()[:80]!r}"
+    if not isinstance(j, dict):
+        return f"{status} {body.strip()[:80]!r}"
+    if status == 200 and not j.get("Absent") and not j.get("Outdated"):
+        return f"200 {j.get('Message')!r}"
+    parts = [str(status)]
+    for key in ("Outdated", "Absent"):
+        if j.get(key):
+            parts.append(f"{key}=[{', '.join(j[key])}]")
+    if len(parts) == 1:
+        parts.append(repr(j.get("Message")))
+    return " ".join(parts)
+
+
+def matches(status, body, want_status, want_json):
+    """Exact match: status, Message word for word, lists equal and sorted."""
+    if status != want_status:
+        return False
+    try:
+        j = json.loads(body)
+    except ValueError:
+        return False
+    return (isinstance(j, dict) and j.get("Message") == want_json["Message"]
+            and j.get("Absent") == want_json["Absent"]
+            and j.get("Outdated") == want_json["Outdated"])
+
+
+LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """[(name, {label: value}, float)] from the Prometheus text format."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = LINE.match(line)
+        if not m:
+            continue
+        labels = dict(LABEL.findall(m.group(3) or ""))
+        try:
+            value = float(m.group(4))
+        except ValueError:
+            continue
+        out.append((m.group(1), labels, value))
+    return out
+
+
+def metric_sum(samples, name, **want):
+    """Sum of NAME's samples whose labels include WANT; None when absent."""
+    vals = [v for n, l, v in samples if n == name and all(l.get(k) == x for k, x in want.items())]
+    return sum(vals) if vals else None
+
+
+def cmd_wait(a):
+    want_status, want_json = expected_answer(a.code, a.pods, split_list(a.absent), split_list(a.outdated))
+    since = a.since or time.time()
+    deadline = since + a.timeout
+    last = None
+    detect = None
+    while time.time() < deadline:
+        status, body = fetch(a.base, CHECK_PATH)
+        last = describe(status, body)
+        if matches(status, body, want_status, want_json):
+            detect = time.time() - since
+            break
+        time.sleep(a.period)
+    result = {"ok": detect is not None, "detect_s": round(detect, 1) if detect is not None else None,
+              "observed": last, "expected": describe(want_status, json.dumps(want_json))}
+    if detect is not None and a.hold > 0:
+        # The answer must stay exactly the same for HOLD seconds.
+        end = time.time() + a.hold
+        while time.time() < end:
+            time.sleep(a.period)
+            status, body = fetch(a.base, CHECK_PATH)
+            if not matches(status, body, want_status, want_json):
+                result.update(ok=False, observed=describe(status, body),
+                              reason=f"answer changed within {a.hold}s of detection")
+                break
+    if detect is None:
+        result["reason"] = f"expected answer not seen within {a.timeout}s"
+    print(json.dumps(result))
+    return 0 if result["ok"] else 1
+
+
+def report_counts(base, labels):
+    status, text = fetch(base, "/metrics")
+    samples = parse_metrics(text) if status == 200 else []
+    return {l: metric_sum(samples, "ncagent_report_count_total", agent=l) for l in labels}
+
+
+def cmd_steady(a):
+    want_status, want_json = expected_answer(a.code, a.pods, split_list(a.absent), split_list(a.outdated))
+    labels = split_list(a.count_reports)
+    counts_before = report_counts(a.base, labels)
+    polls = bad = non200 = transitions = 0
+    prev = None
+    seen = {}
+    end = time.time() + a.duration
+    next_poll = time.time()
+    while time.time() < end:
+        status, body = fetch(a.base, CHECK_PATH)
+        d = describe(status, body)
+        polls += 1
+        if not matches(status, body, want_status, want_json):
+            bad += 1
+        if status != 200:
+            non200 += 1
+        if prev is not None and d != prev:
+            transitions += 1
+        prev = d
+        seen[d] = seen.get(d, 0) + 1
+        next_poll += a.period
+        time.sleep(max(0.0, next_poll - time.time()))
+    counts_after = report_counts(a.base, labels)
+    reports = {l: (counts_after[l] or 0) - (counts_before[l] or 0) for l in labels}
+    ok = bad == 0 and transitions == 0 and all(v >= a.min_reports for v in reports.values())
+    print(json.dumps({"ok": ok, "polls": polls, "mismatches": bad, "non200": non200,
+                      "transitions": transitions, "answers": seen, "reports": reports,
+                      "expected": describe(want_status, json.dumps(want_json))}))
+    return 0 if ok else 1
+
+
+def cmd_restart(a):
+    """Watch a freshly started server: the pending-since-restart rules."""
+    want_status, want_json = expected_answer(200, a.pods, [], [])
+    since = a.since
+    end = since + a.duration
+    problems = []
+    first_scrape = None
+    ok_seen_one = False
+    healthy = None
+    max_pending = 0
+    scrapes = 0
+    while time.time() < end:
+        t = time.time()
+        status, text = fetch(a.base, "/metrics", timeout=1.0)
+        if status == 200:
+            scrapes += 1
+            if first_scrape is None:
+                first_scrape = t
+            s = parse_metrics(text)
+            absent = metric_sum(s, "netchecker_agents", state="absent")
+            outdated = metric_sum(s, "netchecker_agents", state="outdated")
+            pending = metric_sum(s, "netchecker_agents", state="pending") or 0
+            max_pending = max(max_pending, pending)
+            errors = metric_sum(s, "ncagent_error_count_total") or 0
+            check_ok = metric_sum(s, "netchecker_check_ok")
+            at = f"t+{t - since:.2f}s"
+            if absent:
+                problems.append(f"{at}: netchecker_agents{{state=\"absent\"}}={absent:g}")
+            if outdated:
+                problems.append(f"{at}: netchecker_agents{{state=\"outdated\"}}={outdated:g}")
+            if errors:
+                problems.append(f"{at}: sum(ncagent_error_count_total)={errors:g}")
+            if check_ok == 1:
+                ok_seen_one = True
+            elif ok_seen_one or t - first_scrape > a.check_interval + 0.5:
+                # Before the first evaluation the gauge may not be set yet;
+                # after it (at most one check interval) it must say 1.
+                problems.append(f"{at}: netchecker_check_ok={check_ok}")
+        if healthy is None:
+            cs, cb = fetch(a.base, CHECK_PATH, timeout=1.0)
+            if matches(cs, cb, want_status, want_json):
+                healthy = time.time() - since
+        time.sleep(a.period)
+    if healthy is None:
+        problems.append(f"check not healthy within {a.duration}s of the restart")
+    if scrapes == 0:
+        problems.append("no /metrics scrape succeeded")
+    # Keep the report short: the first few problems are enough to act on.
+    print(json.dumps({"ok": not problems, "healthy_s": round(healthy, 1) if healthy is not None else None,
+                      "scrapes": scrapes, "max_pending": max_pending, "problems": problems[:5]}))
+    return 0 if not problems else 1
+
+
+def cmd_get(a):
+    status, body = fetch(a.base, a.path)
+    print(json.dumps({"status": status, "body": body}))
+    return 0
+
+
+def cmd_metric(a):
+    status, text = fetch(a.base, "/metrics")
+    want = dict(kv.split("=", 1) for kv in a.labels)
+    value = metric_sum(parse_metrics(text), a.name, **want) if status == 200 else None
+    print(json.dumps({"status": status, "value": value}))
+    return 0 if value is not None else 1
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base", default="http://127.0.0.1:8081")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def expectation(sp):
+        sp.add_argument("--code", type=int, default=200)
+        sp.add_argument("--pods", type=int, required=True, help="expected agent pods (for the healthy sentence)")
+        sp.add_argument("--absent", default="")
+        sp.add_argument("--outdated", default="")
+        sp.add_argument("--period", type=float, default=0.2)
+
+    w = sub.add_parser("wait")
+    expectation(w)
+    w.add_argument("--since", type=float, help="epoch seconds of the fault (default: now)")
+    w.add_argument("--timeout", type=float, required=True)
+    w.add_argument("--hold", type=float, default=0)
+    w.set_defaults(fn=cmd_wait)
+
+    s = sub.add_parser("steady")
+    expectation(s)
+    s.add_argument("--duration", type=float, required=True)
+    s.add_argument("--count-reports", default="", help="agent labels whose report counters must grow")
+    s.add_argument("--min-reports", type=float, default=0)
+    s.set_defaults(fn=cmd_steady)
+
+    r = sub.add_parser("restart")
+    r.add_argument("--pods", type=int, required=True)
+    r.add_argument("--since", type=float, required=True)
+    r.add_argument("--duration", type=float, required=True)
+    r.add_argument("--check-interval", type=float, required=True)
+    r.add_argument("--period", type=float, default=0.25)
+    r.set_defaults(fn=cmd_restart)
+
+    g = sub.add_parser("get")
+    g.add_argument("path")
+    g.set_defaults(fn=cmd_get)
+
+    m = sub.add_parser("metric")
+    m.add_argument("name")
+    m.add_argument("labels", nargs="*", help="label=value filters")
+    m.set_defaults(fn=cmd_metric)
+
+    a = p.parse_args()
+    sys.exit(a.fn(a))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+# shellcheck shell=bash
+# Observation and verdicts: the observer (observe.py) runs inside the server
+# namespace and polls the server on its loopback, as an operator's curl would.
+
+PY=$(python3 -c 'import sys; print(sys.executable)')
+
+# observe ARGS... -> the observer's JSON on stdout; never fails (the JSON says).
+observe() {
+    in_ns "$NS_SRV" "$PY" "$E2E_DIR/lib/observe.py" --base "http://127.0.0.1:$SERVER_PORT" "$@" ||
+        true
+}
+
+# jget JSON KEY -> the value (numbers as is, lists/objects as JSON, null -> "").
+jget() {
+    "$PY" -c '
+import json, sys
+v = json.loads(sys.argv[1]).get(sys.argv[2])
+print("" if v is None else (v if isinstance(v, str) else json.dumps(v)))' "$1" "$2"
+}
+
+# Float comparison: le A B -> A <= B.
+le() { "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) else 1)' "$1" "$2"; }
+
+# wait_answer SINCE TIMEOUT HOLD CODE PODS ABSENT OUTDATED -> JSON
+wait_answer() {
+    observe wait --since "$1" --timeout "$2" --hold "$3" --code "$4" --pods "$5" --absent "$6" --outdated "$7"
+}
+wait_healthy() { wait_answer "$1" "${2:-15}" 0 200 "${3:-6}" "" ""; }
+
+# Comma-joined sorted names, the form the observer compares with.
+csv() { printf '%s\n' "$@" | sort | paste -sd, -; }
+
+# Results: one row per scenario.
+RESULTS=()
+FAILED=0
+record() {
+    local num=$1 title=$2 expected=$3 observed=$4 detect=$5 verdict=$6
+    RESULTS+=("$num"$'\t'"$title"$'\t'"$expected"$'\t'"$observed"$'\t'"$detect"$'\t'"$verdict")
+    [[ $verdict == PASS ]] || FAILED=$((FAILED + 1))
+    log "scenario $num ($title): $verdict - $observed"
+}
+
+results_table() {
+    local row num title expected observed detect verdict
+    echo "| # | scenario | expected | observed | time to detect | result |"
+    echo "|---|----------|----------|----------|----------------|--------|"
+    for row in "${RESULTS[@]}"; do
+        IFS=$'\t' read -r num title expected observed detect verdict <<<"$row"
+        echo "| $num | $title | ${expected//|/\\|} | ${observed//|/\\|} | $detect | $verdict |"
+    done
+}

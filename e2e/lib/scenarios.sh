@@ -1,0 +1,246 @@
+# shellcheck shell=bash
+# The scenarios of the end-to-end suite. Each one stages a fault, asserts the
+# exact connectivity_check answer (status, Message sentence, sorted Absent and
+# Outdated lists) and measures the time from the fault to that answer, then
+# restores the fault and waits for the healthy answer again before the next
+# scenario starts. A failed assertion records FAIL and the suite goes on; a
+# failure to restore health stops the suite (the rest would be meaningless).
+
+STEADY_SECS=${E2E_STEADY_SECS:-60}
+HEALTHY_ALL="200 All 6 pods successfully reported back to the server"
+
+# restore_and_wait NUM: after restoring, healthy again within one window.
+# Prints the recovery time; returns 1 when health did not come back in time.
+RECOVERY=""
+restore_and_wait() {
+    local since=$1 out
+    out=$(wait_healthy "$since" 20)
+    RECOVERY=$(jget "$out" detect_s)
+    if [[ $(jget "$out" ok) != true ]]; then
+        log "health did not come back after restoring: $(jget "$out" observed)"
+        return 1
+    fi
+    le "$RECOVERY" "$BOUND"
+}
+
+# A detection within [0.5 s, BOUND]: nothing can notice a missing report
+# earlier than one interval after the fault (the last report may have arrived
+# just before it), and the rules promise it by FACTOR x INTERVAL +
+# CHECK_INTERVAL (+ SLACK).
+in_bound() { [[ -n $1 ]] && le 0.5 "$1" && le "$1" "$BOUND"; }
+
+scenario_1_healthy() {
+    local out
+    out=$(observe steady --duration "$STEADY_SECS" --period 1 --pods 6)
+    local polls mismatches non200 transitions
+    polls=$(jget "$out" polls); mismatches=$(jget "$out" mismatches)
+    non200=$(jget "$out" non200); transitions=$(jget "$out" transitions)
+    local verdict=FAIL
+    [[ $(jget "$out" ok) == true && $polls -ge $((STEADY_SECS - 2)) ]] && verdict=PASS
+    record 1 "healthy, ${STEADY_SECS} s polled every second" \
+        "$HEALTHY_ALL on every poll, 0 non-200" \
+        "$polls polls: $((polls - mismatches)) exact, $non200 non-200, $transitions transitions; answers $(jget "$out" answers)" \
+        "n/a (no fault)" "$verdict"
+}
+
+scenario_2_partition() {
+    local n=2 want since out detect observed verdict=FAIL
+    want=$(csv "$(pod_agent_name $n)" "$(host_agent_name $n)")
+    since=$(now)
+    fault_partition_node $n
+    out=$(wait_answer "$since" 15 3 400 6 "" "$want")
+    detect=$(jget "$out" detect_s); observed=$(jget "$out" observed)
+    local drops
+    drops=$(rtr_chain_drops NC-PARTITION)
+    since=$(now)
+    restore_partition_node
+    if restore_and_wait "$since" && [[ $(jget "$out" ok) == true ]] && in_bound "$detect" && ((drops > 0)); then
+        verdict=PASS
+    fi
+    record 2 "node2 uplink cut (DROP in router)" \
+        "400 Outdated=[${want//,/, }] within ${BOUND} s, held 3 s; 200 within ${BOUND} s of restore" \
+        "$observed; router dropped $drops packets; restored: 200 after ${RECOVERY} s" \
+        "${detect:-none} s (recovery ${RECOVERY} s)" "$verdict"
+}
+
+scenario_3_pod_link() {
+    local n=3 want since out detect observed verdict=FAIL
+    want=$(pod_agent_name $n)
+    since=$(now)
+    fault_pod_link_down $n
+    out=$(wait_answer "$since" 15 3 400 6 "" "$want")
+    detect=$(jget "$out" detect_s); observed=$(jget "$out" observed)
+    since=$(now)
+    restore_pod_link_down $n
+    if restore_and_wait "$since" && [[ $(jget "$out" ok) == true ]] && in_bound "$detect"; then
+        verdict=PASS
+    fi
+    record 3 "node3 pod link down, host network fine" \
+        "400 Outdated=[$want] only, within ${BOUND} s, held 3 s" \
+        "$observed; restored: 200 after ${RECOVERY} s" \
+        "${detect:-none} s (recovery ${RECOVERY} s)" "$verdict"
+}
+
+# A small request from NS to the service over the same path.
+small_request_ok() {
+    [[ $(in_ns "$1" curl -sS --noproxy '*' --max-time 3 -o /dev/null -w '%{http_code}' \
+        "http://$SERVICE_NAME:$SERVER_PORT/api/v1/ping" 2>/dev/null) == 200 ]]
+}
+
+scenario_4_mtu() {
+    local n=1 want since out detect observed ok=1
+    want=$(csv "$(pod_agent_name $n)" "$(host_agent_name $n)")
+    # (a) Default padding: the reports are bigger than the path MTU.
+    since=$(now)
+    fault_mtu_blackhole $n
+    out=$(wait_answer "$since" 15 3 400 6 "" "$want")
+    detect=$(jget "$out" detect_s); observed=$(jget "$out" observed)
+    [[ $(jget "$out" ok) == true ]] && in_bound "$detect" || ok=0
+    local small="small GET /api/v1/ping on the same path: "
+    if small_request_ok "$(node_ns $n)" && small_request_ok "$(pod_ns $n)"; then
+        small+="200 from node$n and pod$n"
+    else
+        small+="FAILED"; ok=0
+    fi
+    local icmp
+    icmp=$(rtr_chain_drops NC-MTU-OUT)
+    ((icmp > 0)) || ok=0
+    # (b) Same blackhole, agents restarted with -zeroextenderlength=0: the
+    # unpadded reports fit, nothing is noticed.
+    stop_agent $n pod; stop_agent $n host
+    since=$(now)
+    start_agent $n pod --zeroextenderlength 0
+    start_agent $n host -zeroextenderlength=0
+    local out0 unpadded
+    out0=$(wait_answer "$since" 15 10 200 6 "" "")
+    if [[ $(jget "$out0" ok) == true ]]; then
+        unpadded="with -zeroextenderlength=0 under the same blackhole: 200 after $(jget "$out0" detect_s) s and held 10 s"
+    else
+        unpadded="with -zeroextenderlength=0: $(jget "$out0" observed) ($(jget "$out0" reason))"; ok=0
+    fi
+    # Restore: path repaired, agents back to the default padding.
+    restore_mtu_blackhole $n
+    stop_agent $n pod; stop_agent $n host
+    since=$(now)
+    start_agent $n pod
+    start_agent $n host
+    restore_and_wait "$since" || ok=0
+    record 4 "MTU blackhole on node1's path (MTU $BLACKHOLE_MTU, ICMP frag-needed dropped, offloads off)" \
+        "400 Outdated=[${want//,/, }] within ${BOUND} s while a small request passes; with -zeroextenderlength=0 stays 200" \
+        "$observed; $small; $icmp ICMP frag-needed suppressed; $unpadded" \
+        "${detect:-none} s" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
+}
+
+scenario_5_dns() {
+    local n=2 want since out detect observed ok=1
+    want=$(csv "$(pod_agent_name $n)" "$(host_agent_name $n)")
+    local logs=("$RUN_DIR/agent-pod$n.log" "$RUN_DIR/agent-host$n.log") sizes=() f
+    for f in "${logs[@]}"; do sizes+=("$(stat -c %s "$f")"); done
+    since=$(now)
+    fault_dns $n
+    out=$(wait_answer "$since" 15 3 400 6 "" "$want")
+    detect=$(jget "$out" detect_s); observed=$(jget "$out" observed)
+    [[ $(jget "$out" ok) == true ]] && in_bound "$detect" || ok=0
+    # The agents' logs written since the fault name DNS as the cause.
+    local i named=0 sample=""
+    for i in 0 1; do
+        local line
+        line=$(tail -c +"$((sizes[i] + 1))" "${logs[i]}" | grep -m1 'DNS' || true)
+        if [[ -n $line ]]; then
+            named=$((named + 1))
+            [[ -z $sample ]] && sample=$(printf '%s' "$line" | cut -c1-160)
+        fi
+    done
+    ((named == 2)) || ok=0
+    since=$(now)
+    restore_dns $n
+    restore_and_wait "$since" || ok=0
+    record 5 "DNS broken on node2 (service name removed from hosts)" \
+        "400 Outdated=[${want//,/, }] within ${BOUND} s; both agents' logs name DNS" \
+        "$observed; $named/2 agent logs name DNS, e.g. \`$sample\`; restored: 200 after ${RECOVERY} s" \
+        "${detect:-none} s (recovery ${RECOVERY} s)" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
+}
+
+# Poll GET /api/v1/agents/NAME until it answers 404 (the cache dropped it).
+agent_entry_gone() {
+    local name=$1 since=$2 i out
+    for ((i = 0; i < 50; i++)); do
+        out=$(observe get "/api/v1/agents/$name")
+        if [[ $(jget "$out" status) == 404 && $(jget "$out" body) == *"There is no such entry in the agent cache"* ]]; then
+            elapsed_since "$since"
+            return 0
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+
+scenario_6_pods_change() {
+    local n=3 gone new since out detect observed ok=1
+    gone=$(pod_agent_name $n)
+    # (a) A pod deleted: the kubelet stops its agent, the API forgets it.
+    stop_agent $n pod
+    since=$(now)
+    fake_delete_pod "$gone"
+    out=$(wait_answer "$since" 10 2 200 5 "" "")
+    detect=$(jget "$out" detect_s); observed=$(jget "$out" observed)
+    [[ $(jget "$out" ok) == true ]] || ok=0
+    local gone_after
+    if gone_after=$(agent_entry_gone "$gone" "$since"); then
+        observed+="; GET /api/v1/agents/$gone: 404 after $gone_after s"
+    else
+        observed+="; GET /api/v1/agents/$gone still answers: $(observe get "/api/v1/agents/$gone" | cut -c1-120)"; ok=0
+    fi
+    # (b) A new pod that never reports: Absent.
+    new=netchecker-agent-node4
+    since=$(now)
+    pod_json "$new" netchecker-agent node4 198.19.4.2 | fake_add_pod
+    local out2 detect2
+    out2=$(wait_answer "$since" 10 2 400 6 "$new" "")
+    detect2=$(jget "$out2" detect_s)
+    [[ $(jget "$out2" ok) == true ]] || ok=0
+    observed+="; new pod: $(jget "$out2" observed)"
+    # Restore: the new pod goes, the deleted one comes back with its agent.
+    since=$(now)
+    fake_delete_pod "$new"
+    pod_agent_json $n | fake_add_pod
+    start_agent $n pod
+    restore_and_wait "$since" || ok=0
+    record 6 "pods change in the API (fake API DELETE / POST)" \
+        "delete $gone: '200 All 5 pods ...' and GET agents/$gone 404; add $new (never reports): 400 Absent=[$new]" \
+        "$observed; restored: 200 after ${RECOVERY} s" \
+        "${detect:-none} s (delete), ${detect2:-none} s (add)" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
+}
+
+scenario_7_restart() {
+    local since out ok=1 healthy
+    stop_proc server
+    since=$(now)
+    start_server
+    # Watch from the restart through the grace period and one window beyond.
+    out=$(observe restart --pods 6 --since "$since" --duration "$((GRACE + WINDOW + 3))" --check-interval "$CHECK_INTERVAL")
+    healthy=$(jget "$out" healthy_s)
+    [[ $(jget "$out" ok) == true ]] && [[ -n $healthy ]] && le "$healthy" "$BOUND" || ok=0
+    local problems
+    problems=$(jget "$out" problems)
+    record 7 "server restart" \
+        "200 within ${BOUND} s of the restart; on every /metrics scrape: absent=0, outdated=0, ncagent_error_count_total=0, check_ok=1 after the first evaluation" \
+        "200 after ${healthy:-never} s; $(jget "$out" scrapes) scrapes, max pending $(jget "$out" max_pending), problems: ${problems}" \
+        "${healthy:-none} s to healthy" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
+}
+
+scenario_8_loss() {
+    local n=3 out ok=1
+    local labels="node$n-private_network,node$n-host_network"
+    fault_loss $n 0.2
+    out=$(observe steady --duration "$STEADY_SECS" --period 1 --pods 6 \
+        --count-reports "$labels" --min-reports "$((STEADY_SECS / 2))")
+    local drops
+    drops=$(rtr_chain_drops NC-LOSS)
+    restore_loss
+    [[ $(jget "$out" ok) == true ]] && ((drops > 0)) || ok=0
+    record 8 "20% random loss on node3's uplink, ${STEADY_SECS} s" \
+        "$HEALTHY_ALL on every poll (0 transitions); node3's reports keep arriving" \
+        "$(jget "$out" polls) polls, $(jget "$out" mismatches) not healthy, $(jget "$out" transitions) transitions; node3 reports received $(jget "$out" reports); router dropped $drops packets" \
+        "n/a (no alarm expected)" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
+}

@@ -1,0 +1,78 @@
+# shellcheck shell=bash
+# `run.sh --selftest`: proves the topology and every fault with a stand-in
+# HTTP server and curl, without the netchecker binaries. Useful when changing
+# the harness itself, and to tell a harness problem from a product problem.
+
+ST_PORT=8081
+st_curl() { # NS [curl args...] -> HTTP code, or 000 when it failed
+    local ns=$1
+    shift
+    in_ns "$ns" curl -sS --noproxy '*' --max-time 3 -o /dev/null -w '%{http_code}' "$@" \
+        "http://$SERVICE_NAME:$ST_PORT/" 2>/dev/null || true
+}
+st_big_post() { # NS: a 4 KB POST, several full-size packets
+    head -c 4000 /dev/zero | tr '\0' 0 >"$RUN_DIR/big.body"
+    st_curl "$1" -X POST --data-binary @"$RUN_DIR/big.body"
+}
+ST_FAILS=0
+st_expect() { # DESCRIPTION WANT GOT
+    if [[ $2 == "$3" ]]; then
+        log "selftest ok:   $1 ($3)"
+    else
+        log "selftest FAIL: $1: want $2, got $3"
+        ST_FAILS=$((ST_FAILS + 1))
+    fi
+}
+
+run_selftest() {
+    start_proc selftest-http "$NS_SRV" -- "$PY" "$E2E_DIR/lib/selftest_server.py" "$ST_PORT"
+    sleep 1
+    local n
+    for n in "${NODES[@]}"; do
+        st_expect "node$n -> service" 200 "$(st_curl "$(node_ns "$n")")"
+        st_expect "pod$n -> service" 200 "$(st_curl "$(pod_ns "$n")")"
+        st_expect "pod$n big POST" 200 "$(st_big_post "$(pod_ns "$n")")"
+    done
+
+    fault_partition_node 2
+    st_expect "partition: node2 cut" 000 "$(st_curl "$(node_ns 2)")"
+    st_expect "partition: pod2 cut" 000 "$(st_curl "$(pod_ns 2)")"
+    st_expect "partition: node1 fine" 200 "$(st_curl "$(node_ns 1)")"
+    restore_partition_node
+    st_expect "partition restored: pod2" 200 "$(st_curl "$(pod_ns 2)")"
+
+    fault_pod_link_down 3
+    st_expect "pod link down: pod3 cut" 000 "$(st_curl "$(pod_ns 3)")"
+    st_expect "pod link down: node3 fine" 200 "$(st_curl "$(node_ns 3)")"
+    restore_pod_link_down 3
+    st_expect "pod link restored: pod3" 200 "$(st_curl "$(pod_ns 3)")"
+
+    fault_mtu_blackhole 1
+    st_expect "blackhole: small GET from node1" 200 "$(st_curl "$(node_ns 1)")"
+    st_expect "blackhole: small GET from pod1" 200 "$(st_curl "$(pod_ns 1)")"
+    st_expect "blackhole: big POST from node1 hangs" 000 "$(st_big_post "$(node_ns 1)")"
+    st_expect "blackhole: big POST from pod1 hangs" 000 "$(st_big_post "$(pod_ns 1)")"
+    st_expect "blackhole: big POST from pod2 fine" 200 "$(st_big_post "$(pod_ns 2)")"
+    log "selftest: ICMP frag-needed suppressed in the router: $(rtr_chain_drops NC-MTU-OUT)"
+    restore_mtu_blackhole 1
+    st_expect "blackhole restored: big POST from pod1" 200 "$(st_big_post "$(pod_ns 1)")"
+
+    fault_dns 2
+    local t0
+    t0=$(now)
+    st_expect "dns: pod2 cannot resolve" 000 "$(st_curl "$(pod_ns 2)")"
+    log "selftest: failed lookup took $(elapsed_since "$t0") s"
+    st_expect "dns: node1 resolves" 200 "$(st_curl "$(node_ns 1)")"
+    restore_dns 2
+    st_expect "dns restored: pod2" 200 "$(st_curl "$(pod_ns 2)")"
+
+    fault_loss 3 0.2
+    local i okc=0
+    for i in $(seq 20); do [[ $(st_big_post "$(pod_ns 3)") == 200 ]] && okc=$((okc + 1)); done
+    log "selftest: under 20% loss, $okc/20 big POSTs from pod3 succeeded; router dropped $(rtr_chain_drops NC-LOSS) packets"
+    restore_loss
+
+    stop_proc selftest-http
+    ((ST_FAILS == 0)) || die "selftest: $ST_FAILS checks failed"
+    log "selftest: all checks passed"
+}

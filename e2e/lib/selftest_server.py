@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""Stand-in HTTP server for `run.sh --selftest`: answers every GET and POST
+with 200 after reading the whole request body, so a POST only succeeds when
+all its packets crossed the network."""
+
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def _answer(self, body=b"ok\n"):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self._answer()
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        data = self.rfile.read(n)
+        self._answer(f"received {len(data)} bytes\n".encode())
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+
+
+if __name__ == "__main__":
+    ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Handler).serve_forever()

@@ -1,0 +1,151 @@
+# shellcheck shell=bash
+# The virtual cluster: one server namespace, one router, three nodes each with
+# a pod namespace routed behind it (the way a CNI plugin routes pod traffic).
+#
+#   nc-srv  eth0 198.18.0.2/24 ──── to-srv   198.18.0.1/24 ┐
+#                                                           │ nc-rtr (ip_forward=1)
+#   nc-nodeN eth0 198.18.N.2/24 ──── to-nodeN 198.18.N.1/24 ┘
+#   nc-nodeN veth-pod 198.19.N.1/24 ──── nc-podN eth0 198.19.N.2/24
+#
+# Only 198.18.0.0/15 is used and routed; no namespace has a default route, so
+# nothing can leave towards the real network. Names resolve through
+# /etc/netns/NS/hosts (bind-mounted over /etc/hosts by `ip netns exec`); the
+# resolv.conf there points at loopback, where nothing answers, so a lookup that
+# misses the hosts file fails fast instead of leaking to a real resolver.
+
+P=${E2E_PREFIX:-nc-}
+NS_SRV=${P}srv
+NS_RTR=${P}rtr
+NODES=(1 2 3)
+node_ns() { echo "${P}node$1"; }
+pod_ns() { echo "${P}pod$1"; }
+ALL_NS=("$NS_SRV" "$NS_RTR")
+for _n in "${NODES[@]}"; do ALL_NS+=("$(node_ns "$_n")" "$(pod_ns "$_n")"); done
+unset _n
+
+SRV_IP=198.18.0.2
+RTR_SRV_IP=198.18.0.1
+rtr_node_ip() { echo "198.18.$1.1"; }
+node_ip() { echo "198.18.$1.2"; }
+node_pod_gw() { echo "198.19.$1.1"; }
+pod_ip() { echo "198.19.$1.2"; }
+SERVICE_NAME=netchecker-service
+CLUSTER_NET=198.18.0.0/15
+
+ns_exists() { ip netns list | awk '{print $1}' | grep -qx -- "$1"; }
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# Namespaces of ours that currently exist (for the leftover check).
+our_namespaces() {
+    local ns
+    for ns in "${ALL_NS[@]}"; do ns_exists "$ns" && echo "$ns"; done
+    return 0
+}
+
+# Remove namespaces and /etc/netns entries of ours (exact names only).
+delete_topology() {
+    local ns
+    for ns in "${ALL_NS[@]}"; do
+        if ns_exists "$ns"; then
+            ip netns del "$ns" || log "could not delete namespace $ns"
+        fi
+        rm -rf "/etc/netns/$ns"
+    done
+    rmdir /etc/netns 2>/dev/null || true
+}
+
+create_namespace() {
+    local ns=$1
+    ip netns add "$ns"
+    in_ns "$ns" ip link set lo up
+    # MTU probing would let TCP repair an MTU blackhole by itself.
+    in_ns "$ns" sysctl -qw net.ipv4.tcp_mtu_probing=0
+    write_name_files "$ns"
+}
+
+# /etc/netns/NS/{hosts,resolv.conf}; WITH_SERVICE=0 leaves the service out.
+write_name_files() {
+    local ns=$1 with_service=${2:-1}
+    mkdir -p "/etc/netns/$ns"
+    cat >"/etc/netns/$ns/resolv.conf" <<RESOLV
+# netchecker e2e: no reachable name server; names come from hosts only.
+nameserver 127.0.0.1
+options timeout:1 attempts:1
+RESOLV
+    set_service_entry "$ns" "$with_service"
+}
+
+# Rewrites the hosts file IN PLACE (same inode): running processes see it
+# through the bind mount `ip netns exec` made; a rename would leave them on the
+# old file.
+set_service_entry() {
+    local ns=$1 present=$2 f=/etc/netns/$1/hosts
+    local content="127.0.0.1 localhost"$'\n'
+    [[ $present == 1 ]] && content+="$SRV_IP $SERVICE_NAME"$'\n'
+    [[ -f $f ]] || : >"$f"
+    printf '%s' "$content" >"$f"
+}
+
+# veth pair A (in NS_A, ADDR_A) <-> B (in NS_B, ADDR_B)
+link_pair() {
+    local ns_a=$1 dev_a=$2 addr_a=$3 ns_b=$4 dev_b=$5 addr_b=$6
+    ip -n "$ns_a" link add "$dev_a" type veth peer name "$dev_b" netns "$ns_b"
+    ip -n "$ns_a" addr add "$addr_a" dev "$dev_a"
+    ip -n "$ns_b" addr add "$addr_b" dev "$dev_b"
+    ip -n "$ns_a" link set "$dev_a" up
+    ip -n "$ns_b" link set "$dev_b" up
+}
+
+setup_server_ns() {
+    create_namespace "$NS_SRV"
+}
+
+setup_router() {
+    create_namespace "$NS_RTR"
+    in_ns "$NS_RTR" sysctl -qw net.ipv4.ip_forward=1
+    link_pair "$NS_RTR" to-srv "$RTR_SRV_IP/24" "$NS_SRV" eth0 "$SRV_IP/24"
+    ip -n "$NS_SRV" route add "$CLUSTER_NET" via "$RTR_SRV_IP"
+}
+
+setup_node() {
+    local n=$1 node pod
+    node=$(node_ns "$n")
+    pod=$(pod_ns "$n")
+    create_namespace "$node"
+    create_namespace "$pod"
+    # Uplink: node <-> router.
+    link_pair "$NS_RTR" "to-node$n" "$(rtr_node_ip "$n")/24" "$node" eth0 "$(node_ip "$n")/24"
+    ip -n "$node" route add "$CLUSTER_NET" via "$(rtr_node_ip "$n")"
+    # Pod network: node routes (forwards) for its pod, like a CNI plugin.
+    in_ns "$node" sysctl -qw net.ipv4.ip_forward=1
+    link_pair "$node" veth-pod "$(node_pod_gw "$n")/24" "$pod" eth0 "$(pod_ip "$n")/24"
+    ip -n "$pod" route add "$CLUSTER_NET" via "$(node_pod_gw "$n")"
+    ip -n "$NS_RTR" route add "198.19.$n.0/24" via "$(node_ip "$n")"
+}
+
+setup_topology() {
+    log "creating namespaces: ${ALL_NS[*]}"
+    setup_server_ns
+    setup_router
+    local n
+    for n in "${NODES[@]}"; do setup_node "$n"; done
+    verify_topology
+}
+
+# Every node and pod reaches the server; nothing has a default route.
+verify_topology() {
+    local ns
+    for ns in "${ALL_NS[@]}"; do
+        if ip -n "$ns" route show default | grep -q .; then
+            die "namespace $ns has a default route"
+        fi
+    done
+    local n
+    for n in "${NODES[@]}"; do
+        in_ns "$(node_ns "$n")" ping -c1 -W2 "$SRV_IP" >/dev/null || die "node$n cannot reach the server namespace"
+        in_ns "$(pod_ns "$n")" ping -c1 -W2 "$SRV_IP" >/dev/null || die "pod$n cannot reach the server namespace"
+        in_ns "$(pod_ns "$n")" getent hosts "$SERVICE_NAME" | grep -q "^$SRV_IP " ||
+            die "pod$n does not resolve $SERVICE_NAME through its hosts file"
+    done
+    log "topology up: 3 nodes, 3 pods, router, server; all reach $SRV_IP"
+}

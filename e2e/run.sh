@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# End-to-end suite: the real netchecker binaries on a virtual cluster built
+# from network namespaces, with faults staged on purpose and the server's
+# answer checked for each (see doc/detection.md).
+#
+# Usage: e2e/run.sh [--selftest] [SCENARIO...]
+#   SCENARIO   numbers 1-8 to run (default: all, in order)
+#   --selftest check the topology and the faults with curl and a stand-in
+#              HTTP server only (no netchecker binaries needed)
+# Environment:
+#   BIN_DIR          where the binaries are (default: target/release)
+#   E2E_RUN_DIR      where logs and results go (default: .e2e/<UTC time>)
+#   E2E_STEADY_SECS  length of the steady windows of scenarios 1 and 8 (60)
+#   E2E_PREFIX       namespace name prefix (default: nc-)
+# Needs root (network namespaces, iptables); without it prints SKIPPED and
+# exits 0.
+set -euo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$E2E_DIR/.." && pwd)
+BIN_DIR=${BIN_DIR:-$REPO/target/release}
+STATE_DIR=/run/netchecker-e2e
+
+if [[ $(id -u) -ne 0 ]]; then
+    cat >&2 <<'BANNER'
+################################################################################
+##  SKIPPED: end-to-end network scenarios need root (network namespaces,     ##
+##  veth pairs, iptables in the router namespace). Run `sudo make e2e`.      ##
+################################################################################
+BANNER
+    exit 0
+fi
+
+# shellcheck source=lib/common.sh
+source "$E2E_DIR/lib/common.sh"
+# shellcheck source=lib/topology.sh
+source "$E2E_DIR/lib/topology.sh"
+# shellcheck source=lib/faults.sh
+source "$E2E_DIR/lib/faults.sh"
+# shellcheck source=lib/observe.sh
+source "$E2E_DIR/lib/observe.sh"
+# shellcheck source=lib/cluster.sh
+source "$E2E_DIR/lib/cluster.sh"
+# shellcheck source=lib/scenarios.sh
+source "$E2E_DIR/lib/scenarios.sh"
+# shellcheck source=lib/selftest.sh
+source "$E2E_DIR/lib/selftest.sh"
+
+SELFTEST=0
+SCENARIOS=()
+for arg in "$@"; do
+    case $arg in
+        --selftest) SELFTEST=1 ;;
+        [1-8]) SCENARIOS+=("$arg") ;;
+        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+        *) die "unknown argument: $arg" ;;
+    esac
+done
+[[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=(1 2 3 4 5 6 7 8)
+
+ensure_tools() {
+    local -A need=([ip]=iproute2 [iptables]=iptables [ethtool]=ethtool [curl]=curl [ping]=iputils-ping)
+    local missing=() cmd
+    for cmd in "${!need[@]}"; do command -v "$cmd" >/dev/null || missing+=("${need[$cmd]}"); done
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        log "installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+check_binaries() {
+    local b
+    for b in netchecker-server netchecker-agent netchecker-fake-apiserver; do
+        [[ -x $BIN_DIR/$b ]] ||
+            die "$BIN_DIR/$b missing: build with 'cargo build --release --workspace --bins' (or set BIN_DIR)"
+    done
+}
+
+# Runs on every exit, success or failure: kill what we started, delete what we
+# created, and check that nothing of ours is left.
+teardown() {
+    local rc=$?
+    trap - EXIT
+    set +e
+    log "teardown"
+    stop_all_procs
+    delete_topology
+    local left
+    left=$(our_namespaces)
+    if [[ -n $left ]]; then
+        log "LEFT BEHIND: namespaces $left"
+        rc=1
+    else
+        log "teardown complete: no namespaces of ours in 'ip netns list', /etc/netns entries removed"
+    fi
+    rm -f "$STATE_DIR/pids" "$STATE_DIR/lock"
+    rmdir "$STATE_DIR" 2>/dev/null
+    exit "$rc"
+}
+
+# A previous run that was killed before its trap ran may have left
+# namespaces (and processes in them) behind.
+clean_stale() {
+    kill_stale_procs
+    local left
+    left=$(our_namespaces)
+    if [[ -n $left ]]; then
+        log "removing namespaces left by an earlier run: $(echo $left)"
+        local ns pids
+        for ns in $left; do
+            pids=$(ip netns pids "$ns" | paste -sd' ' -)
+            [[ -z $pids ]] || log "WARNING: processes not started by this harness remain in $ns: $pids (not touched)"
+        done
+    fi
+    delete_topology
+}
+
+run_scenarios() {
+    local s remaining=()
+    for s in "${SCENARIOS[@]}"; do
+        if [[ ${#remaining[@]} -gt 0 ]]; then
+            remaining+=("$s")
+            continue
+        fi
+        log "===== scenario $s ====="
+        case $s in
+            1) scenario_1_healthy ;;
+            2) scenario_2_partition ;;
+            3) scenario_3_pod_link ;;
+            4) scenario_4_mtu ;;
+            5) scenario_5_dns ;;
+            6) scenario_6_pods_change ;;
+            7) scenario_7_restart ;;
+            8) scenario_8_loss ;;
+        esac
+        # Each scenario ends healthy; if not, the next ones cannot be judged.
+        local out
+        out=$(wait_healthy "$(now)" 10)
+        if [[ $(jget "$out" ok) != true ]]; then
+            log "not healthy after scenario $s ($(jget "$out" observed)); stopping the suite"
+            remaining+=(stop)
+        fi
+    done
+    for s in "${remaining[@]:1}"; do
+        record "$s" "not run" "-" "suite stopped: cluster not healthy after an earlier scenario" "-" FAIL
+    done
+}
+
+main() {
+    mkdir -p "$STATE_DIR"
+    exec 9>"$STATE_DIR/lock"
+    flock -n 9 || die "another e2e run is in progress (lock $STATE_DIR/lock)"
+    ensure_tools
+    [[ $SELFTEST == 1 ]] || check_binaries
+    RUN_DIR=${E2E_RUN_DIR:-$REPO/.e2e/$(date -u +%Y%m%dT%H%M%SZ)}
+    mkdir -p "$RUN_DIR"
+    log "run directory: $RUN_DIR"
+    clean_stale
+    trap teardown EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    local started
+    started=$(now)
+    setup_topology
+    if [[ $SELFTEST == 1 ]]; then
+        run_selftest
+        return 0
+    fi
+
+    deploy_netchecker
+    local out
+    out=$(wait_healthy "$started" 30)
+    [[ $(jget "$out" ok) == true ]] || die "cluster never became healthy: $(jget "$out" observed)"
+    log "all 6 agents reported: $(jget "$out" observed)"
+
+    run_scenarios
+
+    local total
+    total=$(elapsed_since "$started")
+    {
+        echo "netchecker end-to-end run $(date -u +%FT%TZ), $(uname -r), window ${WINDOW} s" \
+            "(factor $FACTOR x interval $INTERVAL s + check interval $CHECK_INTERVAL s), bound ${BOUND} s, total ${total} s"
+        echo
+        results_table
+    } >"$RUN_DIR/results.md"
+    echo
+    cat "$RUN_DIR/results.md"
+    echo
+    local passed=$((${#RESULTS[@]} - FAILED))
+    echo "e2e: $passed passed, $FAILED failed"
+    ((FAILED == 0))
+}
+
+main
