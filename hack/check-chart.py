@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""Behaviour checks of the Helm chart: renders it with several value sets
+(helm template) and asserts what the server and agents rely on, so that a
+template change that breaks a deployment fails here, not in a cluster.
+Run by hack/test-deploy.sh: .tools/venv/bin/python hack/check-chart.py
+"""
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CHART = ROOT / "helm-chart"
+failures = []
+
+
+def render(*sets, values=None, release="netchecker", namespace="netchecker"):
+    """helm template; `values` is a dict of values (passed as a file, so
+    strings such as "5" stay strings) or a path."""
+    cmd = ["helm", "template", release, str(CHART), "--namespace", namespace]
+    if isinstance(values, dict):
+        tmp = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        yaml.safe_dump(values, tmp)
+        tmp.close()
+        values = tmp.name
+    if values:
+        cmd += ["-f", str(values)]
+    for s in sets:
+        cmd += ["--set", s]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def one(docs, kind, name=None):
+    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    if len(found) != 1:
+        raise AssertionError(f"expected one {kind} {name or ''}, found {len(found)}")
+    return found[0]
+
+
+def check(name):
+    def deco(fn):
+        try:
+            fn()
+            print(f"  ok   {name}")
+        except Exception as e:  # noqa: BLE001 - report every failing check
+            failures.append(name)
+            print(f"  FAIL {name}: {e}")
+        return fn
+    return deco
+
+
+def container(obj):
+    cs = obj["spec"]["template"]["spec"]["containers"]
+    assert len(cs) == 1
+    return cs[0]
+
+
+def env(c):
+    return {e["name"]: e for e in c.get("env", [])}
+
+
+HARDENED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True}
+
+print("check-chart:")
+
+
+@check("defaults: the kubespray layout (names, port 8081, selectors, probes)")
+def _():
+    d = render()
+    kinds = sorted(x["kind"] for x in d)
+    assert kinds == ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "DaemonSet", "Deployment", "Service", "ServiceAccount"], kinds
+    svc = one(d, "Service", "netchecker-service")
+    assert svc["spec"]["type"] == "ClusterIP"
+    assert svc["spec"]["ports"][0]["port"] == 8081 and "nodePort" not in svc["spec"]["ports"][0]
+    dep = one(d, "Deployment", "netchecker-server")
+    assert dep["spec"]["replicas"] == 1
+    pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+    for k, v in svc["spec"]["selector"].items():
+        assert pod_labels.get(k) == v, f"Service selector {k}={v} does not match the server pod"
+    c = container(dep)
+    assert c["ports"] == [{"name": "http", "containerPort": 8081, "protocol": "TCP"}]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert "--endpoint=0.0.0.0:8081" in c["args"]
+    assert not any(a.startswith("--namespace") for a in c["args"]), "no --namespace when watching all"
+    assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "netchecker-server"
+
+
+@check("RBAC: ClusterRole get/list/watch pods bound to the server's ServiceAccount")
+def _():
+    d = render()
+    role = one(d, "ClusterRole")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    b = one(d, "ClusterRoleBinding")
+    assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]}
+    assert b["subjects"] == [{"kind": "ServiceAccount", "name": "netchecker-server", "namespace": "netchecker"}]
+
+
+@check("watchNamespace: Role + RoleBinding in that namespace and --namespace passed")
+def _():
+    d = render("server.watchNamespace=team-a", namespace="ops")
+    assert not [x for x in d if x["kind"].startswith("Cluster")]
+    role = one(d, "Role")
+    assert role["metadata"]["namespace"] == "team-a"
+    b = one(d, "RoleBinding")
+    assert b["metadata"]["namespace"] == "team-a"
+    assert b["subjects"][0]["namespace"] == "ops"
+    assert "--namespace=team-a" in container(one(d, "Deployment"))["args"]
+
+
+@check("agents: two DaemonSets with the exact app labels the server selects on")
+def _():
+    d = render(release="prod")
+    pod = one(d, "DaemonSet", "prod-netchecker-agent")
+    host = one(d, "DaemonSet", "prod-netchecker-agent-hostnet")
+    assert pod["spec"]["template"]["metadata"]["labels"]["app"] == "netchecker-agent"
+    assert host["spec"]["template"]["metadata"]["labels"]["app"] == "netchecker-agent-hostnet"
+    # The server labels metrics host_network when the pod name contains "hostnet".
+    assert "hostnet" in host["metadata"]["name"] and "hostnet" not in pod["metadata"]["name"]
+    for ds in (pod, host):
+        sel = ds["spec"]["selector"]["matchLabels"]
+        labels = ds["spec"]["template"]["metadata"]["labels"]
+        assert all(labels.get(k) == v for k, v in sel.items())
+    ps, hs = pod["spec"]["template"]["spec"], host["spec"]["template"]["spec"]
+    assert "hostNetwork" not in ps and "dnsPolicy" not in ps
+    assert hs["hostNetwork"] is True and hs["dnsPolicy"] == "ClusterFirstWithHostNet"
+    for s in (ps, hs):
+        assert s["tolerations"] == [{"operator": "Exists"}]
+        assert s["automountServiceAccountToken"] is False
+
+
+@check("agents: downward API env and arguments from values")
+def _():
+    d = render("agent.reportInterval=15", "agent.zeroExtenderLength=3000",
+               "agent.probeUrls={http://a.example/,http://b.example/x}")
+    for ds in [x for x in d if x["kind"] == "DaemonSet"]:
+        c = container(ds)
+        e = env(c)
+        assert e["MY_POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+        assert e["MY_NODE_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+        a = c["args"]
+        assert "--serverendpoint=netchecker-service:8081" in a, a
+        assert "--reportinterval=15" in a and "--zeroextenderlength=3000" in a
+        assert "--probeurls=http://a.example/,http://b.example/x" in a
+
+
+@check("agents follow a renamed Service; an explicit endpoint wins")
+def _():
+    d = render("server.service.name=nc", "server.service.port=9000")
+    c = container(one(d, "DaemonSet", "netchecker-agent"))
+    assert "--serverendpoint=nc:9000" in c["args"]
+    d = render("agent.serverEndpoint=netchecker.example:8081")
+    assert "--serverendpoint=netchecker.example:8081" in container(one(d, "DaemonSet", "netchecker-agent"))["args"]
+
+
+@check("hardened by default: non-root 65532, read-only root, no capabilities, seccomp")
+def _():
+    for obj in [x for x in render() if x["kind"] in ("Deployment", "DaemonSet")]:
+        spec = obj["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] == 65532
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        sc = container(obj)["securityContext"]
+        for k, v in HARDENED.items():
+            assert sc[k] == v, f"{obj['metadata']['name']}: {k}"
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        r = container(obj)["resources"]
+        assert r["requests"]["cpu"] and r["requests"]["memory"] and r["limits"]["memory"]
+    ds = one(render(), "DaemonSet", "netchecker-agent")
+    assert container(ds)["resources"]["requests"] == {"cpu": "15m", "memory": "64Mi"}
+
+
+@check("log level becomes RUST_LOG; rustLog wins; empty level leaves -v in charge")
+def _():
+    c = container(one(render("server.logLevel=debug"), "Deployment"))
+    assert "netchecker_server=debug" in env(c)["RUST_LOG"]["value"]
+    assert "--log-format=plain" in c["args"]
+    c = container(one(render("server.rustLog=trace", "server.logFormat=json"), "Deployment"))
+    assert env(c)["RUST_LOG"]["value"] == "trace" and "--log-format=json" in c["args"]
+    c = container(one(render("server.logLevel="), "Deployment"))
+    assert "env" not in c, "no RUST_LOG and no empty env list"
+    c = container(one(render("agent.logLevel="), "DaemonSet", "netchecker-agent"))
+    assert "RUST_LOG" not in env(c) and "MY_POD_NAME" in env(c)
+
+
+@check("args override, extraArgs and extraEnv")
+def _():
+    d = render(values={"server": {"args": ["-v", "5", "-logtostderr"], "extraArgs": ["--max-agents=10"]},
+                       "agent": {"extraEnv": [{"name": "A", "value": "b"}]}})
+    assert container(one(d, "Deployment"))["args"] == ["-v", "5", "-logtostderr", "--max-agents=10"]
+    assert env(container(one(d, "DaemonSet", "netchecker-agent")))["A"]["value"] == "b"
+
+
+@check("scheduling knobs reach the pods")
+def _():
+    d = render("agent.priorityClassName=system-node-critical", "agent.nodeSelector.kubernetes\\.io/os=linux",
+               "server.tolerations[0].operator=Exists", "agent.tolerations=null")
+    ds = one(d, "DaemonSet", "netchecker-agent")["spec"]["template"]["spec"]
+    assert ds["priorityClassName"] == "system-node-critical"
+    assert ds["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert "tolerations" not in ds
+    assert one(d, "Deployment")["spec"]["template"]["spec"]["tolerations"] == [{"operator": "Exists"}]
+
+
+@check("NodePort 31081 and images with tag or digest")
+def _():
+    d = render("server.service.type=NodePort", "server.service.nodePort=31081",
+               "server.image.repository=r.example/s", "server.image.tag=1.2.3",
+               "agent.image.digest=sha256:" + "a" * 64)
+    assert one(d, "Service")["spec"]["ports"][0]["nodePort"] == 31081
+    assert container(one(d, "Deployment"))["image"] == "r.example/s:1.2.3"
+    assert container(one(d, "DaemonSet", "netchecker-agent"))["image"] == "netchecker-agent@sha256:" + "a" * 64
+
+
+@check("one agent variant can be switched off")
+def _():
+    d = render("agent.hostNetwork.enabled=false")
+    assert [x["metadata"]["name"] for x in d if x["kind"] == "DaemonSet"] == ["netchecker-agent"]
+
+
+@check("NetworkPolicy: open port by default (host-network agents), CIDRs narrow it")
+def _():
+    np = one(render("networkPolicy.enabled=true"), "NetworkPolicy")
+    assert np["spec"]["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    np = one(render("networkPolicy.enabled=true", "networkPolicy.allowedCIDRs={10.0.0.0/16}"), "NetworkPolicy")
+    frm = np["spec"]["ingress"][0]["from"]
+    assert {"ipBlock": {"cidr": "10.0.0.0/16"}} in frm
+    agents = [p for p in frm if "podSelector" in p][0]
+    assert agents["podSelector"]["matchExpressions"][0]["values"] == ["netchecker-agent", "netchecker-agent-hostnet"]
+
+
+@check("ServiceMonitor selects the Service's port http")
+def _():
+    d = render("metrics.serviceMonitor.enabled=true")
+    sm = one(d, "ServiceMonitor")
+    svc = one(d, "Service")
+    assert all(svc["metadata"]["labels"].get(k) == v for k, v in sm["spec"]["selector"]["matchLabels"].items())
+    assert sm["spec"]["endpoints"][0]["port"] == svc["spec"]["ports"][0]["name"] == "http"
+    assert sm["spec"]["namespaceSelector"] == {"matchNames": ["netchecker"]}
+
+
+@check("Grafana dashboard ConfigMap carries the dashboard and the sidecar label")
+def _():
+    cm = one(render("metrics.grafanaDashboard.enabled=true"), "ConfigMap")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    import json
+    assert json.loads(cm["data"]["netchecker.json"]) == json.load(open(CHART / "files/grafana-dashboard.json"))
+
+
+@check("PrometheusRule: extra alert labels added, rule labels kept")
+def _():
+    pr = one(render("metrics.prometheusRule.enabled=true", "metrics.prometheusRule.additionalAlertLabels.team=net"), "PrometheusRule")
+    for r in pr["spec"]["groups"][0]["rules"]:
+        assert r["labels"]["team"] == "net" and r["labels"]["severity"]
+
+
+@check("optional parts are off by default")
+def _():
+    kinds = {x["kind"] for x in render()}
+    assert not kinds & {"ServiceMonitor", "PrometheusRule", "ConfigMap", "NetworkPolicy"}
+
+
+@check("schema rejects a wrong value")
+def _():
+    r = subprocess.run(["helm", "template", "x", str(CHART), "--set", "server.logFormat=xml"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "logFormat" in r.stderr, r.stderr
+
+
+if failures:
+    print(f"check-chart: {len(failures)} check(s) failed: {', '.join(failures)}", file=sys.stderr)
+    sys.exit(1)
+print("check-chart: OK")

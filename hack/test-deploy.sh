@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Everything about deployment that can be checked without a cluster or a
+# Docker engine, in order, stopping at the first failure:
+#   tools, shellcheck, helm lint, chart behaviour, manifest validation for
+#   Kubernetes 1.33.0 and 1.37.0, examples drift, hadolint, alert rules and
+#   their unit tests, dashboard/rule metric names against a live server.
+# `make test-deploy` (and `make test`) run this. Tools go to .tools/.
+#
+# Variables: K8S_VERSIONS (default "1.33.0 1.37.0"),
+#            SKIP_METRICS=1 skips the live-server metric check (needs cargo).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+read -r -a K8S_VERSIONS <<<"${K8S_VERSIONS:-1.33.0 1.37.0}"
+
+step_no=0
+current=""
+work="$(mktemp -d)"
+on_exit() {
+  local rc=$?
+  rm -rf "$work"
+  if ((rc != 0)); then
+    printf '\ntest-deploy: FAILED at step %d: %s (exit %d)\n' "$step_no" "$current" "$rc" >&2
+  fi
+}
+trap on_exit EXIT
+step() {
+  step_no=$((step_no + 1))
+  current="$*"
+  printf '\n== test-deploy %d: %s\n' "$step_no" "$*" >&2
+}
+
+step "install tools into .tools/"
+hack/install-tools.sh
+# shellcheck source=/dev/null
+. "$ROOT/.tools/env.sh"
+
+step "shellcheck the deployment scripts"
+shellcheck hack/*.sh examples/deploy.sh
+
+step "helm lint --strict (default values, then every ci/*-values.yaml)"
+helm lint --strict helm-chart
+for v in helm-chart/ci/*-values.yaml; do
+  helm lint --strict helm-chart -f "$v"
+done
+
+step "chart behaviour (hack/check-chart.py)"
+.tools/venv/bin/python hack/check-chart.py
+
+step "render and validate manifests for Kubernetes ${K8S_VERSIONS[*]}"
+helm template netchecker helm-chart --namespace netchecker >"$work/defaults.yaml"
+echo "defaults:" >&2
+hack/validate-manifests.sh "$work/defaults.yaml" "${K8S_VERSIONS[@]}"
+for v in helm-chart/ci/*-values.yaml; do
+  name="$(basename "$v" .yaml)"
+  helm template netchecker helm-chart --namespace netchecker -f "$v" >"$work/$name.yaml"
+  echo "$v:" >&2
+  hack/validate-manifests.sh "$work/$name.yaml" "${K8S_VERSIONS[@]}"
+done
+
+step "examples/ generated from the chart, valid, deploy.sh substitutions"
+hack/check-examples.sh "${K8S_VERSIONS[@]}"
+
+step "hadolint Dockerfile.server Dockerfile.agent"
+hadolint Dockerfile.server Dockerfile.agent
+echo "hadolint: clean" >&2
+
+step "alert rules: doc/ copies, promtool check rules, promtool test rules, PrometheusRule"
+hack/check-monitoring.sh
+
+if [[ "${SKIP_METRICS:-0}" == 1 ]]; then
+  step "dashboard and rule metric names against a live server: SKIPPED (SKIP_METRICS=1)"
+else
+  step "dashboard and rule metric names against a live server, promtool check metrics"
+  hack/check-dashboard-metrics.sh
+fi
+
+printf '\ntest-deploy: all %d steps passed\n' "$step_no" >&2
