@@ -1,1 +1,132 @@
-//! (in progress)
+//! netchecker server: collects agent reports, watches the agent pods and
+//! answers the cluster connectivity check.
+//!
+//! `main.rs` only parses arguments and sets up logging; everything else is
+//! here so that it can be tested in-process.
+#![forbid(unsafe_code)]
+
+/// HTTP routes and handlers.
+pub mod api;
+/// Shared application state and the rules applied to it.
+pub mod app;
+/// The agent cache.
+pub mod cache;
+/// Command line and environment.
+pub mod config;
+/// Prometheus metrics.
+pub mod metrics;
+/// The expected agents: watched pods or a fixed list.
+pub mod podview;
+/// Accept loop with timeouts and graceful drain.
+pub mod serve;
+/// The pure verdict function.
+pub mod verdict;
+
+use std::time::Duration;
+
+pub use api::router;
+pub use app::{App, Settings};
+pub use config::Config;
+pub use podview::PodView;
+use tokio::net::TcpListener;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot configure the Kubernetes client (use --kube=false to run without Kubernetes): {0}"
+    )]
+    Kube(#[source] kube::Error),
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Evaluate the verdict every `every` until `shutdown`, publishing metrics.
+pub async fn run_checks(app: App, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => app.tick(Instant::now()),
+            () = shutdown.cancelled() => break,
+        }
+    }
+}
+
+/// Run a server for `config` until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
+    for flag in &config.ignored {
+        tracing::warn!(flag = %flag, "flag of the original etcd-backed server is accepted but ignored");
+    }
+    let address = config.listen_address();
+    let listener = TcpListener::bind(&address)
+        .await
+        .map_err(|source| Error::Listen {
+            address: address.clone(),
+            source,
+        })?;
+    let (pods, watch) = if config.kube {
+        let client = kube::Client::try_default().await.map_err(Error::Kube)?;
+        let (view, watch) =
+            PodView::watch(client, config.namespace.as_deref(), &config.agent_selector);
+        (view, Some(watch))
+    } else {
+        tracing::info!(expected = ?config.expected_agents, "running without Kubernetes");
+        (PodView::fixed(config.expected_agents.clone()), None)
+    };
+    run_on(config, listener, pods, watch, shutdown).await
+}
+
+/// Run with an already bound listener and pod view (tests use this with
+/// port 0 and a fake API server).
+pub async fn run_on(
+    config: Config,
+    listener: TcpListener,
+    pods: PodView,
+    watch: Option<podview::PodWatch>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let settings = config.settings();
+    let app = App::new(settings.clone(), pods)?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, kube = config.kube, selector = %config.agent_selector, "netchecker server listening");
+    }
+    let tasks = CancellationToken::new();
+    if let Some(watch) = watch {
+        tokio::spawn(podview::run_watch(app.clone(), watch, tasks.clone()));
+    }
+    let checks = tokio::spawn(run_checks(
+        app.clone(),
+        Duration::from_secs(config.check_interval),
+        tasks.clone(),
+    ));
+    let draining = {
+        let app = app.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.cancelled().await;
+            app.start_shutdown();
+        }
+    };
+    let serving = serve::serve(
+        listener,
+        router(app.clone()),
+        settings.request_timeout,
+        shutdown,
+        Duration::from_secs(config.shutdown_timeout),
+    );
+    tokio::join!(draining, serving);
+    tasks.cancel();
+    let _ = checks.await;
+    Ok(())
+}

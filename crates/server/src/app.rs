@@ -1,0 +1,325 @@
+//! The application core shared by the HTTP handlers and the background
+//! tasks: the agent cache, the pod view, the metrics and the policy.
+//!
+//! Handlers stay thin: everything they decide is a method here, so the rules
+//! (what is accepted, what is forgotten, what a check answers) are testable
+//! without HTTP.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use netchecker_wire::{AgentReport, CheckResponse, StoredReport};
+use tokio::time::Instant;
+
+use crate::cache::{AgentCache, CacheFull};
+use crate::metrics::{Metrics, Rejection};
+use crate::podview::PodView;
+use crate::verdict::{Policy, Verdict, judge};
+
+/// Limits and policy of a server instance.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub policy: Policy,
+    /// Largest accepted report body in bytes.
+    pub max_report_bytes: usize,
+    /// Most agents the cache holds; reports from further new names are refused.
+    pub max_agents: usize,
+    /// Longest a request (including its body) may take.
+    pub request_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            policy: Policy::default(),
+            max_report_bytes: 256 * 1024,
+            max_agents: 50_000,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a report was not stored. The cache is untouched in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("invalid agent name {name:?}: {why}")]
+    InvalidName { name: String, why: &'static str },
+    #[error("invalid JSON in report: {0}")]
+    InvalidJson(#[source] serde_json::Error),
+    #[error("invalid report: {0}")]
+    InvalidReport(String),
+    #[error(
+        "agent cache is full ({max} agents); refusing new agent {name:?} (known agents keep updating)"
+    )]
+    CacheFull { name: String, max: usize },
+}
+
+impl IngestError {
+    pub fn rejection(&self) -> Rejection {
+        match self {
+            IngestError::InvalidName { .. } => Rejection::InvalidName,
+            IngestError::InvalidJson(_) => Rejection::InvalidJson,
+            IngestError::InvalidReport(_) => Rejection::InvalidReport,
+            IngestError::CacheFull { .. } => Rejection::CacheFull,
+        }
+    }
+}
+
+/// The connectivity check could not be answered.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the list of agent pods is not available yet: the pod view has not synced with the Kubernetes API"
+)]
+pub struct NotSynced;
+
+/// Cheaply clonable handle on the server's state.
+#[derive(Clone)]
+pub struct App(Arc<Inner>);
+
+struct Inner {
+    settings: Settings,
+    cache: AgentCache,
+    pods: PodView,
+    metrics: Metrics,
+    started: Instant,
+    shutting_down: AtomicBool,
+}
+
+impl App {
+    pub fn new(settings: Settings, pods: PodView) -> prometheus::Result<Self> {
+        let metrics = Metrics::new()?;
+        let app = App(Arc::new(Inner {
+            cache: AgentCache::new(settings.max_agents),
+            settings,
+            pods,
+            metrics,
+            started: Instant::now(),
+            shutting_down: AtomicBool::new(false),
+        }));
+        app.publish_pod_view(app.started());
+        Ok(app)
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    pub fn pods(&self) -> &PodView {
+        &self.0.pods
+    }
+
+    pub fn cache(&self) -> &AgentCache {
+        &self.0.cache
+    }
+
+    /// When this server started (monotonic clock).
+    pub fn started(&self) -> Instant {
+        self.0.started
+    }
+
+    /// Parse, validate and store a report for agent `name` received at `now`.
+    pub fn ingest(&self, name: &str, body: &[u8], now: Instant) -> Result<(), IngestError> {
+        let result = self.try_ingest(name, body, now);
+        if let Err(e) = &result {
+            self.0.metrics.report_rejected(e.rejection());
+        }
+        result
+    }
+
+    fn try_ingest(&self, name: &str, body: &[u8], now: Instant) -> Result<(), IngestError> {
+        validate_pod_name(name).map_err(|why| IngestError::InvalidName {
+            name: name.to_owned(),
+            why,
+        })?;
+        let report: AgentReport = serde_json::from_slice(body).map_err(|e| {
+            if e.is_data() {
+                IngestError::InvalidReport(e.to_string())
+            } else {
+                IngestError::InvalidJson(e)
+            }
+        })?;
+        if report.report_interval == 0 {
+            return Err(IngestError::InvalidReport(
+                "report_interval must be a positive number of seconds".into(),
+            ));
+        }
+        let wall = jiff::Timestamp::now();
+        let skew = report
+            .hostdate
+            .timestamp()
+            .duration_since(wall)
+            .as_secs_f64();
+        let agent = crate::metrics::agent_label(name, &report.nodename);
+        let probes = report.network_probes.clone();
+        match self.0.cache.insert(name, report, now, wall) {
+            Ok(previous) => {
+                if let Some(prev) = previous.filter(|p| p.agent != agent) {
+                    // The pod's node name changed: its old label's series go.
+                    self.forget_series(name, &prev);
+                }
+                self.0.metrics.report_accepted(&agent, name, &probes, skew);
+                tracing::debug!(agent = name, "report stored");
+                Ok(())
+            }
+            Err(CacheFull { max }) => Err(IngestError::CacheFull {
+                name: name.to_owned(),
+                max,
+            }),
+        }
+    }
+
+    pub fn report(&self, name: &str) -> Option<StoredReport> {
+        self.0.cache.get(name)
+    }
+
+    /// Forget agent `name`: its report, its metric series and (without
+    /// Kubernetes) its command-line expectation. True if anything was known.
+    pub fn forget(&self, name: &str) -> bool {
+        let named = self.0.pods.forget_named(name);
+        match self.0.cache.remove(name) {
+            Some(entry) => {
+                self.forget_series(name, &entry);
+                true
+            }
+            None => named,
+        }
+    }
+
+    /// Drop cached reports for which `keep(name, received)` is false.
+    pub fn prune(&self, mut keep: impl FnMut(&str, Instant) -> bool) {
+        for (name, entry) in self.0.cache.remove_unless(|n, e| keep(n, e.received)) {
+            tracing::info!(pod = %name, "agent pod no longer exists; its report left the cache");
+            self.forget_series(&name, &entry);
+        }
+    }
+
+    fn forget_series(&self, name: &str, entry: &crate::cache::Entry) {
+        let shared = self.0.cache.has_agent_label(&entry.agent, name);
+        self.0.metrics.forget(
+            &entry.agent,
+            name,
+            &entry.stored.report.network_probes,
+            shared,
+        );
+    }
+
+    /// Judge every expected agent at `now`.
+    pub fn verdict(&self, now: Instant) -> Result<Verdict, NotSynced> {
+        let expected = self
+            .0
+            .pods
+            .expected(|| self.0.cache.names())
+            .ok_or(NotSynced)?;
+        let seen = self.0.cache.snapshot();
+        Ok(judge(
+            expected.iter().map(String::as_str),
+            &seen,
+            now,
+            self.0.started,
+            &self.0.settings.policy,
+        ))
+    }
+
+    /// The v1 connectivity-check answer at `now`.
+    pub fn check(&self, now: Instant) -> Result<CheckResponse, NotSynced> {
+        self.verdict(now).map(|v| v.response())
+    }
+
+    /// One round of the background loop: publish states, report ages and
+    /// missed windows.
+    pub fn tick(&self, now: Instant) {
+        let m = &self.0.metrics;
+        if let Ok(verdict) = self.verdict(now) {
+            m.verdict(&verdict);
+        }
+        for missed in self
+            .0
+            .cache
+            .count_missed_windows(now, &self.0.settings.policy)
+        {
+            tracing::debug!(agent = %missed.agent, windows = missed.windows, "agent missed reporting windows");
+            m.missed_windows(&missed.agent, missed.windows);
+        }
+        self.0.cache.for_each(|name, e| {
+            m.report_age(
+                &e.agent,
+                name,
+                now.saturating_duration_since(e.received).as_secs_f64(),
+            );
+        });
+        self.publish_pod_view(now);
+    }
+
+    pub fn publish_pod_view(&self, now: Instant) {
+        let h = self.0.pods.health(now);
+        self.0.metrics.pod_view(h.synced && !h.stale, h.age_seconds);
+    }
+
+    /// Ready once the pod view has synced, until shutdown starts.
+    pub fn is_ready(&self) -> bool {
+        !self.0.shutting_down.load(Ordering::Acquire) && self.0.pods.health(Instant::now()).synced
+    }
+
+    pub fn start_shutdown(&self) {
+        self.0.shutting_down.store(true, Ordering::Release);
+    }
+}
+
+/// A pod name is a DNS subdomain (RFC 1123): at most 253 characters of
+/// lowercase letters, digits, `-` and `.`, starting and ending alphanumeric.
+pub fn validate_pod_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("must not be empty");
+    }
+    if name.len() > 253 {
+        return Err("must be at most 253 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    {
+        return Err("must consist of lowercase letters, digits, '-' and '.'");
+    }
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !alnum(name.as_bytes()[0]) || !alnum(name.as_bytes()[name.len() - 1]) {
+        return Err("must start and end with a letter or digit");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_names() {
+        for ok in [
+            "a",
+            "netchecker-agent-x7k2p",
+            "netchecker-agent-hostnet-q8w3z",
+            "a.b-1",
+            &"a".repeat(253),
+        ] {
+            assert_eq!(validate_pod_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "A",
+            "-a",
+            "a-",
+            "a_b",
+            "a/b",
+            "a b",
+            ".a",
+            "ä",
+            &"a".repeat(254),
+        ] {
+            assert!(validate_pod_name(bad).is_err(), "{bad}");
+        }
+    }
+}

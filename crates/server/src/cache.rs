@@ -1,0 +1,290 @@
+//! The agent cache: pod name -> latest report, bounded in size.
+//!
+//! A `std::sync::RwLock` guards the map. It is never held across an `.await`
+//! (every method here is synchronous and short), so the blocking lock is both
+//! correct and cheaper than an async one; reads (checks, scrapes) share it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{PoisonError, RwLock};
+use std::time::Duration;
+
+use netchecker_wire::{AgentReport, StoredReport};
+use tokio::time::Instant;
+
+use crate::metrics::agent_label;
+use crate::verdict::{Policy, Seen, missed_windows};
+
+/// One cached report and the bookkeeping around it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub stored: StoredReport,
+    /// Monotonic receive time: freshness never depends on wall-clock jumps.
+    pub received: Instant,
+    /// The `agent` metric label (`<node>-private_network` / `-host_network`).
+    pub agent: String,
+    /// Missed windows already added to `ncagent_error_count_total` since
+    /// this report arrived.
+    pub windows_counted: u64,
+}
+
+impl Entry {
+    pub fn seen(&self) -> Seen {
+        Seen {
+            received: self.received,
+            interval: Duration::from_secs(self.stored.report.report_interval),
+        }
+    }
+}
+
+/// The cache refused a new agent because it already holds `max` agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheFull {
+    pub max: usize,
+}
+
+/// Missed windows newly found for one agent by [`AgentCache::count_missed_windows`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missed {
+    pub agent: String,
+    pub windows: u64,
+}
+
+#[derive(Debug)]
+pub struct AgentCache {
+    entries: RwLock<HashMap<String, Entry>>,
+    max_agents: usize,
+}
+
+impl AgentCache {
+    pub fn new(max_agents: usize) -> Self {
+        Self {
+            entries: RwLock::new(HashMap::new()),
+            max_agents,
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {
+        // A panic while holding the lock cannot leave the map half-updated
+        // (every write is a single insert or remove), so poison is ignored.
+        self.entries.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Entry>> {
+        self.entries.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Store `report` as the latest of agent `name`. A known agent is always
+    /// updated; a new one is refused when the cache is full.
+    pub fn insert(
+        &self,
+        name: &str,
+        report: AgentReport,
+        received: Instant,
+        last_updated: jiff::Timestamp,
+    ) -> Result<Option<Entry>, CacheFull> {
+        let agent = agent_label(name, &report.nodename);
+        let entry = Entry {
+            stored: StoredReport {
+                report,
+                last_updated,
+            },
+            received,
+            agent,
+            windows_counted: 0,
+        };
+        let mut map = self.write();
+        if !map.contains_key(name) && map.len() >= self.max_agents {
+            return Err(CacheFull {
+                max: self.max_agents,
+            });
+        }
+        Ok(map.insert(name.to_owned(), entry))
+    }
+
+    pub fn get(&self, name: &str) -> Option<StoredReport> {
+        self.read().get(name).map(|e| e.stored.clone())
+    }
+
+    /// Every stored report, sorted by pod name.
+    pub fn all(&self) -> BTreeMap<String, StoredReport> {
+        self.read()
+            .iter()
+            .map(|(k, e)| (k.clone(), e.stored.clone()))
+            .collect()
+    }
+
+    pub fn remove(&self, name: &str) -> Option<Entry> {
+        self.write().remove(name)
+    }
+
+    /// Remove every entry for which `keep` is false; returns the removed ones.
+    pub fn remove_unless(
+        &self,
+        mut keep: impl FnMut(&str, &Entry) -> bool,
+    ) -> Vec<(String, Entry)> {
+        let mut map = self.write();
+        let gone: Vec<String> = map
+            .iter()
+            .filter(|(k, e)| !keep(k, e))
+            .map(|(k, _)| k.clone())
+            .collect();
+        gone.into_iter()
+            .filter_map(|k| map.remove_entry(&k))
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.read().keys().cloned().collect()
+    }
+
+    /// Freshness facts of every cached agent, for the verdict.
+    pub fn snapshot(&self) -> HashMap<String, Seen> {
+        self.read()
+            .iter()
+            .map(|(k, e)| (k.clone(), e.seen()))
+            .collect()
+    }
+
+    /// Is there any entry, other than `except`, whose metric label is `agent`?
+    pub fn has_agent_label(&self, agent: &str, except: &str) -> bool {
+        self.read()
+            .iter()
+            .any(|(k, e)| k != except && e.agent == agent)
+    }
+
+    /// Advance the missed-window bookkeeping to `now` and return what is new
+    /// since the last call, so the error counter moves once per window.
+    pub fn count_missed_windows(&self, now: Instant, policy: &Policy) -> Vec<Missed> {
+        let mut map = self.write();
+        let mut out = Vec::new();
+        for e in map.values_mut() {
+            let missed = missed_windows(&e.seen(), now, policy);
+            if missed > e.windows_counted {
+                out.push(Missed {
+                    agent: e.agent.clone(),
+                    windows: missed - e.windows_counted,
+                });
+                e.windows_counted = missed;
+            }
+        }
+        out
+    }
+
+    /// Run `f` over every entry under the read lock (for gauges).
+    pub fn for_each(&self, mut f: impl FnMut(&str, &Entry)) {
+        for (k, e) in self.read().iter() {
+            f(k, e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(node: &str, interval: u64) -> AgentReport {
+        serde_json::from_value(serde_json::json!({"report_interval": interval, "nodename": node}))
+            .unwrap()
+    }
+
+    fn ts() -> jiff::Timestamp {
+        "2026-11-21T10:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn full_cache_refuses_new_names_but_updates_known_ones() {
+        let c = AgentCache::new(2);
+        let t = Instant::now();
+        assert!(c.insert("a", report("n1", 5), t, ts()).unwrap().is_none());
+        assert!(c.insert("b", report("n2", 5), t, ts()).unwrap().is_none());
+        assert_eq!(
+            c.insert("c", report("n3", 5), t, ts()).unwrap_err(),
+            CacheFull { max: 2 }
+        );
+        assert!(c.get("c").is_none());
+        let prev = c.insert("a", report("n1", 7), t, ts()).unwrap().unwrap();
+        assert_eq!(prev.stored.report.report_interval, 5);
+        assert_eq!(c.get("a").unwrap().report.report_interval, 7);
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn labels_follow_the_original_naming() {
+        let c = AgentCache::new(10);
+        let t = Instant::now();
+        c.insert("netchecker-agent-hostnet-x", report("node-1", 5), t, ts())
+            .unwrap();
+        c.insert("netchecker-agent-y", report("node-1", 5), t, ts())
+            .unwrap();
+        let mut labels: Vec<String> = Vec::new();
+        c.for_each(|_, e| labels.push(e.agent.clone()));
+        labels.sort();
+        assert_eq!(labels, ["node-1-host_network", "node-1-private_network"]);
+        assert!(c.has_agent_label("node-1-host_network", "netchecker-agent-y"));
+        assert!(!c.has_agent_label("node-1-host_network", "netchecker-agent-hostnet-x"));
+    }
+
+    #[test]
+    fn missed_windows_are_counted_once_each_and_reset_by_a_new_report() {
+        let c = AgentCache::new(10);
+        let t0 = Instant::now();
+        let p = Policy {
+            outdated_factor: 2.0,
+            startup_grace: Duration::ZERO,
+        };
+        c.insert("a", report("n", 10), t0, ts()).unwrap();
+        assert!(
+            c.count_missed_windows(t0 + Duration::from_secs(20), &p)
+                .is_empty()
+        );
+        let m = c.count_missed_windows(t0 + Duration::from_secs(25), &p);
+        assert_eq!(
+            m,
+            vec![Missed {
+                agent: "n-private_network".into(),
+                windows: 1
+            }]
+        );
+        assert!(
+            c.count_missed_windows(t0 + Duration::from_secs(29), &p)
+                .is_empty()
+        );
+        let m = c.count_missed_windows(t0 + Duration::from_secs(51), &p);
+        assert_eq!(m[0].windows, 3);
+        c.insert("a", report("n", 10), t0 + Duration::from_secs(52), ts())
+            .unwrap();
+        assert!(
+            c.count_missed_windows(t0 + Duration::from_secs(60), &p)
+                .is_empty()
+        );
+        assert_eq!(
+            c.count_missed_windows(t0 + Duration::from_secs(73), &p)[0].windows,
+            1
+        );
+    }
+
+    #[test]
+    fn remove_unless_returns_what_it_removed() {
+        let c = AgentCache::new(10);
+        let t = Instant::now();
+        for n in ["a", "b", "c"] {
+            c.insert(n, report("n", 5), t, ts()).unwrap();
+        }
+        let gone = c.remove_unless(|k, _| k != "b");
+        assert_eq!(
+            gone.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
+        let mut names = c.names();
+        names.sort();
+        assert_eq!(names, ["a", "c"]);
+    }
+}

@@ -1,0 +1,297 @@
+//! Command line and environment of `netchecker-server`.
+//!
+//! Every option has an idiomatic `--kebab-case` spelling with a
+//! `NETCHECKER_*` environment fallback, and the original Go spellings keep
+//! working (`-endpoint 0.0.0.0:8081`, `-kubeproxyinit=false`, `-v 5`), so
+//! manifests written for the original run unchanged.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser};
+use netchecker_cli::{LogFormat, go_bool, normalize_args};
+
+use crate::app::Settings;
+use crate::podview::DEFAULT_AGENT_SELECTOR;
+use crate::verdict::Policy;
+
+/// Flags of the original that configured etcd storage or timeouts this
+/// server does not have. They are accepted, so old manifests run, and
+/// ignored with a warning.
+pub const IGNORED_FLAGS: [&str; 7] = [
+    "report-ttl",
+    "ping-timeout",
+    "etcd-endpoints",
+    "etcd-tree",
+    "etcd-key",
+    "etcd-cert",
+    "etcd-ca",
+];
+
+/// Ids of the Go-style boolean flags (`-name`, `-name=false`).
+const GO_BOOLS: [&str; 3] = ["kube", "logtostderr", "alsologtostderr"];
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "netchecker-server",
+    version,
+    about = "Collects netchecker agent reports and answers the cluster connectivity check"
+)]
+pub struct Config {
+    /// Address to listen on (host:port; ":8081" means all interfaces).
+    #[arg(long, env = "NETCHECKER_ENDPOINT", default_value = "0.0.0.0:8081")]
+    pub endpoint: String,
+
+    /// Watch agent pods through the Kubernetes API (in-cluster config or
+    /// KUBECONFIG). With =false no Kubernetes client is created: the expected
+    /// agents are those that reported plus --expected-agents.
+    #[arg(long = "kubeproxyinit", visible_alias = "kube", env = "NETCHECKER_KUBE", default_value = "true", action = ArgAction::Set)]
+    pub kube: bool,
+
+    /// Watch agent pods in this namespace only (default: all namespaces).
+    #[arg(long, env = "NETCHECKER_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Label selector of the agent pods.
+    #[arg(long, env = "NETCHECKER_AGENT_SELECTOR", default_value = DEFAULT_AGENT_SELECTOR)]
+    pub agent_selector: String,
+
+    /// Without Kubernetes: agents expected even before they report (comma-separated pod names).
+    #[arg(long, env = "NETCHECKER_EXPECTED_AGENTS", value_delimiter = ',')]
+    pub expected_agents: Vec<String>,
+
+    /// An agent is outdated when its last report is older than this many of its report intervals.
+    #[arg(long, env = "NETCHECKER_OUTDATED_FACTOR", default_value_t = 2.0, value_parser = positive_f64)]
+    pub outdated_factor: f64,
+
+    /// Seconds between background evaluations that update metrics and error counters.
+    #[arg(long, env = "NETCHECKER_CHECK_INTERVAL", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub check_interval: u64,
+
+    /// Seconds after start during which agents that have not reported yet
+    /// are "pending" rather than failures in metrics (the v1 check stays literal).
+    #[arg(long, env = "NETCHECKER_STARTUP_GRACE", default_value_t = 120)]
+    pub startup_grace: u64,
+
+    /// Largest accepted report body in bytes (room for jumbo-frame padding).
+    #[arg(long, env = "NETCHECKER_MAX_REPORT_BYTES", default_value_t = 256 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_report_bytes: u64,
+
+    /// Most agents kept; reports from further new agents are refused while known ones keep updating.
+    #[arg(long, env = "NETCHECKER_MAX_AGENTS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_agents: u64,
+
+    /// Seconds a request (headers and body) may take before it is timed out.
+    #[arg(long, env = "NETCHECKER_REQUEST_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout: u64,
+
+    /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
+    #[arg(long, env = "NETCHECKER_SHUTDOWN_TIMEOUT", default_value_t = 10)]
+    pub shutdown_timeout: u64,
+
+    /// Log line format.
+    #[arg(long, env = "NETCHECKER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
+    pub log_format: LogFormat,
+
+    /// glog-style verbosity (0-2 info, 3-5 debug, 6+ trace); RUST_LOG overrides.
+    #[arg(
+        short = 'v',
+        long = "v",
+        env = "NETCHECKER_VERBOSITY",
+        default_value_t = 0
+    )]
+    pub verbosity: u8,
+
+    /// Accepted for compatibility; logs always go to stderr.
+    #[arg(long, default_value = "false", action = ArgAction::Set)]
+    pub logtostderr: bool,
+
+    /// Accepted for compatibility; logs always go to stderr.
+    #[arg(long, default_value = "false", action = ArgAction::Set)]
+    pub alsologtostderr: bool,
+
+    /// Original flags given on the command line that this server ignores.
+    #[arg(skip)]
+    pub ignored: Vec<String>,
+}
+
+fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number")),
+    }
+}
+
+impl Config {
+    /// Parse arguments (Go or kebab spellings) and the environment.
+    pub fn try_parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString>,
+    {
+        let mut cmd = Config::command();
+        for name in GO_BOOLS {
+            cmd = cmd.mut_arg(name, go_bool);
+        }
+        for name in IGNORED_FLAGS {
+            cmd = cmd.arg(
+                Arg::new(name)
+                    .long(name)
+                    .hide(true)
+                    .num_args(1)
+                    .action(ArgAction::Set),
+            );
+        }
+        let matches = cmd
+            .clone()
+            .try_get_matches_from(normalize_args(&cmd, args))?;
+        let mut config = Config::from_arg_matches(&matches)?;
+        config.ignored = IGNORED_FLAGS
+            .iter()
+            .filter(|name| {
+                matches.value_source(name) == Some(clap::parser::ValueSource::CommandLine)
+            })
+            .map(|name| name.to_string())
+            .collect();
+        config.expected_agents.retain(|a| !a.trim().is_empty());
+        Ok(config)
+    }
+
+    /// The listen address with Go's ":port" shorthand expanded.
+    pub fn listen_address(&self) -> String {
+        if self.endpoint.starts_with(':') {
+            format!("0.0.0.0{}", self.endpoint)
+        } else {
+            self.endpoint.clone()
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings {
+            policy: Policy {
+                outdated_factor: self.outdated_factor,
+                startup_grace: Duration::from_secs(self.startup_grace),
+            },
+            max_report_bytes: usize::try_from(self.max_report_bytes).unwrap_or(usize::MAX),
+            max_agents: usize::try_from(self.max_agents).unwrap_or(usize::MAX),
+            request_timeout: Duration::from_secs(self.request_timeout),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::try_parse_args(std::iter::once("netchecker-server").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[]);
+        assert_eq!(c.endpoint, "0.0.0.0:8081");
+        assert!(c.kube);
+        assert_eq!(c.check_interval, 10);
+        assert_eq!(c.outdated_factor, 2.0);
+        assert_eq!(c.max_report_bytes, 262_144);
+        assert_eq!(c.max_agents, 50_000);
+        assert_eq!(
+            c.agent_selector,
+            "app in (netchecker-agent,netchecker-agent-hostnet)"
+        );
+        assert!(c.ignored.is_empty());
+    }
+
+    #[test]
+    fn the_original_command_line_parses() {
+        let c = parse(&[
+            "-v",
+            "5",
+            "-logtostderr",
+            "-kubeproxyinit",
+            "-endpoint",
+            "0.0.0.0:8081",
+        ]);
+        assert_eq!((c.verbosity, c.logtostderr, c.kube), (5, true, true));
+        assert_eq!(c.endpoint, "0.0.0.0:8081");
+    }
+
+    #[test]
+    fn every_original_spelling() {
+        assert_eq!(parse(&["-endpoint=1.2.3.4:9"]).endpoint, "1.2.3.4:9");
+        assert_eq!(parse(&["--endpoint", "1.2.3.4:9"]).endpoint, "1.2.3.4:9");
+        assert!(!parse(&["-kubeproxyinit=false"]).kube);
+        assert!(!parse(&["--kubeproxyinit=false"]).kube);
+        assert!(!parse(&["--kube=false"]).kube);
+        assert!(parse(&["-kubeproxyinit=true"]).kube);
+        assert_eq!(parse(&["-v=5"]).verbosity, 5);
+        assert_eq!(parse(&["-v", "3"]).verbosity, 3);
+        assert!(parse(&["-alsologtostderr"]).alsologtostderr);
+        assert!(parse(&["-alsologtostderr=true"]).alsologtostderr);
+        assert!(!parse(&["-logtostderr=false"]).logtostderr);
+        assert_eq!(parse(&["-check-interval", "3"]).check_interval, 3);
+        assert_eq!(parse(&["-check-interval=4"]).check_interval, 4);
+    }
+
+    #[test]
+    fn etcd_era_flags_are_accepted_and_reported_as_ignored() {
+        let c = parse(&[
+            "-etcd-endpoints",
+            "http://etcd:2379",
+            "-etcd-tree=/netchecker",
+            "-etcd-key",
+            "k",
+            "-etcd-cert",
+            "c",
+            "-etcd-ca",
+            "ca",
+            "-report-ttl",
+            "300",
+            "-ping-timeout=5",
+        ]);
+        let mut ignored = c.ignored.clone();
+        ignored.sort();
+        let mut want: Vec<String> = IGNORED_FLAGS.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(ignored, want);
+    }
+
+    #[test]
+    fn kebab_flags_and_lists() {
+        let c = parse(&[
+            "--kube=false",
+            "--expected-agents",
+            "a,b,",
+            "--outdated-factor",
+            "1.5",
+            "--namespace",
+            "nc",
+        ]);
+        assert_eq!(c.expected_agents, ["a", "b"]);
+        assert_eq!(c.outdated_factor, 1.5);
+        assert_eq!(c.namespace.as_deref(), Some("nc"));
+    }
+
+    #[test]
+    fn go_listen_shorthand() {
+        assert_eq!(
+            parse(&["-endpoint", ":8081"]).listen_address(),
+            "0.0.0.0:8081"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for args in [
+            &["--outdated-factor", "0"][..],
+            &["--check-interval", "0"],
+            &["--kube=maybe"],
+            &["--max-agents", "-1"],
+        ] {
+            let argv = std::iter::once("netchecker-server").chain(args.iter().copied());
+            assert!(Config::try_parse_args(argv).is_err(), "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Which agents are expected: the watched agent pods, or (without
+//! Kubernetes) the agents that have reported plus any named on the command
+//! line.
+//!
+//! With Kubernetes, a kube-rs reflector keeps an in-memory copy of the agent
+//! pods (one LIST, then a WATCH), so a connectivity check reads memory and
+//! never calls the API. Watch errors back off and retry; meanwhile checks
+//! keep answering from the last known pods and the view is marked stale.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+
+/// The default agent selector: both agent DaemonSets of the original.
+pub const DEFAULT_AGENT_SELECTOR: &str = "app in (netchecker-agent,netchecker-agent-hostnet)";
+
+/// The source of expected agents.
+pub enum PodView {
+    /// No Kubernetes: agents named on the command line (forgettable with
+    /// `DELETE`), plus every agent that has reported.
+    Static(RwLock<BTreeSet<String>>),
+    /// Agent pods watched through the Kubernetes API.
+    Kube(KubeView),
+}
+
+pub struct KubeView {
+    store: Store<Pod>,
+    status: WatchStatus,
+}
+
+/// Health of the pod watch, written by the watch task, read by everyone.
+#[derive(Default)]
+struct WatchStatus {
+    synced_once: AtomicBool,
+    /// `Some(t)` while the watch is failing: `t` is when the API last answered.
+    failing: Mutex<Option<Instant>>,
+    last_ok: Mutex<Option<Instant>>,
+}
+
+/// How current the pod view is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ViewHealth {
+    /// The view has completed its first full list.
+    pub synced: bool,
+    /// The watch is currently failing (answers come from the last known pods).
+    pub stale: bool,
+    /// Seconds since the API last answered, while stale; else 0.
+    pub age_seconds: f64,
+}
+
+impl PodView {
+    /// A view without Kubernetes, expecting `named` agents up front.
+    pub fn fixed(named: impl IntoIterator<Item = String>) -> Self {
+        PodView::Static(RwLock::new(named.into_iter().collect()))
+    }
+
+    /// A view of the pods matching `selector`, in `namespace` or in all
+    /// namespaces. Returns the view and the watch loop the caller must run
+    /// (see [`run_watch`]).
+    pub fn watch(client: Client, namespace: Option<&str>, selector: &str) -> (Self, PodWatch) {
+        let api: Api<Pod> = match namespace {
+            Some(ns) => Api::namespaced(client, ns),
+            None => Api::all(client),
+        };
+        let (store, writer) = reflector::store();
+        let view = PodView::Kube(KubeView {
+            store,
+            status: WatchStatus::default(),
+        });
+        let config = watcher::Config::default().labels(selector);
+        (
+            view,
+            PodWatch {
+                api,
+                config,
+                writer,
+            },
+        )
+    }
+
+    /// The expected agent names, or `None` while the Kubernetes view has
+    /// never synced (the check cannot be answered yet).
+    pub fn expected(&self, reported: impl FnOnce() -> Vec<String>) -> Option<Vec<String>> {
+        match self {
+            PodView::Static(named) => {
+                let mut all: Vec<String> = named
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .cloned()
+                    .collect();
+                all.extend(reported());
+                Some(all)
+            }
+            PodView::Kube(k) => {
+                if !k.status.synced_once.load(Ordering::Acquire) {
+                    return None;
+                }
+                Some(k.store.state().iter().map(|p| p.name_any()).collect())
+            }
+        }
+    }
+
+    /// Whether this view follows Kubernetes.
+    pub fn is_kube(&self) -> bool {
+        matches!(self, PodView::Kube(_))
+    }
+
+    /// Forget a name given on the command line (no-Kubernetes mode).
+    pub fn forget_named(&self, name: &str) -> bool {
+        match self {
+            PodView::Static(named) => named
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(name),
+            PodView::Kube(_) => false,
+        }
+    }
+
+    pub fn health(&self, now: Instant) -> ViewHealth {
+        match self {
+            PodView::Static(_) => ViewHealth {
+                synced: true,
+                stale: false,
+                age_seconds: 0.0,
+            },
+            PodView::Kube(k) => {
+                let synced = k.status.synced_once.load(Ordering::Acquire);
+                let failing = *k
+                    .status
+                    .failing
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                match failing {
+                    Some(since) => ViewHealth {
+                        synced,
+                        stale: true,
+                        age_seconds: now.saturating_duration_since(since).as_secs_f64(),
+                    },
+                    None => ViewHealth {
+                        synced,
+                        stale: false,
+                        age_seconds: 0.0,
+                    },
+                }
+            }
+        }
+    }
+
+    /// Names of the pods currently in the watched view (`None` without Kubernetes).
+    fn live_names(&self) -> Option<HashSet<String>> {
+        match self {
+            PodView::Static(_) => None,
+            PodView::Kube(k) => Some(k.store.state().iter().map(|p| p.name_any()).collect()),
+        }
+    }
+
+    fn kube_status(&self) -> Option<&WatchStatus> {
+        match self {
+            PodView::Kube(k) => Some(&k.status),
+            PodView::Static(_) => None,
+        }
+    }
+}
+
+/// The pieces of a pod watch, consumed by [`run_watch`].
+pub struct PodWatch {
+    api: Api<Pod>,
+    config: watcher::Config,
+    writer: reflector::store::Writer<Pod>,
+}
+
+/// Drive the pod watch until `shutdown`: keep the reflector store current,
+/// drop the reports of deleted pods, and track whether the view is stale.
+pub async fn run_watch(app: App, watch: PodWatch, shutdown: CancellationToken) {
+    let PodWatch {
+        api,
+        config,
+        writer,
+    } = watch;
+    let stream = watcher(api, config).default_backoff().reflect(writer);
+    let mut stream = std::pin::pin!(stream.take_until(shutdown.cancelled_owned()));
+    let Some(status) = app.pods().kube_status() else {
+        return;
+    };
+    // Reports received before a relist started may belong to pods deleted
+    // while the watch was down: those are pruned once the relist is done.
+    let mut relist_started = Instant::now();
+    while let Some(item) = stream.next().await {
+        let now = Instant::now();
+        match item {
+            Ok(event) => {
+                let was_failing = status
+                    .failing
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                *status
+                    .last_ok
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(now);
+                if was_failing.is_some() {
+                    tracing::info!("Kubernetes API answers again; pod view is current");
+                }
+                match event {
+                    watcher::Event::Init => relist_started = now,
+                    watcher::Event::InitDone => {
+                        if !status.synced_once.swap(true, Ordering::AcqRel) {
+                            tracing::info!(
+                                pods = app.pods().expected(Vec::new).map_or(0, |p| p.len()),
+                                "pod view synced"
+                            );
+                        }
+                        if let Some(live) = app.pods().live_names() {
+                            app.prune(|name, received| {
+                                received >= relist_started || live.contains(name)
+                            });
+                        }
+                    }
+                    watcher::Event::Delete(pod) => {
+                        let name = pod.name_any();
+                        if app.forget(&name) {
+                            tracing::info!(pod = %name, "agent pod deleted; its report left the cache");
+                        }
+                    }
+                    watcher::Event::Apply(_) | watcher::Event::InitApply(_) => {}
+                }
+            }
+            Err(error) => {
+                let mut failing = status
+                    .failing
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if failing.is_none() {
+                    let since = status
+                        .last_ok
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .unwrap_or(app.started());
+                    *failing = Some(since);
+                }
+                tracing::warn!(%error, "pod watch failed; answering from the last known pods (view is stale), retrying with backoff");
+            }
+        }
+        app.publish_pod_view(now);
+    }
+}

@@ -1,0 +1,342 @@
+//! The verdict: a pure function from what is expected and what was received
+//! to a state per agent and the v1 connectivity-check answer.
+//!
+//! Every rule of the check lives here and takes time as an argument, so the
+//! rules are tested exhaustively without I/O or sleeping.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use netchecker_wire::CheckResponse;
+use tokio::time::Instant;
+
+/// Tunables of the verdict.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    /// An agent is outdated once its last report is older than
+    /// `outdated_factor` times its own report interval.
+    pub outdated_factor: f64,
+    /// For this long after the server started, an expected agent that has
+    /// not reported yet is pending rather than absent (for metrics only).
+    pub startup_grace: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            outdated_factor: 2.0,
+            startup_grace: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What the server knows of one agent's latest report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// When the report was received (server's monotonic clock).
+    pub received: Instant,
+    /// The agent's own report interval.
+    pub interval: Duration,
+}
+
+/// State of one expected agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AgentState {
+    /// Reported within its window.
+    Ok,
+    /// Never reported since the server started, and the start-up grace is over.
+    Absent,
+    /// Reported, but longer ago than the window allows.
+    Outdated,
+    /// Not reported yet, but the server started too recently to tell.
+    Pending,
+}
+
+impl AgentState {
+    pub const ALL: [AgentState; 4] = [
+        AgentState::Ok,
+        AgentState::Absent,
+        AgentState::Outdated,
+        AgentState::Pending,
+    ];
+
+    /// Label value used in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Ok => "ok",
+            AgentState::Absent => "absent",
+            AgentState::Outdated => "outdated",
+            AgentState::Pending => "pending",
+        }
+    }
+}
+
+/// The outcome of judging every expected agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Expected agent name and its state, sorted by name.
+    pub agents: Vec<(String, AgentState)>,
+}
+
+impl Verdict {
+    /// Number of agents in `state`.
+    pub fn count(&self, state: AgentState) -> usize {
+        self.agents.iter().filter(|(_, s)| *s == state).count()
+    }
+
+    /// True when nothing would page anyone: no agent absent or outdated
+    /// (pending agents do not count against the check).
+    pub fn is_ok(&self) -> bool {
+        self.agents
+            .iter()
+            .all(|(_, s)| matches!(s, AgentState::Ok | AgentState::Pending))
+    }
+
+    /// The literal v1 answer: an agent without a report is `Absent`, whether
+    /// or not it is still pending, exactly as the original server answered.
+    pub fn response(&self) -> CheckResponse {
+        let mut absent = Vec::new();
+        let mut outdated = Vec::new();
+        for (name, state) in &self.agents {
+            match state {
+                AgentState::Absent | AgentState::Pending => absent.push(name.clone()),
+                AgentState::Outdated => outdated.push(name.clone()),
+                AgentState::Ok => {}
+            }
+        }
+        CheckResponse::new(self.agents.len(), absent, outdated)
+    }
+}
+
+/// True when a report received at `seen.received` is too old at `now`.
+pub fn is_outdated(seen: &Seen, now: Instant, policy: &Policy) -> bool {
+    let age = now.saturating_duration_since(seen.received);
+    age.as_secs_f64() > policy.outdated_factor * seen.interval.as_secs_f64()
+}
+
+/// Judge every expected agent. `expected` may hold duplicates and come in
+/// any order; `started` is when the server started.
+pub fn judge<'a>(
+    expected: impl IntoIterator<Item = &'a str>,
+    seen: &HashMap<String, Seen>,
+    now: Instant,
+    started: Instant,
+    policy: &Policy,
+) -> Verdict {
+    let in_grace = now.saturating_duration_since(started) <= policy.startup_grace;
+    let mut names: Vec<&str> = expected.into_iter().collect();
+    names.sort_unstable();
+    names.dedup();
+    let agents = names
+        .into_iter()
+        .map(|name| {
+            let state = match seen.get(name) {
+                None if in_grace => AgentState::Pending,
+                None => AgentState::Absent,
+                Some(s) if is_outdated(s, now, policy) => AgentState::Outdated,
+                Some(_) => AgentState::Ok,
+            };
+            (name.to_owned(), state)
+        })
+        .collect();
+    Verdict { agents }
+}
+
+/// Reporting windows an agent has missed, as `ncagent_error_count_total`
+/// counts them: the first once the report is older than `factor` intervals,
+/// then one more for every further interval without a report.
+pub fn missed_windows(seen: &Seen, now: Instant, policy: &Policy) -> u64 {
+    if !is_outdated(seen, now, policy) {
+        return 0;
+    }
+    let interval = seen.interval.as_secs_f64();
+    if interval <= 0.0 {
+        return 1;
+    }
+    let age = now.saturating_duration_since(seen.received).as_secs_f64();
+    ((age / interval - policy.outdated_factor).floor() as u64).saturating_add(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn seen(received: Instant, interval_secs: u64) -> Seen {
+        Seen {
+            received,
+            interval: Duration::from_secs(interval_secs),
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            outdated_factor: 2.0,
+            startup_grace: 30 * SEC,
+        }
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn fresh_agents_are_ok_and_answer_is_healthy() {
+        let t0 = Instant::now();
+        let map = HashMap::from([("a".into(), seen(t0, 15)), ("b".into(), seen(t0, 15))]);
+        let v = judge(["b", "a"], &map, t0 + 10 * SEC, t0, &policy());
+        assert_eq!(
+            v.agents,
+            vec![("a".into(), AgentState::Ok), ("b".into(), AgentState::Ok)]
+        );
+        let r = v.response();
+        assert_eq!(
+            r.message,
+            "All 2 pods successfully reported back to the server"
+        );
+        assert!(r.absent.is_empty() && r.outdated.is_empty());
+        assert!(v.is_ok());
+    }
+
+    #[test]
+    fn outdated_boundary_is_strictly_greater_than_factor_times_interval() {
+        let t0 = Instant::now();
+        let s = seen(t0, 15);
+        let p = policy();
+        assert!(
+            !is_outdated(&s, t0 + 30 * SEC, &p),
+            "exactly 2 x 15 s is still fresh"
+        );
+        assert!(is_outdated(
+            &s,
+            t0 + 30 * SEC + Duration::from_millis(1),
+            &p
+        ));
+        let p1 = Policy {
+            outdated_factor: 1.0,
+            ..p
+        };
+        assert!(is_outdated(&s, t0 + 16 * SEC, &p1));
+        let p15 = Policy {
+            outdated_factor: 1.5,
+            ..p
+        };
+        assert!(!is_outdated(&s, t0 + 22 * SEC, &p15));
+        assert!(is_outdated(&s, t0 + 23 * SEC, &p15));
+    }
+
+    #[test]
+    fn each_agent_is_judged_by_its_own_interval() {
+        let t0 = Instant::now();
+        let map = HashMap::from([("fast".into(), seen(t0, 5)), ("slow".into(), seen(t0, 60))]);
+        let v = judge(["fast", "slow"], &map, t0 + 11 * SEC, t0, &policy());
+        assert_eq!(v.response().outdated, names(&["fast"]));
+        assert!(v.response().absent.is_empty());
+    }
+
+    #[test]
+    fn missing_agent_is_pending_in_grace_then_absent_but_v1_says_absent_in_both() {
+        let t0 = Instant::now();
+        let map = HashMap::new();
+        let during = judge(["x"], &map, t0 + 30 * SEC, t0, &policy());
+        assert_eq!(during.agents, vec![("x".into(), AgentState::Pending)]);
+        assert!(during.is_ok(), "pending must not fail metrics");
+        assert_eq!(during.response().absent, names(&["x"]), "v1 stays literal");
+        assert!(!during.response().is_healthy());
+        let after = judge(["x"], &map, t0 + 31 * SEC, t0, &policy());
+        assert_eq!(after.agents, vec![("x".into(), AgentState::Absent)]);
+        assert!(!after.is_ok());
+    }
+
+    #[test]
+    fn reported_agents_are_judged_normally_during_grace() {
+        let t0 = Instant::now();
+        let map = HashMap::from([("a".into(), seen(t0, 1))]);
+        let v = judge(["a"], &map, t0 + 5 * SEC, t0, &policy());
+        assert_eq!(v.agents, vec![("a".into(), AgentState::Outdated)]);
+    }
+
+    #[test]
+    fn lists_are_sorted_deduplicated_and_message_is_exact() {
+        let t0 = Instant::now();
+        let map = HashMap::from([
+            ("z-old".into(), seen(t0, 1)),
+            ("a-old".into(), seen(t0, 1)),
+            ("m-ok".into(), seen(t0 + 99 * SEC, 60)),
+        ]);
+        let v = judge(
+            ["z-old", "y-none", "m-ok", "a-old", "b-none", "y-none"],
+            &map,
+            t0 + 100 * SEC,
+            t0,
+            &policy(),
+        );
+        let r = v.response();
+        assert_eq!(r.absent, names(&["b-none", "y-none"]));
+        assert_eq!(r.outdated, names(&["a-old", "z-old"]));
+        assert_eq!(
+            r.message,
+            "Connectivity check fails. Reason: there are absent or outdated pods; look up the payload"
+        );
+        assert_eq!(v.agents.len(), 5);
+        assert_eq!(
+            (
+                v.count(AgentState::Ok),
+                v.count(AgentState::Absent),
+                v.count(AgentState::Outdated)
+            ),
+            (1, 2, 2)
+        );
+    }
+
+    #[test]
+    fn reports_of_unexpected_agents_are_ignored() {
+        let t0 = Instant::now();
+        let map = HashMap::from([("gone".into(), seen(t0, 1))]);
+        let v = judge(["here"], &map, t0 + 100 * SEC, t0, &policy());
+        assert_eq!(v.response().absent, names(&["here"]));
+        assert!(v.response().outdated.is_empty());
+    }
+
+    #[test]
+    fn no_expected_agents_is_healthy_like_the_original() {
+        let t0 = Instant::now();
+        let v = judge([], &HashMap::new(), t0, t0, &policy());
+        assert_eq!(
+            v.response().message,
+            "All 0 pods successfully reported back to the server"
+        );
+    }
+
+    #[test]
+    fn clock_before_receipt_is_not_outdated() {
+        let t0 = Instant::now();
+        let s = seen(t0 + 10 * SEC, 1);
+        assert!(!is_outdated(&s, t0, &policy()));
+        assert_eq!(missed_windows(&s, t0, &policy()), 0);
+    }
+
+    #[test]
+    fn missed_windows_count_one_then_one_per_further_interval() {
+        let t0 = Instant::now();
+        let s = seen(t0, 10);
+        let p = policy();
+        let at = |secs: u64| missed_windows(&s, t0 + Duration::from_secs(secs), &p);
+        assert_eq!(at(0), 0);
+        assert_eq!(at(20), 0);
+        assert_eq!(at(21), 1);
+        assert_eq!(at(29), 1);
+        assert_eq!(at(30), 2);
+        assert_eq!(at(45), 3);
+        assert_eq!(at(100), 9);
+    }
+
+    #[test]
+    fn zero_interval_is_outdated_immediately_and_counts_once() {
+        let t0 = Instant::now();
+        let s = seen(t0, 0);
+        assert!(is_outdated(&s, t0 + Duration::from_millis(1), &policy()));
+        assert_eq!(missed_windows(&s, t0 + 100 * SEC, &policy()), 1);
+    }
+}
