@@ -3,11 +3,12 @@
 # Docker engine, in order, stopping at the first failure:
 #   tools, shellcheck, helm lint, chart behaviour, manifest validation for
 #   Kubernetes 1.33.0 and 1.37.0, examples drift, hadolint, alert rules and
-#   their unit tests, dashboard/rule metric names against a live server.
+#   their unit tests, dashboard/rule metric names against a live server, and
+#   the manifests' command lines run with the real binaries.
 # `make test-deploy` (and `make test`) run this. Tools go to .tools/.
 #
 # Variables: K8S_VERSIONS (default "1.33.0 1.37.0"),
-#            SKIP_METRICS=1 skips the live-server metric check (needs cargo).
+#            SKIP_BINARIES=1 skips the checks that build and run the binaries.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -21,6 +22,7 @@ on_exit() {
   rm -rf "$work"
   if ((rc != 0)); then
     printf '\ntest-deploy: FAILED at step %d: %s (exit %d)\n' "$step_no" "$current" "$rc" >&2
+    printf 'test-deploy: %d passed, 1 failed\n' "$((step_no - 1))" >&2
   fi
 }
 trap on_exit EXIT
@@ -36,7 +38,9 @@ hack/install-tools.sh
 . "$ROOT/.tools/env.sh"
 
 step "shellcheck the deployment scripts"
-shellcheck hack/*.sh examples/deploy.sh
+shellcheck hack/install-tools.sh hack/validate-manifests.sh hack/gen-examples.sh hack/check-examples.sh \
+  hack/gen-monitoring.sh hack/check-monitoring.sh hack/check-dashboard-metrics.sh hack/images.sh \
+  hack/test-deploy.sh examples/deploy.sh
 
 step "helm lint --strict (default values, then every ci/*-values.yaml)"
 helm lint --strict helm-chart
@@ -68,11 +72,18 @@ echo "hadolint: clean" >&2
 step "alert rules: doc/ copies, promtool check rules, promtool test rules, PrometheusRule"
 hack/check-monitoring.sh
 
-if [[ "${SKIP_METRICS:-0}" == 1 ]]; then
-  step "dashboard and rule metric names against a live server: SKIPPED (SKIP_METRICS=1)"
+if [[ "${SKIP_BINARIES:-0}" == 1 ]]; then
+  step "checks against the real binaries: SKIPPED (SKIP_BINARIES=1)"
 else
+  step "cargo build -p netchecker-server -p netchecker-agent -p netchecker-fake-apiserver"
+  cargo build --quiet -p netchecker-server -p netchecker-agent -p netchecker-fake-apiserver
+
   step "dashboard and rule metric names against a live server, promtool check metrics"
-  hack/check-dashboard-metrics.sh
+  NETCHECKER_SERVER_BIN="$ROOT/target/debug/netchecker-server" hack/check-dashboard-metrics.sh
+
+  step "manifest command lines run the real binaries (fake Kubernetes API, loopback)"
+  .tools/venv/bin/python hack/check-manifest-args.py
 fi
 
 printf '\ntest-deploy: all %d steps passed\n' "$step_no" >&2
+printf 'test-deploy: %d passed, 0 failed\n' "$step_no" >&2

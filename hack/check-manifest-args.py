@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Runs the real binaries with the exact command lines and environment the
+manifests give them, against the fake Kubernetes API server, all on
+127.0.0.1: the server must become ready and the agents' reports must make
+the connectivity check pass. This catches a flag the chart or an example
+passes that the binaries do not accept (kebab-case or the original Go style).
+
+Only addresses are rewritten: the listen address to 127.0.0.1:PORT, the
+agents' server endpoint to that address, and extra probe URLs to the
+server's ping URL (no traffic leaves loopback).
+
+Usage: .tools/venv/bin/python hack/check-manifest-args.py
+       (needs target/debug/netchecker-{server,agent,fake-apiserver}:
+        cargo build -p netchecker-server -p netchecker-agent -p netchecker-fake-apiserver)
+"""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(os.environ.get("NETCHECKER_BIN_DIR", ROOT / "target" / "debug"))
+CASES = [
+    ("chart defaults", ["helm", "template", "netchecker", str(ROOT / "helm-chart"), "--namespace", "netchecker"]),
+    ("chart ci/all-on-values.yaml", ["helm", "template", "netchecker", str(ROOT / "helm-chart"), "--namespace",
+                                     "netchecker", "-f", str(ROOT / "helm-chart/ci/all-on-values.yaml")]),
+    ("examples/plain", ["cat"] + sorted(str(p) for p in (ROOT / "examples/plain").glob("*.yaml"))),
+    ("examples/go-style-flags", ["cat", str(ROOT / "examples/go-style-flags/netchecker.yaml")]),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except (urllib.error.URLError, OSError):
+        return 0, ""
+
+
+def wait_for(pred, what: str, procs, seconds: float = 20.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for name, p, log in procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"{name} exited with {p.returncode} while waiting for {what}:\n{Path(log).read_text()}")
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def literal_env(container) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def rewrite_server_args(args, port):
+    out = []
+    for a in args:
+        a = re.sub(r"(^|=)(0\.0\.0\.0|\[::\]):\d+$", rf"\g<1>127.0.0.1:{port}", a)
+        out.append(a)
+    assert any(f"127.0.0.1:{port}" in a for a in out), f"no listen address found in {args}"
+    return out
+
+
+def rewrite_agent_args(args, port):
+    out = []
+    for a in args:
+        a = re.sub(r"^(-{1,2}serverendpoint=).*", rf"\g<1>127.0.0.1:{port}", a)
+        a = re.sub(r"^(-{1,2}probeurls=).*", rf"\g<1>http://127.0.0.1:{port}/api/v1/ping", a)
+        out.append(a)
+    if not any("serverendpoint=" in a for a in out):
+        out.append(f"--serverendpoint=127.0.0.1:{port}")  # the binary's default is the Service name
+    return out
+
+
+def run_case(name, cmd, work: Path):
+    docs = [d for d in yaml.safe_load_all(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout) if d]
+    dep = [d for d in docs if d["kind"] == "Deployment"][0]
+    server_c = dep["spec"]["template"]["spec"]["containers"][0]
+    namespace = dep["metadata"]["namespace"]
+    daemonsets = [d for d in docs if d["kind"] == "DaemonSet"]
+    assert len(daemonsets) == 2, f"{name}: expected two DaemonSets"
+
+    pods = []
+    agents = []
+    for i, ds in enumerate(daemonsets):
+        app = ds["spec"]["template"]["metadata"]["labels"]["app"]
+        pod = f"{ds['metadata']['name']}-t{i}abc"
+        pods.append({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod, "namespace": ds["metadata"]["namespace"], "labels": {"app": app}, "uid": f"uid-{i}"},
+            "spec": {"nodeName": "node-1", "containers": [{"name": app, "image": "x"}]},
+            "status": {"phase": "Running"},
+        })
+        agents.append((pod, ds["spec"]["template"]["spec"]["containers"][0]))
+    (work / "pods.json").write_text(json.dumps(pods))
+
+    procs = []
+
+    def start(label, argv, env):
+        log = work / f"{label}.log"
+        p = subprocess.Popen(argv, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+        procs.append((label, p, log))
+        return p
+
+    try:
+        kubeconfig = work / "kubeconfig"
+        start("fake-apiserver", [str(BIN / "netchecker-fake-apiserver"), "--listen", "127.0.0.1:0",
+                                 "--kubeconfig-out", str(kubeconfig), "--pods", str(work / "pods.json")],
+              dict(os.environ))
+        wait_for(lambda: kubeconfig.exists() and kubeconfig.stat().st_size > 0, "the fake API's kubeconfig", procs)
+
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(kubeconfig), **literal_env(server_c)}
+        server_args = rewrite_server_args(server_c.get("args", []), port)
+        start("server", [str(BIN / "netchecker-server"), *server_args], env)
+        wait_for(lambda: get(base + "/readyz")[0] == 200, "server /readyz (pod view synced)", procs)
+
+        for pod, c in agents:
+            env = {"PATH": os.environ.get("PATH", ""), "MY_POD_NAME": pod, "MY_NODE_NAME": "node-1", **literal_env(c)}
+            start(f"agent-{pod}", [str(BIN / "netchecker-agent"), *rewrite_agent_args(c.get("args", []), port)], env)
+
+        def check_ok():
+            code, body = get(base + "/api/v1/connectivity_check")
+            return body if code == 200 else None
+
+        body = wait_for(check_ok, "connectivity_check 200 with both agents", procs, seconds=30)
+        answer = json.loads(body)
+        assert answer["Message"] == "All 2 pods successfully reported back to the server", answer
+        print(f"  ok   {name}: server {' '.join(server_args)} | agents report, check: {answer['Message']}")
+    finally:
+        for _, p, _ in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+        for label, p, log in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def main():
+    for b in ("netchecker-server", "netchecker-agent", "netchecker-fake-apiserver"):
+        if not (BIN / b).exists():
+            sys.exit(f"check-manifest-args: {BIN / b} missing; cargo build -p {b}")
+    failed = []
+    print("check-manifest-args:")
+    for name, cmd in CASES:
+        with tempfile.TemporaryDirectory() as d:
+            try:
+                run_case(name, cmd, Path(d))
+            except Exception as e:  # noqa: BLE001 - report each case
+                failed.append(name)
+                print(f"  FAIL {name}: {e}")
+                for log in sorted(Path(d).glob("*.log")):
+                    print(f"  --- {log.name}:\n{log.read_text()[-3000:]}")
+    if failed:
+        sys.exit(f"check-manifest-args: failed: {', '.join(failed)}")
+    print("check-manifest-args: OK")
+
+
+if __name__ == "__main__":
+    main()
