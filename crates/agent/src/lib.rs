@@ -80,7 +80,7 @@ pub enum Error {
         source: hyper::Error,
     },
     /// A phase did not finish before the deadline.
-    #[error("no answer within {after:?}: timed out during {phase}")]
+    #[error("timed out after {after:?} in the {phase}")]
     Timeout { phase: Phase, after: Duration },
     /// The server answered, but not with 2xx.
     #[error("server answered {status}: {body:?}")]

@@ -126,8 +126,8 @@ impl fmt::Display for Phase {
             Phase::Dns => "DNS lookup",
             Phase::TcpConnect => "TCP connect",
             Phase::TlsHandshake => "TLS handshake",
-            Phase::AwaitingResponse => "waiting for the response",
-            Phase::ReadingBody => "reading the response body",
+            Phase::AwaitingResponse => "wait for the response",
+            Phase::ReadingBody => "response body transfer",
         })
     }
 }
