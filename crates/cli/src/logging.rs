@@ -5,6 +5,8 @@
 //! 6+ trace) while dependencies stay at `warn`, so `-v 5` from an old
 //! manifest gives useful detail without a flood from HTTP internals.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Log line format.

@@ -1,0 +1,61 @@
+# netchecker: build, test and run targets. `make help` lists them.
+#
+# The two commands a newcomer needs:
+#   make demo   server + two agents on loopback, ending with a connectivity check
+#   make test   every test: lint, Rust tests, deployment checks, end-to-end (as root)
+
+CARGO ?= cargo
+SERVER_ENDPOINT ?= 127.0.0.1:8081
+
+.DEFAULT_GOAL := help
+.PHONY: help build release test test-rust test-deploy e2e lint fmt run-server run-agent demo bench images examples clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## Build both binaries (debug)
+	$(CARGO) build --workspace --bins
+
+release: ## Build optimised binaries into target/release
+	$(CARGO) build --release --workspace --bins
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: lint test-rust test-deploy e2e ## Every test (what CI runs)
+
+test-rust: ## Unit, in-process and integration tests of every crate
+	$(CARGO) test --workspace
+
+test-deploy: ## Helm lint, manifest schemas, examples drift, hadolint, promtool rules, dashboard metric names
+	hack/test-deploy.sh
+
+e2e: release ## End-to-end fault scenarios in network namespaces (root; skipped loudly otherwise)
+	BIN_DIR=$(CURDIR)/target/release e2e/run.sh
+
+demo: ## Run server and two agents on loopback and show the connectivity check (no cluster needed)
+	hack/demo.sh
+
+run-server: ## Run the server without Kubernetes on $(SERVER_ENDPOINT)
+	$(CARGO) run -p netchecker-server -- --kube=false --endpoint $(SERVER_ENDPOINT)
+
+run-agent: ## Run one agent against $(SERVER_ENDPOINT) (MY_POD_NAME defaults to netchecker-agent-local)
+	MY_POD_NAME=$${MY_POD_NAME:-netchecker-agent-local} MY_NODE_NAME=$${MY_NODE_NAME:-$$(hostname)} \
+	  $(CARGO) run -p netchecker-agent -- --serverendpoint $(SERVER_ENDPOINT) --reportinterval 5
+
+bench: release ## Benchmarks; results go to doc/benchmarks.md
+	hack/bench.sh
+
+images: ## Build multi-arch images with docker buildx (REGISTRY=... TAG=... PUSH=1, see doc/deployment.md)
+	hack/images.sh
+
+examples: ## Regenerate examples/ from the Helm chart
+	hack/gen-examples.sh
+
+clean: ## Remove build output and installed test tools
+	$(CARGO) clean
+	rm -rf .tools .e2e
