@@ -4,6 +4,7 @@
 template change that breaks a deployment fails here, not in a cluster.
 Run by hack/test-deploy.sh: .tools/venv/bin/python hack/check-chart.py
 """
+import os
 import subprocess
 import sys
 import tempfile
@@ -12,6 +13,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+# Helm from .tools (hack/install-tools.sh), with its homes kept there too.
+os.environ["PATH"] = f"{ROOT / '.tools/bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+for _k, _d in (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"), ("HELM_DATA_HOME", "data")):
+    os.environ.setdefault(_k, str(ROOT / ".tools/helm" / _d))
 CHART = ROOT / "helm-chart"
 failures = []
 
@@ -268,6 +273,27 @@ def _():
     r = subprocess.run(["helm", "template", "x", str(CHART), "--set", "server.logFormat=xml"],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "logFormat" in r.stderr, r.stderr
+
+
+@check("every key of values.yaml is documented in doc/deployment.md")
+def _():
+    values = yaml.safe_load(open(CHART / "values.yaml"))
+    doc = (ROOT / "doc/deployment.md").read_text()
+    # Blocks documented as a whole rather than key by key.
+    whole = {"server.resources", "agent.resources", "server.podSecurityContext", "server.securityContext",
+             "agent.podSecurityContext", "agent.securityContext", "server.livenessProbe",
+             "server.readinessProbe", "agent.updateStrategy", "metrics.grafanaDashboard.labels"}
+
+    def keys(d, prefix=""):
+        for k, v in d.items():
+            key = prefix + k
+            if isinstance(v, dict) and v and key not in whole:
+                yield from keys(v, key + ".")
+            else:
+                yield key
+
+    missing = [k for k in keys(values) if f"| `{k}` |" not in doc]
+    assert not missing, f"undocumented values: {missing}"
 
 
 if failures:

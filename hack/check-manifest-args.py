@@ -28,6 +28,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+# Helm from .tools (hack/install-tools.sh), with its homes kept there too.
+os.environ["PATH"] = f"{ROOT / '.tools/bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+for _k, _d in (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"), ("HELM_DATA_HOME", "data")):
+    os.environ.setdefault(_k, str(ROOT / ".tools/helm" / _d))
 BIN = Path(os.environ.get("NETCHECKER_BIN_DIR", ROOT / "target" / "debug"))
 CASES = [
     ("chart defaults", ["helm", "template", "netchecker", str(ROOT / "helm-chart"), "--namespace", "netchecker"]),

@@ -69,6 +69,10 @@ step "hadolint Dockerfile.server Dockerfile.agent"
 hadolint Dockerfile.server Dockerfile.agent
 echo "hadolint: clean" >&2
 
+step "Cargo.lock is current (the images build with cargo build --locked)"
+cargo metadata --locked --format-version 1 >/dev/null \
+  || { echo "Cargo.lock does not match the workspace: run cargo build and commit Cargo.lock" >&2; exit 1; }
+
 step "alert rules: doc/ copies, promtool check rules, promtool test rules, PrometheusRule"
 hack/check-monitoring.sh
 
