@@ -46,6 +46,26 @@ DRY_RUN=1 SERVER_IMAGE=registry.test/x/netchecker-server SERVER_TAG=9.9.9 \
 [[ "$(grep -cE '^\s*namespace: nc-test$' "$work/sub.yaml")" -ge 6 ]] || fail "deploy.sh did not set the namespace"
 echo "check-examples: deploy.sh substitutes images and namespace"
 
+# The apply and delete paths, with a stand-in kubectl that records its calls.
+cat >"$work/kubectl" <<'STUB'
+#!/usr/bin/env bash
+{ printf 'CALL'; printf ' %s' "$@"; printf '\n'; } >>"$STUB_LOG"
+if [[ " $* " == *" -f - "* ]]; then cat >>"$STUB_LOG.stdin"; fi
+STUB
+chmod +x "$work/kubectl"
+export STUB_LOG="$work/calls"
+KUBECTL="$work/kubectl --context test" NAMESPACE=nc-apply "$ROOT/examples/deploy.sh" apply 2>/dev/null
+grep -qx 'CALL --context test apply -f -' "$STUB_LOG" || fail "deploy.sh apply did not run kubectl apply -f -"
+for r in deployment/netchecker-server daemonset/netchecker-agent daemonset/netchecker-agent-hostnet; do
+  grep -q "^CALL --context test -n nc-apply rollout status $r " "$STUB_LOG" || fail "deploy.sh did not wait for $r"
+done
+cmp -s "$STUB_LOG.stdin" <(DRY_RUN=1 NAMESPACE=nc-apply "$ROOT/examples/deploy.sh") \
+  || fail "deploy.sh applied something else than its DRY_RUN output"
+: >"$STUB_LOG"
+KUBECTL="$work/kubectl" "$ROOT/examples/deploy.sh" delete 2>/dev/null
+grep -qx 'CALL delete --ignore-not-found -f -' "$STUB_LOG" || fail "deploy.sh delete did not run kubectl delete"
+echo "check-examples: deploy.sh apply and delete call kubectl as expected"
+
 # What the examples promise: the kubespray layout and the original's flags.
 grep -q 'nodePort: 31081' "$ROOT/examples/plain/20-server.yaml" || fail "plain example lost NodePort 31081"
 grep -q 'name: netchecker-service' "$ROOT/examples/plain/20-server.yaml" || fail "plain example lost Service netchecker-service"
