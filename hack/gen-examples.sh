@@ -42,6 +42,11 @@ metadata:
   name: $NAMESPACE
   labels:
     app.kubernetes.io/part-of: netchecker
+    # The host-network agent needs hostNetwork, which the baseline and
+    # restricted Pod Security Standards forbid; everything else here meets
+    # "restricted", which the warn label reports on.
+    pod-security.kubernetes.io/enforce: privileged
+    pod-security.kubernetes.io/warn: restricted
 NS
 }
 
