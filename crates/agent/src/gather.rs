@@ -104,6 +104,32 @@ mod tests {
         }
     }
 
+    /// Every IPv6 address the kernel lists, link-local ones included, is in
+    /// the report (the original's reports carry `fe80::.../64` too).
+    #[test]
+    fn ipv6_addresses_match_the_kernel_list() {
+        let Ok(table) = std::fs::read_to_string("/proc/net/if_inet6") else {
+            eprintln!("no /proc/net/if_inet6 (IPv6 disabled?): nothing to compare");
+            return;
+        };
+        let ips = interfaces();
+        let mut compared = 0;
+        for line in table.lines() {
+            // address(32 hex) index prefix scope flags name
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let [hex, _, prefix, _, _, name] = f[..] else {
+                continue;
+            };
+            let bits = u128::from_str_radix(hex, 16).unwrap();
+            let prefix = u8::from_str_radix(prefix, 16).unwrap();
+            let want = format!("{}/{prefix}", std::net::Ipv6Addr::from(bits));
+            let got = ips.get(name).cloned().unwrap_or_default();
+            assert!(got.contains(&want), "{want} of {name} missing: {ips:?}");
+            compared += 1;
+        }
+        assert!(compared > 0 || table.is_empty());
+    }
+
     #[tokio::test]
     async fn localhost_resolves() {
         let map = nslookup("localhost").await;
