@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -42,9 +43,52 @@ pub struct KubeView {
 #[derive(Default)]
 struct WatchStatus {
     synced_once: AtomicBool,
-    /// `Some(t)` while the watch is failing: `t` is when the API last answered.
-    failing: Mutex<Option<Instant>>,
+    /// `Some` while the watch is failing.
+    failing: Mutex<Option<Failing>>,
     last_ok: Mutex<Option<Instant>>,
+}
+
+/// Bookkeeping of a failing watch.
+///
+/// The watcher retries with a bounded exponential backoff (0.8 s doubling to
+/// 30 s, with jitter), so while the API stays unreachable an error arrives
+/// at least that often. A watch that re-establishes on a quiet cluster
+/// yields no event at all; so once no error has arrived for clearly longer
+/// than the retry schedule allows, the watch is taken to be current again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Failing {
+    /// When the API last answered (the view's age counts from here).
+    since: Instant,
+    last_error: Instant,
+    /// Time between the last two errors, the current retry delay.
+    gap: Option<Duration>,
+}
+
+impl Failing {
+    const FIRST_RETRY: Duration = Duration::from_millis(800);
+    const LONGEST_HOLD: Duration = Duration::from_secs(90);
+
+    fn after_error(previous: Option<Failing>, last_ok: Instant, now: Instant) -> Failing {
+        match previous {
+            Some(f) => Failing {
+                since: f.since,
+                last_error: now,
+                gap: Some(now.saturating_duration_since(f.last_error)),
+            },
+            None => Failing {
+                since: last_ok,
+                last_error: now,
+                gap: None,
+            },
+        }
+    }
+
+    /// Still failing at `now`: the next retry is not overdue yet.
+    fn is_stale(&self, now: Instant) -> bool {
+        let retry = self.gap.unwrap_or(Self::FIRST_RETRY);
+        let hold = (retry * 4 + Duration::from_secs(1)).min(Self::LONGEST_HOLD);
+        now.saturating_duration_since(self.last_error) <= hold
+    }
 }
 
 /// How current the pod view is.
@@ -142,12 +186,12 @@ impl PodView {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
                 match failing {
-                    Some(since) => ViewHealth {
+                    Some(f) if f.is_stale(now) => ViewHealth {
                         synced,
                         stale: true,
-                        age_seconds: now.saturating_duration_since(since).as_secs_f64(),
+                        age_seconds: now.saturating_duration_since(f.since).as_secs_f64(),
                     },
-                    None => ViewHealth {
+                    _ => ViewHealth {
                         synced,
                         stale: false,
                         age_seconds: 0.0,
@@ -237,21 +281,53 @@ pub async fn run_watch(app: App, watch: PodWatch, shutdown: CancellationToken) {
                 }
             }
             Err(error) => {
+                let last_ok = status
+                    .last_ok
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .unwrap_or(app.started());
                 let mut failing = status
                     .failing
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                if failing.is_none() {
-                    let since = status
-                        .last_ok
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .unwrap_or(app.started());
-                    *failing = Some(since);
-                }
+                *failing = Some(Failing::after_error(*failing, last_ok, now));
+                drop(failing);
                 tracing::warn!(%error, "pod watch failed; answering from the last known pods (view is stale), retrying with backoff");
             }
         }
         app.publish_pod_view(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_watch_is_stale_until_its_next_retry_is_clearly_overdue() {
+        let t0 = Instant::now();
+        let s = |secs: f64| t0 + Duration::from_secs_f64(secs);
+        let first = Failing::after_error(None, t0, s(10.0));
+        assert_eq!(first.since, t0, "age counts from the last answer");
+        assert!(
+            first.is_stale(s(14.2)),
+            "first retry comes after about 0.8 s"
+        );
+        assert!(!first.is_stale(s(14.3)));
+
+        let second = Failing::after_error(Some(first), t0, s(12.0));
+        assert_eq!(
+            (second.since, second.gap),
+            (t0, Some(Duration::from_secs(2)))
+        );
+        assert!(second.is_stale(s(21.0)));
+        assert!(!second.is_stale(s(21.1)));
+
+        let long = Failing::after_error(Some(second), t0, s(100.0));
+        assert!(
+            long.is_stale(s(190.0)),
+            "retries every 30 s or so are still an outage"
+        );
+        assert!(!long.is_stale(s(190.1)), "hold is capped");
     }
 }
