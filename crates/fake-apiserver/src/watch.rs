@@ -111,6 +111,9 @@ async fn run(
         WatchStart::After(rv) => rv,
         WatchStart::InitialEvents { end_bookmark } => {
             let (pods, rv) = state.store.snapshot();
+            if close.has_changed().unwrap_or(true) {
+                return;
+            }
             for pod in pods.iter().filter(|p| filter.matches(p)) {
                 if tx.send(Ok(line("ADDED", pod))).await.is_err() {
                     return;
@@ -124,7 +127,13 @@ async fn run(
     };
     loop {
         versions.borrow_and_update();
-        match state.store.changes_since(last) {
+        let changes = state.store.changes_since(last);
+        // A failure mode set before these changes were made must keep them
+        // from this stream: it was closed first.
+        if close.has_changed().unwrap_or(true) {
+            return;
+        }
+        match changes {
             Err(TooOld { requested, oldest }) => {
                 let message = format!("too old resource version: {requested} ({oldest})");
                 let _ = tx
@@ -144,9 +153,10 @@ async fn run(
             }
         }
         tokio::select! {
-            changed = versions.changed() => if changed.is_err() { return },
+            biased;
             _ = close.changed() => return,
             () = state.shutdown.cancelled() => return,
+            changed = versions.changed() => if changed.is_err() { return },
             () = tx.closed() => return,
             () = tokio::time::sleep_until(deadline) => {
                 // Like the real API: a last bookmark before the timeout lets
