@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::state::{AppState, Counters, Failure};
-use crate::status::error_response;
+use crate::status::{ApiError, error_response};
 use crate::watch::{WatchOptions, WatchStart};
 
 /// The real API server's default when a watch gives no `timeoutSeconds`
@@ -81,21 +81,21 @@ impl PodQuery {
     }
 
     /// `resourceVersion` as a number; `None` when absent or empty.
-    fn resource_version(&self) -> Result<Option<u64>, Response> {
+    fn resource_version(&self) -> Result<Option<u64>, ApiError> {
         match self.resource_version.as_deref() {
             None | Some("") => Ok(None),
             Some(rv) => rv
                 .parse()
                 .map(Some)
-                .map_err(|_| error_response(400, &format!("invalid resource version {rv:?}"))),
+                .map_err(|_| ApiError::new(400, format!("invalid resource version {rv:?}"))),
         }
     }
 
-    fn watch_options(&self) -> Result<WatchOptions, Response> {
+    fn watch_options(&self) -> Result<WatchOptions, ApiError> {
         let rv = self.resource_version()?;
         let send_initial_events = self.send_initial_events == Some(true);
         if send_initial_events && self.resource_version_match.as_deref() != Some("NotOlderThan") {
-            return Err(error_response(
+            return Err(ApiError::new(
                 422,
                 "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
             ));
@@ -117,7 +117,7 @@ impl PodQuery {
             None | Some(Ok(0)) => DEFAULT_WATCH_TIMEOUT,
             Some(Ok(secs)) => Duration::from_secs(secs),
             Some(Err(_)) => {
-                return Err(error_response(400, "timeoutSeconds must be a number"));
+                return Err(ApiError::new(400, "timeoutSeconds must be a number"));
             }
         };
         Ok(WatchOptions {
@@ -186,11 +186,11 @@ async fn pods(
     if query.watch {
         match query.watch_options() {
             Ok(options) => crate::watch::respond(state, filter, options, close),
-            Err(response) => response,
+            Err(err) => err.into_response(),
         }
     } else {
-        if let Err(response) = query.resource_version() {
-            return response;
+        if let Err(err) = query.resource_version() {
+            return err.into_response();
         }
         list(&state, &filter)
     }

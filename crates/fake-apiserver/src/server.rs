@@ -16,6 +16,25 @@ use crate::store::Store;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A fake Kubernetes API server listening on a local port.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use kube::config::{KubeConfigOptions, Kubeconfig};
+/// use netchecker_fake_apiserver::{Failure, FakeApiServer, agent_pod};
+///
+/// let fake = FakeApiServer::start().await;
+/// fake.add_pod(agent_pod("netchecker", "agent-1", "netchecker-agent", "node-a"));
+/// let kubeconfig = Kubeconfig::from_yaml(&fake.kubeconfig_yaml())?;
+/// let config =
+///     kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+/// let client = kube::Client::try_from(config)?;
+/// // ... hand `client` to the code under test ...
+/// fake.set_failure(Failure::Error(500));
+/// # drop(client);
+/// assert_eq!(fake.list_requests(), 0);
+/// # Ok(())
+/// # }
+/// ```
 pub struct FakeApiServer {
     addr: SocketAddr,
     state: AppState,

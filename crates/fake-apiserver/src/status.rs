@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 /// The `reason` the real API server gives for a status code.
 pub fn reason_for(code: u16) -> &'static str {
     match code {
-        400 => "BadRequest",
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "NotFound",
@@ -48,6 +47,29 @@ pub fn error_response(code: u16, message: &str) -> Response {
     };
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, Json(status_object(code, message))).into_response()
+}
+
+/// An API error as a value: handlers return it and it answers with a
+/// `Status` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: u16,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: u16, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(self.code, &self.message)
+    }
 }
 
 #[cfg(test)]

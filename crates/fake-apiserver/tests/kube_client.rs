@@ -630,3 +630,63 @@ async fn shutdown_ends_open_watches() {
         .expect("the stream ends");
     assert!(end.is_none(), "{end:?}");
 }
+
+#[tokio::test]
+async fn watch_from_any_version_starts_with_the_current_pods() {
+    let fake = FakeApiServer::start().await;
+    seed(&fake);
+    let pods = Api::<Pod>::namespaced(client_for(&fake).await, "netchecker");
+    let mut events = pods
+        .watch(
+            &WatchParams::default().labels(AGENT_SELECTOR).timeout(5),
+            "0",
+        )
+        .await
+        .unwrap()
+        .boxed();
+    let mut initial = BTreeSet::new();
+    for _ in 0..2 {
+        match events.try_next().await.unwrap() {
+            Some(WatchEvent::Added(pod)) => {
+                initial.insert(pod.metadata.name.unwrap());
+            }
+            other => panic!("expected a synthetic ADDED, got {other:?}"),
+        }
+    }
+    assert_eq!(initial, set(&["agent-a", "agent-hostnet-a"]));
+    fake.add_pod(agent_pod("other", "elsewhere", "netchecker-agent", "n"));
+    fake.add_pod(agent_pod("netchecker", "agent-x", "netchecker-agent", "n"));
+    assert!(matches!(
+        events.try_next().await.unwrap(),
+        Some(WatchEvent::Added(p)) if p.metadata.name.as_deref() == Some("agent-x")
+    ));
+}
+
+#[tokio::test]
+async fn rejects_what_the_real_api_rejects() {
+    let fake = FakeApiServer::start().await;
+    let client = client_for(&fake).await;
+    for (path, code) in [
+        // Streaming lists need resourceVersionMatch=NotOlderThan.
+        ("/api/v1/pods?watch=true&sendInitialEvents=true", 422),
+        ("/api/v1/pods?resourceVersion=abc", 400),
+        ("/api/v1/pods?watch=true&resourceVersion=abc", 400),
+        ("/api/v1/pods?watch=true&timeoutSeconds=soon", 400),
+        ("/api/v1/namespaces/x/pods?labelSelector=a%20in%20()", 400),
+    ] {
+        let request = http::Request::get(path).body(Vec::new()).unwrap();
+        match client.request_text(request).await {
+            Err(kube::Error::Api(status)) => assert_eq!(status.code, code, "{path}"),
+            other => panic!("{path}: expected status {code}, got {other:?}"),
+        }
+    }
+    // Parameters the fake does not need are accepted.
+    let request =
+        http::Request::get("/api/v1/pods?limit=1&continue=&pretty=true&fieldSelector=x%3Dy")
+            .body(Vec::new())
+            .unwrap();
+    let list: serde_json::Value =
+        serde_json::from_str(&client.request_text(request).await.unwrap()).unwrap();
+    assert_eq!(list["kind"], "PodList");
+    assert_eq!(list["apiVersion"], "v1");
+}
