@@ -24,8 +24,11 @@ fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        // getaddrinfo runs on blocking threads; a few are plenty.
-        .max_blocking_threads(4)
+        // getaddrinfo runs on blocking threads, created on demand (one per
+        // lookup running at the same time) and gone after 10 s idle. The cap
+        // keeps a hanging resolver from piling up threads; it is high enough
+        // that lookups of a round do not queue (which would inflate DNSLookup).
+        .max_blocking_threads(16)
         .build()
     {
         Ok(rt) => rt,
