@@ -3,14 +3,18 @@
 # from network namespaces, with faults staged on purpose and the server's
 # answer checked for each (see doc/detection.md).
 #
-# Usage: e2e/run.sh [--selftest] [SCENARIO...]
+# Usage: e2e/run.sh [--selftest | --loss-study] [SCENARIO...]
 #   SCENARIO   numbers 1-8 to run (default: all, in order)
 #   --selftest check the topology and the faults with curl and a stand-in
 #              HTTP server only (no netchecker binaries needed)
+#   --loss-study  measure false Outdated windows under 20% loss at report
+#              intervals 1, 2, 5, 10 s (agent binary and a stand-in server)
 # Environment:
 #   BIN_DIR          where the binaries are (default: target/release)
 #   E2E_RUN_DIR      where logs and results go (default: .e2e/<UTC time>)
 #   E2E_STEADY_SECS  length of the steady windows of scenarios 1 and 8 (60)
+#   E2E_LOSS_INTERVAL  report interval of node3's agents in scenario 8 (10)
+#   E2E_STUDY_SECS   length of the loss study (240)
 #   E2E_PREFIX       namespace name prefix (default: nc-)
 # Needs root (network namespaces, iptables); without it prints SKIPPED and
 # exits 0.
@@ -45,14 +49,17 @@ source "$E2E_DIR/lib/cluster.sh"
 source "$E2E_DIR/lib/scenarios.sh"
 # shellcheck source=lib/selftest.sh
 source "$E2E_DIR/lib/selftest.sh"
+# shellcheck source=lib/study.sh
+source "$E2E_DIR/lib/study.sh"
 
-SELFTEST=0
+MODE=suite
 SCENARIOS=()
 for arg in "$@"; do
     case $arg in
-        --selftest) SELFTEST=1 ;;
+        --selftest) MODE=selftest ;;
+        --loss-study) MODE=loss-study ;;
         [1-8]) SCENARIOS+=("$arg") ;;
-        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
         *) die "unknown argument: $arg" ;;
     esac
 done
@@ -152,7 +159,7 @@ main() {
     exec 9>"$STATE_DIR/lock"
     flock -n 9 || die "another e2e run is in progress (lock $STATE_DIR/lock)"
     ensure_tools
-    [[ $SELFTEST == 1 ]] || check_binaries
+    [[ $MODE != suite ]] || check_binaries
     RUN_DIR=${E2E_RUN_DIR:-$REPO/.e2e/$(date -u +%Y%m%dT%H%M%SZ)}
     mkdir -p "$RUN_DIR"
     log "run directory: $RUN_DIR"
@@ -163,10 +170,10 @@ main() {
     local started
     started=$(now)
     setup_topology
-    if [[ $SELFTEST == 1 ]]; then
-        run_selftest
-        return 0
-    fi
+    case $MODE in
+        selftest) run_selftest; return 0 ;;
+        loss-study) run_loss_study; return 0 ;;
+    esac
 
     deploy_netchecker
     local out

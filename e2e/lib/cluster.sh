@@ -13,7 +13,7 @@ K8S_NAMESPACE=netchecker
 INTERVAL=1         # agent -reportinterval
 FACTOR=2           # server --outdated-factor (default)
 CHECK_INTERVAL=1   # server --check-interval
-GRACE=3            # server --startup-grace
+GRACE=5            # server --startup-grace (scenario 7 cuts node2 for half of it)
 # "One window": an agent is Outdated once its report is older than
 # FACTOR x INTERVAL, and the background check notices within CHECK_INTERVAL.
 WINDOW=$((FACTOR * INTERVAL + CHECK_INTERVAL))

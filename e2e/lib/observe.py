@@ -176,8 +176,11 @@ def cmd_steady(a):
         next_poll += a.period
         time.sleep(max(0.0, next_poll - time.time()))
     counts_after = report_counts(a.base, labels)
-    reports = {l: (counts_after[l] or 0) - (counts_before[l] or 0) for l in labels}
-    ok = bad == 0 and transitions == 0 and all(v >= a.min_reports for v in reports.values())
+    # A counter that is missing at the end is a failure, not zero reports.
+    reports = {l: None if counts_after[l] is None else counts_after[l] - (counts_before[l] or 0)
+               for l in labels}
+    ok = bad == 0 and transitions == 0 and all(v is not None and v >= a.min_reports
+                                               for v in reports.values())
     print(json.dumps({"ok": ok, "polls": polls, "mismatches": bad, "non200": non200,
                       "transitions": transitions, "answers": seen, "reports": reports,
                       "expected": describe(want_status, json.dumps(want_json))}))
@@ -195,6 +198,8 @@ def cmd_restart(a):
     healthy = None
     max_pending = 0
     scrapes = 0
+    answers = []  # distinct consecutive check answers, in order
+    window_pending = set()  # values of the pending gauge within --pending-window
     while time.time() < end:
         t = time.time()
         status, text = fetch(a.base, "/metrics", timeout=1.0)
@@ -207,6 +212,8 @@ def cmd_restart(a):
             outdated = metric_sum(s, "netchecker_agents", state="outdated")
             pending = metric_sum(s, "netchecker_agents", state="pending") or 0
             max_pending = max(max_pending, pending)
+            if a.pending_window and a.pending_window[0] <= t - since <= a.pending_window[1]:
+                window_pending.add(pending)
             errors = metric_sum(s, "ncagent_error_count_total") or 0
             check_ok = metric_sum(s, "netchecker_check_ok")
             at = f"t+{t - since:.2f}s"
@@ -222,10 +229,12 @@ def cmd_restart(a):
                 # Before the first evaluation the gauge may not be set yet;
                 # after it (at most one check interval) it must say 1.
                 problems.append(f"{at}: netchecker_check_ok={check_ok}")
-        if healthy is None:
-            cs, cb = fetch(a.base, CHECK_PATH, timeout=1.0)
-            if matches(cs, cb, want_status, want_json):
-                healthy = time.time() - since
+        cs, cb = fetch(a.base, CHECK_PATH, timeout=1.0)
+        d = describe(cs, cb) if cs else "no answer"
+        if not answers or answers[-1] != d:
+            answers.append(d)
+        if healthy is None and matches(cs, cb, want_status, want_json):
+            healthy = time.time() - since
         time.sleep(a.period)
     if healthy is None:
         problems.append(f"check not healthy within {a.duration}s of the restart")
@@ -233,7 +242,9 @@ def cmd_restart(a):
         problems.append("no /metrics scrape succeeded")
     # Keep the report short: the first few problems are enough to act on.
     print(json.dumps({"ok": not problems, "healthy_s": round(healthy, 1) if healthy is not None else None,
-                      "scrapes": scrapes, "max_pending": max_pending, "problems": problems[:5]}))
+                      "scrapes": scrapes, "max_pending": max_pending, "answers": answers,
+                      "pending_in_window": sorted(window_pending),
+                      "problems": problems[:5]}))
     return 0 if not problems else 1
 
 
@@ -283,6 +294,8 @@ def main():
     r.add_argument("--duration", type=float, required=True)
     r.add_argument("--check-interval", type=float, required=True)
     r.add_argument("--period", type=float, default=0.25)
+    r.add_argument("--pending-window", type=float, nargs=2, metavar=("FROM", "TO"),
+                   help="seconds after the restart: collect the pending gauge's values in between")
     r.set_defaults(fn=cmd_restart)
 
     g = sub.add_parser("get")

@@ -4,6 +4,7 @@ with 200 after reading the whole request body, so a POST only succeeds when
 all its packets crossed the network."""
 
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -25,7 +26,7 @@ class Handler(BaseHTTPRequestHandler):
         self._answer(f"received {len(data)} bytes\n".encode())
 
     def log_message(self, fmt, *args):
-        sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+        sys.stderr.write("%.3f %s %s\n" % (time.time(), self.address_string(), fmt % args))
 
 
 if __name__ == "__main__":
