@@ -72,15 +72,16 @@ fault_mtu_blackhole() {
     local ns
     for ns in "$node" "$pod"; do
         [[ $(in_ns "$ns" sysctl -n net.ipv4.tcp_mtu_probing) == 0 ]] || die "tcp_mtu_probing is not 0 in $ns"
-        # Forget any path MTU learnt earlier.
-        ip -n "$ns" route flush cache 2>/dev/null || true
     done
-    ip -n "$NS_RTR" route add "$SRV_IP/32" dev to-srv mtu lock "$BLACKHOLE_MTU" table "$BLACKHOLE_TABLE"
-    ip -n "$NS_RTR" rule add iif "to-node$n" table "$BLACKHOLE_TABLE" pref 100
+    # The ICMP drops go in BEFORE the lower MTU: a single frag-needed that
+    # escaped in between would teach node N the path MTU (remembered for
+    # 10 minutes) and there would be no blackhole at all.
     rtr_chain_create FORWARD NC-MTU-FWD
     rtr_chain_create OUTPUT NC-MTU-OUT
     rtr_ipt -A NC-MTU-FWD -p icmp --icmp-type fragmentation-needed -j DROP
     rtr_ipt -A NC-MTU-OUT -p icmp --icmp-type fragmentation-needed -j DROP
+    ip -n "$NS_RTR" route add "$SRV_IP/32" dev to-srv mtu lock "$BLACKHOLE_MTU" table "$BLACKHOLE_TABLE"
+    ip -n "$NS_RTR" rule add iif "to-node$n" table "$BLACKHOLE_TABLE" pref 100
 }
 restore_mtu_blackhole() {
     local n=$1

@@ -87,6 +87,16 @@ small_request_ok() {
         "http://$SERVICE_NAME:$SERVER_PORT/api/v1/ping" 2>/dev/null) == 200 ]]
 }
 
+# HTTP code of a 4 KB POST (several full-size packets) from NS, 000 when no
+# answer came within 2 s. The body is not JSON, so once it arrives the server
+# refuses it with a 4xx and stores nothing.
+big_request_code() {
+    head -c 4000 /dev/zero | tr '\0' 0 >"$RUN_DIR/big.body"
+    in_ns "$1" curl -sS --noproxy '*' --max-time 2 -o /dev/null -w '%{http_code}' \
+        -X POST -H 'Content-Type: application/json' --data-binary @"$RUN_DIR/big.body" \
+        "http://$SERVICE_NAME:$SERVER_PORT/api/v1/agents/mtu-probe" 2>/dev/null || true
+}
+
 scenario_4_mtu() {
     local n=1 want since out detect observed ok=1
     want=$(csv "$(pod_agent_name $n)" "$(host_agent_name $n)")
@@ -118,6 +128,13 @@ scenario_4_mtu() {
     else
         unpadded="with -zeroextenderlength=0: $(jget "$out0" observed) ($(jget "$out0" reason))"; ok=0
     fi
+    # ... and the blackhole was still there: a big request still hangs.
+    local big_node big_pod big_other
+    big_node=$(big_request_code "$(node_ns $n)")
+    big_pod=$(big_request_code "$(pod_ns $n)")
+    big_other=$(big_request_code "$(pod_ns 2)")
+    unpadded+="; 4 KB POST meanwhile: node$n $big_node, pod$n $big_pod (000 = no answer), pod2 $big_other"
+    [[ $big_node == 000 && $big_pod == 000 && $big_other == 4?? ]] || ok=0
     # Restore: path repaired, agents back to the default padding.
     restore_mtu_blackhole $n
     stop_agent $n pod; stop_agent $n host
