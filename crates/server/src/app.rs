@@ -12,7 +12,7 @@ use std::time::Duration;
 use netchecker_wire::{AgentReport, CheckResponse, StoredReport};
 use tokio::time::Instant;
 
-use crate::cache::{AgentCache, CacheFull};
+use crate::cache::{AgentCache, CacheFull, Entry};
 use crate::metrics::{Metrics, Rejection};
 use crate::podview::PodView;
 use crate::verdict::{Policy, Verdict, judge};
@@ -198,7 +198,7 @@ impl App {
         }
     }
 
-    fn forget_series(&self, name: &str, entry: &crate::cache::Entry) {
+    fn forget_series(&self, name: &str, entry: &Entry) {
         let shared = self.0.cache.has_agent_label(&entry.agent, name);
         self.0.metrics.forget(
             &entry.agent,
@@ -208,21 +208,25 @@ impl App {
         );
     }
 
-    /// Judge every expected agent at `now`.
+    /// Judge every expected agent at `now`, under the cache's read lock
+    /// and without copying the cache.
     pub fn verdict(&self, now: Instant) -> Result<Verdict, NotSynced> {
-        let expected = self
-            .0
-            .pods
-            .expected(|| self.0.cache.names())
-            .ok_or(NotSynced)?;
-        let seen = self.0.cache.snapshot();
-        Ok(judge(
-            expected.iter().map(String::as_str),
-            &seen,
-            now,
-            self.0.started,
-            &self.0.settings.policy,
-        ))
+        let policy = &self.0.settings.policy;
+        self.0.cache.with_entries(|entries| {
+            let reported = entries.keys().map(String::as_str);
+            self.0
+                .pods
+                .with_expected(reported, |expected| {
+                    judge(
+                        expected,
+                        |name| entries.get(name).map(Entry::seen),
+                        now,
+                        self.0.started,
+                        policy,
+                    )
+                })
+                .ok_or(NotSynced)
+        })
     }
 
     /// The v1 connectivity-check answer at `now`.

@@ -145,12 +145,9 @@ impl AgentCache {
         self.read().keys().cloned().collect()
     }
 
-    /// Freshness facts of every cached agent, for the verdict.
-    pub fn snapshot(&self) -> HashMap<String, Seen> {
-        self.read()
-            .iter()
-            .map(|(k, e)| (k.clone(), e.seen()))
-            .collect()
+    /// Run `f` over the entries under the read lock (never across an await).
+    pub fn with_entries<R>(&self, f: impl FnOnce(&HashMap<String, Entry>) -> R) -> R {
+        f(&self.read())
     }
 
     /// Is there any entry, other than `except`, whose metric label is `agent`?

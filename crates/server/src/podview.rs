@@ -132,25 +132,30 @@ impl PodView {
         )
     }
 
-    /// The expected agent names, or `None` while the Kubernetes view has
-    /// never synced (the check cannot be answered yet).
-    pub fn expected(&self, reported: impl FnOnce() -> Vec<String>) -> Option<Vec<String>> {
+    /// Call `f` with the expected agent names (borrowed, unsorted, maybe
+    /// repeated), given the names of the agents that have `reported`.
+    /// `None` while the Kubernetes view has never synced: the check cannot
+    /// be answered yet.
+    pub fn with_expected<'r, R>(
+        &self,
+        reported: impl Iterator<Item = &'r str>,
+        f: impl FnOnce(&mut dyn Iterator<Item = &str>) -> R,
+    ) -> Option<R> {
         match self {
             PodView::Static(named) => {
-                let mut all: Vec<String> = named
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .iter()
-                    .cloned()
-                    .collect();
-                all.extend(reported());
-                Some(all)
+                let named = named.read().unwrap_or_else(PoisonError::into_inner);
+                let mut names: Vec<&str> = reported.collect();
+                names.extend(named.iter().map(String::as_str));
+                Some(f(&mut names.into_iter()))
             }
             PodView::Kube(k) => {
                 if !k.status.synced_once.load(Ordering::Acquire) {
                     return None;
                 }
-                Some(k.store.state().iter().map(|p| p.name_any()).collect())
+                let pods = k.store.state();
+                Some(f(&mut pods
+                    .iter()
+                    .filter_map(|p| p.metadata.name.as_deref())))
             }
         }
     }
@@ -261,7 +266,10 @@ pub async fn run_watch(app: App, watch: PodWatch, shutdown: CancellationToken) {
                     watcher::Event::InitDone => {
                         if !status.synced_once.swap(true, Ordering::AcqRel) {
                             tracing::info!(
-                                pods = app.pods().expected(Vec::new).map_or(0, |p| p.len()),
+                                pods = app
+                                    .pods()
+                                    .with_expected(std::iter::empty(), |names| names.count())
+                                    .unwrap_or(0),
                                 "pod view synced"
                             );
                         }

@@ -4,7 +4,6 @@
 //! Every rule of the check lives here and takes time as an argument, so the
 //! rules are tested exhaustively without I/O or sleeping.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use netchecker_wire::CheckResponse;
@@ -115,10 +114,11 @@ pub fn is_outdated(seen: &Seen, now: Instant, policy: &Policy) -> bool {
 }
 
 /// Judge every expected agent. `expected` may hold duplicates and come in
-/// any order; `started` is when the server started.
+/// any order; `seen` looks up an agent's latest report; `started` is when
+/// the server started.
 pub fn judge<'a>(
     expected: impl IntoIterator<Item = &'a str>,
-    seen: &HashMap<String, Seen>,
+    seen: impl Fn(&str) -> Option<Seen>,
     now: Instant,
     started: Instant,
     policy: &Policy,
@@ -130,10 +130,10 @@ pub fn judge<'a>(
     let agents = names
         .into_iter()
         .map(|name| {
-            let state = match seen.get(name) {
+            let state = match seen(name) {
                 None if in_grace => AgentState::Pending,
                 None => AgentState::Absent,
-                Some(s) if is_outdated(s, now, policy) => AgentState::Outdated,
+                Some(s) if is_outdated(&s, now, policy) => AgentState::Outdated,
                 Some(_) => AgentState::Ok,
             };
             (name.to_owned(), state)
@@ -159,6 +159,8 @@ pub fn missed_windows(seen: &Seen, now: Instant, policy: &Policy) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     const SEC: Duration = Duration::from_secs(1);
@@ -177,6 +179,10 @@ mod tests {
         }
     }
 
+    fn lookup(map: &HashMap<String, Seen>) -> impl Fn(&str) -> Option<Seen> + '_ {
+        |name| map.get(name).copied()
+    }
+
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
     }
@@ -185,7 +191,7 @@ mod tests {
     fn fresh_agents_are_ok_and_answer_is_healthy() {
         let t0 = Instant::now();
         let map = HashMap::from([("a".into(), seen(t0, 15)), ("b".into(), seen(t0, 15))]);
-        let v = judge(["b", "a"], &map, t0 + 10 * SEC, t0, &policy());
+        let v = judge(["b", "a"], lookup(&map), t0 + 10 * SEC, t0, &policy());
         assert_eq!(
             v.agents,
             vec![("a".into(), AgentState::Ok), ("b".into(), AgentState::Ok)]
@@ -230,7 +236,7 @@ mod tests {
     fn each_agent_is_judged_by_its_own_interval() {
         let t0 = Instant::now();
         let map = HashMap::from([("fast".into(), seen(t0, 5)), ("slow".into(), seen(t0, 60))]);
-        let v = judge(["fast", "slow"], &map, t0 + 11 * SEC, t0, &policy());
+        let v = judge(["fast", "slow"], lookup(&map), t0 + 11 * SEC, t0, &policy());
         assert_eq!(v.response().outdated, names(&["fast"]));
         assert!(v.response().absent.is_empty());
     }
@@ -239,12 +245,12 @@ mod tests {
     fn missing_agent_is_pending_in_grace_then_absent_but_v1_says_absent_in_both() {
         let t0 = Instant::now();
         let map = HashMap::new();
-        let during = judge(["x"], &map, t0 + 30 * SEC, t0, &policy());
+        let during = judge(["x"], lookup(&map), t0 + 30 * SEC, t0, &policy());
         assert_eq!(during.agents, vec![("x".into(), AgentState::Pending)]);
         assert!(during.is_ok(), "pending must not fail metrics");
         assert_eq!(during.response().absent, names(&["x"]), "v1 stays literal");
         assert!(!during.response().is_healthy());
-        let after = judge(["x"], &map, t0 + 31 * SEC, t0, &policy());
+        let after = judge(["x"], lookup(&map), t0 + 31 * SEC, t0, &policy());
         assert_eq!(after.agents, vec![("x".into(), AgentState::Absent)]);
         assert!(!after.is_ok());
     }
@@ -253,7 +259,7 @@ mod tests {
     fn reported_agents_are_judged_normally_during_grace() {
         let t0 = Instant::now();
         let map = HashMap::from([("a".into(), seen(t0, 1))]);
-        let v = judge(["a"], &map, t0 + 5 * SEC, t0, &policy());
+        let v = judge(["a"], lookup(&map), t0 + 5 * SEC, t0, &policy());
         assert_eq!(v.agents, vec![("a".into(), AgentState::Outdated)]);
     }
 
@@ -267,7 +273,7 @@ mod tests {
         ]);
         let v = judge(
             ["z-old", "y-none", "m-ok", "a-old", "b-none", "y-none"],
-            &map,
+            lookup(&map),
             t0 + 100 * SEC,
             t0,
             &policy(),
@@ -294,7 +300,7 @@ mod tests {
     fn reports_of_unexpected_agents_are_ignored() {
         let t0 = Instant::now();
         let map = HashMap::from([("gone".into(), seen(t0, 1))]);
-        let v = judge(["here"], &map, t0 + 100 * SEC, t0, &policy());
+        let v = judge(["here"], lookup(&map), t0 + 100 * SEC, t0, &policy());
         assert_eq!(v.response().absent, names(&["here"]));
         assert!(v.response().outdated.is_empty());
     }
@@ -302,7 +308,7 @@ mod tests {
     #[test]
     fn no_expected_agents_is_healthy_like_the_original() {
         let t0 = Instant::now();
-        let v = judge([], &HashMap::new(), t0, t0, &policy());
+        let v = judge([], lookup(&HashMap::new()), t0, t0, &policy());
         assert_eq!(
             v.response().message,
             "All 0 pods successfully reported back to the server"
