@@ -18,6 +18,7 @@
 #   E2E_PREFIX       namespace name prefix (default: nc-)
 # Needs root (network namespaces, iptables); without it prints SKIPPED and
 # exits 0.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -113,7 +114,7 @@ clean_stale() {
     local left
     left=$(our_namespaces)
     if [[ -n $left ]]; then
-        log "removing namespaces left by an earlier run: $(echo $left)"
+        log "removing namespaces left by an earlier run: ${left//$'\n'/ }"
         local ns pids
         for ns in $left; do
             pids=$(ip netns pids "$ns" | paste -sd' ' -)

@@ -25,6 +25,7 @@ st_expect() { # DESCRIPTION WANT GOT
 }
 
 run_selftest() {
+    "$PY" "$E2E_DIR/lib/test_observe.py" || die "selftest: observer unit tests failed"
     start_proc selftest-http "$NS_SRV" -- "$PY" "$E2E_DIR/lib/selftest_server.py" "$ST_PORT"
     sleep 1
     local n

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Unit tests of the observer's answer matching and metric parsing: the
+suite's verdicts are only as good as these. Run: python3 -m unittest
+e2e/lib/test_observe.py (run.sh --selftest runs them too)."""
+
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import observe  # noqa: E402
+
+FAILING = ("Connectivity check fails. Reason: there are absent or outdated pods; "
+           "look up the payload")
+
+
+class Matching(unittest.TestCase):
+    def want(self, code, pods=6, absent=(), outdated=()):
+        return observe.expected_answer(code, pods, list(absent), list(outdated))
+
+    def test_healthy_exact(self):
+        body = json.dumps({"Message": "All 6 pods successfully reported back to the server",
+                           "Absent": [], "Outdated": []})
+        self.assertTrue(observe.matches(200, body, *self.want(200)))
+        self.assertFalse(observe.matches(200, body, *self.want(200, pods=5)))
+        self.assertFalse(observe.matches(400, body, *self.want(200)))
+
+    def test_null_lists_are_not_empty_lists(self):
+        body = json.dumps({"Message": "All 6 pods successfully reported back to the server",
+                           "Absent": None, "Outdated": None})
+        self.assertFalse(observe.matches(200, body, *self.want(200)))
+
+    def test_failing_lists_exact_and_sorted(self):
+        w = self.want(400, outdated=["netchecker-agent-node2", "netchecker-agent-hostnet-node2"])
+        ok = json.dumps({"Message": FAILING, "Absent": [],
+                         "Outdated": ["netchecker-agent-hostnet-node2", "netchecker-agent-node2"]})
+        unsorted = json.dumps({"Message": FAILING, "Absent": [],
+                               "Outdated": ["netchecker-agent-node2", "netchecker-agent-hostnet-node2"]})
+        extra = json.dumps({"Message": FAILING, "Absent": ["x"],
+                            "Outdated": ["netchecker-agent-hostnet-node2", "netchecker-agent-node2"]})
+        self.assertTrue(observe.matches(400, ok, *w))
+        self.assertFalse(observe.matches(400, unsorted, *w))
+        self.assertFalse(observe.matches(400, extra, *w))
+        self.assertFalse(observe.matches(400, ok.replace("payload", "payload."), *w))
+
+    def test_not_json(self):
+        self.assertFalse(observe.matches(200, "oops", *self.want(200)))
+        self.assertIn("oops", observe.describe(503, "oops"))
+
+
+class Metrics(unittest.TestCase):
+    TEXT = "\n".join([
+        "# HELP netchecker_agents agents per state",
+        "# TYPE netchecker_agents gauge",
+        'netchecker_agents{state="absent"} 0',
+        'netchecker_agents{state="pending"} 2',
+        'ncagent_error_count_total{agent="node1-host_network"} 1',
+        'ncagent_error_count_total{agent="node2-private_network"} 2',
+        "netchecker_check_ok 1",
+    ])
+
+    def test_sum_with_and_without_labels(self):
+        s = observe.parse_metrics(self.TEXT)
+        self.assertEqual(observe.metric_sum(s, "netchecker_agents", state="pending"), 2)
+        self.assertEqual(observe.metric_sum(s, "ncagent_error_count_total"), 3)
+        self.assertEqual(observe.metric_sum(s, "netchecker_check_ok"), 1)
+        self.assertIsNone(observe.metric_sum(s, "netchecker_agents", state="outdated"))
+
+
+if __name__ == "__main__":
+    unittest.main()
