@@ -20,6 +20,9 @@
 # BENCH_SERVER=real the release netchecker-server (--kube=false) is used
 # instead; reports are then counted by polling GET /api/v1/agents/{pod}.
 #
+# CPU time per report depends on what else runs on the machine (shared
+# caches, hypervisor): the 1-minute load average is printed with the result.
+#
 # Usage: crates/agent/benches/agent_footprint.sh   [env: REPORTS, PADDING, BENCH_SERVER]
 # Only loopback traffic; every process started here is stopped on exit.
 set -euo pipefail
@@ -151,6 +154,7 @@ def wait_for(n, limit):
         time.sleep(0.02)
 
 
+load_before = open("/proc/loadavg").read().split()[0]
 try:
     wait_for(1, 20)
     first_ns, first_n = on_cpu_ns(), count()
@@ -163,6 +167,7 @@ try:
 finally:
     stop_children()
 
+load_after = open("/proc/loadavg").read().split()[0]
 steady = (last_ns - first_ns) / 1e6 / max(1, last_n - first_n)
 total_cpu_ms = (ru.ru_utime + ru.ru_stime) * 1000
 size = os.path.getsize(f"{root}/target/release/netchecker-agent")
@@ -176,4 +181,6 @@ print(f"CPU per report, steady:      {steady:.2f} ms ({last_n - first_n} reports
 print(f"CPU per report, everything:  {total_cpu_ms / last_n:.2f} ms "
       f"(user {ru.ru_utime * 1000:.0f} ms + sys {ru.ru_stime * 1000:.0f} ms over {last_n} reports)")
 print(f"exit status after SIGTERM:   {agent.returncode}")
+print(f"load average (1 min):        {load_before} at start, {load_after} at end, on {os.cpu_count()} CPUs "
+      f"(other work on the machine inflates CPU time)")
 PY
