@@ -77,12 +77,21 @@ ensure_tools() {
     fi
 }
 
-check_binaries() {
+# The binaries are copied into the run directory first: a rebuild in the
+# shared target directory during the run must not change what a restarted
+# process runs. Their checksums go to the run directory too.
+snapshot_binaries() {
     local b
     for b in netchecker-server netchecker-agent netchecker-fake-apiserver; do
         [[ -x $BIN_DIR/$b ]] ||
             die "$BIN_DIR/$b missing: build with 'cargo build --release --workspace --bins' (or set BIN_DIR)"
     done
+    mkdir -p "$RUN_DIR/bin"
+    for b in netchecker-server netchecker-agent netchecker-fake-apiserver; do
+        cp "$BIN_DIR/$b" "$RUN_DIR/bin/$b"
+    done
+    (cd "$RUN_DIR/bin" && sha256sum netchecker-*) >"$RUN_DIR/binaries.sha256"
+    BIN_DIR=$RUN_DIR/bin
 }
 
 # Runs on every exit, success or failure: kill what we started, delete what we
@@ -160,10 +169,10 @@ main() {
     exec 9>"$STATE_DIR/lock"
     flock -n 9 || die "another e2e run is in progress (lock $STATE_DIR/lock)"
     ensure_tools
-    [[ $MODE != suite ]] || check_binaries
     RUN_DIR=${E2E_RUN_DIR:-$REPO/.e2e/$(date -u +%Y%m%dT%H%M%SZ)}
     mkdir -p "$RUN_DIR"
     log "run directory: $RUN_DIR"
+    [[ $MODE == selftest ]] || snapshot_binaries
     clean_stale
     trap teardown EXIT
     trap 'exit 130' INT

@@ -74,6 +74,24 @@ def describe(status, body):
     return " ".join(parts)
 
 
+def brief(status, body):
+    """Like describe(), but a list of more than two names becomes a count."""
+    try:
+        j = json.loads(body)
+    except ValueError:
+        return describe(status, body)
+    if not isinstance(j, dict):
+        return describe(status, body)
+    parts = [str(status)]
+    for key in ("Outdated", "Absent"):
+        names = j.get(key) or []
+        if len(names) > 2:
+            parts.append(f"{key}=[{len(names)} pods]")
+        elif names:
+            parts.append(f"{key}=[{', '.join(names)}]")
+    return " ".join(parts) if len(parts) > 1 else describe(status, body)
+
+
 def matches(status, body, want_status, want_json):
     """Exact match: status, Message word for word, lists equal and sorted."""
     if status != want_status:
@@ -230,7 +248,7 @@ def cmd_restart(a):
                 # after it (at most one check interval) it must say 1.
                 problems.append(f"{at}: netchecker_check_ok={check_ok}")
         cs, cb = fetch(a.base, CHECK_PATH, timeout=1.0)
-        d = describe(cs, cb) if cs else "no answer"
+        d = brief(cs, cb) if cs else "no answer"
         if not answers or answers[-1] != d:
             answers.append(d)
         if healthy is None and matches(cs, cb, want_status, want_json):

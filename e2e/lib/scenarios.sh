@@ -39,7 +39,7 @@ scenario_1_healthy() {
     [[ $(jget "$out" ok) == true && $polls -ge $((STEADY_SECS - 2)) ]] && verdict=PASS
     record 1 "healthy, ${STEADY_SECS} s polled every second" \
         "$HEALTHY_ALL on every poll, 0 non-200" \
-        "$polls polls: $((polls - mismatches)) exact, $non200 non-200, $transitions transitions; answers $(jget "$out" answers)" \
+        "$polls polls: $((polls - mismatches)) exact, $non200 non-200, $transitions transitions$( ((mismatches == 0)) || echo "; answers $(jget "$out" answers)")" \
         "n/a (no fault)" "$verdict"
 }
 
@@ -162,10 +162,10 @@ scenario_5_dns() {
     local i named=0 sample=""
     for i in 0 1; do
         local line
-        line=$(tail -c +"$((sizes[i] + 1))" "${logs[i]}" | grep -m1 -o 'DNS.*' || true)
+        line=$(tail -c +"$((sizes[i] + 1))" "${logs[i]}" | grep -m1 -o 'DNS[^;]*' || true)
         if [[ -n $line ]]; then
             named=$((named + 1))
-            [[ -z $sample ]] && sample=$(printf '%s' "$line" | cut -c1-110)
+            [[ -z $sample ]] && sample=$(printf '%s' "$line" | cut -c1-140)
         fi
     done
     ((named == 2)) || ok=0
