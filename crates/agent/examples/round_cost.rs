@@ -31,7 +31,6 @@ fn status_kib(field: &str) -> u64 {
         .lines()
         .find_map(|l| {
             l.strip_prefix(field)?
-                .trim()
                 .split_whitespace()
                 .next()?
                 .parse()
