@@ -102,12 +102,19 @@ restore_dns() {
     set_service_entry "$(pod_ns "$1")" 1
 }
 
-# (8) Random loss in both directions on node N's uplink (no netem on this
-# kernel: the statistic match drops each packet with the given probability).
+# (8) Random loss on node N's uplink (no netem on this kernel: the statistic
+# match drops each packet with probability P). DIRECTION "up" drops only what
+# node N sends (its reports and handshakes; what `netem loss` on the node's
+# uplink would do), "both" also what is sent to it.
 fault_loss() {
-    local n=$1 p=$2
+    local n=$1 p=$2 direction=${3:-up}
     rtr_chain_create FORWARD NC-LOSS
+    add_loss_rule "$n" "$p" "$direction"
+}
+add_loss_rule() {
+    local n=$1 p=$2 direction=$3
     rtr_ipt -A NC-LOSS -i "to-node$n" -m statistic --mode random --probability "$p" -j DROP
-    rtr_ipt -A NC-LOSS -o "to-node$n" -m statistic --mode random --probability "$p" -j DROP
+    [[ $direction == up ]] ||
+        rtr_ipt -A NC-LOSS -o "to-node$n" -m statistic --mode random --probability "$p" -j DROP
 }
 restore_loss() { rtr_chain_remove FORWARD NC-LOSS; }
