@@ -67,7 +67,7 @@ done
 [[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=(1 2 3 4 5 6 7 8)
 
 ensure_tools() {
-    local -A need=([ip]=iproute2 [iptables]=iptables [ethtool]=ethtool [curl]=curl [ping]=iputils-ping)
+    local -A need=([ip]=iproute2 [iptables]=iptables [ethtool]=ethtool [curl]=curl [ping]=iputils-ping [python3]=python3)
     local missing=() cmd
     for cmd in "${!need[@]}"; do command -v "$cmd" >/dev/null || missing+=("${need[$cmd]}"); done
     if [[ ${#missing[@]} -gt 0 ]]; then
@@ -169,6 +169,7 @@ main() {
     exec 9>"$STATE_DIR/lock"
     flock -n 9 || die "another e2e run is in progress (lock $STATE_DIR/lock)"
     ensure_tools
+    resolve_python
     RUN_DIR=${E2E_RUN_DIR:-$REPO/.e2e/$(date -u +%Y%m%dT%H%M%SZ)}
     mkdir -p "$RUN_DIR"
     log "run directory: $RUN_DIR"

@@ -2,7 +2,10 @@
 # Observation and verdicts: the observer (observe.py) runs inside the server
 # namespace and polls the server on its loopback, as an operator's curl would.
 
-PY=$(python3 -c 'import sys; print(sys.executable)')
+# The interpreter's real path (not a version-manager shim), resolved once the
+# tools are installed.
+PY=""
+resolve_python() { PY=$(python3 -c 'import sys; print(sys.executable)'); }
 
 # observe ARGS... -> the observer's JSON on stdout; never fails (the JSON says).
 observe() {
