@@ -8,7 +8,7 @@ CARGO ?= cargo
 SERVER_ENDPOINT ?= 127.0.0.1:8081
 
 .DEFAULT_GOAL := help
-.PHONY: help build release test test-rust test-deploy e2e lint fmt run-server run-agent demo bench images examples clean
+.PHONY: help build release test test-rust test-deploy e2e e2e-selftest lint fmt run-server run-agent demo bench images examples clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ test-deploy: ## Helm lint, manifest schemas, examples drift, hadolint, promtool 
 
 e2e: release ## End-to-end fault scenarios in network namespaces (root; skipped loudly otherwise)
 	BIN_DIR=$(CURDIR)/target/release e2e/run.sh
+
+e2e-selftest: ## Check the e2e topology and faults with curl only (root; no netchecker binaries)
+	e2e/run.sh --selftest
 
 demo: ## Run server and two agents on loopback and show the connectivity check (no cluster needed)
 	hack/demo.sh
