@@ -11,7 +11,7 @@ SERVER_ENDPOINT ?= 127.0.0.1:8081
 .PHONY: help build release test test-rust test-deploy e2e e2e-selftest lint fmt run-server run-agent demo bench images examples clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## Build both binaries (debug)
 	$(CARGO) build --workspace --bins
