@@ -249,12 +249,11 @@ impl App {
             tracing::debug!(agent = %missed.agent, windows = missed.windows, "agent missed reporting windows");
             m.missed_windows(&missed.agent, missed.windows);
         }
-        self.0.cache.for_each(|name, e| {
-            m.report_age(
-                &e.agent,
-                name,
-                now.saturating_duration_since(e.received).as_secs_f64(),
-            );
+        self.0.cache.with_entries(|entries| {
+            for (name, e) in entries {
+                let age = now.saturating_duration_since(e.received).as_secs_f64();
+                m.report_age(&e.agent, name, age);
+            }
         });
         self.publish_pod_view(now);
     }

@@ -133,18 +133,6 @@ impl AgentCache {
             .collect()
     }
 
-    pub fn len(&self) -> usize {
-        self.read().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn names(&self) -> Vec<String> {
-        self.read().keys().cloned().collect()
-    }
-
     /// Run `f` over the entries under the read lock (never across an await).
     pub fn with_entries<R>(&self, f: impl FnOnce(&HashMap<String, Entry>) -> R) -> R {
         f(&self.read())
@@ -173,13 +161,6 @@ impl AgentCache {
             }
         }
         out
-    }
-
-    /// Run `f` over every entry under the read lock (for gauges).
-    pub fn for_each(&self, mut f: impl FnMut(&str, &Entry)) {
-        for (k, e) in self.read().iter() {
-            f(k, e);
-        }
     }
 }
 
@@ -210,7 +191,7 @@ mod tests {
         let prev = c.insert("a", report("n1", 7), t, ts()).unwrap().unwrap();
         assert_eq!(prev.stored.report.report_interval, 5);
         assert_eq!(c.get("a").unwrap().report.report_interval, 7);
-        assert_eq!(c.len(), 2);
+        assert_eq!(c.all().len(), 2);
     }
 
     #[test]
@@ -221,8 +202,8 @@ mod tests {
             .unwrap();
         c.insert("netchecker-agent-y", report("node-1", 5), t, ts())
             .unwrap();
-        let mut labels: Vec<String> = Vec::new();
-        c.for_each(|_, e| labels.push(e.agent.clone()));
+        let mut labels: Vec<String> =
+            c.with_entries(|m| m.values().map(|e| e.agent.clone()).collect());
         labels.sort();
         assert_eq!(labels, ["node-1-host_network", "node-1-private_network"]);
         assert!(c.has_agent_label("node-1-host_network", "netchecker-agent-y"));
@@ -280,8 +261,7 @@ mod tests {
             gone.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
             ["b"]
         );
-        let mut names = c.names();
-        names.sort();
+        let names: Vec<String> = c.all().into_keys().collect();
         assert_eq!(names, ["a", "c"]);
     }
 }
