@@ -156,7 +156,7 @@ impl App {
             .as_secs_f64();
         let agent = crate::metrics::agent_label(name, &report.nodename);
         let probes = report.network_probes.clone();
-        match self.0.cache.insert(name, report, now, wall) {
+        match self.0.cache.insert(name, agent.clone(), report, now, wall) {
             Ok(previous) => {
                 if let Some(prev) = previous.filter(|p| p.agent != agent) {
                     // The pod's node name changed: its old label's series go.

@@ -11,7 +11,6 @@ use std::time::Duration;
 use netchecker_wire::{AgentReport, StoredReport};
 use tokio::time::Instant;
 
-use crate::metrics::agent_label;
 use crate::verdict::{Policy, Seen, missed_windows};
 
 /// One cached report and the bookkeeping around it.
@@ -73,16 +72,17 @@ impl AgentCache {
         self.entries.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Store `report` as the latest of agent `name`. A known agent is always
-    /// updated; a new one is refused when the cache is full.
+    /// Store `report` as the latest of agent `name`, whose metric label is
+    /// `agent`. A known agent is always updated; a new one is refused when
+    /// the cache is full.
     pub fn insert(
         &self,
         name: &str,
+        agent: String,
         report: AgentReport,
         received: Instant,
         last_updated: jiff::Timestamp,
     ) -> Result<Option<Entry>, CacheFull> {
-        let agent = agent_label(name, &report.nodename);
         let entry = Entry {
             stored: StoredReport {
                 report,
@@ -167,6 +167,17 @@ impl AgentCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::agent_label;
+
+    fn put(
+        c: &AgentCache,
+        name: &str,
+        report: AgentReport,
+        t: Instant,
+    ) -> Result<Option<Entry>, CacheFull> {
+        let agent = agent_label(name, &report.nodename);
+        c.insert(name, agent, report, t, ts())
+    }
 
     fn report(node: &str, interval: u64) -> AgentReport {
         serde_json::from_value(serde_json::json!({"report_interval": interval, "nodename": node}))
@@ -181,14 +192,14 @@ mod tests {
     fn full_cache_refuses_new_names_but_updates_known_ones() {
         let c = AgentCache::new(2);
         let t = Instant::now();
-        assert!(c.insert("a", report("n1", 5), t, ts()).unwrap().is_none());
-        assert!(c.insert("b", report("n2", 5), t, ts()).unwrap().is_none());
+        assert!(put(&c, "a", report("n1", 5), t).unwrap().is_none());
+        assert!(put(&c, "b", report("n2", 5), t).unwrap().is_none());
         assert_eq!(
-            c.insert("c", report("n3", 5), t, ts()).unwrap_err(),
+            put(&c, "c", report("n3", 5), t).unwrap_err(),
             CacheFull { max: 2 }
         );
         assert!(c.get("c").is_none());
-        let prev = c.insert("a", report("n1", 7), t, ts()).unwrap().unwrap();
+        let prev = put(&c, "a", report("n1", 7), t).unwrap().unwrap();
         assert_eq!(prev.stored.report.report_interval, 5);
         assert_eq!(c.get("a").unwrap().report.report_interval, 7);
         assert_eq!(c.all().len(), 2);
@@ -198,10 +209,8 @@ mod tests {
     fn labels_follow_the_original_naming() {
         let c = AgentCache::new(10);
         let t = Instant::now();
-        c.insert("netchecker-agent-hostnet-x", report("node-1", 5), t, ts())
-            .unwrap();
-        c.insert("netchecker-agent-y", report("node-1", 5), t, ts())
-            .unwrap();
+        put(&c, "netchecker-agent-hostnet-x", report("node-1", 5), t).unwrap();
+        put(&c, "netchecker-agent-y", report("node-1", 5), t).unwrap();
         let mut labels: Vec<String> =
             c.with_entries(|m| m.values().map(|e| e.agent.clone()).collect());
         labels.sort();
@@ -218,7 +227,7 @@ mod tests {
             outdated_factor: 2.0,
             startup_grace: Duration::ZERO,
         };
-        c.insert("a", report("n", 10), t0, ts()).unwrap();
+        put(&c, "a", report("n", 10), t0).unwrap();
         assert!(
             c.count_missed_windows(t0 + Duration::from_secs(20), &p)
                 .is_empty()
@@ -237,8 +246,7 @@ mod tests {
         );
         let m = c.count_missed_windows(t0 + Duration::from_secs(51), &p);
         assert_eq!(m[0].windows, 3);
-        c.insert("a", report("n", 10), t0 + Duration::from_secs(52), ts())
-            .unwrap();
+        put(&c, "a", report("n", 10), t0 + Duration::from_secs(52)).unwrap();
         assert!(
             c.count_missed_windows(t0 + Duration::from_secs(60), &p)
                 .is_empty()
@@ -254,7 +262,7 @@ mod tests {
         let c = AgentCache::new(10);
         let t = Instant::now();
         for n in ["a", "b", "c"] {
-            c.insert(n, report("n", 5), t, ts()).unwrap();
+            put(&c, n, report("n", 5), t).unwrap();
         }
         let gone = c.remove_unless(|k, _| k != "b");
         assert_eq!(
