@@ -24,7 +24,8 @@ fn agent() -> Command {
     cmd
 }
 
-fn sigterm(child: &Child) {
+/// Send SIGTERM to `child` (by its PID) and wait at most `within` for it to exit.
+async fn stop(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     let pid = child.id().expect("child still running");
     let ok = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -32,6 +33,10 @@ fn sigterm(child: &Child) {
         .unwrap()
         .success();
     assert!(ok, "kill -TERM {pid}");
+    tokio::time::timeout(within, child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("no exit within {within:?} of SIGTERM"))
+        .unwrap()
 }
 
 type LogLines = Lines<BufReader<ChildStderr>>;
@@ -120,11 +125,7 @@ async fn go_flags_of_the_original_manifest_report_and_stop_on_sigterm() {
     assert_eq!(r["zero_extender"].as_array().unwrap().len(), 12);
     assert_eq!(r["network_probes"].as_array().unwrap().len(), 3);
 
-    sigterm(&child);
-    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
-        .await
-        .expect("exits after SIGTERM")
-        .unwrap();
+    let status = stop(&mut child, Duration::from_secs(5)).await;
     assert!(status.success(), "{status}");
 }
 
@@ -149,11 +150,7 @@ async fn environment_fallbacks() {
         r["network_probes"][1]["URL"],
         format!("http://{}/x", rec.addr())
     );
-    sigterm(&child);
-    tokio::time::timeout(Duration::from_secs(5), child.wait())
-        .await
-        .expect("exits after SIGTERM")
-        .unwrap();
+    stop(&mut child, Duration::from_secs(5)).await;
 }
 
 #[tokio::test]
@@ -178,11 +175,7 @@ async fn an_unresolvable_server_is_logged_as_dns_and_the_agent_keeps_going() {
     // Still failing, still running: the second round fails the same way.
     read_until(&mut lines, Duration::from_secs(5), is_dns_error).await;
     assert!(child.try_wait().unwrap().is_none(), "the agent exited");
-    sigterm(&child);
-    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
-        .await
-        .expect("exits after SIGTERM")
-        .unwrap();
+    let status = stop(&mut child, Duration::from_secs(5)).await;
     assert!(status.success(), "{status}");
 }
 
@@ -207,11 +200,8 @@ async fn sigterm_in_the_middle_of_a_round_exits_at_once() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
-    sigterm(&child);
-    let status = tokio::time::timeout(Duration::from_secs(4), child.wait())
-        .await
-        .expect("exits long before the round's timeouts")
-        .unwrap();
+    // Long before the round's own timeouts would end it.
+    let status = stop(&mut child, Duration::from_secs(4)).await;
     assert!(status.success(), "{status}");
     assert!(started.elapsed() < Duration::from_secs(4));
 }
