@@ -92,6 +92,16 @@ async fn post(router: &Router, name: &str, body: impl Into<Body>) -> Answer {
     .await
 }
 
+async fn delete(router: &Router, name: &str) -> Answer {
+    call(
+        router,
+        Method::DELETE,
+        &format!("/api/v1/agents/{name}"),
+        Body::empty(),
+    )
+    .await
+}
+
 async fn get(router: &Router, uri: &str) -> Answer {
     call(router, Method::GET, uri, Body::empty()).await
 }
@@ -270,45 +280,19 @@ async fn without_kubernetes_the_expected_set_is_reporters_plus_named_and_delete_
     let ans = get(&r, "/api/v1/connectivity_check").await;
     assert_eq!(ans.json()["Absent"], json!(["named-only"]));
 
-    let del = call(
-        &r,
-        Method::DELETE,
-        "/api/v1/agents/named-only",
-        Body::empty(),
-    )
-    .await;
+    let del = delete(&r, "named-only").await;
     assert_eq!(del.status, StatusCode::OK);
     assert_eq!(
         get(&r, "/api/v1/connectivity_check").await.text(),
         r#"{"Message":"All 1 pods successfully reported back to the server","Absent":[],"Outdated":[]}"#
     );
 
-    assert_eq!(
-        call(
-            &r,
-            Method::DELETE,
-            &format!("/api/v1/agents/{POD}"),
-            Body::empty()
-        )
-        .await
-        .status,
-        StatusCode::OK
-    );
+    assert_eq!(delete(&r, POD).await.status, StatusCode::OK);
     assert_eq!(
         get(&r, &format!("/api/v1/agents/{POD}")).await.status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        call(
-            &r,
-            Method::DELETE,
-            &format!("/api/v1/agents/{POD}"),
-            Body::empty()
-        )
-        .await
-        .status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(delete(&r, POD).await.status, StatusCode::NOT_FOUND);
     let m = get(&r, "/metrics").await.text();
     assert!(
         !m.contains("node-1-private_network"),
