@@ -264,16 +264,11 @@ pub async fn run_watch(app: App, watch: PodWatch, shutdown: CancellationToken) {
                 match event {
                     watcher::Event::Init => relist_started = now,
                     watcher::Event::InitDone => {
-                        if !status.synced_once.swap(true, Ordering::AcqRel) {
-                            tracing::info!(
-                                pods = app
-                                    .pods()
-                                    .with_expected(std::iter::empty(), |names| names.count())
-                                    .unwrap_or(0),
-                                "pod view synced"
-                            );
-                        }
+                        let first_sync = !status.synced_once.swap(true, Ordering::AcqRel);
                         if let Some(live) = app.pods().live_names() {
+                            if first_sync {
+                                tracing::info!(pods = live.len(), "pod view synced");
+                            }
                             app.prune(|name, received| {
                                 received >= relist_started || live.contains(name)
                             });
