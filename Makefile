@@ -8,7 +8,7 @@ CARGO ?= cargo
 SERVER_ENDPOINT ?= 127.0.0.1:8081
 
 .DEFAULT_GOAL := help
-.PHONY: help build release test test-rust test-deploy e2e e2e-selftest lint fmt run-server run-agent demo bench images examples clean
+.PHONY: help build release test test-rust test-deploy e2e e2e-selftest lint fmt run-server run-agent demo bench reliability images examples clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ run-agent: ## Run one agent against $(SERVER_ENDPOINT) (MY_POD_NAME defaults to 
 
 bench: release ## Benchmarks; results go to doc/benchmarks.md
 	hack/bench.sh
+
+reliability: ## Full-size floods, stalls, API chaos and agent endurance (release; figures in doc/reliability.md)
+	hack/reliability.sh
 
 images: ## Build multi-arch images with docker buildx (REGISTRY=... TAG=... PUSH=1, see doc/deployment.md)
 	hack/images.sh
