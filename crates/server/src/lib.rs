@@ -13,6 +13,8 @@ pub mod app;
 pub mod cache;
 /// Command line and environment.
 pub mod config;
+/// Per-node verdicts and their reasons.
+pub mod diagnosis;
 /// Prometheus metrics.
 pub mod metrics;
 /// The expected agents: watched pods or a fixed list.

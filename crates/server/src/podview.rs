@@ -91,6 +91,81 @@ impl Failing {
     }
 }
 
+/// Which network an agent checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AgentKind {
+    /// The agent runs on the pod network (the `netchecker-agent` DaemonSet).
+    PodNetwork,
+    /// The agent runs with `hostNetwork: true` (`netchecker-agent-hostnet`).
+    HostNetwork,
+    /// Neither label nor spec tells.
+    Unknown,
+}
+
+impl AgentKind {
+    /// The pod label `app` of the host-network agents.
+    pub const HOSTNET_APP: &str = "netchecker-agent-hostnet";
+    /// The pod label `app` of the pod-network agents.
+    pub const POD_APP: &str = "netchecker-agent";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentKind::PodNetwork => "pod_network",
+            AgentKind::HostNetwork => "host_network",
+            AgentKind::Unknown => "unknown",
+        }
+    }
+
+    /// Without Kubernetes only the name tells: the host-network DaemonSet's
+    /// pods are named `netchecker-agent-hostnet-...`.
+    pub fn from_name(name: &str) -> Self {
+        if name.contains("-hostnet") {
+            AgentKind::HostNetwork
+        } else {
+            AgentKind::PodNetwork
+        }
+    }
+
+    /// A pod's kind: `hostNetwork: true` or the host-network `app` label
+    /// makes it a host-network agent, the pod-network label a pod-network one.
+    pub fn of_pod(pod: &Pod) -> Self {
+        let host_network = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false);
+        match pod.labels().get("app").map(String::as_str) {
+            _ if host_network => AgentKind::HostNetwork,
+            Some(Self::HOSTNET_APP) => AgentKind::HostNetwork,
+            Some(Self::POD_APP) => AgentKind::PodNetwork,
+            _ => AgentKind::Unknown,
+        }
+    }
+}
+
+/// An expected agent and what the pod view knows of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedPod {
+    pub name: String,
+    /// `None` without Kubernetes.
+    pub namespace: Option<String>,
+    /// The node the pod is scheduled on (`None` without Kubernetes, or
+    /// while unscheduled).
+    pub node: Option<String>,
+    pub kind: AgentKind,
+}
+
+impl ExpectedPod {
+    fn from_pod(pod: &Pod) -> Option<Self> {
+        Some(ExpectedPod {
+            name: pod.metadata.name.clone()?,
+            namespace: pod.metadata.namespace.clone(),
+            node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+            kind: AgentKind::of_pod(pod),
+        })
+    }
+}
+
 /// How current the pod view is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ViewHealth {
@@ -158,6 +233,45 @@ impl PodView {
                     .filter_map(|p| p.metadata.name.as_deref())))
             }
         }
+    }
+
+    /// The expected agents with what the view knows of each (namespace,
+    /// node, network kind), sorted by name and without repeats, given the
+    /// names of the agents that have `reported`. `None` while the
+    /// Kubernetes view has never synced.
+    pub fn expected_pods<'r>(
+        &self,
+        reported: impl Iterator<Item = &'r str>,
+    ) -> Option<Vec<ExpectedPod>> {
+        let mut pods = match self {
+            PodView::Static(named) => {
+                let named = named.read().unwrap_or_else(PoisonError::into_inner);
+                let mut names: BTreeSet<String> = reported.map(str::to_owned).collect();
+                names.extend(named.iter().cloned());
+                names
+                    .into_iter()
+                    .map(|name| ExpectedPod {
+                        kind: AgentKind::from_name(&name),
+                        name,
+                        namespace: None,
+                        node: None,
+                    })
+                    .collect()
+            }
+            PodView::Kube(k) => {
+                if !k.status.synced_once.load(Ordering::Acquire) {
+                    return None;
+                }
+                k.store
+                    .state()
+                    .iter()
+                    .filter_map(|p| ExpectedPod::from_pod(p))
+                    .collect::<Vec<_>>()
+            }
+        };
+        pods.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        pods.dedup_by(|a, b| a.name == b.name);
+        Some(pods)
     }
 
     /// Whether this view follows Kubernetes.
@@ -305,6 +419,82 @@ pub async fn run_watch(app: App, watch: PodWatch, shutdown: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pod(name: &str, app: Option<&str>, host_network: Option<bool>) -> Pod {
+        let mut pod = Pod::default();
+        pod.metadata.name = Some(name.into());
+        pod.metadata.namespace = Some("netchecker".into());
+        if let Some(app) = app {
+            pod.metadata.labels = Some([("app".to_string(), app.to_string())].into());
+        }
+        pod.spec = Some(k8s_openapi::api::core::v1::PodSpec {
+            node_name: Some("node-1".into()),
+            host_network,
+            ..Default::default()
+        });
+        pod
+    }
+
+    #[test]
+    fn agent_kind_comes_from_the_spec_then_the_app_label() {
+        let cases = [
+            (Some("netchecker-agent"), None, AgentKind::PodNetwork),
+            (Some("netchecker-agent"), Some(false), AgentKind::PodNetwork),
+            (
+                Some("netchecker-agent-hostnet"),
+                None,
+                AgentKind::HostNetwork,
+            ),
+            (Some("netchecker-agent"), Some(true), AgentKind::HostNetwork),
+            (Some("other"), Some(true), AgentKind::HostNetwork),
+            (Some("other"), None, AgentKind::Unknown),
+            (None, None, AgentKind::Unknown),
+        ];
+        for (app, host, want) in cases {
+            assert_eq!(
+                AgentKind::of_pod(&pod("p", app, host)),
+                want,
+                "{app:?} {host:?}"
+            );
+        }
+        let p = ExpectedPod::from_pod(&pod("netchecker-agent-x", Some("netchecker-agent"), None));
+        assert_eq!(
+            p,
+            Some(ExpectedPod {
+                name: "netchecker-agent-x".into(),
+                namespace: Some("netchecker".into()),
+                node: Some("node-1".into()),
+                kind: AgentKind::PodNetwork,
+            })
+        );
+        assert_eq!(
+            AgentKind::from_name("netchecker-agent-hostnet-q8w3z"),
+            AgentKind::HostNetwork
+        );
+        assert_eq!(
+            AgentKind::from_name("netchecker-agent-x7k2p"),
+            AgentKind::PodNetwork
+        );
+    }
+
+    #[test]
+    fn static_view_lists_reporters_and_named_agents_once_each() {
+        let view = PodView::fixed(["b".to_string(), "netchecker-agent-hostnet-a".to_string()]);
+        let pods = view.expected_pods(["c", "b"].into_iter()).unwrap();
+        let names: Vec<_> = pods.iter().map(|p| (p.name.as_str(), p.kind)).collect();
+        assert_eq!(
+            names,
+            [
+                ("b", AgentKind::PodNetwork),
+                ("c", AgentKind::PodNetwork),
+                ("netchecker-agent-hostnet-a", AgentKind::HostNetwork)
+            ]
+        );
+        assert!(
+            pods.iter()
+                .all(|p| p.namespace.is_none() && p.node.is_none())
+        );
+    }
 
     #[test]
     fn a_failing_watch_is_stale_until_its_next_retry_is_clearly_overdue() {

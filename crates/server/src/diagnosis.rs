@@ -1,0 +1,383 @@
+//! Per-node diagnosis: a pure function from the facts about a node's agents
+//! to a verdict and a one-line reason an operator can act on.
+//!
+//! A node normally runs two agents: one on the pod network and one on the
+//! host network. Comparing them tells a CNI problem (host network fine, pod
+//! network late) from a node that is down or cut off (both late), and the
+//! contents of fresh reports tell DNS trouble and failing probes apart.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::podview::AgentKind;
+use crate::verdict::AgentState;
+
+/// What the diagnosis needs to know about one agent of a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentFacts<'a> {
+    pub name: &'a str,
+    pub kind: AgentKind,
+    /// The agent's state; `None` when it reports but is not expected
+    /// (not among the watched pods). Such agents are listed, never judged.
+    pub state: Option<AgentState>,
+    /// Age of the last report, if any.
+    pub age: Option<Duration>,
+    /// The agent's report interval, if it has reported.
+    pub interval: Option<Duration>,
+    /// Names the agent looked up that resolved to nothing.
+    pub dns_failures: Vec<&'a str>,
+    /// URLs of the agent's failing probes.
+    pub failing_probes: Vec<&'a str>,
+}
+
+/// The verdict on one node, most specific first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NodeVerdict {
+    Healthy,
+    Pending,
+    PodNetworkDown,
+    HostNetworkDown,
+    Unreachable,
+    AgentsLate,
+    DnsFailure,
+    ProbeFailures,
+    Unknown,
+}
+
+impl NodeVerdict {
+    pub const ALL: [NodeVerdict; 9] = [
+        NodeVerdict::Healthy,
+        NodeVerdict::Pending,
+        NodeVerdict::PodNetworkDown,
+        NodeVerdict::HostNetworkDown,
+        NodeVerdict::Unreachable,
+        NodeVerdict::AgentsLate,
+        NodeVerdict::DnsFailure,
+        NodeVerdict::ProbeFailures,
+        NodeVerdict::Unknown,
+    ];
+
+    /// The name used in JSON, metrics and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeVerdict::Healthy => "healthy",
+            NodeVerdict::Pending => "pending",
+            NodeVerdict::PodNetworkDown => "pod_network_down",
+            NodeVerdict::HostNetworkDown => "host_network_down",
+            NodeVerdict::Unreachable => "unreachable",
+            NodeVerdict::AgentsLate => "agents_late",
+            NodeVerdict::DnsFailure => "dns_failure",
+            NodeVerdict::ProbeFailures => "probe_failures",
+            NodeVerdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// A node's verdict with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeJudgement {
+    pub verdict: NodeVerdict,
+    pub reason: String,
+}
+
+fn kind_phrase(kind: AgentKind) -> &'static str {
+    match kind {
+        AgentKind::PodNetwork => "pod-network agent",
+        AgentKind::HostNetwork => "host-network agent",
+        AgentKind::Unknown => "agent",
+    }
+}
+
+/// "pod-network agent netchecker-agent-x is outdated (last report 47 s ago, interval 15 s)".
+fn describe_late(a: &AgentFacts) -> String {
+    let what = kind_phrase(a.kind);
+    match (a.state, a.age, a.interval) {
+        (Some(AgentState::Outdated), Some(age), Some(interval)) => format!(
+            "{what} {} is outdated (last report {} s ago, interval {} s)",
+            a.name,
+            age.as_secs(),
+            interval.as_secs()
+        ),
+        _ => format!(
+            "{what} {} is absent (no report since the server started)",
+            a.name
+        ),
+    }
+}
+
+fn join(parts: impl IntoIterator<Item = String>) -> String {
+    parts.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+fn is_late(a: &AgentFacts) -> bool {
+    matches!(a.state, Some(AgentState::Absent | AgentState::Outdated))
+}
+
+/// Judge one node from its agents. The first rule that applies wins; only
+/// expected agents count (see `doc/api.md` for the table).
+pub fn judge_node(agents: &[AgentFacts]) -> NodeJudgement {
+    let verdict = |verdict, reason: String| NodeJudgement { verdict, reason };
+    let expected: Vec<&AgentFacts> = agents.iter().filter(|a| a.state.is_some()).collect();
+    if expected.is_empty() {
+        return verdict(
+            NodeVerdict::Unknown,
+            format!(
+                "no expected agent on this node; reporting here without a pod in the view: {}",
+                join(agents.iter().map(|a| a.name.to_owned()))
+            ),
+        );
+    }
+    let late: Vec<&AgentFacts> = expected.iter().copied().filter(|a| is_late(a)).collect();
+    let ok_kind = |kind| {
+        expected
+            .iter()
+            .any(|a| a.kind == kind && a.state == Some(AgentState::Ok))
+    };
+    let late_text = || join(late.iter().map(|a| describe_late(a)));
+    if late.len() == expected.len() {
+        let subject = if expected.len() == 1 {
+            "its only agent"
+        } else {
+            "no agent on this node reports on time"
+        };
+        return verdict(
+            NodeVerdict::Unreachable,
+            format!(
+                "{subject}: {}; the node is down or cannot reach the server",
+                late_text()
+            ),
+        );
+    }
+    if !late.is_empty() {
+        let all_late_are = |kind| late.iter().all(|a| a.kind == kind);
+        if all_late_are(AgentKind::PodNetwork) && ok_kind(AgentKind::HostNetwork) {
+            return verdict(
+                NodeVerdict::PodNetworkDown,
+                format!(
+                    "host-network agent reports on time but {}: check the pod network (CNI) on this node",
+                    late_text()
+                ),
+            );
+        }
+        if all_late_are(AgentKind::HostNetwork) && ok_kind(AgentKind::PodNetwork) {
+            return verdict(
+                NodeVerdict::HostNetworkDown,
+                format!(
+                    "pod-network agent reports on time but {}: check the node's own network path to the server",
+                    late_text()
+                ),
+            );
+        }
+        return verdict(NodeVerdict::AgentsLate, format!("{}", late_text()));
+    }
+    let pending: Vec<&str> = expected
+        .iter()
+        .filter(|a| a.state == Some(AgentState::Pending))
+        .map(|a| a.name)
+        .collect();
+    if !pending.is_empty() {
+        return verdict(
+            NodeVerdict::Pending,
+            format!(
+                "waiting for the first report of {} since the server restarted",
+                pending.join(", ")
+            ),
+        );
+    }
+    let mut dns = String::new();
+    for a in expected.iter().filter(|a| !a.dns_failures.is_empty()) {
+        if !dns.is_empty() {
+            dns.push_str("; ");
+        }
+        let _ = write!(
+            dns,
+            "{} {} could not resolve {}",
+            kind_phrase(a.kind),
+            a.name,
+            a.dns_failures.join(", ")
+        );
+    }
+    if !dns.is_empty() {
+        return verdict(
+            NodeVerdict::DnsFailure,
+            format!("{dns}: check cluster DNS from this node"),
+        );
+    }
+    let failing: Vec<String> = expected
+        .iter()
+        .flat_map(|a| {
+            a.failing_probes
+                .iter()
+                .map(move |url| format!("{url} from {}", a.name))
+        })
+        .collect();
+    if !failing.is_empty() {
+        return verdict(
+            NodeVerdict::ProbeFailures,
+            format!("failing probes: {}", failing.join(", ")),
+        );
+    }
+    let n = expected.len();
+    verdict(
+        NodeVerdict::Healthy,
+        format!(
+            "{n} agent{} on time, DNS answers, probes succeed",
+            if n == 1 { "" } else { "s" }
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AgentKind::{HostNetwork as H, PodNetwork as P, Unknown as U};
+    use AgentState::{Absent, Ok as Fine, Outdated, Pending as Waiting};
+
+    fn agent(name: &str, kind: AgentKind, state: Option<AgentState>) -> AgentFacts<'_> {
+        let reported = matches!(state, Some(Fine | Outdated) | None);
+        AgentFacts {
+            name,
+            kind,
+            state,
+            age: reported
+                .then(|| Duration::from_secs(if state == Some(Outdated) { 47 } else { 3 })),
+            interval: reported.then_some(Duration::from_secs(15)),
+            dns_failures: Vec::new(),
+            failing_probes: Vec::new(),
+        }
+    }
+
+    fn verdict_of(agents: &[AgentFacts]) -> NodeVerdict {
+        judge_node(agents).verdict
+    }
+
+    /// Every combination of a pod-network and a host-network agent's states.
+    #[test]
+    fn two_agent_table() {
+        use NodeVerdict::*;
+        let s = |x| Some(x);
+        #[rustfmt::skip]
+        let table = [
+            // pod agent,   host agent,   verdict
+            (s(Fine),     s(Fine),     Healthy),
+            (s(Outdated), s(Fine),     PodNetworkDown),
+            (s(Absent),   s(Fine),     PodNetworkDown),
+            (s(Fine),     s(Outdated), HostNetworkDown),
+            (s(Fine),     s(Absent),   HostNetworkDown),
+            (s(Outdated), s(Outdated), Unreachable),
+            (s(Absent),   s(Absent),   Unreachable),
+            (s(Absent),   s(Outdated), Unreachable),
+            (s(Waiting),  s(Waiting),  Pending),
+            (s(Waiting),  s(Fine),     Pending),
+            (s(Fine),     s(Waiting),  Pending),
+            (s(Outdated), s(Waiting),  AgentsLate),
+            (s(Waiting),  s(Absent),   AgentsLate),
+            (None,        s(Fine),     Healthy),
+            (None,        s(Outdated), Unreachable),
+            (None,        None,        Unknown),
+        ];
+        for (pod, host, want) in table {
+            let agents = [agent("pod-a", P, pod), agent("hostnet-a", H, host)];
+            assert_eq!(verdict_of(&agents), want, "pod {pod:?}, host {host:?}");
+        }
+    }
+
+    #[test]
+    fn reasons_name_the_agents_and_what_to_check() {
+        let j = judge_node(&[agent("ncp", P, Some(Outdated)), agent("nch", H, Some(Fine))]);
+        assert_eq!(
+            j.reason,
+            "host-network agent reports on time but pod-network agent ncp is outdated \
+             (last report 47 s ago, interval 15 s): check the pod network (CNI) on this node"
+        );
+        let j = judge_node(&[
+            agent("ncp", P, Some(Absent)),
+            agent("nch", H, Some(Outdated)),
+        ]);
+        assert_eq!(
+            j.reason,
+            "no agent on this node reports on time: pod-network agent ncp is absent \
+             (no report since the server started), host-network agent nch is outdated \
+             (last report 47 s ago, interval 15 s); the node is down or cannot reach the server"
+        );
+        let j = judge_node(&[agent("ncp", P, Some(Fine)), agent("nch", H, Some(Fine))]);
+        assert_eq!(j.reason, "2 agents on time, DNS answers, probes succeed");
+        let j = judge_node(&[agent("ncp", P, Some(Waiting))]);
+        assert_eq!(
+            j.reason,
+            "waiting for the first report of ncp since the server restarted"
+        );
+        let j = judge_node(&[agent("stray", P, None)]);
+        assert!(
+            j.reason.ends_with("without a pod in the view: stray"),
+            "{}",
+            j.reason
+        );
+    }
+
+    #[test]
+    fn a_single_agent_node_is_unreachable_when_its_agent_is_late() {
+        let j = judge_node(&[agent("only", P, Some(Outdated))]);
+        assert_eq!(j.verdict, NodeVerdict::Unreachable);
+        assert!(
+            j.reason
+                .starts_with("its only agent: pod-network agent only is outdated")
+        );
+        assert_eq!(
+            verdict_of(&[agent("only", H, Some(Fine))]),
+            NodeVerdict::Healthy
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_and_same_kind_pairs_fall_back_to_agents_late() {
+        let agents = [agent("a", U, Some(Outdated)), agent("b", H, Some(Fine))];
+        assert_eq!(verdict_of(&agents), NodeVerdict::AgentsLate);
+        let agents = [agent("a", P, Some(Outdated)), agent("b", P, Some(Fine))];
+        assert_eq!(verdict_of(&agents), NodeVerdict::AgentsLate);
+        let j = judge_node(&agents);
+        assert_eq!(
+            j.reason,
+            "pod-network agent a is outdated (last report 47 s ago, interval 15 s)"
+        );
+    }
+
+    #[test]
+    fn dns_failure_wins_over_probe_failures_and_needs_fresh_reports() {
+        let mut pod = agent("ncp", P, Some(Fine));
+        pod.dns_failures = vec!["netchecker-service"];
+        pod.failing_probes = vec!["http://x/"];
+        let host = agent("nch", H, Some(Fine));
+        let j = judge_node(&[pod.clone(), host.clone()]);
+        assert_eq!(j.verdict, NodeVerdict::DnsFailure);
+        assert_eq!(
+            j.reason,
+            "pod-network agent ncp could not resolve netchecker-service: check cluster DNS from this node"
+        );
+
+        pod.dns_failures.clear();
+        let j = judge_node(&[pod.clone(), host.clone()]);
+        assert_eq!(j.verdict, NodeVerdict::ProbeFailures);
+        assert_eq!(j.reason, "failing probes: http://x/ from ncp");
+
+        // A late agent's old report does not make a DNS verdict.
+        let mut late = agent("ncp", P, Some(Outdated));
+        late.dns_failures = vec!["netchecker-service"];
+        assert_eq!(
+            verdict_of(&[late, host.clone()]),
+            NodeVerdict::PodNetworkDown
+        );
+
+        // Unexpected reporters are never judged.
+        let mut stray = agent("stray", P, None);
+        stray.failing_probes = vec!["http://y/"];
+        assert_eq!(verdict_of(&[stray, host]), NodeVerdict::Healthy);
+    }
+
+    #[test]
+    fn verdict_names_are_distinct() {
+        let names: std::collections::HashSet<_> =
+            NodeVerdict::ALL.iter().map(|v| v.as_str()).collect();
+        assert_eq!(names.len(), NodeVerdict::ALL.len());
+    }
+}
