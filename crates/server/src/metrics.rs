@@ -263,6 +263,11 @@ impl Metrics {
     }
 
     /// Prometheus text exposition of every series.
+    /// The registry, for series kept by other modules (node verdicts, webhooks).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
@@ -345,7 +350,7 @@ impl Metrics {
     }
 }
 
-fn register<C: prometheus::core::Collector + Clone + 'static>(
+pub(crate) fn register<C: prometheus::core::Collector + Clone + 'static>(
     r: &Registry,
     c: C,
 ) -> prometheus::Result<C> {
