@@ -8,7 +8,7 @@ CARGO ?= cargo
 SERVER_ENDPOINT ?= 127.0.0.1:8081
 
 .DEFAULT_GOAL := help
-.PHONY: help build release test test-rust test-deploy e2e e2e-selftest lint fmt run-server run-agent demo bench reliability images examples clean
+.PHONY: help build release test test-rust test-deploy test-ui e2e e2e-selftest lint fmt run-server run-agent demo bench reliability images examples clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,13 +26,16 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: lint test-rust test-deploy e2e ## Every test (what CI runs)
+test: lint test-rust test-deploy test-ui e2e ## Every test (what CI runs)
 
 test-rust: ## Unit, in-process and integration tests of every crate
 	$(CARGO) test --workspace
 
 test-deploy: ## Helm lint, manifest schemas, examples drift, hadolint, promtool rules, dashboard metric names
 	hack/test-deploy.sh
+
+test-ui: ## The status page in headless Chromium against a real server on loopback (installs chromium as root)
+	hack/test-ui.sh
 
 e2e: release ## End-to-end fault scenarios in network namespaces (root; skipped loudly otherwise)
 	BIN_DIR=$(CURDIR)/target/release e2e/run.sh
