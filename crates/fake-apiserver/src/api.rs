@@ -163,12 +163,20 @@ async fn pods(
         close.borrow_and_update();
         match state.failure() {
             Failure::Hang => {
-                if state.wait_unless_hanging().await.is_none() {
+                if state.wait_unless_hanging(!query.watch).await.is_none() {
                     return error_response(503, "the server is shutting down");
                 }
             }
+            Failure::HangList if !query.watch => {
+                if state.wait_unless_hanging(true).await.is_none() {
+                    return error_response(503, "the server is shutting down");
+                }
+            }
+            Failure::GoneOnWatch if query.watch => return crate::watch::gone(),
             Failure::Error(code) => return error_response(code, "injected failure"),
-            Failure::None | Failure::CloseWatches => break,
+            Failure::None | Failure::CloseWatches | Failure::HangList | Failure::GoneOnWatch => {
+                break;
+            }
         }
     }
 

@@ -4,8 +4,10 @@
 //! - `GET /fake/pods`: the stored pods as a JSON array
 //! - `POST /fake/pods`: body a Pod; add or replace it
 //! - `DELETE /fake/pods/{namespace}/{name}`
-//! - `PUT /fake/failure`: body `{"mode":"none|error|hang|close","status":503}`
+//! - `PUT /fake/failure`: body
+//!   `{"mode":"none|error|hang|close|hang-list|gone","status":503}`
 //!   (`status` only for `error`, default 503); `GET /fake/failure`
+//! - `POST /fake/close-watches`: end every open watch, keeping the mode
 //! - `GET /fake/requests`: `{"list":N,"watch":N,"total":N}`
 //! - `POST /fake/compact`: forget the watch history (resuming watches get 410)
 //!
@@ -33,12 +35,16 @@ pub struct FailureSpec {
 
 /// The `mode` field of [`FailureSpec`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum FailureMode {
     None,
     Error,
     Hang,
     Close,
+    /// LIST hangs, WATCH is served.
+    HangList,
+    /// WATCH answers `410 Gone`, LIST is served.
+    Gone,
 }
 
 impl FailureSpec {
@@ -57,6 +63,8 @@ impl FailureSpec {
             (FailureMode::None, None) => Ok(Failure::None),
             (FailureMode::Hang, None) => Ok(Failure::Hang),
             (FailureMode::Close, None) => Ok(Failure::CloseWatches),
+            (FailureMode::HangList, None) => Ok(Failure::HangList),
+            (FailureMode::Gone, None) => Ok(Failure::GoneOnWatch),
         }
     }
 
@@ -66,6 +74,8 @@ impl FailureSpec {
             Failure::Error(code) => (FailureMode::Error, Some(code)),
             Failure::Hang => (FailureMode::Hang, None),
             Failure::CloseWatches => (FailureMode::Close, None),
+            Failure::HangList => (FailureMode::HangList, None),
+            Failure::GoneOnWatch => (FailureMode::Gone, None),
         };
         Self { mode, status }
     }
@@ -105,7 +115,9 @@ pub async fn put_failure(State(state): State<AppState>, body: Bytes) -> Response
         Err(err) => {
             return error_response(
                 400,
-                &format!("expected {{\"mode\":\"none|error|hang|close\",\"status\":N}}: {err}"),
+                &format!(
+                    "expected {{\"mode\":\"none|error|hang|close|hang-list|gone\",\"status\":N}}: {err}"
+                ),
             );
         }
     };
@@ -140,6 +152,11 @@ pub async fn requests(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
+pub async fn close_watches(State(state): State<AppState>) -> StatusCode {
+    state.close_all_watches();
+    StatusCode::NO_CONTENT
+}
+
 pub async fn compact(State(state): State<AppState>) -> StatusCode {
     state.store.compact();
     StatusCode::NO_CONTENT
@@ -165,6 +182,9 @@ mod tests {
         );
         assert_eq!(spec(r#"{"mode":"hang"}"#), Ok(Failure::Hang));
         assert_eq!(spec(r#"{"mode":"close"}"#), Ok(Failure::CloseWatches));
+        assert_eq!(spec(r#"{"mode":"hang-list"}"#), Ok(Failure::HangList));
+        assert_eq!(spec(r#"{"mode":"gone"}"#), Ok(Failure::GoneOnWatch));
+        assert!(spec(r#"{"mode":"gone","status":410}"#).is_err());
         assert!(spec(r#"{"mode":"error","status":200}"#).is_err());
         assert!(spec(r#"{"mode":"hang","status":503}"#).is_err());
         assert!(spec(r#"{"mode":"explode"}"#).is_err());

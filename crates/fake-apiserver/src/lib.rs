@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/fake/requests", get(control::requests))
         .route("/fake/compact", post(control::compact))
+        .route("/fake/close-watches", post(control::close_watches))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

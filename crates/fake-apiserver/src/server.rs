@@ -137,6 +137,12 @@ impl FakeApiServer {
         self.state.store.compact();
     }
 
+    /// End every open watch stream now without changing the failure mode
+    /// (`Failure::CloseWatches` does the same but resets the mode).
+    pub fn close_watches(&self) {
+        self.state.close_all_watches();
+    }
+
     /// Inject a failure into LIST and WATCH requests (see [`Failure`]).
     pub fn set_failure(&self, failure: Failure) {
         tracing::debug!(?failure, "fake API server failure mode");

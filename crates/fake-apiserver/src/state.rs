@@ -26,6 +26,17 @@ pub enum Failure {
     Hang,
     /// Close every open watch stream now, once; the mode then stays `None`.
     CloseWatches,
+    /// Hold every new LIST unanswered while this mode is set; WATCH is
+    /// served. Open watches stay open: pair it with
+    /// [`crate::FakeApiServer::compact_history`] and
+    /// [`crate::FakeApiServer::close_watches`] to make a watcher relist into
+    /// the stall.
+    HangList,
+    /// Answer every new WATCH with one `ERROR` event carrying a `410 Gone`
+    /// (`Expired`) status, then end it, as a real API server does when its
+    /// watch cache no longer reaches the requested version; LIST is served.
+    /// Open watch streams are closed, so watching clients reconnect into it.
+    GoneOnWatch,
 }
 
 /// Request counters, readable while the server runs.
@@ -94,10 +105,16 @@ impl Shared {
             other => other,
         };
         self.failure.send_replace(mode);
-        if mode != Failure::None || failure == Failure::CloseWatches {
-            self.close_watches
-                .send_modify(|generation| *generation += 1);
+        let closes = !matches!(mode, Failure::None | Failure::HangList);
+        if closes || failure == Failure::CloseWatches {
+            self.close_all_watches();
         }
+    }
+
+    /// End every open watch stream, leaving the failure mode as it is.
+    pub(crate) fn close_all_watches(&self) {
+        self.close_watches
+            .send_modify(|generation| *generation += 1);
     }
 
     /// A receiver that changes whenever open watches must close.
@@ -105,12 +122,13 @@ impl Shared {
         self.close_watches.subscribe()
     }
 
-    /// Wait while the failure mode is `Hang`. Returns `None` if the server
-    /// shuts down meanwhile.
-    pub(crate) async fn wait_unless_hanging(&self) -> Option<()> {
+    /// Wait while the failure mode is `Hang` (or `HangList` for a LIST).
+    /// Returns `None` if the server shuts down meanwhile.
+    pub(crate) async fn wait_unless_hanging(&self, list: bool) -> Option<()> {
         let mut rx = self.failure.subscribe();
+        let holds = move |f: &Failure| *f == Failure::Hang || (list && *f == Failure::HangList);
         tokio::select! {
-            mode = rx.wait_for(|f| *f != Failure::Hang) => mode.ok().map(|_| ()),
+            mode = rx.wait_for(|f| !holds(f)) => mode.ok().map(|_| ()),
             () = self.shutdown.cancelled() => None,
         }
     }

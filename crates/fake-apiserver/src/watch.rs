@@ -65,6 +65,19 @@ pub fn respond(
         .into_response()
 }
 
+/// A watch answered at once with one `ERROR` event carrying `410 Gone`.
+pub fn gone() -> Response {
+    let event = line(
+        "ERROR",
+        &status_object(410, "too old resource version (injected)"),
+    );
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(event),
+    )
+        .into_response()
+}
+
 fn line(kind: &str, object: &impl Serialize) -> Bytes {
     let mut bytes = serde_json::to_vec(&json!({ "type": kind, "object": object }))
         .expect("pods and statuses always serialize");

@@ -180,6 +180,23 @@ async fn binary_serves_preloaded_pods_and_control_routes() {
         .await,
         Err(400)
     );
+    for mode in ["hang-list", "gone"] {
+        assert_eq!(
+            send(&client, "PUT", "/fake/failure", Some(json!({"mode": mode}))).await,
+            Ok(json!({"mode": mode}))
+        );
+    }
+    // `gone` leaves LIST alone.
+    assert_eq!(pod_names(&pods).await, ["agent-b", "agent-c"]);
+    assert_eq!(
+        send(&client, "POST", "/fake/close-watches", None).await,
+        Ok(Value::Null)
+    );
+    assert_eq!(
+        send(&client, "GET", "/fake/failure", None).await,
+        Ok(json!({"mode": "gone"})),
+        "closing watches keeps the mode"
+    );
     send(
         &client,
         "PUT",
@@ -190,9 +207,9 @@ async fn binary_serves_preloaded_pods_and_control_routes() {
     .unwrap();
     assert_eq!(pod_names(&pods).await, ["agent-b", "agent-c"]);
 
-    // Counters: five pod LISTs so far, no watches; control calls not counted.
+    // Counters: six pod LISTs so far, no watches; control calls not counted.
     let counts = send(&client, "GET", "/fake/requests", None).await.unwrap();
-    assert_eq!(counts, json!({"list": 5, "watch": 0, "total": 5}));
+    assert_eq!(counts, json!({"list": 6, "watch": 0, "total": 6}));
 
     // SIGTERM (to this PID only) stops it cleanly.
     let pid = server.child.id().to_string();

@@ -558,6 +558,131 @@ async fn hang_holds_requests_until_cleared() {
 }
 
 #[tokio::test]
+async fn hang_list_holds_lists_and_serves_watches() {
+    let fake = FakeApiServer::start().await;
+    seed(&fake);
+    let pods = Api::<Pod>::all(client_for(&fake).await);
+
+    fake.set_failure(Failure::HangList);
+    let held = tokio::spawn({
+        let pods = pods.clone();
+        async move { pods.list(&ListParams::default()).await }
+    });
+    eventually("list arrives", || async { fake.list_requests() == 1 }).await;
+    // A watch is served meanwhile and sees a change.
+    let rv = fake.resource_version().to_string();
+    let mut events = pods
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .expect("a watch is served while lists hang")
+        .boxed();
+    fake.add_pod(agent_pod("netchecker", "agent-w", "netchecker-agent", "n"));
+    let event = tokio::time::timeout(PATIENCE, events.try_next())
+        .await
+        .expect("an event arrives")
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(event, WatchEvent::Added(ref p) if p.metadata.name.as_deref() == Some("agent-w"))
+    );
+    assert!(!held.is_finished(), "the list is still held");
+
+    fake.set_failure(Failure::None);
+    let list = tokio::time::timeout(PATIENCE, held)
+        .await
+        .expect("answered once the hang ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(list.items.len(), 5);
+}
+
+#[tokio::test]
+async fn close_watches_ends_open_watches_and_keeps_the_mode() {
+    let fake = FakeApiServer::start().await;
+    seed(&fake);
+    let pods = Api::<Pod>::all(client_for(&fake).await);
+    fake.set_failure(Failure::HangList);
+    let rv = fake.resource_version().to_string();
+    let mut events = pods
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    fake.close_watches();
+    let end = tokio::time::timeout(PATIENCE, events.try_next())
+        .await
+        .expect("the stream ends");
+    assert!(matches!(end, Ok(None)), "{end:?}");
+    assert_eq!(fake.failure(), Failure::HangList);
+}
+
+#[tokio::test]
+async fn gone_on_watch_answers_410_and_the_watcher_relists_each_time() {
+    let fake = FakeApiServer::start().await;
+    seed(&fake);
+    let client = client_for(&fake).await;
+    let pods = Api::<Pod>::all(client.clone());
+    let reflector =
+        Reflector::start(client, watcher::Config::default().labels(AGENT_SELECTOR)).await;
+    eventually("watch open", || async { fake.watch_requests() >= 1 }).await;
+    assert_eq!(fake.list_requests(), 1);
+
+    fake.set_failure(Failure::GoneOnWatch);
+    let rv = fake.resource_version().to_string();
+    let mut events = pods
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    match events.try_next().await.unwrap() {
+        Some(WatchEvent::Error(status)) => {
+            assert_eq!((status.code, status.reason.as_str()), (410, "Expired"))
+        }
+        other => panic!("expected a 410 error event, got {other:?}"),
+    }
+    assert!(
+        events.try_next().await.unwrap().is_none(),
+        "the watch ends after the error"
+    );
+
+    // The open watch was closed; every new one is gone, so the watcher
+    // keeps relisting, and lists still bring changes in.
+    eventually("watcher relists", || async { fake.list_requests() >= 3 }).await;
+    fake.add_pod(agent_pod(
+        "netchecker",
+        "agent-r",
+        "netchecker-agent",
+        "node-r",
+    ));
+    reflector
+        .wait_for(&["agent-a", "agent-hostnet-a", "agent-b", "agent-r"])
+        .await;
+
+    fake.set_failure(Failure::None);
+    let lists = fake.list_requests();
+    fake.add_pod(agent_pod(
+        "netchecker",
+        "agent-s",
+        "netchecker-agent",
+        "node-s",
+    ));
+    reflector
+        .wait_for(&[
+            "agent-a",
+            "agent-hostnet-a",
+            "agent-b",
+            "agent-r",
+            "agent-s",
+        ])
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        fake.list_requests() <= lists + 1,
+        "watching again, no more relists"
+    );
+}
+
+#[tokio::test]
 async fn counters_count_api_requests_only() {
     let fake = FakeApiServer::start().await;
     let client = client_for(&fake).await;
