@@ -8,7 +8,7 @@ CARGO ?= cargo
 SERVER_ENDPOINT ?= 127.0.0.1:8081
 
 .DEFAULT_GOAL := help
-.PHONY: help build release test test-rust test-deploy test-ui e2e e2e-selftest lint fmt run-server run-agent demo bench reliability images examples clean
+.PHONY: help build release test test-rust fuzz-api test-deploy test-ui e2e e2e-selftest lint fmt run-server run-agent demo bench reliability images examples clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,10 +26,13 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: lint test-rust test-deploy test-ui e2e ## Every test (what CI runs)
+test: lint test-rust fuzz-api test-deploy test-ui e2e ## Every test (what CI runs)
 
 test-rust: ## Unit, in-process and integration tests of every crate
 	$(CARGO) test --workspace
+
+fuzz-api: ## Fuzz a live server against doc/openapi.json with Schemathesis (1000+ requests, no 5xx)
+	CARGO=$(CARGO) hack/fuzz-api.sh
 
 test-deploy: ## Helm lint, manifest schemas, examples drift, hadolint, promtool rules, dashboard metric names
 	hack/test-deploy.sh
