@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The status page test (`make test-ui`): the page served at GET / by a real
+# netchecker-server, rendered in headless Chromium (Debian's package, driven
+# by playwright-core from ui-test/; no browser is ever downloaded).
+#
+# Starts the server without Kubernetes on a free 127.0.0.1 port, stages a
+# failing cluster by POSTing reports with curl, then runs
+# ui-test/status-page.test.mjs, which checks the grid against /api/v2/status,
+# takes a screenshot of the failing cluster, and finally stops the server to
+# see the error banner. Everything started here is stopped on exit, also on
+# failure.
+#
+# Installs what is missing: chromium with apt (needs root), playwright-core
+# with `npm ci` into ui-test/node_modules (git-ignored).
+# Variables: UI_TEST_PORT (default: a free port); UPDATE_SCREENSHOT=1 writes the
+# screenshot to doc/status-page.png (the one the docs show) instead of
+# target/ui-test/status-page.png, so that a test run leaves the tree clean.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+CHROMIUM=/usr/bin/chromium
+if [[ ${UPDATE_SCREENSHOT:-0} == 1 ]]; then
+  SCREENSHOT=$ROOT/doc/status-page.png
+else
+  SCREENSHOT=$ROOT/target/ui-test/status-page.png
+  mkdir -p "$(dirname "$SCREENSHOT")"
+fi
+say() { printf 'test-ui: %s\n' "$*" >&2; }
+die() { printf 'test-ui: ERROR: %s\n' "$*" >&2; exit 1; }
+
+apt_install() {
+  local pkg="$1"
+  [[ "$(id -u)" == 0 ]] || die "$pkg is missing and installing it needs root (apt-get install -y $pkg)"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y --no-install-recommends "$pkg" >/dev/null 2>&1; then
+    say "apt-get update (package lists missing or stale)"
+    apt-get update -qq >/dev/null || die "apt-get update failed"
+    apt-get install -y --no-install-recommends "$pkg" >/dev/null || die "apt-get install $pkg failed"
+  fi
+}
+
+# --- tools --------------------------------------------------------------------
+if [[ -x $CHROMIUM ]]; then
+  say "chromium: present"
+else
+  say "chromium: apt-get install -y chromium"
+  apt_install chromium
+  [[ -x $CHROMIUM ]] || die "$CHROMIUM still missing after installing chromium"
+fi
+for tool in node npm; do
+  command -v "$tool" >/dev/null || die "$tool is needed (Debian: apt-get install -y nodejs npm)"
+done
+want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' ui-test/package.json)
+have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' ui-test/node_modules/playwright-core/package.json 2>/dev/null || true)
+if [[ -n $want && $have == "$want" ]]; then
+  say "playwright-core: present ($have)"
+else
+  say "playwright-core: npm ci in ui-test (playwright-core $want, no browser download)"
+  (cd ui-test && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent) || die "npm ci in ui-test failed"
+fi
+
+say "building netchecker-server"
+cargo build --quiet -p netchecker-server --bin netchecker-server
+BIN=$ROOT/target/debug/netchecker-server
+
+# --- the server ------------------------------------------------------------------
+PORT=${UI_TEST_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
+SERVER="127.0.0.1:$PORT"
+LOGS=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+  local rc=$?
+  if [[ -n $SERVER_PID ]]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if ((rc != 0)); then
+    say "failed (exit $rc); server log:"
+    tail -n 30 "$LOGS/server.log" >&2 || true
+  fi
+  rm -rf "$LOGS"
+}
+trap cleanup EXIT
+
+# Agents: per node a pod-network agent and a host-network one (`-hostnet` in
+# the name). Interval 600 s stays fresh for the whole test; interval 1 s is
+# outdated 2 s after its report. netchecker-agent-ghost never reports: absent,
+# and with no report it has no node ("").
+AGENTS=(
+  netchecker-agent-a netchecker-agent-hostnet-a
+  netchecker-agent-b netchecker-agent-hostnet-b
+  netchecker-agent-c netchecker-agent-hostnet-c
+  netchecker-agent-d netchecker-agent-e netchecker-agent-x
+  netchecker-agent-ghost
+)
+expected=$(IFS=,; echo "${AGENTS[*]}")
+say "starting netchecker-server on $SERVER"
+"$BIN" --kube=false --endpoint "$SERVER" --startup-grace 0 --check-interval 1 \
+  --expected-agents "$expected" >"$LOGS/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 100); do curl -sf "http://$SERVER/healthz" >/dev/null && break; sleep 0.1; done
+curl -sf "http://$SERVER/healthz" >/dev/null || die "the server did not start"
+
+OK_DNS='{"netchecker-service":["10.233.0.10"]}'
+OK_PROBE='{"URL":"http://netchecker-service:8081/api/v1/ping","ConnectionResult":1,"HTTPCode":200,"Total":3,"ContentTransfer":0,"TCPConnection":1,"DNSLookup":1,"Connect":1,"ServerProcessing":1}'
+BAD_PROBE='{"URL":"http://kubernetes.default.svc/healthz","ConnectionResult":0,"HTTPCode":0,"Total":5001,"ContentTransfer":0,"TCPConnection":0,"DNSLookup":1,"Connect":0,"ServerProcessing":0}'
+
+# report NODENAME POD INTERVAL [NSLOOKUP] [PROBES]: one agent report as JSON.
+report() {
+  printf '{"report_interval":%s,"nodename":"%s","podname":"%s","hostdate":"%s","uptime":1000,"nslookup":%s,"ips":{"eth0":["10.233.64.5/24"]},"network_probes":[%s]}' \
+    "$3" "$1" "$2" "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "${4:-$OK_DNS}" "${5:-$OK_PROBE}"
+}
+post() { # post POD JSON
+  curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary "$2" \
+    "http://$SERVER/api/v1/agents/$1" || die "POST report of $1 failed"
+}
+post netchecker-agent-a "$(report node-a netchecker-agent-a 600)"
+post netchecker-agent-hostnet-a "$(report node-a netchecker-agent-hostnet-a 600)"
+post netchecker-agent-b "$(report node-b netchecker-agent-b 1)"
+post netchecker-agent-hostnet-b "$(report node-b netchecker-agent-hostnet-b 600)"
+post netchecker-agent-c "$(report node-c netchecker-agent-c 1)"
+post netchecker-agent-hostnet-c "$(report node-c netchecker-agent-hostnet-c 1)"
+post netchecker-agent-d "$(report node-d netchecker-agent-d 600 '{"netchecker-service":[]}')"
+post netchecker-agent-e "$(report node-e netchecker-agent-e 600 "$OK_DNS" "$OK_PROBE,$BAD_PROBE")"
+# A node name is free text in a report: the page must show it as text.
+XSS_NODE='node-<img src=x onerror=window.__xss=1>'
+post netchecker-agent-x "$(report "$XSS_NODE" netchecker-agent-x 600)"
+
+EXPECT_JSON=$(printf '{"node-a":"healthy","node-b":"pod_network_down","node-c":"unreachable","":"unreachable","node-d":"dns_failure","node-e":"probe_failures","%s":"healthy"}' "$XSS_NODE")
+EXTRA_REPORT=$(report node-f netchecker-agent-f 600)
+
+say "running ui-test/status-page.test.mjs in headless chromium"
+BASE_URL="http://$SERVER/" SERVER_PID=$SERVER_PID EXPECT_JSON=$EXPECT_JSON \
+  PAGE_FILE="$ROOT/crates/server/assets/status.html" SCREENSHOT=$SCREENSHOT EXTRA_REPORT=$EXTRA_REPORT \
+  node ui-test/status-page.test.mjs

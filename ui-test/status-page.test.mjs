@@ -1,0 +1,283 @@
+// The status page (GET /) in headless Chromium against a real netchecker-server.
+//
+// hack/test-ui.sh starts the server, posts the reports that make the nodes of
+// EXPECT_JSON, and runs this with:
+//   BASE_URL      http://127.0.0.1:PORT/ (the server)
+//   SERVER_PID    the server's PID: the last phase stops it (SIGTERM) to see the error banner
+//   EXPECT_JSON   {"node name": "verdict", ...}: every node /api/v2/status must report
+//   PAGE_FILE     crates/server/assets/status.html (what GET / must serve)
+//   SCREENSHOT    where to write the screenshot of the failing cluster
+//   EXTRA_REPORT  a JSON report for a new node, posted mid-test to see the page refresh
+// The page's 5 s refresh timer runs on Playwright's fake clock: no sleeping.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const BASE = env('BASE_URL');
+const SERVER_PID = Number(env('SERVER_PID'));
+const EXPECT = JSON.parse(env('EXPECT_JSON'));
+const PAGE_FILE = env('PAGE_FILE');
+const SCREENSHOT = env('SCREENSHOT');
+const EXTRA = JSON.parse(env('EXTRA_REPORT'));
+const REFRESH_MS = 5000;
+
+// The colour class each verdict must get (doc/status-page.md), and what its colour must look like.
+const CLASS_OF = {
+  healthy: 'sev-ok', pending: 'sev-pending', unknown: 'sev-neutral',
+  pod_network_down: 'sev-warn2', host_network_down: 'sev-warn2',
+  dns_failure: 'sev-warn', probe_failures: 'sev-warn',
+  unreachable: 'sev-crit', agents_late: 'sev-crit',
+};
+const HUE = {
+  'sev-ok': ([r, g, b]) => g > r + 40 && g > b + 40, // green
+  'sev-warn': ([r, g, b]) => r > g + 30 && g > b + 30, // amber
+  'sev-warn2': ([r, g, b]) => r > g + 60 && g > b, // orange
+  'sev-crit': ([r, g, b]) => r > g + 80 && r > b + 80, // red
+};
+const VERDICT_KEYS = Object.keys(CLASS_OF);
+const STATE_KEYS = ['ok', 'absent', 'outdated', 'pending', 'unexpected'];
+
+let step = 'start';
+const log = (msg) => console.log(`test-ui: ${msg}`);
+const noNumbers = (text) => text.replace(/\d+(\.\d+)?/g, '#');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what, fn, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last === true) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+    await sleep(100);
+  }
+}
+
+async function apiStatus() {
+  const res = await fetch(new URL('api/v2/status', BASE));
+  assert.equal(res.status, 200, `GET /api/v2/status answered ${res.status}`);
+  return res.json();
+}
+const verdictsOf = (status) => Object.fromEntries(status.nodes.map((n) => [n.node, n.verdict]));
+
+async function main() {
+  step = 'GET / serves the page';
+  const index = await fetch(BASE);
+  assert.equal(index.status, 200);
+  assert.match(index.headers.get('content-type') || '', /^text\/html/);
+  assert.equal(await index.text(), readFileSync(PAGE_FILE, 'utf8'), 'GET / must serve crates/server/assets/status.html');
+  log(`GET / serves the page (Content-Security-Policy: ${index.headers.get('content-security-policy') || 'none'})`);
+
+  step = 'the API reaches the staged verdicts';
+  let status;
+  await until('the staged verdicts in /api/v2/status', async () => {
+    status = await apiStatus();
+    const got = verdictsOf(status);
+    return JSON.stringify(got, Object.keys(got).sort()) === JSON.stringify(EXPECT, Object.keys(EXPECT).sort()) || got;
+  }, 20000);
+  log(`API: ${Object.entries(verdictsOf(status)).map(([n, v]) => `${JSON.stringify(n)}=${v}`).join(' ')}`);
+  for (const v of ['healthy', 'pod_network_down', 'unreachable', 'dns_failure']) {
+    assert.ok(Object.values(EXPECT).includes(v), `the staged cluster must include a ${v} node`);
+  }
+
+  const profile = mkdtempSync(join(tmpdir(), 'netchecker-ui-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 800 },
+    colorScheme: 'light',
+  });
+  try {
+    await browserPhases(ctx, status);
+  } finally {
+    await ctx.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+async function browserPhases(ctx, status) {
+  const page = ctx.pages()[0] || (await ctx.newPage());
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    // Failed fetches are expected later (503, server stopped); script errors and CSP refusals are not.
+    if (m.type() === 'error' && !/Failed to load resource|ERR_CONNECTION_REFUSED/.test(m.text())) problems.push(m.text());
+  });
+  page.on('dialog', (d) => { problems.push(`dialog opened: ${d.message()}`); d.dismiss(); });
+  await page.clock.install();
+
+  step = 'the grid renders every node with its verdict';
+  await page.goto(BASE);
+  const tiles = page.locator('#grid [data-node]');
+  await until('one tile per node', async () => (await tiles.count()) === status.nodes.length || (await tiles.count()));
+  const rendered = await tiles.evaluateAll((els) => els.map((e) => ({
+    node: e.dataset.node, verdict: e.dataset.verdict, cls: e.className, tag: e.tagName,
+    name: e.querySelector('.name').textContent, reason: e.querySelector('.reason').textContent,
+    title: e.title, color: getComputedStyle(e).borderLeftColor,
+  })));
+  assert.deepEqual(Object.fromEntries(rendered.map((t) => [t.node, t.verdict])), verdictsOf(status));
+  const byNode = Object.fromEntries(status.nodes.map((n) => [n.node, n]));
+  for (const t of rendered) {
+    const want = CLASS_OF[t.verdict];
+    assert.equal(t.tag, 'BUTTON', `tile ${t.node} must be a button (keyboard access)`);
+    assert.ok(t.cls.split(' ').includes(want), `tile ${t.node} (${t.verdict}) has class "${t.cls}", want ${want}`);
+    const rgb = t.color.match(/\d+/g).map(Number);
+    if (HUE[want]) assert.ok(HUE[want](rgb), `tile ${t.node} (${t.verdict}) is coloured ${t.color}, not ${want}`);
+    assert.equal(t.name, t.node === '' ? '(no node)' : t.node);
+    // Reasons quote report ages, which move between the page's fetch and ours: compare without numbers.
+    if (byNode[t.node].reason) assert.equal(noNumbers(t.reason), noNumbers(byNode[t.node].reason), `tile ${t.node} shows its reason`);
+    for (const a of byNode[t.node].agents) {
+      assert.ok(t.title.includes(a.name) && t.title.includes(a.state), `tooltip of ${t.node} names ${a.name} (${a.state})`);
+    }
+  }
+  log(`grid: ${rendered.length} tiles, verdicts and colour classes match the API`);
+
+  step = 'problem nodes first, then by name';
+  const healthyFrom = rendered.findIndex((t) => t.verdict === 'healthy');
+  assert.ok(healthyFrom > 0, 'some problem node before the healthy ones');
+  assert.ok(rendered.slice(healthyFrom).every((t) => t.verdict === 'healthy'), `order: ${rendered.map((t) => t.node)}`);
+  for (let i = 1; i < rendered.length; i++) {
+    if (rendered[i].verdict === rendered[i - 1].verdict) {
+      assert.ok(rendered[i - 1].node < rendered[i].node, `same verdict sorted by name: ${rendered.map((t) => t.node)}`);
+    }
+  }
+
+  step = 'the summary shows the counts';
+  const counts = await page.locator('#summary [data-count]').evaluateAll((els) =>
+    Object.fromEntries(els.map((e) => [e.dataset.count, e.querySelector('b').textContent])));
+  const s = status.summary;
+  assert.equal(counts.nodes, String(s.nodes));
+  assert.equal(counts.agents, String(s.agents));
+  for (const k of VERDICT_KEYS) assert.equal(counts[`verdict:${k}`], String(s.verdicts[k]), `summary count of ${k}`);
+  for (const k of STATE_KEYS) assert.equal(counts[`state:${k}`], String(s.agent_states[k]), `summary count of ${k} agents`);
+  assert.equal(await page.locator('#overall').textContent(), s.healthy ? 'healthy' : 'failing');
+  assert.match(await page.locator('#podview').textContent(), /^static: synced$/);
+  assert.equal(await page.locator('#grace').count(), 0, 'no "pending since restart" with --startup-grace 0');
+  log(`summary: ${JSON.stringify(counts)}`);
+
+  step = 'text from the JSON is rendered as text';
+  const xss = rendered.find((t) => t.node.includes('<img'));
+  assert.ok(xss, 'the staged cluster has a node whose name contains markup');
+  assert.equal(await page.locator('img').count(), 0, 'no element was injected from the JSON');
+  assert.equal(await page.evaluate(() => window.__xss), undefined, 'no injected handler ran');
+  assert.equal(await page.locator('#grid [data-node] .name').filter({ hasText: '<img src=x' }).count(), 1);
+
+  step = 'clicking a tile reveals its agents';
+  const detail = page.locator('#detail');
+  assert.equal(await detail.isVisible(), false, 'no detail panel before a click');
+  const podDown = status.nodes.find((n) => n.verdict === 'pod_network_down');
+  const tileOf = (node) => page.locator(`#grid [data-node="${node.replace(/["\\]/g, '\\$&')}"]`);
+  await tileOf(podDown.node).click();
+  await detail.waitFor({ state: 'visible' });
+  assert.equal(await tileOf(podDown.node).getAttribute('aria-expanded'), 'true');
+  const rows = await detail.locator('tbody tr').evaluateAll((els) => els.map((e) => [e.dataset.agent, e.dataset.state]));
+  assert.deepEqual(rows, podDown.agents.map((a) => [a.name, a.state]), 'the panel lists the node\'s agents');
+  assert.ok(noNumbers(await detail.textContent()).includes(noNumbers(podDown.reason)), 'the panel shows the reason');
+  log(`click on ${podDown.node}: panel lists ${rows.map((r) => r.join('=')).join(', ')}`);
+
+  step = 'the screenshot';
+  await page.screenshot({ path: SCREENSHOT });
+  log(`screenshot: ${SCREENSHOT}`);
+
+  step = 'failing probes are highlighted; keyboard opens and closes the panel';
+  const probeNode = status.nodes.find((n) => n.verdict === 'probe_failures');
+  await tileOf(probeNode.node).focus();
+  await page.keyboard.press('Enter');
+  await until('the panel to show the probe-failure node', async () => (await detail.getAttribute('data-node')) === probeNode.node);
+  const failing = probeNode.agents.flatMap((a) => a.probes.filter((p) => !p.ok).map((p) => p.url));
+  assert.ok(failing.length > 0);
+  const badProbes = await detail.locator('ul.probes li.bad').allTextContents();
+  assert.equal(badProbes.length, failing.length);
+  failing.forEach((url, i) => assert.ok(badProbes[i].includes(url), `failing probe ${url} highlighted`));
+  assert.equal(await detail.locator('ul.probes li:not(.bad)').count(),
+    probeNode.agents.flatMap((a) => a.probes.filter((p) => p.ok)).length, 'passing probes are not highlighted');
+  await page.keyboard.press('Escape');
+  await detail.waitFor({ state: 'hidden' });
+  await tileOf(podDown.node).click();
+  await detail.waitFor({ state: 'visible' });
+
+  step = 'the filter box';
+  await page.locator('#filter').fill(podDown.node);
+  assert.deepEqual(await tiles.evaluateAll((els) => els.map((e) => e.dataset.node)),
+    status.nodes.filter((n) => n.node.includes(podDown.node)).map((n) => n.node));
+  await page.locator('#filter').fill('');
+  assert.equal(await tiles.count(), status.nodes.length);
+
+  step = 'the page refreshes itself';
+  const res = await fetch(new URL(`api/v1/agents/${EXTRA.podname}`, BASE), {
+    method: 'POST', body: JSON.stringify(EXTRA), headers: { 'content-type': 'application/json' },
+  });
+  assert.equal(res.status, 200, 'posting the extra report');
+  assert.equal(await tileOf(EXTRA.nodename).count(), 0);
+  await page.clock.runFor(REFRESH_MS);
+  await tileOf(EXTRA.nodename).waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal(await tiles.count(), status.nodes.length + 1);
+  assert.equal(await detail.getAttribute('data-node'), podDown.node, 'the open panel survives a refresh');
+  log(`refresh: ${EXTRA.nodename} appeared after ${REFRESH_MS} ms of page time`);
+
+  step = 'pod view freshness and the startup grace in the summary';
+  // A cluster answer the local server cannot produce (no Kubernetes): the real answer, restamped.
+  const restarted = await apiStatus();
+  restarted.summary.in_startup_grace = true;
+  restarted.summary.pod_view = { source: 'kubernetes', synced: true, stale: true, age_seconds: 75 };
+  await page.route('**/api/v2/status', (route) => route.fulfill({ json: restarted }));
+  await page.clock.runFor(REFRESH_MS);
+  await page.locator('#grace').waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal(await page.locator('#grace').textContent(), 'pending since restart');
+  assert.equal(await page.locator('#podview').textContent(), 'kubernetes: stale for 75 s');
+  await page.unroute('**/api/v2/status');
+  log('summary shows "pending since restart" and a stale pod view with its age');
+
+  step = 'dark mode';
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const dark = await page.evaluate(() => [getComputedStyle(document.body).backgroundColor,
+    getComputedStyle(document.querySelector('#grid .sev-crit')).borderLeftColor]);
+  const [bg, crit] = dark.map((c) => c.match(/\d+/g).map(Number));
+  assert.ok(bg.every((v) => v < 60), `dark background, got ${dark[0]}`);
+  assert.ok(HUE['sev-crit'](crit), `red stays red in dark mode, got ${dark[1]}`);
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  step = '503: the page says why and keeps the last data';
+  const notSynced = 'the pod view has not synced with the Kubernetes API';
+  await page.route('**/api/v2/status', (route) =>
+    route.fulfill({ status: 503, contentType: 'text/plain; charset=utf-8', body: `${notSynced}\n` }));
+  await page.clock.runFor(REFRESH_MS);
+  const banner = page.locator('#banner');
+  await banner.waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal(await banner.getAttribute('data-kind'), 'unsynced');
+  assert.ok((await banner.textContent()).includes(notSynced), await banner.textContent());
+  assert.equal(await tiles.count(), status.nodes.length + 1);
+  log(`503: banner "${await banner.textContent()}"`);
+  await page.unroute('**/api/v2/status');
+  await page.clock.runFor(REFRESH_MS);
+  await banner.waitFor({ state: 'hidden', timeout: 5000 });
+
+  step = 'server stopped: error banner, last data kept';
+  process.kill(SERVER_PID, 'SIGTERM');
+  await until('the server to stop answering', async () => {
+    try { await fetch(new URL('healthz', BASE)); return 'still answering'; } catch { return true; }
+  }, 20000);
+  await page.clock.runFor(REFRESH_MS);
+  await banner.waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal(await banner.getAttribute('data-kind'), 'error');
+  assert.match(await banner.textContent(), /Cannot load api\/v2\/status/);
+  assert.equal(await tiles.count(), status.nodes.length + 1, 'the last data stays on screen');
+  assert.ok(await page.locator('#grid.stale').count(), 'the kept data is marked stale');
+  log(`server stopped: banner "${await banner.textContent()}"`);
+
+  assert.deepEqual(problems, [], 'no script errors, CSP refusals or dialogs');
+}
+
+main().then(() => log('all status page checks passed'), (err) => {
+  console.error(`test-ui: FAILED at "${step}": ${err.stack || err}`);
+  process.exit(1);
+});
