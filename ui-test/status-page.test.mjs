@@ -162,6 +162,8 @@ async function browserPhases(ctx, status) {
   assert.equal(await page.locator('#overall').textContent(), s.healthy ? 'healthy' : 'failing');
   assert.match(await page.locator('#podview').textContent(), /^static: synced$/);
   assert.equal(await page.locator('#grace').count(), 0, 'no "pending since restart" with --startup-grace 0');
+  const generated = await page.locator('#generated').textContent();
+  assert.ok(/^generated .*\d/.test(generated) && !/Invalid|T\d\d:/.test(generated), `generation time shown as a date: ${generated}`);
   log(`summary: ${JSON.stringify(counts)}`);
 
   step = 'text from the JSON is rendered as text';
