@@ -8,7 +8,7 @@ use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use netchecker_wire::{CheckResponse, NO_SUCH_AGENT};
 use tokio::time::Instant;
 use tower_http::trace::TraceLayer;
@@ -57,27 +57,73 @@ impl From<IngestError> for ApiError {
     }
 }
 
+/// A route: its path (axum syntax, the same as OpenAPI's) and methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub path: &'static str,
+    pub methods: &'static [&'static str],
+}
+
+const fn route(path: &'static str, methods: &'static [&'static str]) -> RouteSpec {
+    RouteSpec { path, methods }
+}
+
+/// Every route the server answers. The router is built from this table,
+/// and a test holds `doc/openapi.json` to it.
+pub const ROUTES: &[RouteSpec] = &[
+    route("/", &["GET"]),
+    route("/api/v1/agents/{pod}", &["GET", "POST", "DELETE"]),
+    route("/api/v1/agents/", &["GET"]),
+    route("/api/v1/agents", &["GET"]),
+    route("/api/v1/connectivity_check", &["GET"]),
+    route("/api/v1/ping", &["GET"]),
+    route("/api/v2/status", &["GET"]),
+    route("/openapi.json", &["GET"]),
+    route("/metrics", &["GET"]),
+    route("/healthz", &["GET"]),
+    route("/readyz", &["GET"]),
+];
+
+/// Routes polled by probes: kept out of the request log.
+const QUIET: &[&str] = &["/healthz", "/readyz"];
+
+/// The handlers of a route of [`ROUTES`].
+fn handlers(path: &str) -> MethodRouter<App> {
+    match path {
+        "/" => get(status_page),
+        "/api/v1/agents/{pod}" => get(get_agent).post(post_agent).delete(delete_agent),
+        "/api/v1/agents/" | "/api/v1/agents" => get(list_agents),
+        "/api/v1/connectivity_check" => get(connectivity_check),
+        "/api/v1/ping" => get(ping),
+        "/api/v2/status" => get(status),
+        "/openapi.json" => get(openapi),
+        "/metrics" => get(metrics),
+        "/healthz" => get(healthz),
+        "/readyz" => get(readyz),
+        other => unreachable!("route {other} has no handlers"),
+    }
+}
+
 /// Every route, with the body limit and request timeout of `app`'s settings.
 pub fn router(app: App) -> Router {
     let limit = app.settings().max_report_bytes;
-    let api = Router::new()
-        .route(
-            "/api/v1/agents/{name}",
-            get(get_agent).post(post_agent).delete(delete_agent),
-        )
-        .route("/api/v1/agents/", get(list_agents))
-        .route("/api/v1/agents", get(list_agents))
-        .route("/api/v1/connectivity_check", get(connectivity_check))
-        .route("/api/v1/ping", get(ping))
-        .route("/metrics", get(metrics))
+    let (quiet, logged): (Vec<&RouteSpec>, Vec<&RouteSpec>) =
+        ROUTES.iter().partition(|r| QUIET.contains(&r.path));
+    let api = logged
+        .into_iter()
+        .fold(Router::new(), |r, spec| {
+            r.route(spec.path, handlers(spec.path))
+        })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(app.clone(), timeout))
         .layer(TraceLayer::new_for_http());
     // Health routes sit outside the trace layer: probes every few seconds
     // would otherwise flood the log.
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    quiet
+        .into_iter()
+        .fold(Router::new(), |r, spec| {
+            r.route(spec.path, handlers(spec.path))
+        })
         .merge(api)
         .fallback(not_found)
         .with_state(app)
@@ -161,15 +207,34 @@ async fn list_agents(State(app): State<App>) -> Response {
     axum::Json(app.cache().all()).into_response()
 }
 
+/// Headers that tell how current the pod view behind an answer is,
+/// without changing the v1 body: `Netchecker-Pod-View` is `current`,
+/// `stale` (answering from the last known pods) or `not-synced`, and
+/// `Netchecker-Pod-View-Age` the seconds since the API last answered.
+fn pod_view_headers(app: &App, now: Instant) -> [(&'static str, String); 2] {
+    let h = app.pods().health(now);
+    let state = match (h.synced, h.stale) {
+        (false, _) => "not-synced",
+        (true, true) => "stale",
+        (true, false) => "current",
+    };
+    [
+        ("netchecker-pod-view", state.to_owned()),
+        ("netchecker-pod-view-age", format!("{:.0}", h.age_seconds)),
+    ]
+}
+
 async fn connectivity_check(State(app): State<App>) -> Response {
-    match app.check(Instant::now()) {
+    let now = Instant::now();
+    let headers = pod_view_headers(&app, now);
+    match app.check(now) {
         Ok(answer) => {
             let status = if answer.is_healthy() {
                 StatusCode::OK
             } else {
                 StatusCode::BAD_REQUEST
             };
-            (status, axum::Json(answer)).into_response()
+            (status, headers, axum::Json(answer)).into_response()
         }
         Err(e) => {
             let body = CheckResponse {
@@ -177,9 +242,49 @@ async fn connectivity_check(State(app): State<App>) -> Response {
                 absent: Vec::new(),
                 outdated: Vec::new(),
             };
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, headers, axum::Json(body)).into_response()
         }
     }
+}
+
+async fn status(State(app): State<App>) -> Response {
+    let now = Instant::now();
+    let headers = pod_view_headers(&app, now);
+    match app.status(now) {
+        Ok(status) => (headers, axum::Json(status)).into_response(),
+        Err(e) => (
+            headers,
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        )
+            .into_response(),
+    }
+}
+
+/// The status page: one self-contained HTML file over `/api/v2/status`.
+const STATUS_PAGE: &str = include_str!("../assets/status.html");
+
+/// Only the page's own inline script and style may run, and it may only
+/// fetch from this server.
+const STATUS_PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+async fn status_page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, STATUS_PAGE_CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        STATUS_PAGE,
+    )
+        .into_response()
+}
+
+/// The OpenAPI description of every route in [`ROUTES`].
+pub const OPENAPI: &str = include_str!("../../../doc/openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 async fn ping() -> StatusCode {

@@ -5,8 +5,8 @@
 //! (what is accepted, what is forgotten, what a check answers) are testable
 //! without HTTP.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use netchecker_wire::{AgentReport, CheckResponse, StoredReport};
@@ -14,8 +14,11 @@ use tokio::time::Instant;
 
 use crate::cache::{AgentCache, CacheFull, Entry};
 use crate::metrics::{Metrics, Rejection};
+use crate::nodes::NodeTracker;
 use crate::podview::PodView;
+use crate::status::{self, Status};
 use crate::verdict::{Policy, Verdict, judge};
+use crate::webhook::Webhooks;
 
 /// Limits and policy of a server instance.
 #[derive(Debug, Clone)]
@@ -82,6 +85,8 @@ struct Inner {
     cache: AgentCache,
     pods: PodView,
     metrics: Metrics,
+    nodes: NodeTracker,
+    webhooks: OnceLock<Webhooks>,
     started: Instant,
     shutting_down: AtomicBool,
 }
@@ -89,11 +94,14 @@ struct Inner {
 impl App {
     pub fn new(settings: Settings, pods: PodView) -> prometheus::Result<Self> {
         let metrics = Metrics::new()?;
+        let nodes = NodeTracker::new(metrics.registry())?;
         let app = App(Arc::new(Inner {
             cache: AgentCache::new(settings.max_agents),
             settings,
             pods,
             metrics,
+            nodes,
+            webhooks: OnceLock::new(),
             started: Instant::now(),
             shutting_down: AtomicBool::new(false),
         }));
@@ -229,6 +237,65 @@ impl App {
         })
     }
 
+    /// The v2 diagnosis at `now`: every agent, every node's verdict.
+    pub fn status(&self, now: Instant) -> Result<Status, NotSynced> {
+        let policy = &self.0.settings.policy;
+        let view = self.0.pods.health(now);
+        let in_grace = now.saturating_duration_since(self.0.started) <= policy.startup_grace;
+        self.0.cache.with_entries(|entries| {
+            let pods = self
+                .0
+                .pods
+                .expected_pods(entries.keys().map(String::as_str))
+                .ok_or(NotSynced)?;
+            let verdict = judge(
+                pods.iter().map(|p| p.name.as_str()),
+                |name| entries.get(name).map(Entry::seen),
+                now,
+                self.0.started,
+                policy,
+            );
+            // Both lists are sorted by name without repeats.
+            let expected = pods
+                .into_iter()
+                .zip(verdict.agents.into_iter().map(|(_, state)| state))
+                .collect();
+            Ok(status::build(status::Inputs {
+                expected,
+                entries,
+                kube: self.0.pods.is_kube(),
+                view,
+                in_grace,
+                now,
+                wall: jiff::Timestamp::now(),
+            }))
+        })
+    }
+
+    /// Deliver node verdict changes to these webhooks from now on.
+    pub fn attach_webhooks(&self, webhooks: Webhooks) {
+        if self.0.webhooks.set(webhooks).is_err() {
+            tracing::warn!("webhooks already attached; ignoring a second set");
+        }
+    }
+
+    /// Record node verdicts: series, and an event per change worth one
+    /// (logged, and sent to the webhooks).
+    fn track_nodes(&self, status: &Status) {
+        for event in self.0.nodes.update(status) {
+            tracing::info!(
+                node = %event.node,
+                old = event.old_verdict.map_or("none", |v| v.as_str()),
+                new = event.new_verdict.as_str(),
+                reason = %event.reason,
+                "node verdict changed"
+            );
+            if let Some(webhooks) = self.0.webhooks.get() {
+                webhooks.send(&event);
+            }
+        }
+    }
+
     /// The v1 connectivity-check answer at `now`.
     pub fn check(&self, now: Instant) -> Result<CheckResponse, NotSynced> {
         self.verdict(now).map(|v| v.response())
@@ -240,6 +307,9 @@ impl App {
         let m = &self.0.metrics;
         if let Ok(verdict) = self.verdict(now) {
             m.verdict(&verdict);
+        }
+        if let Ok(status) = self.status(now) {
+            self.track_nodes(&status);
         }
         for missed in self
             .0

@@ -14,6 +14,7 @@ use netchecker_cli::{LogFormat, go_bool, normalize_args};
 use crate::app::Settings;
 use crate::podview::DEFAULT_AGENT_SELECTOR;
 use crate::verdict::Policy;
+use crate::webhook::WebhookSettings;
 
 /// Flags of the original that configured etcd storage or timeouts this
 /// server does not have. They are accepted, so old manifests run, and
@@ -89,6 +90,19 @@ pub struct Config {
     #[arg(long, env = "NETCHECKER_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout: u64,
 
+    /// POST a JSON event here whenever a node's verdict changes (repeatable;
+    /// comma-separated in the environment).
+    #[arg(long = "webhook-url", env = "NETCHECKER_WEBHOOK_URL", value_delimiter = ',', value_parser = parse_webhook_url)]
+    pub webhook_urls: Vec<http::Uri>,
+
+    /// Seconds one webhook delivery attempt may take.
+    #[arg(long, env = "NETCHECKER_WEBHOOK_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_timeout: u64,
+
+    /// Delivery attempts per webhook event (backoff 1 s doubling up to 60 s between them).
+    #[arg(long, env = "NETCHECKER_WEBHOOK_MAX_ATTEMPTS", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
+    pub webhook_max_attempts: u32,
+
     /// Log line format.
     #[arg(long, env = "NETCHECKER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
     pub log_format: LogFormat,
@@ -113,6 +127,10 @@ pub struct Config {
     /// Original flags given on the command line that this server ignores.
     #[arg(skip)]
     pub ignored: Vec<String>,
+}
+
+fn parse_webhook_url(s: &str) -> Result<http::Uri, String> {
+    crate::webhook::validate_url(s)
 }
 
 fn positive_f64(s: &str) -> Result<f64, String> {
@@ -163,6 +181,16 @@ impl Config {
             format!("0.0.0.0{}", self.endpoint)
         } else {
             self.endpoint.clone()
+        }
+    }
+
+    /// How node verdict changes are delivered.
+    pub fn webhook_settings(&self) -> WebhookSettings {
+        WebhookSettings {
+            urls: self.webhook_urls.clone(),
+            timeout: Duration::from_secs(self.webhook_timeout),
+            max_attempts: self.webhook_max_attempts,
+            ..WebhookSettings::default()
         }
     }
 
@@ -233,6 +261,25 @@ mod tests {
         assert!(!parse(&["-logtostderr=false"]).logtostderr);
         assert_eq!(parse(&["-check-interval", "3"]).check_interval, 3);
         assert_eq!(parse(&["-check-interval=4"]).check_interval, 4);
+    }
+
+    #[test]
+    fn webhook_urls_repeat_and_are_checked() {
+        let c = parse(&[
+            "--webhook-url",
+            "https://hooks.example.com/a",
+            "--webhook-url=http://10.0.0.1:9000/b",
+        ]);
+        let urls: Vec<String> = c.webhook_urls.iter().map(ToString::to_string).collect();
+        assert_eq!(urls, ["https://hooks.example.com/a", "http://10.0.0.1:9000/b"]);
+        let w = c.webhook_settings();
+        assert_eq!((w.timeout, w.max_attempts), (Duration::from_secs(10), 6));
+        for bad in ["ftp://x/", "hooks.example.com", "https://u:p@x/"] {
+            let err = Config::try_parse_args(["netchecker-server", "--webhook-url", bad])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--webhook-url"), "{bad}: {err}");
+        }
     }
 
     #[test]

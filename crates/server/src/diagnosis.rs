@@ -168,7 +168,7 @@ pub fn judge_node(agents: &[AgentFacts]) -> NodeJudgement {
                 ),
             );
         }
-        return verdict(NodeVerdict::AgentsLate, format!("{}", late_text()));
+        return verdict(NodeVerdict::AgentsLate, late_text());
     }
     let pending: Vec<&str> = expected
         .iter()

@@ -17,12 +17,18 @@ pub mod config;
 pub mod diagnosis;
 /// Prometheus metrics.
 pub mod metrics;
+/// Node verdict changes over time: series and events.
+pub mod nodes;
 /// The expected agents: watched pods or a fixed list.
 pub mod podview;
 /// Accept loop with timeouts and graceful drain.
 pub mod serve;
+/// The v2 status answer.
+pub mod status;
 /// The pure verdict function.
 pub mod verdict;
+/// Delivery of events to webhooks.
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -47,6 +53,8 @@ pub enum Error {
         "cannot configure the Kubernetes client (use --kube=false to run without Kubernetes): {0}"
     )]
     Kube(#[source] kube::Error),
+    #[error("cannot set up webhooks: {0}")]
+    Webhooks(String),
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -104,6 +112,14 @@ pub async fn run_on(
         tracing::info!(%addr, kube = config.kube, selector = %config.agent_selector, "netchecker server listening");
     }
     let tasks = CancellationToken::new();
+    let webhooks = config.webhook_settings();
+    if !webhooks.urls.is_empty() {
+        let urls = webhooks.urls.len();
+        let w = webhook::Webhooks::start(webhooks, app.metrics().registry(), tasks.clone())
+            .map_err(Error::Webhooks)?;
+        app.attach_webhooks(w);
+        tracing::info!(urls, "node verdict changes go to webhooks");
+    }
     if let Some(watch) = watch {
         tokio::spawn(podview::run_watch(app.clone(), watch, tasks.clone()));
     }

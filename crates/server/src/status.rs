@@ -1,0 +1,306 @@
+//! The `GET /api/v2/status` answer: every agent with what is known of it,
+//! grouped by node with the node's verdict, and a cluster summary.
+//!
+//! Built from the same state and rules as the v1 check ([`crate::verdict`])
+//! plus the per-node rules of [`crate::diagnosis`].
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use netchecker_wire::ProbeResult;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::cache::Entry;
+use crate::diagnosis::{AgentFacts, NodeVerdict, judge_node};
+use crate::podview::{AgentKind, ExpectedPod, ViewHealth};
+use crate::verdict::AgentState;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub generated_at: jiff::Timestamp,
+    pub summary: Summary,
+    pub nodes: Vec<NodeStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// No expected agent absent or outdated (pending ones do not count).
+    pub healthy: bool,
+    pub nodes: usize,
+    pub agents: usize,
+    /// Nodes per verdict; every verdict is present.
+    pub verdicts: BTreeMap<&'static str, usize>,
+    /// Agents per state; every state is present.
+    pub agent_states: BTreeMap<&'static str, usize>,
+    pub in_startup_grace: bool,
+    pub pod_view: PodViewStatus,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PodViewStatus {
+    /// `kubernetes` or `static`.
+    pub source: &'static str,
+    pub synced: bool,
+    pub stale: bool,
+    pub age_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    pub node: String,
+    pub verdict: NodeVerdict,
+    pub reason: String,
+    pub agents: Vec<AgentStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentStatus {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub node: String,
+    pub kind: AgentKind,
+    pub state: &'static str,
+    pub last_report_age_seconds: Option<f64>,
+    pub report_interval_seconds: Option<u64>,
+    pub clock_skew_seconds: Option<f64>,
+    pub dns: Option<Dns>,
+    pub probes: Vec<Probe>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dns {
+    /// False when a looked-up name resolved to nothing.
+    pub ok: bool,
+    pub lookups: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    pub url: String,
+    pub ok: bool,
+    pub connection_result: i64,
+    pub http_code: i64,
+    pub total_ms: i64,
+}
+
+impl Serialize for NodeVerdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl Serialize for AgentKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The state name of the v2 answer; `None` is an unexpected reporter.
+pub fn state_name(state: Option<AgentState>) -> &'static str {
+    state.map_or("unexpected", AgentState::as_str)
+}
+
+/// A probe succeeded: TCP connected and the answer was 2xx or 3xx.
+pub fn probe_ok(p: &ProbeResult) -> bool {
+    p.connection_result == 1 && (200..400).contains(&p.http_code)
+}
+
+/// Everything [`build`] reads, gathered by the caller under its locks.
+pub struct Inputs<'a> {
+    /// Expected pods, sorted by name, each with its state from the verdict.
+    pub expected: Vec<(ExpectedPod, AgentState)>,
+    pub entries: &'a std::collections::HashMap<String, Entry>,
+    /// Whether reporters outside `expected` are unexpected (Kubernetes) or
+    /// cannot exist (without Kubernetes every reporter is expected).
+    pub kube: bool,
+    pub view: ViewHealth,
+    pub in_grace: bool,
+    pub now: Instant,
+    pub wall: jiff::Timestamp,
+}
+
+/// One agent, ready for the answer and for its node's judgement.
+struct Row<'a> {
+    facts: AgentFacts<'a>,
+    status: AgentStatus,
+}
+
+fn row<'a>(
+    name: &'a str,
+    namespace: Option<&str>,
+    node: &str,
+    kind: AgentKind,
+    state: Option<AgentState>,
+    entry: Option<&'a Entry>,
+    now: Instant,
+) -> Row<'a> {
+    let report = entry.map(|e| &e.stored.report);
+    let age = entry.map(|e| now.saturating_duration_since(e.received));
+    let interval = report.map(|r| Duration::from_secs(r.report_interval));
+    let dns_failures: Vec<&str> = report
+        .map(|r| {
+            r.nslookup
+                .iter()
+                .filter(|(_, addrs)| addrs.is_empty())
+                .map(|(n, _)| n.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let probes: &[ProbeResult] = report.map_or(&[], |r| &r.network_probes);
+    let failing_probes = probes
+        .iter()
+        .filter(|p| !probe_ok(p))
+        .map(|p| p.url.as_str())
+        .collect();
+    let status = AgentStatus {
+        name: name.to_owned(),
+        namespace: namespace.map(str::to_owned),
+        node: node.to_owned(),
+        kind,
+        state: state_name(state),
+        last_report_age_seconds: age.map(|a| round_ms(a.as_secs_f64())),
+        report_interval_seconds: report.map(|r| r.report_interval),
+        clock_skew_seconds: entry.map(|e| {
+            round_ms(
+                e.stored
+                    .report
+                    .hostdate
+                    .timestamp()
+                    .duration_since(e.stored.last_updated)
+                    .as_secs_f64(),
+            )
+        }),
+        dns: report.map(|r| Dns {
+            ok: dns_failures.is_empty(),
+            lookups: r.nslookup.clone(),
+        }),
+        probes: probes
+            .iter()
+            .map(|p| Probe {
+                url: p.url.clone(),
+                ok: probe_ok(p),
+                connection_result: p.connection_result,
+                http_code: p.http_code,
+                total_ms: p.total,
+            })
+            .collect(),
+    };
+    Row {
+        facts: AgentFacts {
+            name,
+            kind,
+            state,
+            age,
+            interval,
+            dns_failures,
+            failing_probes,
+        },
+        status,
+    }
+}
+
+fn round_ms(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
+/// Build the answer.
+pub fn build(inputs: Inputs) -> Status {
+    let Inputs {
+        expected,
+        entries,
+        kube,
+        view,
+        in_grace,
+        now,
+        wall,
+    } = inputs;
+    let mut by_node: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    let mut agent_states: BTreeMap<&'static str, usize> = AgentState::ALL
+        .iter()
+        .map(|s| (s.as_str(), 0))
+        .chain([("unexpected", 0)])
+        .collect();
+    let mut healthy = true;
+    let expected_names: HashSet<&str> = expected.iter().map(|(p, _)| p.name.as_str()).collect();
+    for (pod, state) in &expected {
+        let (name, entry) = match entries.get_key_value(&pod.name) {
+            Some((k, e)) => (k.as_str(), Some(e)),
+            None => (pod.name.as_str(), None),
+        };
+        let node = pod
+            .node
+            .clone()
+            .or_else(|| entry.map(|e| e.stored.report.nodename.clone()))
+            .unwrap_or_default();
+        healthy &= matches!(state, AgentState::Ok | AgentState::Pending);
+        *agent_states.entry(state.as_str()).or_default() += 1;
+        let r = row(
+            name,
+            pod.namespace.as_deref(),
+            &node,
+            pod.kind,
+            Some(*state),
+            entry,
+            now,
+        );
+        by_node.entry(node).or_default().push(r);
+    }
+    if kube {
+        for (name, entry) in entries {
+            if expected_names.contains(name.as_str()) {
+                continue;
+            }
+            let node = entry.stored.report.nodename.clone();
+            *agent_states.entry("unexpected").or_default() += 1;
+            let r = row(
+                name,
+                None,
+                &node,
+                AgentKind::from_name(name),
+                None,
+                Some(entry),
+                now,
+            );
+            by_node.entry(node).or_default().push(r);
+        }
+    }
+    let mut verdicts: BTreeMap<&'static str, usize> =
+        NodeVerdict::ALL.iter().map(|v| (v.as_str(), 0)).collect();
+    let mut agents = 0;
+    let nodes: Vec<NodeStatus> = by_node
+        .into_iter()
+        .map(|(node, mut rows)| {
+            rows.sort_by(|a, b| a.facts.name.cmp(b.facts.name));
+            let facts: Vec<AgentFacts> = rows.iter().map(|r| r.facts.clone()).collect();
+            let judgement = judge_node(&facts);
+            *verdicts.entry(judgement.verdict.as_str()).or_default() += 1;
+            agents += rows.len();
+            NodeStatus {
+                node,
+                verdict: judgement.verdict,
+                reason: judgement.reason,
+                agents: rows.into_iter().map(|r| r.status).collect(),
+            }
+        })
+        .collect();
+    Status {
+        generated_at: wall,
+        summary: Summary {
+            healthy,
+            nodes: nodes.len(),
+            agents,
+            verdicts,
+            agent_states,
+            in_startup_grace: in_grace,
+            pod_view: PodViewStatus {
+                source: if kube { "kubernetes" } else { "static" },
+                synced: view.synced,
+                stale: view.stale,
+                age_seconds: round_ms(view.age_seconds),
+            },
+        },
+        nodes,
+    }
+}

@@ -1,0 +1,369 @@
+//! `GET /api/v2/status`, the status page route and the node verdict series,
+//! in-process with paused time so ages and verdicts are exact.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use netchecker_server::app::Settings;
+use netchecker_server::verdict::Policy;
+use netchecker_server::{App, PodView, router};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
+
+fn settings() -> Settings {
+    Settings {
+        policy: Policy {
+            outdated_factor: 2.0,
+            startup_grace: Duration::from_secs(30),
+        },
+        ..Settings::default()
+    }
+}
+
+/// A Go-agent report from `node` with the given interval, lookups and probes.
+fn report(node: &str, interval: u64, nslookup: Value, probes: Value) -> String {
+    let mut r: Value = serde_json::from_str(GO_REPORT).unwrap();
+    r["nodename"] = json!(node);
+    r["report_interval"] = json!(interval);
+    r["nslookup"] = nslookup;
+    r["network_probes"] = probes;
+    // The agent's clock runs 2 s ahead of the server's.
+    let ahead = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2);
+    r["hostdate"] = json!(ahead.to_string());
+    r.to_string()
+}
+
+fn ok_probe() -> Value {
+    json!([{"URL": "http://netchecker-service:8081/api/v1/ping", "ConnectionResult": 1,
+            "HTTPCode": 200, "Total": 3, "ContentTransfer": 0, "TCPConnection": 1,
+            "DNSLookup": 1, "Connect": 1, "ServerProcessing": 1}])
+}
+
+fn dns_ok() -> Value {
+    json!({"netchecker-service": ["10.233.0.10"]})
+}
+
+fn healthy(node: &str, interval: u64) -> String {
+    report(node, interval, dns_ok(), ok_probe())
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header"))
+            .to_str()
+            .unwrap()
+    }
+}
+
+async fn call(r: &Router, method: &str, uri: &str, body: String) -> Answer {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::from(body))
+        .unwrap();
+    let resp = r.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn post(r: &Router, pod: &str, body: String) {
+    let a = call(r, "POST", &format!("/api/v1/agents/{pod}"), body).await;
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&a.body)
+    );
+}
+
+async fn status(r: &Router) -> Value {
+    let a = call(r, "GET", "/api/v2/status", String::new()).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.header("content-type"), "application/json");
+    a.json()
+}
+
+fn node<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == name)
+        .unwrap_or_else(|| panic!("node {name} missing from {status:#}"))
+}
+
+/// Five nodes, each in a different condition, plus an agent that never
+/// reported; the server has been up longer than its start-up grace.
+async fn cluster() -> (App, Router) {
+    let app = App::new(
+        settings(),
+        PodView::fixed(["netchecker-agent-never".to_string()]),
+    )
+    .unwrap();
+    let r = router(app.clone());
+    tokio::time::advance(Duration::from_secs(31)).await;
+    // n2's pod agent and both of n3's agents report every second, then stop.
+    post(&r, "netchecker-agent-n2", healthy("n2", 1)).await;
+    post(&r, "netchecker-agent-n3", healthy("n3", 1)).await;
+    post(&r, "netchecker-agent-hostnet-n3", healthy("n3", 1)).await;
+    tokio::time::advance(Duration::from_secs(5)).await;
+    for n in ["n1", "n2"] {
+        post(&r, &format!("netchecker-agent-hostnet-{n}"), healthy(n, 15)).await;
+    }
+    post(&r, "netchecker-agent-n1", healthy("n1", 15)).await;
+    let no_dns = json!({"netchecker-service": []});
+    post(
+        &r,
+        "netchecker-agent-n4",
+        report("n4", 15, no_dns, ok_probe()),
+    )
+    .await;
+    post(&r, "netchecker-agent-hostnet-n4", healthy("n4", 15)).await;
+    let failing = json!([{"URL": "http://10.0.0.1:8081/api/v1/ping", "ConnectionResult": 0,
+        "HTTPCode": 0, "Total": 5000, "ContentTransfer": 0, "TCPConnection": 0,
+        "DNSLookup": 0, "Connect": 0, "ServerProcessing": 0}]);
+    post(
+        &r,
+        "netchecker-agent-n5",
+        report("n5", 15, dns_ok(), failing),
+    )
+    .await;
+    post(&r, "netchecker-agent-hostnet-n5", healthy("n5", 15)).await;
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    (app, r)
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_node_gets_its_verdict_and_reason() {
+    let (_app, r) = cluster().await;
+    let s = status(&r).await;
+    let verdicts: Vec<(&str, &str)> = s["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["node"].as_str().unwrap(), n["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("", "unreachable"),
+            ("n1", "healthy"),
+            ("n2", "pod_network_down"),
+            ("n3", "unreachable"),
+            ("n4", "dns_failure"),
+            ("n5", "probe_failures"),
+        ],
+        "sorted by node name"
+    );
+    assert_eq!(
+        node(&s, "n2")["reason"],
+        "host-network agent reports on time but pod-network agent netchecker-agent-n2 is \
+         outdated (last report 6 s ago, interval 1 s): check the pod network (CNI) on this node"
+    );
+    assert_eq!(
+        node(&s, "n4")["reason"],
+        "pod-network agent netchecker-agent-n4 could not resolve netchecker-service: \
+         check cluster DNS from this node"
+    );
+    assert_eq!(
+        node(&s, "n5")["reason"],
+        "failing probes: http://10.0.0.1:8081/api/v1/ping from netchecker-agent-n5"
+    );
+    assert_eq!(
+        node(&s, "")["reason"],
+        "its only agent: pod-network agent netchecker-agent-never is absent \
+         (no report since the server started); the node is down or cannot reach the server"
+    );
+
+    let summary = &s["summary"];
+    assert_eq!(summary["healthy"], false);
+    assert_eq!(summary["nodes"], 6);
+    assert_eq!(summary["agents"], 11);
+    assert_eq!(
+        summary["verdicts"],
+        json!({"healthy": 1, "pending": 0, "pod_network_down": 1, "host_network_down": 0,
+               "unreachable": 2, "agents_late": 0, "dns_failure": 1, "probe_failures": 1,
+               "unknown": 0})
+    );
+    assert_eq!(
+        summary["agent_states"],
+        json!({"ok": 7, "absent": 1, "outdated": 3, "pending": 0, "unexpected": 0})
+    );
+    assert_eq!(summary["in_startup_grace"], false);
+    assert_eq!(
+        summary["pod_view"],
+        json!({"source": "static", "synced": true, "stale": false, "age_seconds": 0.0})
+    );
+    let generated: jiff::Timestamp = s["generated_at"].as_str().unwrap().parse().unwrap();
+    assert!((jiff::Timestamp::now() - generated).get_seconds().abs() < 60);
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_agent_is_described_in_full() {
+    let (_app, r) = cluster().await;
+    let s = status(&r).await;
+    let n2 = node(&s, "n2");
+    assert_eq!(
+        n2["agents"][0],
+        json!({
+            "name": "netchecker-agent-hostnet-n2", "namespace": null, "node": "n2",
+            "kind": "host_network", "state": "ok",
+            "last_report_age_seconds": 1.5, "report_interval_seconds": 15,
+            "clock_skew_seconds": n2["agents"][0]["clock_skew_seconds"].clone(),
+            "dns": {"ok": true, "lookups": {"netchecker-service": ["10.233.0.10"]}},
+            "probes": [{"url": "http://netchecker-service:8081/api/v1/ping", "ok": true,
+                        "connection_result": 1, "http_code": 200, "total_ms": 3}]
+        })
+    );
+    let skew = n2["agents"][0]["clock_skew_seconds"].as_f64().unwrap();
+    assert!(
+        (1.5..=2.5).contains(&skew),
+        "hostdate minus the server's receive time: {skew}"
+    );
+    let pod = &n2["agents"][1];
+    assert_eq!(pod["name"], "netchecker-agent-n2");
+    assert_eq!(pod["kind"], "pod_network");
+    assert_eq!(pod["state"], "outdated");
+    assert_eq!(pod["last_report_age_seconds"], 6.5);
+
+    let never = &node(&s, "")["agents"][0];
+    assert_eq!(
+        never,
+        &json!({
+            "name": "netchecker-agent-never", "namespace": null, "node": "", "kind": "pod_network",
+            "state": "absent", "last_report_age_seconds": null, "report_interval_seconds": null,
+            "clock_skew_seconds": null, "dns": null, "probes": []
+        })
+    );
+    let n5_pod = &node(&s, "n5")["agents"][1];
+    assert_eq!(n5_pod["probes"][0]["ok"], false);
+    assert_eq!(node(&s, "n4")["agents"][1]["dns"]["ok"], false);
+}
+
+#[tokio::test(start_paused = true)]
+async fn agents_not_yet_reported_after_a_restart_are_pending() {
+    let app = App::new(
+        settings(),
+        PodView::fixed(["netchecker-agent-a".to_string()]),
+    )
+    .unwrap();
+    let r = router(app);
+    post(&r, "netchecker-agent-hostnet-a", healthy("n1", 15)).await;
+    let s = status(&r).await;
+    assert_eq!(s["summary"]["in_startup_grace"], true);
+    assert_eq!(
+        s["summary"]["healthy"], true,
+        "pending does not count against it"
+    );
+    assert_eq!(node(&s, "")["verdict"], "pending");
+    assert_eq!(
+        node(&s, "")["reason"],
+        "waiting for the first report of netchecker-agent-a since the server restarted"
+    );
+    assert_eq!(node(&s, "n1")["verdict"], "healthy");
+    // The v1 answer stays literal meanwhile.
+    let v1 = call(&r, "GET", "/api/v1/connectivity_check", String::new()).await;
+    assert_eq!(v1.status, StatusCode::BAD_REQUEST);
+    assert_eq!(v1.json()["Absent"], json!(["netchecker-agent-a"]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_v1_check_says_how_current_the_pod_view_is_in_headers_only() {
+    let (_app, r) = cluster().await;
+    let a = call(&r, "GET", "/api/v1/connectivity_check", String::new()).await;
+    assert_eq!(a.header("netchecker-pod-view"), "current");
+    assert_eq!(a.header("netchecker-pod-view-age"), "0");
+    let keys: Vec<String> = a.json().as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        keys,
+        ["Absent", "Message", "Outdated"],
+        "v1 body unchanged (keys sorted)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn node_verdict_series_follow_changes_and_leave_with_the_node() {
+    let (app, r) = cluster().await;
+    app.tick(tokio::time::Instant::now());
+    let metrics = |r: Router| async move {
+        String::from_utf8(call(&r, "GET", "/metrics", String::new()).await.body).unwrap()
+    };
+    let text = metrics(r.clone()).await;
+    assert!(text.contains(r#"netchecker_node_verdict{node="n2",verdict="pod_network_down"} 1"#));
+    assert!(text.contains(r#"netchecker_node_verdict{node="n1",verdict="healthy"} 1"#));
+    assert!(text.contains(r#"netchecker_nodes{verdict="unreachable"} 2"#));
+
+    // n2's pod agent comes back: its old series goes, the new one appears.
+    post(&r, "netchecker-agent-n2", healthy("n2", 15)).await;
+    app.tick(tokio::time::Instant::now());
+    let text = metrics(r.clone()).await;
+    assert!(text.contains(r#"netchecker_node_verdict{node="n2",verdict="healthy"} 1"#));
+    assert!(
+        !text.contains(r#"node="n2",verdict="pod_network_down""#),
+        "{text}"
+    );
+
+    // Forgetting n5's agents removes the node and its series.
+    for pod in ["netchecker-agent-n5", "netchecker-agent-hostnet-n5"] {
+        assert_eq!(
+            call(
+                &r,
+                "DELETE",
+                &format!("/api/v1/agents/{pod}"),
+                String::new()
+            )
+            .await
+            .status,
+            StatusCode::OK
+        );
+    }
+    app.tick(tokio::time::Instant::now());
+    let text = metrics(r).await;
+    assert!(!text.contains(r#"node="n5""#), "{text}");
+    assert!(text.contains(r#"netchecker_nodes{verdict="probe_failures"} 0"#));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_status_page_is_served_self_contained_and_locked_down() {
+    let r = router(App::new(settings(), PodView::fixed([])).unwrap());
+    let a = call(&r, "GET", "/", String::new()).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.header("content-type"), "text/html; charset=utf-8");
+    let csp = a.header("content-security-policy");
+    assert!(csp.starts_with("default-src 'none';"), "{csp}");
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+    let html = String::from_utf8(a.body).unwrap();
+    assert!(html.to_ascii_lowercase().starts_with("<!doctype html>"));
+    for external in ["src=\"http", "href=\"http", "src='http", "@import"] {
+        assert!(!html.contains(external), "page loads {external}...");
+    }
+}
