@@ -191,6 +191,21 @@ def _():
     assert "RUST_LOG" not in env(c) and "MY_POD_NAME" in env(c)
 
 
+@check("webhooks: URLs as flags, or from a Secret; none by default")
+def _():
+    c = container(one(render(), "Deployment"))
+    assert not any("webhook" in a for a in c["args"]) and "NETCHECKER_WEBHOOK_URL" not in env(c)
+    c = container(one(render("server.webhooks.urls={https://hooks.example.com/a,http://relay:9000/b}",
+                             "server.webhooks.maxAttempts=3"), "Deployment"))
+    assert [a for a in c["args"] if "webhook" in a] == [
+        "--webhook-url=https://hooks.example.com/a", "--webhook-url=http://relay:9000/b",
+        "--webhook-timeout=10", "--webhook-max-attempts=3"], c["args"]
+    c = container(one(render("server.webhooks.existingSecret=hooks"), "Deployment"))
+    assert env(c)["NETCHECKER_WEBHOOK_URL"]["valueFrom"] == {
+        "secretKeyRef": {"name": "hooks", "key": "webhook-urls"}}
+    assert not any(a.startswith("--webhook-url") for a in c["args"])
+
+
 @check("args override, extraArgs and extraEnv")
 def _():
     d = render(values={"server": {"args": ["-v", "5", "-logtostderr"], "extraArgs": ["--max-agents=10"]},
