@@ -72,8 +72,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The HTTP exchange failed after the connection was made.
-    #[error("HTTP exchange with {authority} failed: {source}")]
+    /// The HTTP exchange failed after the connection was made. The message
+    /// names the underlying cause too (hyper's own text alone says only
+    /// "connection error" for a reset).
+    #[error("HTTP exchange with {authority} failed: {}", with_causes(.source))]
     Http {
         authority: String,
         #[source]
@@ -94,6 +96,18 @@ pub enum Error {
     /// A whole round outlived the interval and was abandoned.
     #[error("round did not finish within the report interval ({0:?}); abandoned")]
     RoundTimeout(Duration),
+}
+
+/// An error and its chain of causes, joined with ": ".
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// Result with the agent's [`Error`].
