@@ -830,3 +830,83 @@ fn malformed_bodies_are_refused_with_a_reason_and_change_nothing() {
         huge.1.trim()
     );
 }
+
+/// A report for `node` whose single probe is `url`.
+fn report_with_probe(node: &str, url: &str) -> String {
+    format!(
+        r#"{{"report_interval":15,"nodename":"{node}","hostdate":"2026-11-21T10:11:12Z","network_probes":[{{"URL":"{url}","ConnectionResult":1,"HTTPCode":200,"Total":3,"ContentTransfer":0,"TCPConnection":1,"DNSLookup":1,"Connect":1,"ServerProcessing":1}}]}}"#
+    )
+}
+
+/// Without Kubernetes, agents forgotten with `DELETE` leave no cache entry
+/// and no metric series behind (the original's per-agent series lingered
+/// forever).
+#[test]
+fn deleted_agents_leave_no_cache_entry_or_metric_series() {
+    let mut server = spawn(&["--check-interval", "1"]);
+    let addr = server.addr;
+    let count = 50;
+    for i in 0..count {
+        let body = report_with_probe(&format!("gone-node-{i}"), &format!("http://gone-{i}/"));
+        let (code, b) = raw_bytes(
+            addr,
+            &post_request(&format!("netchecker-agent-gone{i}"), body.as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(code, 200, "{b}");
+    }
+    // A background round publishes ages and missed windows for them too.
+    std::thread::sleep(Duration::from_millis(1200));
+    let m = metrics(addr);
+    assert!(m.lines().filter(|l| l.contains("gone-")).count() >= count * 10);
+    for i in 0..count {
+        let (code, b) = raw(
+            addr,
+            &format!(
+                "DELETE /api/v1/agents/netchecker-agent-gone{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(code, 200, "{b}");
+    }
+    assert_eq!(agents(addr), serde_json::json!({}));
+    std::thread::sleep(Duration::from_millis(1200));
+    let m = metrics(addr);
+    let left: Vec<&str> = m.lines().filter(|l| l.contains("gone-")).collect();
+    assert!(left.is_empty(), "series of deleted agents: {left:#?}");
+    server.assert_alive();
+}
+
+/// An agent whose probe URLs change from report to report (a reconfigured
+/// or hostile agent) must not grow the metric series without bound: only
+/// the probes of its latest report keep series, and none survive it.
+#[test]
+#[ignore = "series of probe URLs an agent no longer reports linger (see doc/reliability.md)"]
+fn changing_probe_urls_leave_no_stale_series() {
+    let mut server = spawn(&[]);
+    let addr = server.addr;
+    let name = "netchecker-agent-fickle";
+    for i in 0..20 {
+        let body = report_with_probe("fickle-node", &format!("http://probe-{i}.example/"));
+        let (code, b) = raw_bytes(addr, &post_request(name, body.as_bytes())).unwrap();
+        assert_eq!(code, 200, "{b}");
+    }
+    let probe_series = |m: &str| {
+        m.lines()
+            .filter(|l| l.starts_with("ncagent_http_probe_") && l.contains("fickle-node"))
+            .count()
+    };
+    assert_eq!(
+        probe_series(&metrics(addr)),
+        8,
+        "eight probe gauges for the one URL of the latest report"
+    );
+    let (code, _) = raw(
+        addr,
+        &format!("DELETE /api/v1/agents/{name} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    )
+    .unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(probe_series(&metrics(addr)), 0);
+    server.assert_alive();
+}
