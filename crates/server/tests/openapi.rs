@@ -165,8 +165,17 @@ async fn every_described_operation_answers_with_a_described_status_and_type() {
     let order = |m: &str| ["POST", "GET", "DELETE"].iter().position(|x| *x == m);
     let mut ops: Vec<_> = described(&doc).into_iter().collect();
     ops.sort_by_key(|(m, p)| (order(m), p.clone()));
-    for (method, path) in ops {
-        let uri = path.replace("{pod}", POD);
+    // Reads and forgets are asked for a known and an unknown agent.
+    let calls = ops.into_iter().flat_map(|(method, path)| {
+        let pods = if path.contains("{pod}") && method != "POST" {
+            vec![POD, "netchecker-agent-unknown"]
+        } else {
+            vec![POD]
+        };
+        pods.into_iter()
+            .map(move |pod| (method.clone(), path.clone(), path.replace("{pod}", pod)))
+    });
+    for (method, path, uri) in calls {
         let body = if method == "POST" { GO_REPORT } else { "" };
         let ans = call(&r, &method, &uri, body).await;
         let what = format!("{method} {uri} answered {} {:?}", ans.status, ans.text());
