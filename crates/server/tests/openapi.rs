@@ -365,7 +365,6 @@ async fn rfc3339_hostdates_are_stored_and_served_verbatim() {
 // are fixed; then drop the `ignore`.
 
 #[tokio::test(start_paused = true)]
-#[ignore = "fails until netchecker-wire reads reports and probes from JSON objects only"]
 async fn a_report_that_is_not_a_json_object_is_refused_and_stores_nothing() {
     for body in [
         r#"[15]"#,
@@ -395,7 +394,6 @@ async fn a_report_that_is_not_a_json_object_is_refused_and_stores_nothing() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "fails until netchecker-wire refuses hostdates that are not RFC 3339"]
 async fn a_hostdate_that_is_not_rfc3339_is_refused_and_stores_nothing() {
     for hostdate in [
         "2026-11-21T10:11Z",

@@ -19,6 +19,7 @@ pub type AddressMap = BTreeMap<String, Vec<String>>;
 /// The padding is not a field: serde skips unknown keys with `IgnoredAny`,
 /// so the server parses past the zeros without allocating anything for them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct AgentReport {
     /// Seconds between two reports of this agent.
     #[serde(default)]
@@ -45,7 +46,7 @@ pub struct AgentReport {
 
 /// Result of one HTTP probe; keys are PascalCase, times in whole milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
+#[serde(remote = "Self", rename_all = "PascalCase", default)]
 pub struct ProbeResult {
     #[serde(rename = "URL")]
     pub url: String,
@@ -62,6 +63,58 @@ pub struct ProbeResult {
     pub dns_lookup: i64,
     pub connect: i64,
     pub server_processing: i64,
+}
+
+// serde's derive also reads a struct from a JSON array (`[15, "node-1"]`);
+// a report and a probe are JSON objects only, as the original's.
+impl Serialize for AgentReport {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        AgentReport::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for AgentReport {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        AgentReport::deserialize(ObjectOnly(d))
+    }
+}
+
+impl Serialize for ProbeResult {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ProbeResult::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProbeResult {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ProbeResult::deserialize(ObjectOnly(d))
+    }
+}
+
+/// A deserializer that reads a struct from a map only, never from a sequence.
+struct ObjectOnly<D>(D);
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for ObjectOnly<D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(v)
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_map(v)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
 }
 
 /// What an agent puts on the wire: the report followed by `zero_extender`,
@@ -160,11 +213,57 @@ impl FromStr for HostDate {
     type Err = InvalidHostDate;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // jiff also reads ISO 8601 forms that are not RFC 3339 (no seconds,
+        // a space for `T`, `+0000`, `[UTC]`); the date is served verbatim,
+        // so only RFC 3339 gets in.
+        if !is_rfc3339(s) {
+            return Err(InvalidHostDate(format!(
+                "{s:?} is not of the form YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)"
+            )));
+        }
         let at = jiff::Timestamp::from_str(s).map_err(|e| InvalidHostDate(e.to_string()))?;
         Ok(Self {
             text: s.to_owned(),
             at,
         })
+    }
+}
+
+/// RFC 3339 `date-time` syntax: `YYYY-MM-DDTHH:MM:SS[.fraction]` and `Z`
+/// or a `+HH:MM`/`-HH:MM` offset (`T` and `Z` in either case).
+fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |from: usize, to: usize| {
+        b.get(from..to)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    let shape = digits(0, 4)
+        && at(4, b'-')
+        && digits(5, 7)
+        && at(7, b'-')
+        && digits(8, 10)
+        && matches!(b.get(10), Some(b'T' | b't'))
+        && digits(11, 13)
+        && at(13, b':')
+        && digits(14, 16)
+        && at(16, b':')
+        && digits(17, 19);
+    if !shape {
+        return false;
+    }
+    let mut rest = &b[19..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let n = fraction.iter().take_while(|d| d.is_ascii_digit()).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &fraction[n..];
+    }
+    match rest {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()),
+        _ => false,
     }
 }
 
@@ -236,6 +335,45 @@ fn lenient_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostdate_is_rfc3339_only() {
+        for ok in [
+            "2026-11-21T10:11:12Z",
+            "2026-11-21T10:11:12.123456789+02:00",
+            "2026-11-21t10:11:12.5z",
+            "2026-11-21T10:11:12-07:30",
+            "0001-01-01T00:00:00Z",
+        ] {
+            assert!(ok.parse::<HostDate>().is_ok(), "{ok}");
+        }
+        for bad in [
+            "2026-11-21T10:11Z",
+            "2026-11-21 10:11:12Z",
+            "2026-11-21T10:11:12+0200",
+            "20261121T101112Z",
+            "2026-11-21T10:11:12Z[UTC]",
+            "2026-11-21T10:11:12,5Z",
+            "2026-11-21T10:11:12.Z",
+            "2026-11-21T10:11:12",
+            "2026-11-21T10Z",
+            "",
+        ] {
+            assert!(bad.parse::<HostDate>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_report_or_probe_is_an_object_never_an_array() {
+        for bad in [
+            r#"[15]"#,
+            r#"[15, "node-1", "pod"]"#,
+            r#"{"report_interval":15,"network_probes":[["http://x",1,200]]}"#,
+        ] {
+            let err = serde_json::from_str::<AgentReport>(bad).unwrap_err();
+            assert!(err.is_data(), "{bad}: {err}");
+        }
+    }
 
     const GO_REPORT: &str = include_str!("../tests/fixtures/go-agent-report.json");
     const GO_REPORT_HOSTNET: &str = include_str!("../tests/fixtures/go-agent-report-hostnet.json");
