@@ -30,6 +30,17 @@ wait_answer() {
 }
 wait_healthy() { wait_answer "$1" "${2:-15}" 0 200 "${3:-6}" "" ""; }
 
+# node_verdicts -> "node1=healthy,node2=unreachable,..." from /api/v2/status
+# (the per-node diagnosis), "" when the server does not answer.
+node_verdicts() {
+    in_ns "$NS_SRV" curl -sS --noproxy '*' --max-time 3 \
+        "http://127.0.0.1:$SERVER_PORT/api/v2/status" 2>/dev/null |
+        "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(",".join(n["node"] + "=" + n["verdict"] for n in d["nodes"]))' 2>/dev/null || true
+}
+
 # Comma-joined sorted names, the form the observer compares with.
 csv() { printf '%s\n' "$@" | sort | paste -sd, -; }
 

@@ -35,11 +35,13 @@ scenario_1_healthy() {
     local polls mismatches non200 transitions
     polls=$(jget "$out" polls); mismatches=$(jget "$out" mismatches)
     non200=$(jget "$out" non200); transitions=$(jget "$out" transitions)
-    local verdict=FAIL
-    [[ $(jget "$out" ok) == true && $polls -ge $((STEADY_SECS - 2)) ]] && verdict=PASS
+    local verdict=FAIL nodes
+    nodes=$(node_verdicts)
+    [[ $(jget "$out" ok) == true && $polls -ge $((STEADY_SECS - 2)) &&
+        $nodes == node1=healthy,node2=healthy,node3=healthy ]] && verdict=PASS
     record 1 "healthy, ${STEADY_SECS} s polled every second" \
-        "$HEALTHY_ALL on every poll, 0 non-200" \
-        "$polls polls: $((polls - mismatches)) exact, $non200 non-200, $transitions transitions$( ((mismatches == 0)) || echo "; answers $(jget "$out" answers)")" \
+        "$HEALTHY_ALL on every poll, 0 non-200; v2: every node healthy" \
+        "$polls polls: $((polls - mismatches)) exact, $non200 non-200, $transitions transitions$( ((mismatches == 0)) || echo "; answers $(jget "$out" answers)"); v2: $nodes" \
         "n/a (no fault)" "$verdict"
 }
 
@@ -50,16 +52,18 @@ scenario_2_partition() {
     fault_partition_node $n
     out=$(wait_answer "$since" 15 3 400 6 "" "$want")
     detect=$(jget "$out" detect_s); observed=$(jget "$out" observed)
-    local drops
+    local drops nodes
     drops=$(rtr_chain_drops NC-PARTITION)
+    nodes=$(node_verdicts)
     since=$(now)
     restore_partition_node
-    if restore_and_wait "$since" && [[ $(jget "$out" ok) == true ]] && in_bound "$detect" && ((drops > 0)); then
+    if restore_and_wait "$since" && [[ $(jget "$out" ok) == true ]] && in_bound "$detect" && ((drops > 0)) &&
+        [[ $nodes == node1=healthy,node2=unreachable,node3=healthy ]]; then
         verdict=PASS
     fi
     record 2 "node2 uplink cut (DROP in router)" \
-        "400 Outdated=[${want//,/, }] within ${BOUND} s, held 3 s; 200 within ${BOUND} s of restore" \
-        "$observed; router dropped $drops packets; restored: 200 after ${RECOVERY} s" \
+        "400 Outdated=[${want//,/, }] within ${BOUND} s, held 3 s; v2: node2 unreachable; 200 within ${BOUND} s of restore" \
+        "$observed; v2: $nodes; router dropped $drops packets; restored: 200 after ${RECOVERY} s" \
         "${detect:-none} s (recovery ${RECOVERY} s)" "$verdict"
 }
 
@@ -70,14 +74,17 @@ scenario_3_pod_link() {
     fault_pod_link_down $n
     out=$(wait_answer "$since" 15 3 400 6 "" "$want")
     detect=$(jget "$out" detect_s); observed=$(jget "$out" observed)
+    local nodes
+    nodes=$(node_verdicts)
     since=$(now)
     restore_pod_link_down $n
-    if restore_and_wait "$since" && [[ $(jget "$out" ok) == true ]] && in_bound "$detect"; then
+    if restore_and_wait "$since" && [[ $(jget "$out" ok) == true ]] && in_bound "$detect" &&
+        [[ $nodes == node1=healthy,node2=healthy,node3=pod_network_down ]]; then
         verdict=PASS
     fi
     record 3 "node3 pod link down, host network fine" \
-        "400 Outdated=[$want] only, within ${BOUND} s, held 3 s" \
-        "$observed; restored: 200 after ${RECOVERY} s" \
+        "400 Outdated=[$want] only, within ${BOUND} s, held 3 s; v2: node3 pod_network_down" \
+        "$observed; v2: $nodes; restored: 200 after ${RECOVERY} s" \
         "${detect:-none} s (recovery ${RECOVERY} s)" "$verdict"
 }
 
