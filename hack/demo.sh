@@ -75,6 +75,12 @@ say "stopping $HOST_AGENT (as if its node's host network broke) and waiting two 
 kill "$HOST_AGENT_PID"
 wait "$HOST_AGENT_PID" 2>/dev/null || true
 sleep $((2 * INTERVAL + 2))
+say "GET /api/v2/status (per-node diagnosis; the status page at / shows the same)"
+curl -sf "http://$SERVER/api/v2/status" >"$LOGS/status.json"
+jq -r '.nodes[] | "node \(.node): \(.verdict)\n  \(.reason)",
+  (.agents[] | "  \(.name) (\(.kind)): \(.state), last report \(.last_report_age_seconds) s ago")' "$LOGS/status.json"
+jq -e --arg n "$NODE" '.nodes == [.nodes[] | select(.node == $n and .verdict == "host_network_down")]' \
+  "$LOGS/status.json" >/dev/null || { echo "expected node $NODE to be host_network_down" >&2; exit 1; }
 code=$(check)
 say "GET /api/v1/connectivity_check -> HTTP $code"
 jq . "$LOGS/check.json"
