@@ -84,8 +84,11 @@ jq -e --arg n "$NODE" '.nodes == [.nodes[] | select(.node == $n and .verdict == 
 code=$(check)
 say "GET /api/v1/connectivity_check -> HTTP $code"
 jq . "$LOGS/check.json"
-[[ $code == 400 ]] && jq -e --arg a "$HOST_AGENT" '.Outdated == [$a] and .Absent == []' "$LOGS/check.json" >/dev/null \
-  || { echo "expected $HOST_AGENT to be reported Outdated" >&2; exit 1; }
+if [[ $code != 400 ]] ||
+  ! jq -e --arg a "$HOST_AGENT" '.Outdated == [$a] and .Absent == []' "$LOGS/check.json" >/dev/null; then
+  echo "expected $HOST_AGENT to be reported Outdated" >&2
+  exit 1
+fi
 
 say "metrics the server exposes for Prometheus (excerpt)"
 curl -sf "http://$SERVER/metrics" | grep -E '^(netchecker_agents|netchecker_check_ok|ncagent_report_count_total|ncagent_error_count_total)' || true
