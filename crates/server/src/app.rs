@@ -239,6 +239,14 @@ impl App {
 
     /// The v2 diagnosis at `now`: every agent, every node's verdict.
     pub fn status(&self, now: Instant) -> Result<Status, NotSynced> {
+        self.evaluate(now, true).map(|(_, status)| status)
+    }
+
+    /// Judge every expected agent and every node at `now`, under the
+    /// cache's read lock. Without `detail` the agents' DNS answers and
+    /// probes are left out of the status (the background loop needs only
+    /// states and verdicts).
+    fn evaluate(&self, now: Instant, detail: bool) -> Result<(Verdict, Status), NotSynced> {
         let policy = &self.0.settings.policy;
         let view = self.0.pods.health(now);
         let in_grace = now.saturating_duration_since(self.0.started) <= policy.startup_grace;
@@ -258,9 +266,9 @@ impl App {
             // Both lists are sorted by name without repeats.
             let expected = pods
                 .into_iter()
-                .zip(verdict.agents.into_iter().map(|(_, state)| state))
+                .zip(verdict.agents.iter().map(|(_, state)| *state))
                 .collect();
-            Ok(status::build(status::Inputs {
+            let status = status::build(status::Inputs {
                 expected,
                 entries,
                 kube: self.0.pods.is_kube(),
@@ -268,7 +276,9 @@ impl App {
                 in_grace,
                 now,
                 wall: jiff::Timestamp::now(),
-            }))
+                detail,
+            });
+            Ok((verdict, status))
         })
     }
 
@@ -305,10 +315,8 @@ impl App {
     /// missed windows.
     pub fn tick(&self, now: Instant) {
         let m = &self.0.metrics;
-        if let Ok(verdict) = self.verdict(now) {
+        if let Ok((verdict, status)) = self.evaluate(now, false) {
             m.verdict(&verdict);
-        }
-        if let Ok(status) = self.status(now) {
             self.track_nodes(&status);
         }
         for missed in self

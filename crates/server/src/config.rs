@@ -271,7 +271,10 @@ mod tests {
             "--webhook-url=http://10.0.0.1:9000/b",
         ]);
         let urls: Vec<String> = c.webhook_urls.iter().map(ToString::to_string).collect();
-        assert_eq!(urls, ["https://hooks.example.com/a", "http://10.0.0.1:9000/b"]);
+        assert_eq!(
+            urls,
+            ["https://hooks.example.com/a", "http://10.0.0.1:9000/b"]
+        );
         let w = c.webhook_settings();
         assert_eq!((w.timeout, w.max_attempts), (Duration::from_secs(10), 6));
         for bad in ["ftp://x/", "hooks.example.com", "https://u:p@x/"] {

@@ -119,6 +119,15 @@ pub struct Inputs<'a> {
     pub in_grace: bool,
     pub now: Instant,
     pub wall: jiff::Timestamp,
+    /// Include each agent's DNS answers and probes (else `null` and `[]`).
+    pub detail: bool,
+}
+
+/// When a status is built, and whether with details.
+#[derive(Clone, Copy)]
+struct At {
+    now: Instant,
+    detail: bool,
 }
 
 /// One agent, ready for the answer and for its node's judgement.
@@ -134,8 +143,9 @@ fn row<'a>(
     kind: AgentKind,
     state: Option<AgentState>,
     entry: Option<&'a Entry>,
-    now: Instant,
+    at: At,
 ) -> Row<'a> {
+    let At { now, detail } = at;
     let report = entry.map(|e| &e.stored.report);
     let age = entry.map(|e| now.saturating_duration_since(e.received));
     let interval = report.map(|r| Duration::from_secs(r.report_interval));
@@ -172,12 +182,13 @@ fn row<'a>(
                     .as_secs_f64(),
             )
         }),
-        dns: report.map(|r| Dns {
+        dns: report.filter(|_| detail).map(|r| Dns {
             ok: dns_failures.is_empty(),
             lookups: r.nslookup.clone(),
         }),
         probes: probes
             .iter()
+            .take(if detail { usize::MAX } else { 0 })
             .map(|p| Probe {
                 url: p.url.clone(),
                 ok: probe_ok(p),
@@ -215,7 +226,9 @@ pub fn build(inputs: Inputs) -> Status {
         in_grace,
         now,
         wall,
+        detail,
     } = inputs;
+    let at = At { now, detail };
     let mut by_node: BTreeMap<String, Vec<Row>> = BTreeMap::new();
     let mut agent_states: BTreeMap<&'static str, usize> = AgentState::ALL
         .iter()
@@ -243,7 +256,7 @@ pub fn build(inputs: Inputs) -> Status {
             pod.kind,
             Some(*state),
             entry,
-            now,
+            at,
         );
         by_node.entry(node).or_default().push(r);
     }
@@ -261,7 +274,7 @@ pub fn build(inputs: Inputs) -> Status {
                 AgentKind::from_name(name),
                 None,
                 Some(entry),
-                now,
+                at,
             );
             by_node.entry(node).or_default().push(r);
         }
