@@ -40,7 +40,7 @@ pub struct AgentReport {
     /// Interface name mapped to its addresses in CIDR form.
     #[serde(default, deserialize_with = "nullable_address_map")]
     pub ips: AddressMap,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "nullable_probes")]
     pub network_probes: Vec<ProbeResult>,
 }
 
@@ -295,13 +295,27 @@ where
 }
 
 /// Go marshals a nil map as `null` and a failed lookup's nil slice as `null`.
+///
+/// Lists are trimmed to their length: a server keeps one report per agent,
+/// and a vector grown while parsing holds up to twice the room it needs.
 fn nullable_address_map<'de, D: Deserializer<'de>>(d: D) -> Result<AddressMap, D::Error> {
     let raw = Option::<BTreeMap<String, Option<Vec<String>>>>::deserialize(d)?;
     Ok(raw
         .unwrap_or_default()
         .into_iter()
-        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .map(|(k, v)| {
+            let mut v = v.unwrap_or_default();
+            v.shrink_to_fit();
+            (k, v)
+        })
         .collect())
+}
+
+/// Probe results, `null` read as none, trimmed to their length.
+fn nullable_probes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ProbeResult>, D::Error> {
+    let mut v: Vec<ProbeResult> = null_as_default(d)?;
+    v.shrink_to_fit();
+    Ok(v)
 }
 
 /// Whole seconds from any JSON number: older agents sent a float.
@@ -497,6 +511,16 @@ mod tests {
         assert_eq!(r.uptime, 12);
         assert_eq!(r.hostdate.as_str(), "0001-01-01T00:00:00Z");
         assert_eq!(r.nodename, "");
+    }
+
+    #[test]
+    fn parsed_lists_hold_no_spare_room() {
+        let r: AgentReport = serde_json::from_str(GO_REPORT).unwrap();
+        assert_eq!(r.network_probes.capacity(), r.network_probes.len());
+        for list in r.ips.values().chain(r.nslookup.values()) {
+            assert_eq!(list.capacity(), list.len());
+        }
+        assert_eq!(r.ips["eth0"].len(), 2);
     }
 
     #[test]
