@@ -333,6 +333,13 @@ impl App {
                 m.report_age(&e.agent, name, age);
             }
         });
+        let view = self.0.pods.health(now);
+        if view.synced && view.stale {
+            tracing::warn!(
+                age_seconds = view.age_seconds.round(),
+                "pod view is stale: the Kubernetes API has not answered; answering from the last known pods"
+            );
+        }
         self.publish_pod_view(now);
     }
 

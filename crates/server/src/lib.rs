@@ -53,6 +53,10 @@ pub enum Error {
         "cannot configure the Kubernetes client (use --kube=false to run without Kubernetes): {0}"
     )]
     Kube(#[source] kube::Error),
+    #[error(
+        "cannot find a Kubernetes configuration (in-cluster or KUBECONFIG; use --kube=false to run without Kubernetes): {0}"
+    )]
+    KubeConfig(#[source] kube::config::InferConfigError),
     #[error("cannot set up webhooks: {0}")]
     Webhooks(String),
     #[error("cannot register metrics: {0}")]
@@ -60,6 +64,9 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Longest wait for any read from the Kubernetes API.
+const KUBE_READ_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Evaluate the verdict every `every` until `shutdown`, publishing metrics.
 pub async fn run_checks(app: App, every: Duration, shutdown: CancellationToken) {
@@ -86,7 +93,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
             source,
         })?;
     let (pods, watch) = if config.kube {
-        let client = kube::Client::try_default().await.map_err(Error::Kube)?;
+        let mut kube_config = kube::Config::infer().await.map_err(Error::KubeConfig)?;
+        // Without a read timeout a LIST the API never answers hangs the
+        // watch forever; watches themselves end within 290 s by request.
+        kube_config.read_timeout = Some(KUBE_READ_TIMEOUT);
+        let client = kube::Client::try_from(kube_config).map_err(Error::Kube)?;
         let (view, watch) =
             PodView::watch(client, config.namespace.as_deref(), &config.agent_selector);
         (view, Some(watch))

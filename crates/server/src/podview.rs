@@ -46,7 +46,13 @@ struct WatchStatus {
     /// `Some` while the watch is failing.
     failing: Mutex<Option<Failing>>,
     last_ok: Mutex<Option<Instant>>,
+    /// When the relist in progress started (`Event::Init` comes before the
+    /// LIST request), `None` when no relist is running.
+    relisting: Mutex<Option<Instant>>,
 }
+
+/// A relist running longer than this means the API is not answering it.
+const RELIST_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Bookkeeping of a failing watch.
 ///
@@ -299,6 +305,22 @@ impl PodView {
             },
             PodView::Kube(k) => {
                 let synced = k.status.synced_once.load(Ordering::Acquire);
+                let relisting = *k
+                    .status
+                    .relisting
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if let Some(since) = relisting
+                    && synced
+                    && now.saturating_duration_since(since) > RELIST_PATIENCE
+                {
+                    // The view is frozen at what it held when the relist began.
+                    return ViewHealth {
+                        synced,
+                        stale: true,
+                        age_seconds: now.saturating_duration_since(since).as_secs_f64(),
+                    };
+                }
                 let failing = *k
                     .status
                     .failing
@@ -362,6 +384,14 @@ pub async fn run_watch(app: App, watch: PodWatch, shutdown: CancellationToken) {
     while let Some(item) = stream.next().await {
         let now = Instant::now();
         match item {
+            Ok(watcher::Event::Init) => {
+                // Emitted before the LIST request is sent: no answer yet.
+                relist_started = now;
+                *status
+                    .relisting
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(now);
+            }
             Ok(event) => {
                 let was_failing = status
                     .failing
@@ -376,8 +406,12 @@ pub async fn run_watch(app: App, watch: PodWatch, shutdown: CancellationToken) {
                     tracing::info!("Kubernetes API answers again; pod view is current");
                 }
                 match event {
-                    watcher::Event::Init => relist_started = now,
+                    watcher::Event::Init => {}
                     watcher::Event::InitDone => {
+                        *status
+                            .relisting
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner) = None;
                         let first_sync = !status.synced_once.swap(true, Ordering::AcqRel);
                         if let Some(live) = app.pods().live_names() {
                             if first_sync {

@@ -382,7 +382,6 @@ async fn dropped_watches_and_410_gone_lose_no_pod_change() {
 /// last known pods, and the view must be reported stale with a growing age
 /// (it is frozen); once the API answers, the pod deleted meanwhile leaves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a relist that hangs leaves the view reported current (see doc/reliability.md)"]
 async fn a_stalled_relist_is_reported_as_stale_and_recovers() {
     let (api, s) = start(&[]).await;
     s.report(POD).await;
