@@ -133,6 +133,13 @@ pub fn router(app: App) -> Router {
 /// or stalled clients cannot hold a connection and a task forever.
 async fn timeout(State(app): State<App>, req: Request, next: Next) -> Response {
     let is_report = req.method() == Method::POST;
+    if is_report
+        && declared_length(&req).is_some_and(|n| n > app.settings().max_report_bytes as u64)
+    {
+        // Refused before waiting for a body that may never come.
+        app.metrics().report_rejected(Rejection::TooLarge);
+        return too_large(&app).into_response();
+    }
     let limit = app.settings().request_timeout;
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
@@ -149,6 +156,26 @@ async fn timeout(State(app): State<App>, req: Request, next: Next) -> Response {
     }
 }
 
+/// The request's `Content-Length`, when it has a valid one.
+fn declared_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn too_large(app: &App) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "report body exceeds {} bytes (--max-report-bytes)",
+            app.settings().max_report_bytes
+        ),
+    )
+}
+
 async fn post_agent(
     State(app): State<App>,
     Path(name): Path<String>,
@@ -157,13 +184,7 @@ async fn post_agent(
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             app.metrics().report_rejected(Rejection::TooLarge);
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "report body exceeds {} bytes (--max-report-bytes)",
-                    app.settings().max_report_bytes
-                ),
-            )
+            too_large(&app)
         } else {
             ApiError::new(
                 rejection.status(),
