@@ -80,18 +80,43 @@ pub async fn run_checks(app: App, every: Duration, shutdown: CancellationToken) 
     }
 }
 
+/// Pending connections the kernel may queue before the server accepts them
+/// (capped by `net.core.somaxconn`). Every agent of a large cluster reports
+/// at about the same moment after a server restart; the usual 128 would
+/// drop SYNs and delay those reports by retransmits.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Bind `address` (host:port, the first address it resolves to).
+async fn listen(address: &str) -> std::io::Result<TcpListener> {
+    let addr = tokio::net::lookup_host(address)
+        .await?
+        .next()
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the address resolves to nothing",
+            )
+        })?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Run a server for `config` until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
     for flag in &config.ignored {
         tracing::warn!(flag = %flag, "flag of the original etcd-backed server is accepted but ignored");
     }
     let address = config.listen_address();
-    let listener = TcpListener::bind(&address)
-        .await
-        .map_err(|source| Error::Listen {
-            address: address.clone(),
-            source,
-        })?;
+    let listener = listen(&address).await.map_err(|source| Error::Listen {
+        address: address.clone(),
+        source,
+    })?;
     let (pods, watch) = if config.kube {
         let mut kube_config = kube::Config::infer().await.map_err(Error::KubeConfig)?;
         // Without a read timeout a LIST the API never answers hangs the
