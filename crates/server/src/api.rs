@@ -192,10 +192,8 @@ async fn post_agent(
             )
         }
     })?;
-    app.ingest(&name, &body, Instant::now()).map_err(|e| {
-        tracing::warn!(agent = %name, error = %e, "report refused");
-        ApiError::from(e)
-    })?;
+    app.ingest(&name, &body, Instant::now())
+        .map_err(ApiError::from)?;
     Ok(StatusCode::OK)
 }
 

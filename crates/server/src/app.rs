@@ -13,6 +13,7 @@ use netchecker_wire::{AgentReport, CheckResponse, StoredReport};
 use tokio::time::Instant;
 
 use crate::cache::{AgentCache, CacheFull, Entry};
+use crate::lograte::LogRate;
 use crate::metrics::{Metrics, Rejection};
 use crate::nodes::NodeTracker;
 use crate::podview::PodView;
@@ -87,6 +88,7 @@ struct Inner {
     metrics: Metrics,
     nodes: NodeTracker,
     webhooks: OnceLock<Webhooks>,
+    refusal_log: LogRate,
     started: Instant,
     shutting_down: AtomicBool,
 }
@@ -102,6 +104,7 @@ impl App {
             metrics,
             nodes,
             webhooks: OnceLock::new(),
+            refusal_log: LogRate::new(10, Duration::from_secs(1)),
             started: Instant::now(),
             shutting_down: AtomicBool::new(false),
         }));
@@ -135,6 +138,10 @@ impl App {
         let result = self.try_ingest(name, body, now);
         if let Err(e) = &result {
             self.0.metrics.report_rejected(e.rejection());
+            // Every refusal is counted; only a few per second are logged.
+            if let Some(suppressed) = self.0.refusal_log.allow(now) {
+                tracing::warn!(agent = %name, error = %e, suppressed, "report refused");
+            }
         }
         result
     }

@@ -15,6 +15,8 @@ pub mod cache;
 pub mod config;
 /// Per-node verdicts and their reasons.
 pub mod diagnosis;
+/// A limit on repetitive log lines.
+pub mod lograte;
 /// Prometheus metrics.
 pub mod metrics;
 /// Node verdict changes over time: series and events.
