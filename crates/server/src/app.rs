@@ -173,9 +173,26 @@ impl App {
         let probes = report.network_probes.clone();
         match self.0.cache.insert(name, agent.clone(), report, now, wall) {
             Ok(previous) => {
-                if let Some(prev) = previous.filter(|p| p.agent != agent) {
+                match previous {
                     // The pod's node name changed: its old label's series go.
-                    self.forget_series(name, &prev);
+                    Some(prev) if prev.agent != agent => self.forget_series(name, &prev),
+                    // Probe URLs the agent no longer reports lose their
+                    // series, unless another pod shares the label (rare, so
+                    // the cache is searched only when URLs changed).
+                    Some(prev) => {
+                        let dropped: Vec<&str> = prev
+                            .stored
+                            .report
+                            .network_probes
+                            .iter()
+                            .map(|old| old.url.as_str())
+                            .filter(|old| probes.iter().all(|new| new.url != *old))
+                            .collect();
+                        if !dropped.is_empty() && !self.0.cache.has_agent_label(&agent, name) {
+                            self.0.metrics.forget_probes(&agent, &dropped);
+                        }
+                    }
+                    None => {}
                 }
                 self.0.metrics.report_accepted(&agent, name, &probes, skew);
                 tracing::debug!(agent = name, "report stored");
@@ -215,12 +232,7 @@ impl App {
 
     fn forget_series(&self, name: &str, entry: &Entry) {
         let shared = self.0.cache.has_agent_label(&entry.agent, name);
-        self.0.metrics.forget(
-            &entry.agent,
-            name,
-            &entry.stored.report.network_probes,
-            shared,
-        );
+        self.0.metrics.forget(&entry.agent, name, shared);
     }
 
     /// Judge every expected agent at `now`, under the cache's read lock

@@ -128,12 +128,6 @@ struct AgentValues {
     probes: Vec<(Box<str>, [i64; 8])>,
 }
 
-impl AgentValues {
-    fn is_empty(&self) -> bool {
-        self.reports.is_none() && self.errors.is_none() && self.probes.is_empty()
-    }
-}
-
 /// Values of the series labelled by `agent` and `pod`.
 #[derive(Debug, Default, Clone, Copy)]
 struct PodValues {
@@ -505,20 +499,22 @@ impl Metrics {
     /// Forget the series of a pod that is gone. The `agent`-labelled series
     /// are dropped only when no other cached pod shares the label (a
     /// DaemonSet's replacement pod on the same node keeps them).
-    pub fn forget(&self, agent: &str, pod: &str, probes: &[ProbeResult], label_still_used: bool) {
+    pub fn forget(&self, agent: &str, pod: &str, label_still_used: bool) {
         let mut state = self.per_agent.state();
         state.remove_pod(agent, pod);
         if label_still_used {
             return;
         }
+        // No pod carries the label any more: every series of it goes,
+        // whichever report last named each probe URL.
+        state.agents.remove(agent);
+    }
+
+    /// Drop the probe series of `agent` for these URLs.
+    pub fn forget_probes(&self, agent: &str, urls: &[&str]) {
+        let mut state = self.per_agent.state();
         if let Some(a) = state.agents.get_mut(agent) {
-            a.reports = None;
-            a.errors = None;
-            a.probes
-                .retain(|(url, _)| !probes.iter().any(|p| *p.url == **url));
-            if a.is_empty() {
-                state.agents.remove(agent);
-            }
+            a.probes.retain(|(url, _)| !urls.contains(&&**url));
         }
     }
 
@@ -672,7 +668,8 @@ mod tests {
             self.error_count.with_label_values(&[agent]).inc_by(windows);
         }
 
-        fn forget(&self, agent: &str, pod: &str, probes: &[ProbeResult], shared: bool) {
+        /// `urls`: every URL with series under `agent` (vectors cannot list them).
+        fn forget(&self, agent: &str, pod: &str, urls: &[&str], shared: bool) {
             let _ = self.report_age.remove_label_values(&[agent, pod]);
             let _ = self.clock_skew.remove_label_values(&[agent, pod]);
             if shared {
@@ -680,9 +677,13 @@ mod tests {
             }
             let _ = self.report_count.remove_label_values(&[agent]);
             let _ = self.error_count.remove_label_values(&[agent]);
-            for probe in probes {
+            self.forget_probes(agent, urls);
+        }
+
+        fn forget_probes(&self, agent: &str, urls: &[&str]) {
+            for url in urls {
                 for gauge in &self.probes {
-                    let _ = gauge.remove_label_values(&[agent, probe.url.as_str()]);
+                    let _ = gauge.remove_label_values(&[agent, url]);
                 }
             }
         }
@@ -748,19 +749,21 @@ mod tests {
         );
         let steps = [
             Op::Report(a, "p1", vec![probe("u1", 200, 3), probe("u2", 0, 0)], 0.5),
-            // u2 is no longer probed: its series stays, as with vectors.
-            Op::Report(a, "p1", vec![probe("u1", 503, 7)], -1.25),
+            Op::Report(a, "p1", vec![probe("u1", 503, 7), probe("u2", 0, 0)], -1.25),
+            // u2 is no longer probed: its series go.
+            Op::Report(a, "p1", vec![probe("u1", 503, 7)], -1.0),
+            Op::ForgetProbes(a, vec!["u2"]),
             Op::Missed(a, 3),
             Op::Missed(b, 1),
             Op::Age(a, "p1", 4.5),
             // A replacement pod on the same node shares the agent label.
             Op::Report(a, "p2", vec![probe("u1", 200, 1)], 0.0),
-            Op::Forget(a, "p1", vec![probe("u1", 0, 0)], true),
+            Op::Forget(a, "p1", vec!["u1"], true),
             Op::Report(c, "p3", vec![probe("u3", 200, 2)], 2.0),
             Op::Age(c, "p3", 1.0),
             // The pod's node name changes: the old label's series go.
             Op::Report(d, "p3", vec![probe("u3", 200, 2)], 2.5),
-            Op::Forget(c, "p3", vec![probe("u3", 0, 0)], false),
+            Op::Forget(c, "p3", vec!["u3"], false),
             Op::Age(d, "p3", 0.25),
         ];
         let check = |step: usize| {
@@ -778,17 +781,17 @@ mod tests {
         // Some series exist at the end, so the comparison compared values.
         let text = ours.render();
         assert!(
-            text.contains("ncagent_http_probe_code{agent=\"n1-private_network\",url=\"u2\"} 0")
+            text.contains("ncagent_http_probe_code{agent=\"n1-private_network\",url=\"u1\"} 200")
         );
+        assert!(!text.contains("url=\"u2\""));
         assert!(text.contains("ncagent_error_count_total{agent=\"n2-private_network\"} 1"));
         assert!(text.contains(
             "netchecker_agent_report_age_seconds{agent=\"n4-host_network\",pod=\"p3\"} 0.25"
         ));
         assert!(!text.contains("n3-host_network"));
         // Forgetting the last pod of a label removes the label's series.
-        let last = [probe("u1", 0, 0)];
-        ours.forget(a, "p2", &last, false);
-        reference.forget(a, "p2", &last, false);
+        ours.forget(a, "p2", false);
+        reference.forget(a, "p2", &["u1"], false);
         check(steps.len());
         assert!(
             !ours
@@ -801,7 +804,9 @@ mod tests {
         Report(&'a str, &'a str, Vec<ProbeResult>, f64),
         Missed(&'a str, u64),
         Age(&'a str, &'a str, f64),
-        Forget(&'a str, &'a str, Vec<ProbeResult>, bool),
+        /// Agent, pod, the agent's URLs (for the reference), shared label.
+        Forget(&'a str, &'a str, Vec<&'a str>, bool),
+        ForgetProbes(&'a str, Vec<&'a str>),
     }
 
     impl Op<'_> {
@@ -819,9 +824,13 @@ mod tests {
                     ours.report_age(agent, pod, *s);
                     reference.report_age(agent, pod, *s);
                 }
-                Op::Forget(agent, pod, probes, shared) => {
-                    ours.forget(agent, pod, probes, *shared);
-                    reference.forget(agent, pod, probes, *shared);
+                Op::Forget(agent, pod, urls, shared) => {
+                    ours.forget(agent, pod, *shared);
+                    reference.forget(agent, pod, urls, *shared);
+                }
+                Op::ForgetProbes(agent, urls) => {
+                    ours.forget_probes(agent, urls);
+                    reference.forget_probes(agent, urls);
                 }
             }
         }
@@ -840,21 +849,11 @@ mod tests {
             std::slice::from_ref(&probe),
             0.0,
         );
-        m.forget(
-            "n-private_network",
-            "old",
-            std::slice::from_ref(&probe),
-            true,
-        );
+        m.forget("n-private_network", "old", true);
         let text = m.render();
         assert!(text.contains("ncagent_report_count_total{agent=\"n-private_network\"} 1"));
         assert!(!text.contains("pod=\"old\""));
-        m.forget(
-            "n-private_network",
-            "old",
-            std::slice::from_ref(&probe),
-            false,
-        );
+        m.forget("n-private_network", "old", false);
         let text = m.render();
         assert!(!text.contains("agent=\"n-private_network\""), "{text}");
     }

@@ -887,7 +887,6 @@ fn deleted_agents_leave_no_cache_entry_or_metric_series() {
 /// or hostile agent) must not grow the metric series without bound: only
 /// the probes of its latest report keep series, and none survive it.
 #[test]
-#[ignore = "series of probe URLs an agent no longer reports linger (see doc/reliability.md)"]
 fn changing_probe_urls_leave_no_stale_series() {
     let mut server = spawn(&[]);
     let addr = server.addr;
