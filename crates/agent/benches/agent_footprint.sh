@@ -10,7 +10,8 @@
 #     counts the forked Python before exec);
 #   - CPU per report, steady state: the sum of on-CPU nanoseconds of the
 #     agent's threads (/proc/PID/task/*/schedstat) between the first and the
-#     last report, divided by the reports in between;
+#     last report, divided by the reports in between; likewise the time
+#     slices (the third schedstat field: one per wake-up of a thread);
 #   - CPU per report, everything: utime+stime from wait4() after SIGTERM
 #     (microsecond resolution, start-up and exit included) divided by all
 #     reports.
@@ -147,13 +148,16 @@ def measure(run):
     children.append(agent)
 
     def on_cpu_ns():
-        total = 0
+        """On-CPU nanoseconds and time slices (one per wake-up) of all threads."""
+        total, slices = 0, 0
         for f in glob.glob(f"/proc/{agent.pid}/task/*/schedstat"):
             try:
-                total += int(open(f).read().split()[0])
+                fields = open(f).read().split()
+                total += int(fields[0])
+                slices += int(fields[2])
             except OSError:
                 pass
-        return total
+        return total, slices
 
     def status(field):
         for line in open(f"/proc/{agent.pid}/status"):
@@ -172,9 +176,9 @@ def measure(run):
 
     load_before = loadavg()
     wait_for(1, 20)
-    first_ns, first_n = on_cpu_ns(), count(pod)
+    (first_ns, first_slices), first_n = on_cpu_ns(), count(pod)
     wait_for(reports_wanted, reports_wanted + 30)
-    last_ns, last_n = on_cpu_ns(), count(pod)
+    (last_ns, last_slices), last_n = on_cpu_ns(), count(pod)
     hwm_kb, rss_kb, threads = status("VmHWM"), status("VmRSS"), status("Threads")
     agent.send_signal(signal.SIGTERM)
     _, wstatus, ru = os.wait4(agent.pid, 0)
@@ -182,6 +186,7 @@ def measure(run):
     return {
         "reports": last_n,
         "steady_ms": (last_ns - first_ns) / 1e6 / max(1, last_n - first_n),
+        "wakeups": (last_slices - first_slices) / max(1, last_n - first_n),
         "all_ms": (ru.ru_utime + ru.ru_stime) * 1000 / last_n,
         "user_ms": ru.ru_utime * 1000,
         "sys_ms": ru.ru_stime * 1000,
@@ -231,10 +236,11 @@ print(f"each run: one agent process, {reports_wanted} reports, interval 1 s, pad
       f"ping + 2 probe URLs")
 print(f"binary size: {os.path.getsize(agent_bin) / 1048576:.1f} MiB; machine: {os.cpu_count()} CPUs")
 print()
-print("run  reports  peak RSS  RSS end  threads  CPU/report steady  CPU/report all (user+sys)  exit  load avg")
+print("run  reports  peak RSS  RSS end  threads  CPU/report steady  wake-ups/report  CPU/report all (user+sys)  exit  load avg")
 for i, r in enumerate(results, 1):
     print(f"{i:>3}  {r['reports']:>7}  {r['hwm_mib']:>5.1f} MiB  {r['rss_mib']:>3.1f} MiB  {r['threads']:>7}"
-          f"  {r['steady_ms']:>14.2f} ms  {r['all_ms']:>8.2f} ms ({r['user_ms']:.0f}+{r['sys_ms']:.0f} ms)"
+          f"  {r['steady_ms']:>14.2f} ms  {r['wakeups']:>15.1f}"
+          f"  {r['all_ms']:>8.2f} ms ({r['user_ms']:.0f}+{r['sys_ms']:.0f} ms)"
           f"  {r['exit']:>9}  {r['load']}")
 steady = sorted(r["steady_ms"] for r in results)
 print()
