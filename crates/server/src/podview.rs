@@ -365,6 +365,29 @@ pub struct PodWatch {
     writer: reflector::store::Writer<Pod>,
 }
 
+/// Strip a watched pod down to what the server reads (name, namespace,
+/// labels, node, host network), so the store holds a few hundred bytes per
+/// pod instead of its whole spec, status and managed fields.
+fn keep_what_is_judged(pod: &mut Pod) {
+    let m = &mut pod.metadata;
+    m.annotations = None;
+    m.managed_fields = None;
+    m.owner_references = None;
+    m.finalizers = None;
+    if let Some(labels) = &mut m.labels {
+        labels.retain(|k, _| k == "app");
+    }
+    pod.spec = pod
+        .spec
+        .take()
+        .map(|spec| k8s_openapi::api::core::v1::PodSpec {
+            node_name: spec.node_name,
+            host_network: spec.host_network,
+            ..Default::default()
+        });
+    pod.status = None;
+}
+
 /// Drive the pod watch until `shutdown`: keep the reflector store current,
 /// drop the reports of deleted pods, and track whether the view is stale.
 pub async fn run_watch(app: App, watch: PodWatch, shutdown: CancellationToken) {
@@ -373,7 +396,10 @@ pub async fn run_watch(app: App, watch: PodWatch, shutdown: CancellationToken) {
         config,
         writer,
     } = watch;
-    let stream = watcher(api, config).default_backoff().reflect(writer);
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(keep_what_is_judged)
+        .reflect(writer);
     let mut stream = std::pin::pin!(stream.take_until(shutdown.cancelled_owned()));
     let Some(status) = app.pods().kube_status() else {
         return;
@@ -509,6 +535,34 @@ mod tests {
             AgentKind::from_name("netchecker-agent-x7k2p"),
             AgentKind::PodNetwork
         );
+    }
+
+    #[test]
+    fn a_stored_pod_keeps_only_what_is_judged() {
+        let mut full = pod("netchecker-agent-x", Some("netchecker-agent"), Some(true));
+        full.metadata.annotations = Some([("a".to_string(), "x".repeat(4096))].into());
+        full.metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("pod-template-hash".into(), "abc".into());
+        full.spec.as_mut().unwrap().containers = vec![Default::default(); 3];
+        full.status = Some(Default::default());
+        let before = ExpectedPod::from_pod(&full);
+        let mut slim = full.clone();
+        keep_what_is_judged(&mut slim);
+        assert_eq!(ExpectedPod::from_pod(&slim), before, "same expected pod");
+        assert_eq!(AgentKind::of_pod(&slim), AgentKind::HostNetwork);
+        assert!(slim.metadata.annotations.is_none() && slim.status.is_none());
+        assert!(slim.spec.as_ref().unwrap().containers.is_empty());
+        assert_eq!(slim.metadata.labels.as_ref().unwrap().len(), 1);
+        let size = |p: &Pod| serde_json::to_string(p).unwrap().len();
+        assert!(
+            size(&slim) < 300,
+            "{}",
+            serde_json::to_string(&slim).unwrap()
+        );
+        assert!(size(&full) > 4096);
     }
 
     #[test]
