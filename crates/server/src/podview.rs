@@ -327,7 +327,9 @@ impl PodView {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
                 match failing {
-                    Some(f) if f.is_stale(now) => ViewHealth {
+                    // A failure followed by a relist still running is not
+                    // over, however long ago the last error came.
+                    Some(f) if f.is_stale(now) || relisting.is_some() => ViewHealth {
                         synced,
                         stale: true,
                         age_seconds: now.saturating_duration_since(f.since).as_secs_f64(),

@@ -387,10 +387,13 @@ async fn a_stalled_relist_is_reported_as_stale_and_recovers() {
     s.report(POD).await;
     s.report(HOSTNET_POD).await;
     api.set_failure(Failure::HangList);
+    let lists = api.list_requests();
+    // Watches end first, then the pod goes and the history with it, all
+    // before the watcher can reconnect: it cannot learn of the deletion
+    // from a watch event, and resuming gets 410, so it must relist.
+    api.close_watches();
     api.delete_pod(NS, POD);
     api.compact_history();
-    let lists = api.list_requests();
-    api.close_watches();
     s.eventually("the relist is held", || async {
         api.list_requests() > lists
     })
