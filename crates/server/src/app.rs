@@ -163,16 +163,12 @@ impl App {
                 "report_interval must be a positive number of seconds".into(),
             ));
         }
-        let wall = jiff::Timestamp::now();
-        let skew = report
-            .hostdate
-            .timestamp()
-            .duration_since(wall)
-            .as_secs_f64();
         let agent = crate::metrics::agent_label(name, &report.nodename);
-        let probes = report.network_probes.clone();
-        match self.0.cache.insert(name, agent.clone(), report, now, wall) {
+        let entry = Entry::new(&report, agent.clone(), now, jiff::Timestamp::now());
+        let skew = entry.skew_seconds;
+        match self.0.cache.insert(name, entry) {
             Ok(previous) => {
+                let probes = &report.network_probes;
                 match previous {
                     // The pod's node name changed: its old label's series go.
                     Some(prev) if prev.agent != agent => self.forget_series(name, &prev),
@@ -181,11 +177,9 @@ impl App {
                     // the cache is searched only when URLs changed).
                     Some(prev) => {
                         let dropped: Vec<&str> = prev
-                            .stored
-                            .report
-                            .network_probes
+                            .probes
                             .iter()
-                            .map(|old| old.url.as_str())
+                            .map(|(old, _)| &**old)
                             .filter(|old| probes.iter().all(|new| new.url != *old))
                             .collect();
                         if !dropped.is_empty() && !self.0.cache.has_agent_label(&agent, name) {
@@ -194,7 +188,7 @@ impl App {
                     }
                     None => {}
                 }
-                self.0.metrics.report_accepted(&agent, name, &probes, skew);
+                self.0.metrics.report_accepted(&agent, name, probes, skew);
                 tracing::debug!(agent = name, "report stored");
                 Ok(())
             }

@@ -14,9 +14,20 @@ use tokio::time::Instant;
 use crate::verdict::{Policy, Seen, missed_windows};
 
 /// One cached report and the bookkeeping around it.
+///
+/// The report itself is kept as its compact JSON (without the padding) and
+/// parsed again only to be served: parsed, a report's maps and strings take
+/// several times the room. What the server judges by is kept beside it.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub stored: StoredReport,
+    json: Box<[u8]>,
+    /// The agent's report interval.
+    pub interval: Duration,
+    pub nodename: Box<str>,
+    /// The agent's `hostdate` minus `last_updated`, in seconds.
+    pub skew_seconds: f64,
+    /// When the server stored the report (its own wall clock).
+    pub last_updated: jiff::Timestamp,
     /// Monotonic receive time: freshness never depends on wall-clock jumps.
     pub received: Instant,
     /// The `agent` metric label (`<node>-private_network` / `-host_network`).
@@ -24,14 +35,78 @@ pub struct Entry {
     /// Missed windows already added to `ncagent_error_count_total` since
     /// this report arrived.
     pub windows_counted: u64,
+    /// Looked-up names that resolved to nothing.
+    pub dns_failures: Box<[Box<str>]>,
+    /// Probe URLs with whether each succeeded.
+    pub probes: Box<[(Box<str>, bool)]>,
+}
+
+/// The parts of a report that `/api/v2/status` shows in detail.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Detail {
+    #[serde(default)]
+    pub nslookup: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub network_probes: Vec<netchecker_wire::ProbeResult>,
 }
 
 impl Entry {
+    /// Keep `report` of metric label `agent`, received at `received` and
+    /// `last_updated`.
+    pub fn new(
+        report: &AgentReport,
+        agent: String,
+        received: Instant,
+        last_updated: jiff::Timestamp,
+    ) -> Self {
+        let json = serde_json::to_vec(report).unwrap_or_default();
+        Entry {
+            json: json.into_boxed_slice(),
+            interval: Duration::from_secs(report.report_interval),
+            nodename: report.nodename.as_str().into(),
+            skew_seconds: report
+                .hostdate
+                .timestamp()
+                .duration_since(last_updated)
+                .as_secs_f64(),
+            last_updated,
+            received,
+            agent,
+            windows_counted: 0,
+            dns_failures: report
+                .nslookup
+                .iter()
+                .filter(|(_, addrs)| addrs.is_empty())
+                .map(|(name, _)| name.as_str().into())
+                .collect(),
+            probes: report
+                .network_probes
+                .iter()
+                .map(|p| (p.url.as_str().into(), crate::status::probe_ok(p)))
+                .collect(),
+        }
+    }
+
     pub fn seen(&self) -> Seen {
         Seen {
             received: self.received,
-            interval: Duration::from_secs(self.stored.report.report_interval),
+            interval: self.interval,
         }
+    }
+
+    /// The report as stored and served.
+    pub fn stored(&self) -> StoredReport {
+        let report = serde_json::from_slice(&self.json)
+            .expect("a stored report is the server's own serialization");
+        StoredReport {
+            report,
+            last_updated: self.last_updated,
+        }
+    }
+
+    /// The report's DNS answers and probes.
+    pub fn detail(&self) -> Detail {
+        serde_json::from_slice(&self.json).unwrap_or_default()
     }
 }
 
@@ -72,26 +147,9 @@ impl AgentCache {
         self.entries.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Store `report` as the latest of agent `name`, whose metric label is
-    /// `agent`. A known agent is always updated; a new one is refused when
-    /// the cache is full.
-    pub fn insert(
-        &self,
-        name: &str,
-        agent: String,
-        report: AgentReport,
-        received: Instant,
-        last_updated: jiff::Timestamp,
-    ) -> Result<Option<Entry>, CacheFull> {
-        let entry = Entry {
-            stored: StoredReport {
-                report,
-                last_updated,
-            },
-            received,
-            agent,
-            windows_counted: 0,
-        };
+    /// Store `entry` as the latest of agent `name`. A known agent is always
+    /// updated; a new one is refused when the cache is full.
+    pub fn insert(&self, name: &str, entry: Entry) -> Result<Option<Entry>, CacheFull> {
         let mut map = self.write();
         if !map.contains_key(name) && map.len() >= self.max_agents {
             return Err(CacheFull {
@@ -102,14 +160,14 @@ impl AgentCache {
     }
 
     pub fn get(&self, name: &str) -> Option<StoredReport> {
-        self.read().get(name).map(|e| e.stored.clone())
+        self.read().get(name).map(Entry::stored)
     }
 
     /// Every stored report, sorted by pod name.
     pub fn all(&self) -> BTreeMap<String, StoredReport> {
         self.read()
             .iter()
-            .map(|(k, e)| (k.clone(), e.stored.clone()))
+            .map(|(k, e)| (k.clone(), e.stored()))
             .collect()
     }
 
@@ -176,7 +234,7 @@ mod tests {
         t: Instant,
     ) -> Result<Option<Entry>, CacheFull> {
         let agent = agent_label(name, &report.nodename);
-        c.insert(name, agent, report, t, ts())
+        c.insert(name, Entry::new(&report, agent, t, ts()))
     }
 
     fn report(node: &str, interval: u64) -> AgentReport {
@@ -200,9 +258,33 @@ mod tests {
         );
         assert!(c.get("c").is_none());
         let prev = put(&c, "a", report("n1", 7), t).unwrap().unwrap();
-        assert_eq!(prev.stored.report.report_interval, 5);
+        assert_eq!(prev.interval, Duration::from_secs(5));
         assert_eq!(c.get("a").unwrap().report.report_interval, 7);
         assert_eq!(c.all().len(), 2);
+    }
+
+    #[test]
+    fn a_stored_report_is_served_exactly_as_received() {
+        let go: AgentReport = serde_json::from_str(include_str!(
+            "../../wire/tests/fixtures/go-agent-report.json"
+        ))
+        .unwrap();
+        let e = Entry::new(&go, "node-1-private_network".into(), Instant::now(), ts());
+        assert_eq!(e.stored().report, go);
+        assert_eq!(e.stored().last_updated, ts());
+        assert_eq!(e.interval, Duration::from_secs(go.report_interval));
+        assert_eq!(&*e.nodename, go.nodename.as_str());
+        let d = e.detail();
+        assert_eq!(d.nslookup, go.nslookup);
+        assert_eq!(d.network_probes, go.network_probes);
+        assert!(e.dns_failures.is_empty());
+        assert_eq!(
+            e.probes
+                .iter()
+                .map(|(u, ok)| (&**u, *ok))
+                .collect::<Vec<_>>(),
+            [("http://netchecker-service:8081/api/v1/ping", true)]
+        );
     }
 
     #[test]

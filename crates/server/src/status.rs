@@ -5,7 +5,6 @@
 //! plus the per-node rules of [`crate::diagnosis`].
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
 
 use netchecker_wire::ProbeResult;
 
@@ -146,24 +145,21 @@ fn row<'a>(
     at: At,
 ) -> Row<'a> {
     let At { now, detail } = at;
-    let report = entry.map(|e| &e.stored.report);
     let age = entry.map(|e| now.saturating_duration_since(e.received));
-    let interval = report.map(|r| Duration::from_secs(r.report_interval));
-    let dns_failures: Vec<&str> = report
-        .map(|r| {
-            r.nslookup
+    let interval = entry.map(|e| e.interval);
+    let dns_failures: Vec<&str> = entry
+        .map(|e| e.dns_failures.iter().map(|n| &**n).collect())
+        .unwrap_or_default();
+    let failing_probes: Vec<&str> = entry
+        .map(|e| {
+            e.probes
                 .iter()
-                .filter(|(_, addrs)| addrs.is_empty())
-                .map(|(n, _)| n.as_str())
+                .filter(|(_, ok)| !ok)
+                .map(|(url, _)| &**url)
                 .collect()
         })
         .unwrap_or_default();
-    let probes: &[ProbeResult] = report.map_or(&[], |r| &r.network_probes);
-    let failing_probes = probes
-        .iter()
-        .filter(|p| !probe_ok(p))
-        .map(|p| p.url.as_str())
-        .collect();
+    let detail = entry.filter(|_| detail).map(Entry::detail);
     let status = AgentStatus {
         name: name.to_owned(),
         namespace: namespace.map(str::to_owned),
@@ -171,24 +167,16 @@ fn row<'a>(
         kind,
         state: state_name(state),
         last_report_age_seconds: age.map(|a| round_ms(a.as_secs_f64())),
-        report_interval_seconds: report.map(|r| r.report_interval),
-        clock_skew_seconds: entry.map(|e| {
-            round_ms(
-                e.stored
-                    .report
-                    .hostdate
-                    .timestamp()
-                    .duration_since(e.stored.last_updated)
-                    .as_secs_f64(),
-            )
-        }),
-        dns: report.filter(|_| detail).map(|r| Dns {
+        report_interval_seconds: interval.map(|i| i.as_secs()),
+        clock_skew_seconds: entry.map(|e| round_ms(e.skew_seconds)),
+        dns: detail.as_ref().map(|d| Dns {
             ok: dns_failures.is_empty(),
-            lookups: r.nslookup.clone(),
+            lookups: d.nslookup.clone(),
         }),
-        probes: probes
+        probes: detail
+            .map(|d| d.network_probes)
+            .unwrap_or_default()
             .iter()
-            .take(if detail { usize::MAX } else { 0 })
             .map(|p| Probe {
                 url: p.url.clone(),
                 ok: probe_ok(p),
@@ -245,7 +233,7 @@ pub fn build(inputs: Inputs) -> Status {
         let node = pod
             .node
             .clone()
-            .or_else(|| entry.map(|e| e.stored.report.nodename.clone()))
+            .or_else(|| entry.map(|e| e.nodename.to_string()))
             .unwrap_or_default();
         healthy &= matches!(state, AgentState::Ok | AgentState::Pending);
         *agent_states.entry(state.as_str()).or_default() += 1;
@@ -265,7 +253,7 @@ pub fn build(inputs: Inputs) -> Status {
             if expected_names.contains(name.as_str()) {
                 continue;
             }
-            let node = entry.stored.report.nodename.clone();
+            let node = entry.nodename.to_string();
             *agent_states.entry("unexpected").or_default() += 1;
             let r = row(
                 name,
