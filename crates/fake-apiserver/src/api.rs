@@ -2,7 +2,7 @@
 //! namespace, with the query parameters kube-runtime's watcher sends, plus
 //! `Status` answers for unknown paths and methods.
 //!
-//! LIST returns every matching pod in one page (no `continue` token) with
+//! LIST returns matching pods in pages of `limit` with a `continue` token, with
 //! the store's current resourceVersion. WATCH (`watch=true`) streams
 //! newline-delimited JSON events; see [`crate::watch`].
 
@@ -54,6 +54,8 @@ struct PodQuery {
     timeout_seconds: Option<String>,
     allow_watch_bookmarks: bool,
     send_initial_events: Option<bool>,
+    limit: Option<String>,
+    continue_token: Option<String>,
 }
 
 fn truthy(value: &str) -> bool {
@@ -73,7 +75,9 @@ impl PodQuery {
                 "timeoutSeconds" => q.timeout_seconds = Some(value),
                 "allowWatchBookmarks" => q.allow_watch_bookmarks = truthy(&value),
                 "sendInitialEvents" => q.send_initial_events = Some(truthy(&value)),
-                // limit, continue, pretty, ...: one page holds everything.
+                "limit" => q.limit = Some(value),
+                "continue" => q.continue_token = Some(value),
+                // pretty, ...: ignored.
                 _ => {}
             }
         }
@@ -200,17 +204,73 @@ async fn pods(
         if let Err(err) = query.resource_version() {
             return err.into_response();
         }
-        list(&state, &filter)
+        match Page::of(&query) {
+            Ok(page) => list(&state, &filter, page),
+            Err(err) => err.into_response(),
+        }
     }
 }
 
-fn list(state: &AppState, filter: &PodFilter) -> Response {
-    let (pods, resource_version) = state.store.snapshot();
-    let items: Vec<Pod> = pods.into_iter().filter(|p| filter.matches(p)).collect();
+/// Which part of a LIST to answer: as the real API, `limit` pods per page
+/// and a `continue` token for the rest (here `<resourceVersion>:<offset>`:
+/// the pages after the first keep the first page's version).
+#[derive(Debug, Clone, Copy, Default)]
+struct Page {
+    limit: Option<usize>,
+    offset: usize,
+    resource_version: Option<u64>,
+}
+
+impl Page {
+    fn of(query: &PodQuery) -> Result<Self, ApiError> {
+        let limit = match query.limit.as_deref() {
+            None | Some("") | Some("0") => None,
+            Some(n) => Some(
+                n.parse::<usize>()
+                    .map_err(|_| ApiError::new(400, format!("invalid limit {n:?}")))?,
+            ),
+        };
+        let (resource_version, offset) = match query.continue_token.as_deref() {
+            None | Some("") => (None, 0),
+            Some(token) => {
+                let parsed = token
+                    .split_once(':')
+                    .and_then(|(rv, off)| Some((rv.parse().ok()?, off.parse().ok()?)));
+                match parsed {
+                    Some((rv, off)) => (Some(rv), off),
+                    None => {
+                        return Err(ApiError::new(
+                            400,
+                            format!("invalid continue token {token:?}"),
+                        ));
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            limit,
+            offset,
+            resource_version,
+        })
+    }
+}
+
+fn list(state: &AppState, filter: &PodFilter, page: Page) -> Response {
+    let (pods, current) = state.store.snapshot();
+    let resource_version = page.resource_version.unwrap_or(current);
+    let matching = pods.into_iter().filter(|p| filter.matches(p));
+    let mut items: Vec<Pod> = matching.skip(page.offset).collect();
+    let mut metadata = json!({ "resourceVersion": resource_version.to_string() });
+    if let Some(limit) = page.limit
+        && items.len() > limit
+    {
+        items.truncate(limit);
+        metadata["continue"] = json!(format!("{resource_version}:{}", page.offset + limit));
+    }
     Json(json!({
         "apiVersion": "v1",
         "kind": "PodList",
-        "metadata": { "resourceVersion": resource_version.to_string() },
+        "metadata": metadata,
         "items": items,
     }))
     .into_response()

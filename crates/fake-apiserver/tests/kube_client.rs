@@ -191,6 +191,48 @@ async fn list_filters_by_label_selector() {
 }
 
 #[tokio::test]
+async fn list_pages_with_limit_and_continue() {
+    let fake = FakeApiServer::start().await;
+    for i in 0..7 {
+        fake.add_pod(agent_pod(
+            "netchecker",
+            &format!("agent-{i}"),
+            "netchecker-agent",
+            "n",
+        ));
+    }
+    let version = fake.resource_version().to_string();
+    let pods = Api::<Pod>::all(client_for(&fake).await);
+    let mut seen = Vec::new();
+    let mut params = ListParams::default().limit(3);
+    let mut pages = 0;
+    loop {
+        let page = pods.list(&params).await.unwrap();
+        pages += 1;
+        assert!(page.items.len() <= 3);
+        assert_eq!(
+            page.metadata.resource_version.as_deref(),
+            Some(version.as_str())
+        );
+        seen.extend(page.items.iter().map(|p| p.metadata.name.clone().unwrap()));
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        seen,
+        (0..7).map(|i| format!("agent-{i}")).collect::<Vec<_>>()
+    );
+    let bad = pods
+        .list(&ListParams::default().continue_token("nonsense"))
+        .await
+        .unwrap_err();
+    assert!(matches!(bad, kube::Error::Api(s) if s.code == 400));
+}
+
+#[tokio::test]
 async fn namespaced_api_sees_only_its_namespace() {
     let fake = FakeApiServer::start().await;
     seed(&fake);
