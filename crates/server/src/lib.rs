@@ -76,7 +76,13 @@ pub async fn run_checks(app: App, every: Duration, shutdown: CancellationToken) 
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticks.tick() => app.tick(Instant::now()),
+            _ = ticks.tick() => {
+                // A round judges every agent and node (tens of milliseconds
+                // with tens of thousands of agents): it runs on a blocking
+                // thread, off the workers that serve reports and checks.
+                let app = app.clone();
+                let _ = tokio::task::spawn_blocking(move || app.tick(Instant::now())).await;
+            }
             () = shutdown.cancelled() => break,
         }
     }
