@@ -13,12 +13,13 @@ use netchecker_wire::{AgentReport, CheckResponse, StoredReport};
 use tokio::time::Instant;
 
 use crate::cache::{AgentCache, CacheFull, Entry};
+use crate::diagnosis::{NodeJudgement, node_verdict, reason};
 use crate::lograte::LogRate;
 use crate::metrics::{Metrics, Rejection};
-use crate::nodes::NodeTracker;
+use crate::nodes::{self, NodeTracker};
 use crate::podview::PodView;
-use crate::status::{self, Status};
-use crate::verdict::{Policy, Verdict, judge};
+use crate::status::{self, Status, Tally};
+use crate::verdict::{Policy, Verdict, judge, state_of};
 use crate::webhook::Webhooks;
 
 /// Limits and policy of a server instance.
@@ -252,14 +253,6 @@ impl App {
 
     /// The v2 diagnosis at `now`: every agent, every node's verdict.
     pub fn status(&self, now: Instant) -> Result<Status, NotSynced> {
-        self.evaluate(now, true).map(|(_, status)| status)
-    }
-
-    /// Judge every expected agent and every node at `now`, under the
-    /// cache's read lock. Without `detail` the agents' DNS answers and
-    /// probes are left out of the status (the background loop needs only
-    /// states and verdicts).
-    fn evaluate(&self, now: Instant, detail: bool) -> Result<(Verdict, Status), NotSynced> {
         let policy = &self.0.settings.policy;
         let view = self.0.pods.health(now);
         let in_grace = now.saturating_duration_since(self.0.started) <= policy.startup_grace;
@@ -269,19 +262,15 @@ impl App {
                 .pods
                 .expected_pods(entries.keys().map(String::as_str))
                 .ok_or(NotSynced)?;
-            let verdict = judge(
-                pods.iter().map(|p| p.name.as_str()),
-                |name| entries.get(name).map(Entry::seen),
-                now,
-                self.0.started,
-                policy,
-            );
-            // Both lists are sorted by name without repeats.
             let expected = pods
                 .into_iter()
-                .zip(verdict.agents.iter().map(|(_, state)| *state))
+                .map(|pod| {
+                    let seen = entries.get(&pod.name).map(Entry::seen);
+                    let state = state_of(seen, now, in_grace, policy);
+                    (pod, state)
+                })
                 .collect();
-            let status = status::build(status::Inputs {
+            Ok(status::build(status::Inputs {
                 expected,
                 entries,
                 kube: self.0.pods.is_kube(),
@@ -289,9 +278,7 @@ impl App {
                 in_grace,
                 now,
                 wall: jiff::Timestamp::now(),
-                detail,
-            });
-            Ok((verdict, status))
+            }))
         })
     }
 
@@ -302,10 +289,39 @@ impl App {
         }
     }
 
-    /// Record node verdicts: series, and an event per change worth one
-    /// (logged, and sent to the webhooks).
-    fn track_nodes(&self, status: &Status) {
-        for event in self.0.nodes.update(status) {
+    /// One evaluation of every expected agent and every node: the state
+    /// gauges, the node verdict series, and an event per change worth one
+    /// (logged, and sent to the webhooks). Works on borrowed data under the
+    /// cache's read lock: nothing per agent is copied.
+    fn judge_all(&self, now: Instant) {
+        let policy = &self.0.settings.policy;
+        let in_grace = now.saturating_duration_since(self.0.started) <= policy.startup_grace;
+        let kube = self.0.pods.is_kube();
+        let events = self.0.cache.with_entries(|entries| {
+            self.0
+                .pods
+                .with_expected_refs(entries.keys().map(String::as_str), |pods| {
+                    let tally = Tally::new(pods, entries, kube, now, in_grace, policy);
+                    self.0.metrics.agent_states(&tally.states, tally.healthy);
+                    let mut round = self.0.nodes.round();
+                    let mut events = Vec::new();
+                    for (node, agents) in tally.nodes() {
+                        // The reason is written only for a change.
+                        let verdict = node_verdict(agents);
+                        if let Some(old) = round.record(node, verdict) {
+                            let judgement = NodeJudgement {
+                                verdict,
+                                reason: reason(verdict, agents),
+                            };
+                            let time = jiff::Timestamp::now();
+                            events.push(nodes::event(node, old, judgement, agents, time));
+                        }
+                    }
+                    round.finish();
+                    events
+                })
+        });
+        for event in events.into_iter().flatten() {
             tracing::info!(
                 node = %event.node,
                 old = event.old_verdict.map_or("none", |v| v.as_str()),
@@ -328,10 +344,7 @@ impl App {
     /// missed windows.
     pub fn tick(&self, now: Instant) {
         let m = &self.0.metrics;
-        if let Ok((verdict, status)) = self.evaluate(now, false) {
-            m.verdict(&verdict);
-            self.track_nodes(&status);
-        }
+        self.judge_all(now);
         for missed in self
             .0
             .cache

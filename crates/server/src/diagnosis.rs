@@ -16,6 +16,8 @@ use crate::verdict::AgentState;
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentFacts<'a> {
     pub name: &'a str,
+    /// The node the agent runs on (`""` when unknown).
+    pub node: &'a str,
     pub kind: AgentKind,
     /// The agent's state; `None` when it reports but is not expected
     /// (not among the watched pods). Such agents are listed, never judged.
@@ -113,118 +115,127 @@ fn is_late(a: &AgentFacts) -> bool {
     matches!(a.state, Some(AgentState::Absent | AgentState::Outdated))
 }
 
-/// Judge one node from its agents. The first rule that applies wins; only
-/// expected agents count (see `doc/api.md` for the table).
+/// Judge one node from its agents: its verdict and the reason.
 pub fn judge_node(agents: &[AgentFacts]) -> NodeJudgement {
-    let verdict = |verdict, reason: String| NodeJudgement { verdict, reason };
-    let expected: Vec<&AgentFacts> = agents.iter().filter(|a| a.state.is_some()).collect();
-    if expected.is_empty() {
-        return verdict(
-            NodeVerdict::Unknown,
-            format!(
-                "no expected agent on this node; reporting here without a pod in the view: {}",
-                join(agents.iter().map(|a| a.name.to_owned()))
-            ),
-        );
+    let verdict = node_verdict(agents);
+    NodeJudgement {
+        verdict,
+        reason: reason(verdict, agents),
     }
-    let late: Vec<&AgentFacts> = expected.iter().copied().filter(|a| is_late(a)).collect();
-    let ok_kind = |kind| {
-        expected
-            .iter()
-            .any(|a| a.kind == kind && a.state == Some(AgentState::Ok))
+}
+
+/// The verdict alone, without allocating: the first rule that applies
+/// wins; only expected agents count (see `doc/api.md` for the table).
+pub fn node_verdict(agents: &[AgentFacts]) -> NodeVerdict {
+    let expected = || agents.iter().filter(|a| a.state.is_some());
+    let late = || expected().filter(|a| is_late(a));
+    let count = expected().count();
+    if count == 0 {
+        return NodeVerdict::Unknown;
+    }
+    let late_count = late().count();
+    if late_count == count {
+        return NodeVerdict::Unreachable;
+    }
+    if late_count > 0 {
+        let ok_kind = |kind| expected().any(|a| a.kind == kind && a.state == Some(AgentState::Ok));
+        let all_late_are = |kind| late().all(|a| a.kind == kind);
+        if all_late_are(AgentKind::PodNetwork) && ok_kind(AgentKind::HostNetwork) {
+            return NodeVerdict::PodNetworkDown;
+        }
+        if all_late_are(AgentKind::HostNetwork) && ok_kind(AgentKind::PodNetwork) {
+            return NodeVerdict::HostNetworkDown;
+        }
+        return NodeVerdict::AgentsLate;
+    }
+    if expected().any(|a| a.state == Some(AgentState::Pending)) {
+        NodeVerdict::Pending
+    } else if expected().any(|a| !a.dns_failures.is_empty()) {
+        NodeVerdict::DnsFailure
+    } else if expected().any(|a| !a.failing_probes.is_empty()) {
+        NodeVerdict::ProbeFailures
+    } else {
+        NodeVerdict::Healthy
+    }
+}
+
+/// The one-line reason for `verdict` on a node with these `agents`.
+pub fn reason(verdict: NodeVerdict, agents: &[AgentFacts]) -> String {
+    let expected: Vec<&AgentFacts> = agents.iter().filter(|a| a.state.is_some()).collect();
+    let late_text = || {
+        join(
+            expected
+                .iter()
+                .filter(|a| is_late(a))
+                .map(|a| describe_late(a)),
+        )
     };
-    let late_text = || join(late.iter().map(|a| describe_late(a)));
-    if late.len() == expected.len() {
-        let subject = if expected.len() == 1 {
-            "its only agent"
-        } else {
-            "no agent on this node reports on time"
-        };
-        return verdict(
-            NodeVerdict::Unreachable,
+    match verdict {
+        NodeVerdict::Unknown => format!(
+            "no expected agent on this node; reporting here without a pod in the view: {}",
+            join(agents.iter().map(|a| a.name.to_owned()))
+        ),
+        NodeVerdict::Unreachable => {
+            let subject = if expected.len() == 1 {
+                "its only agent"
+            } else {
+                "no agent on this node reports on time"
+            };
             format!(
                 "{subject}: {}; the node is down or cannot reach the server",
                 late_text()
-            ),
-        );
-    }
-    if !late.is_empty() {
-        let all_late_are = |kind| late.iter().all(|a| a.kind == kind);
-        if all_late_are(AgentKind::PodNetwork) && ok_kind(AgentKind::HostNetwork) {
-            return verdict(
-                NodeVerdict::PodNetworkDown,
-                format!(
-                    "host-network agent reports on time but {}: check the pod network (CNI) on this node",
-                    late_text()
-                ),
-            );
+            )
         }
-        if all_late_are(AgentKind::HostNetwork) && ok_kind(AgentKind::PodNetwork) {
-            return verdict(
-                NodeVerdict::HostNetworkDown,
-                format!(
-                    "pod-network agent reports on time but {}: check the node's own network path to the server",
-                    late_text()
-                ),
-            );
-        }
-        return verdict(NodeVerdict::AgentsLate, late_text());
-    }
-    let pending: Vec<&str> = expected
-        .iter()
-        .filter(|a| a.state == Some(AgentState::Pending))
-        .map(|a| a.name)
-        .collect();
-    if !pending.is_empty() {
-        return verdict(
-            NodeVerdict::Pending,
-            format!(
-                "waiting for the first report of {} since the server restarted",
-                pending.join(", ")
-            ),
-        );
-    }
-    let mut dns = String::new();
-    for a in expected.iter().filter(|a| !a.dns_failures.is_empty()) {
-        if !dns.is_empty() {
-            dns.push_str("; ");
-        }
-        let _ = write!(
-            dns,
-            "{} {} could not resolve {}",
-            kind_phrase(a.kind),
-            a.name,
-            a.dns_failures.join(", ")
-        );
-    }
-    if !dns.is_empty() {
-        return verdict(
-            NodeVerdict::DnsFailure,
-            format!("{dns}: check cluster DNS from this node"),
-        );
-    }
-    let failing: Vec<String> = expected
-        .iter()
-        .flat_map(|a| {
-            a.failing_probes
-                .iter()
-                .map(move |url| format!("{url} from {}", a.name))
-        })
-        .collect();
-    if !failing.is_empty() {
-        return verdict(
-            NodeVerdict::ProbeFailures,
-            format!("failing probes: {}", failing.join(", ")),
-        );
-    }
-    let n = expected.len();
-    verdict(
-        NodeVerdict::Healthy,
-        format!(
-            "{n} agent{} on time, DNS answers, probes succeed",
-            if n == 1 { "" } else { "s" }
+        NodeVerdict::PodNetworkDown => format!(
+            "host-network agent reports on time but {}: check the pod network (CNI) on this node",
+            late_text()
         ),
-    )
+        NodeVerdict::HostNetworkDown => format!(
+            "pod-network agent reports on time but {}: check the node's own network path to the server",
+            late_text()
+        ),
+        NodeVerdict::AgentsLate => late_text(),
+        NodeVerdict::Pending => format!(
+            "waiting for the first report of {} since the server restarted",
+            join(
+                expected
+                    .iter()
+                    .filter(|a| a.state == Some(AgentState::Pending))
+                    .map(|a| a.name.to_owned())
+            )
+        ),
+        NodeVerdict::DnsFailure => {
+            let mut dns = String::new();
+            for a in expected.iter().filter(|a| !a.dns_failures.is_empty()) {
+                if !dns.is_empty() {
+                    dns.push_str("; ");
+                }
+                let _ = write!(
+                    dns,
+                    "{} {} could not resolve {}",
+                    kind_phrase(a.kind),
+                    a.name,
+                    a.dns_failures.join(", ")
+                );
+            }
+            format!("{dns}: check cluster DNS from this node")
+        }
+        NodeVerdict::ProbeFailures => format!(
+            "failing probes: {}",
+            join(expected.iter().flat_map(|a| {
+                a.failing_probes
+                    .iter()
+                    .map(move |url| format!("{url} from {}", a.name))
+            }))
+        ),
+        NodeVerdict::Healthy => {
+            let n = expected.len();
+            format!(
+                "{n} agent{} on time, DNS answers, probes succeed",
+                if n == 1 { "" } else { "s" }
+            )
+        }
+    }
 }
 
 #[cfg(test)]
@@ -237,6 +248,7 @@ mod tests {
         let reported = matches!(state, Some(Fine | Outdated) | None);
         AgentFacts {
             name,
+            node: "n",
             kind,
             state,
             age: reported

@@ -22,7 +22,7 @@ use prometheus::{
     Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::verdict::{AgentState, Verdict};
+use crate::verdict::AgentState;
 
 /// The original's `agent` label: the node name and which network the agent
 /// runs on, told apart by `hostnet` in the pod name.
@@ -523,13 +523,15 @@ impl Metrics {
     }
 
     /// Publish the states of a verdict.
-    pub fn verdict(&self, verdict: &Verdict) {
-        for state in AgentState::ALL {
+    /// Expected agents per state (indexed like [`AgentState::ALL`]) and
+    /// whether none is absent or outdated.
+    pub fn agent_states(&self, counts: &[usize; AgentState::ALL.len()], ok: bool) {
+        for (state, n) in AgentState::ALL.iter().zip(counts) {
             self.agents
                 .with_label_values(&[state.as_str()])
-                .set(verdict.count(state) as i64);
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
-        self.check_ok.set(i64::from(verdict.is_ok()));
+        self.check_ok.set(i64::from(ok));
     }
 
     pub fn pod_view(&self, synced: bool, age_seconds: f64) {

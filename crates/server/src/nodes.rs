@@ -3,14 +3,13 @@
 //! sent to webhooks.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use prometheus::{IntGaugeVec, Opts, Registry};
 use serde::Serialize;
 
-use crate::diagnosis::NodeVerdict;
+use crate::diagnosis::{AgentFacts, NodeJudgement, NodeVerdict};
 use crate::metrics::register;
-use crate::status::{NodeStatus, Status};
 
 /// A node's verdict changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,9 +47,24 @@ pub fn is_event(old: Option<NodeVerdict>, new: NodeVerdict) -> bool {
 
 /// The last verdict of every node and the series that show it.
 pub struct NodeTracker {
-    last: Mutex<HashMap<String, NodeVerdict>>,
+    last: Mutex<Tracked>,
     node_verdict: IntGaugeVec,
     nodes: IntGaugeVec,
+}
+
+#[derive(Default)]
+struct Tracked {
+    round: u64,
+    /// Node -> its verdict and the round that last saw it.
+    nodes: HashMap<String, (NodeVerdict, u64)>,
+}
+
+/// One evaluation of every node: [`Round::record`] each, then
+/// [`Round::finish`].
+pub struct Round<'t> {
+    tracker: &'t NodeTracker,
+    tracked: MutexGuard<'t, Tracked>,
+    counts: [i64; NodeVerdict::ALL.len()],
 }
 
 impl NodeTracker {
@@ -76,71 +90,90 @@ impl NodeTracker {
             nodes.with_label_values(&[v.as_str()]).set(0);
         }
         Ok(Self {
-            last: Mutex::new(HashMap::new()),
+            last: Mutex::new(Tracked::default()),
             node_verdict,
             nodes,
         })
     }
 
-    /// Record the verdicts of `status`: update the series and return the
-    /// events for the changes worth one. Nodes gone from the status lose
-    /// their series and send nothing.
-    pub fn update(&self, status: &Status) -> Vec<Event> {
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut events = Vec::new();
-        let mut seen = HashMap::with_capacity(status.nodes.len());
-        for node in &status.nodes {
-            let old = last.get(&node.node).copied();
-            if old != Some(node.verdict) {
-                if let Some(old) = old {
-                    let _ = self
-                        .node_verdict
-                        .remove_label_values(&[&node.node, old.as_str()]);
-                }
-                self.node_verdict
-                    .with_label_values(&[&node.node, node.verdict.as_str()])
-                    .set(1);
-                if is_event(old, node.verdict) {
-                    events.push(event(node, old, status.generated_at));
-                }
-            }
-            seen.insert(node.node.clone(), node.verdict);
+    /// Start recording the verdicts of one evaluation.
+    pub fn round(&self) -> Round<'_> {
+        let mut tracked = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        tracked.round += 1;
+        Round {
+            tracker: self,
+            tracked,
+            counts: [0; NodeVerdict::ALL.len()],
         }
-        for (node, old) in last.iter() {
-            if !seen.contains_key(node) {
-                let _ = self.node_verdict.remove_label_values(&[node, old.as_str()]);
-            }
-        }
-        *last = seen;
-        for v in NodeVerdict::ALL {
-            let n = status
-                .summary
-                .verdicts
-                .get(v.as_str())
-                .copied()
-                .unwrap_or(0);
-            self.nodes
-                .with_label_values(&[v.as_str()])
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
-        }
-        events
     }
 }
 
-fn event(node: &NodeStatus, old: Option<NodeVerdict>, time: jiff::Timestamp) -> Event {
+impl Round<'_> {
+    /// Record `node`'s verdict and update its series. Returns `Some(old)`
+    /// when the change deserves an event ([`is_event`]).
+    pub fn record(&mut self, node: &str, verdict: NodeVerdict) -> Option<Option<NodeVerdict>> {
+        if let Some(i) = NodeVerdict::ALL.iter().position(|v| *v == verdict) {
+            self.counts[i] += 1;
+        }
+        let round = self.tracked.round;
+        let old = match self.tracked.nodes.get_mut(node) {
+            Some((last, seen)) => {
+                *seen = round;
+                Some(std::mem::replace(last, verdict))
+            }
+            None => {
+                self.tracked.nodes.insert(node.to_owned(), (verdict, round));
+                None
+            }
+        };
+        if old == Some(verdict) {
+            return None;
+        }
+        let series = &self.tracker.node_verdict;
+        if let Some(old) = old {
+            let _ = series.remove_label_values(&[node, old.as_str()]);
+        }
+        series.with_label_values(&[node, verdict.as_str()]).set(1);
+        is_event(old, verdict).then_some(old)
+    }
+
+    /// Nodes not recorded in this round are gone: their series go, silently.
+    pub fn finish(mut self) {
+        let round = self.tracked.round;
+        let series = &self.tracker.node_verdict;
+        self.tracked.nodes.retain(|node, (verdict, seen)| {
+            let keep = *seen == round;
+            if !keep {
+                let _ = series.remove_label_values(&[node, verdict.as_str()]);
+            }
+            keep
+        });
+        for (v, n) in NodeVerdict::ALL.iter().zip(self.counts) {
+            self.tracker.nodes.with_label_values(&[v.as_str()]).set(n);
+        }
+    }
+}
+
+/// The event for `node`'s change from `old` to `judgement`.
+pub fn event(
+    node: &str,
+    old: Option<NodeVerdict>,
+    judgement: NodeJudgement,
+    agents: &[AgentFacts],
+    time: jiff::Timestamp,
+) -> Event {
     Event {
-        node: node.node.clone(),
+        node: node.to_owned(),
         old_verdict: old,
-        new_verdict: node.verdict,
-        reason: node.reason.clone(),
-        agents: node
-            .agents
+        new_verdict: judgement.verdict,
+        reason: judgement.reason,
+        agents: agents
             .iter()
             .map(|a| EventAgent {
-                name: a.name.clone(),
+                name: a.name.to_owned(),
                 kind: a.kind,
-                state: a.state,
-                last_report_age_seconds: a.last_report_age_seconds,
+                state: crate::status::state_name(a.state),
+                last_report_age_seconds: a.age.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
             })
             .collect(),
         time,

@@ -149,6 +149,14 @@ impl AgentKind {
     }
 }
 
+/// An expected agent, borrowed from the pod view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodRef<'a> {
+    pub name: &'a str,
+    pub node: Option<&'a str>,
+    pub kind: AgentKind,
+}
+
 /// An expected agent and what the pod view knows of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpectedPod {
@@ -278,6 +286,56 @@ impl PodView {
         pods.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         pods.dedup_by(|a, b| a.name == b.name);
         Some(pods)
+    }
+
+    /// Call `f` with the expected agents, borrowed, sorted by name without
+    /// repeats, given the names of the agents that have `reported`. `None`
+    /// while the Kubernetes view has never synced. Unlike
+    /// [`PodView::expected_pods`] nothing per pod is copied.
+    pub fn with_expected_refs<'r, R>(
+        &self,
+        reported: impl Iterator<Item = &'r str>,
+        f: impl FnOnce(&[PodRef<'_>]) -> R,
+    ) -> Option<R> {
+        fn sorted<'p>(mut refs: Vec<PodRef<'p>>) -> Vec<PodRef<'p>> {
+            refs.sort_unstable_by(|a, b| a.name.cmp(b.name));
+            refs.dedup_by(|a, b| a.name == b.name);
+            refs
+        }
+        match self {
+            PodView::Static(named) => {
+                let named = named.read().unwrap_or_else(PoisonError::into_inner);
+                fn by_name(name: &str) -> PodRef<'_> {
+                    PodRef {
+                        name,
+                        node: None,
+                        kind: AgentKind::from_name(name),
+                    }
+                }
+                let mut refs: Vec<PodRef<'_>> = named.iter().map(|n| by_name(n)).collect();
+                for name in reported {
+                    refs.push(by_name(name));
+                }
+                Some(f(&sorted(refs)))
+            }
+            PodView::Kube(k) => {
+                if !k.status.synced_once.load(Ordering::Acquire) {
+                    return None;
+                }
+                let pods = k.store.state();
+                let refs = pods
+                    .iter()
+                    .filter_map(|p| {
+                        Some(PodRef {
+                            name: p.metadata.name.as_deref()?,
+                            node: p.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+                            kind: AgentKind::of_pod(p),
+                        })
+                    })
+                    .collect();
+                Some(f(&sorted(refs)))
+            }
+        }
     }
 
     /// Whether this view follows Kubernetes.

@@ -13,8 +13,8 @@ use tokio::time::Instant;
 
 use crate::cache::Entry;
 use crate::diagnosis::{AgentFacts, NodeVerdict, judge_node};
-use crate::podview::{AgentKind, ExpectedPod, ViewHealth};
-use crate::verdict::AgentState;
+use crate::podview::{AgentKind, ExpectedPod, PodRef, ViewHealth};
+use crate::verdict::{AgentState, Policy, state_of};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -118,15 +118,6 @@ pub struct Inputs<'a> {
     pub in_grace: bool,
     pub now: Instant,
     pub wall: jiff::Timestamp,
-    /// Include each agent's DNS answers and probes (else `null` and `[]`).
-    pub detail: bool,
-}
-
-/// When a status is built, and whether with details.
-#[derive(Clone, Copy)]
-struct At {
-    now: Instant,
-    detail: bool,
 }
 
 /// One agent, ready for the answer and for its node's judgement.
@@ -142,9 +133,8 @@ fn row<'a>(
     kind: AgentKind,
     state: Option<AgentState>,
     entry: Option<&'a Entry>,
-    at: At,
+    now: Instant,
 ) -> Row<'a> {
-    let At { now, detail } = at;
     let age = entry.map(|e| now.saturating_duration_since(e.received));
     let interval = entry.map(|e| e.interval);
     let dns_failures: Vec<&str> = entry
@@ -159,7 +149,7 @@ fn row<'a>(
                 .collect()
         })
         .unwrap_or_default();
-    let detail = entry.filter(|_| detail).map(Entry::detail);
+    let detail = entry.map(Entry::detail);
     let status = AgentStatus {
         name: name.to_owned(),
         namespace: namespace.map(str::to_owned),
@@ -189,6 +179,7 @@ fn row<'a>(
     Row {
         facts: AgentFacts {
             name,
+            node: "",
             kind,
             state,
             age,
@@ -214,9 +205,7 @@ pub fn build(inputs: Inputs) -> Status {
         in_grace,
         now,
         wall,
-        detail,
     } = inputs;
-    let at = At { now, detail };
     let mut by_node: BTreeMap<String, Vec<Row>> = BTreeMap::new();
     let mut agent_states: BTreeMap<&'static str, usize> = AgentState::ALL
         .iter()
@@ -244,7 +233,7 @@ pub fn build(inputs: Inputs) -> Status {
             pod.kind,
             Some(*state),
             entry,
-            at,
+            now,
         );
         by_node.entry(node).or_default().push(r);
     }
@@ -262,7 +251,7 @@ pub fn build(inputs: Inputs) -> Status {
                 AgentKind::from_name(name),
                 None,
                 Some(entry),
-                at,
+                now,
             );
             by_node.entry(node).or_default().push(r);
         }
@@ -303,5 +292,94 @@ pub fn build(inputs: Inputs) -> Status {
             },
         },
         nodes,
+    }
+}
+
+/// Every agent's facts, borrowed and sorted by node: what the background
+/// loop needs to judge states and nodes, without building the answer.
+pub struct Tally<'a> {
+    facts: Vec<AgentFacts<'a>>,
+    /// Expected agents per state, indexed like [`AgentState::ALL`].
+    pub states: [usize; AgentState::ALL.len()],
+    /// No expected agent absent or outdated.
+    pub healthy: bool,
+}
+
+fn facts<'a>(
+    name: &'a str,
+    node: Option<&'a str>,
+    kind: AgentKind,
+    state: Option<AgentState>,
+    entry: Option<&'a Entry>,
+    now: Instant,
+) -> AgentFacts<'a> {
+    AgentFacts {
+        name,
+        node: node.or(entry.map(|e| &*e.nodename)).unwrap_or(""),
+        kind,
+        state,
+        age: entry.map(|e| now.saturating_duration_since(e.received)),
+        interval: entry.map(|e| e.interval),
+        // Collected only when there is something to collect: no allocation
+        // for the usual agent with working DNS and probes.
+        dns_failures: entry
+            .map(|e| e.dns_failures.iter().map(|n| &**n).collect())
+            .unwrap_or_default(),
+        failing_probes: entry
+            .map(|e| {
+                e.probes
+                    .iter()
+                    .filter(|(_, ok)| !ok)
+                    .map(|(url, _)| &**url)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+impl<'a> Tally<'a> {
+    /// Judge the expected `pods` (sorted by name, without repeats) and,
+    /// with Kubernetes, take in the reporters that are not among them.
+    pub fn new(
+        pods: &[PodRef<'a>],
+        entries: &'a std::collections::HashMap<String, Entry>,
+        kube: bool,
+        now: Instant,
+        in_grace: bool,
+        policy: &Policy,
+    ) -> Self {
+        let mut states = [0; AgentState::ALL.len()];
+        let mut healthy = true;
+        let mut all = Vec::with_capacity(pods.len());
+        for pod in pods {
+            let entry = entries.get(pod.name);
+            let state = state_of(entry.map(Entry::seen), now, in_grace, policy);
+            if let Some(i) = AgentState::ALL.iter().position(|s| *s == state) {
+                states[i] += 1;
+            }
+            healthy &= matches!(state, AgentState::Ok | AgentState::Pending);
+            all.push(facts(pod.name, pod.node, pod.kind, Some(state), entry, now));
+        }
+        if kube {
+            for (name, entry) in entries {
+                if pods.binary_search_by(|p| p.name.cmp(name)).is_err() {
+                    let kind = AgentKind::from_name(name);
+                    all.push(facts(name, None, kind, None, Some(entry), now));
+                }
+            }
+        }
+        all.sort_by(|a, b| a.node.cmp(b.node).then(a.name.cmp(b.name)));
+        Self {
+            facts: all,
+            states,
+            healthy,
+        }
+    }
+
+    /// Each node with its agents, sorted by node.
+    pub fn nodes(&self) -> impl Iterator<Item = (&'a str, &[AgentFacts<'a>])> {
+        self.facts
+            .chunk_by(|a, b| a.node == b.node)
+            .map(|agents| (agents[0].node, agents))
     }
 }

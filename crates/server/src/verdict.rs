@@ -129,17 +129,20 @@ pub fn judge<'a>(
     names.dedup();
     let agents = names
         .into_iter()
-        .map(|name| {
-            let state = match seen(name) {
-                None if in_grace => AgentState::Pending,
-                None => AgentState::Absent,
-                Some(s) if is_outdated(&s, now, policy) => AgentState::Outdated,
-                Some(_) => AgentState::Ok,
-            };
-            (name.to_owned(), state)
-        })
+        .map(|name| (name.to_owned(), state_of(seen(name), now, in_grace, policy)))
         .collect();
     Verdict { agents }
+}
+
+/// The state of one expected agent whose latest report is `seen`;
+/// `in_grace`: the server started less than the start-up grace ago.
+pub fn state_of(seen: Option<Seen>, now: Instant, in_grace: bool, policy: &Policy) -> AgentState {
+    match seen {
+        None if in_grace => AgentState::Pending,
+        None => AgentState::Absent,
+        Some(s) if is_outdated(&s, now, policy) => AgentState::Outdated,
+        Some(_) => AgentState::Ok,
+    }
 }
 
 /// Reporting windows an agent has missed, as `ncagent_error_count_total`
