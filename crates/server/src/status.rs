@@ -135,20 +135,7 @@ fn row<'a>(
     entry: Option<&'a Entry>,
     now: Instant,
 ) -> Row<'a> {
-    let age = entry.map(|e| now.saturating_duration_since(e.received));
-    let interval = entry.map(|e| e.interval);
-    let dns_failures: Vec<&str> = entry
-        .map(|e| e.dns_failures.iter().map(|n| &**n).collect())
-        .unwrap_or_default();
-    let failing_probes: Vec<&str> = entry
-        .map(|e| {
-            e.probes
-                .iter()
-                .filter(|(_, ok)| !ok)
-                .map(|(url, _)| &**url)
-                .collect()
-        })
-        .unwrap_or_default();
+    let facts = facts(name, None, kind, state, entry, now);
     let detail = entry.map(Entry::detail);
     let status = AgentStatus {
         name: name.to_owned(),
@@ -156,11 +143,11 @@ fn row<'a>(
         node: node.to_owned(),
         kind,
         state: state_name(state),
-        last_report_age_seconds: age.map(|a| round_ms(a.as_secs_f64())),
-        report_interval_seconds: interval.map(|i| i.as_secs()),
+        last_report_age_seconds: facts.age.map(|a| round_ms(a.as_secs_f64())),
+        report_interval_seconds: facts.interval.map(|i| i.as_secs()),
         clock_skew_seconds: entry.map(|e| round_ms(e.skew_seconds)),
         dns: detail.as_ref().map(|d| Dns {
-            ok: dns_failures.is_empty(),
+            ok: facts.dns_failures.is_empty(),
             lookups: d.nslookup.clone(),
         }),
         probes: detail
@@ -176,19 +163,7 @@ fn row<'a>(
             })
             .collect(),
     };
-    Row {
-        facts: AgentFacts {
-            name,
-            node: "",
-            kind,
-            state,
-            age,
-            interval,
-            dns_failures,
-            failing_probes,
-        },
-        status,
-    }
+    Row { facts, status }
 }
 
 fn round_ms(seconds: f64) -> f64 {
