@@ -40,7 +40,8 @@ hack/install-tools.sh
 step "shellcheck the deployment scripts"
 shellcheck hack/install-tools.sh hack/validate-manifests.sh hack/gen-examples.sh hack/check-examples.sh \
   hack/gen-monitoring.sh hack/check-monitoring.sh hack/check-dashboard-metrics.sh hack/images.sh \
-  hack/test-deploy.sh hack/fuzz-api.sh hack/test-ui.sh hack/demo.sh examples/deploy.sh
+  hack/test-deploy.sh hack/fuzz-api.sh hack/test-ui.sh hack/demo.sh hack/reliability.sh hack/lib/apt.sh \
+  examples/deploy.sh
 
 step "helm lint --strict (default values, then every ci/*-values.yaml)"
 helm lint --strict helm-chart

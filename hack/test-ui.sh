@@ -29,16 +29,8 @@ fi
 say() { printf 'test-ui: %s\n' "$*" >&2; }
 die() { printf 'test-ui: ERROR: %s\n' "$*" >&2; exit 1; }
 
-apt_install() {
-  local pkg="$1"
-  [[ "$(id -u)" == 0 ]] || die "$pkg is missing and installing it needs root (apt-get install -y $pkg)"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y --no-install-recommends "$pkg" >/dev/null 2>&1; then
-    say "apt-get update (package lists missing or stale)"
-    apt-get update -qq >/dev/null || die "apt-get update failed"
-    apt-get install -y --no-install-recommends "$pkg" >/dev/null || die "apt-get install $pkg failed"
-  fi
-}
+# shellcheck source=hack/lib/apt.sh
+. "$ROOT/hack/lib/apt.sh"
 
 # --- tools --------------------------------------------------------------------
 if [[ -x $CHROMIUM ]]; then
