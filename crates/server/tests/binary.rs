@@ -4,67 +4,30 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use netchecker_fake_apiserver::{FakeApiServer, agent_pod};
 
-const BIN: &str = env!("CARGO_BIN_EXE_netchecker-server");
+mod common;
+use common::Server;
+
 const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
 
-struct Server {
-    child: Child,
-    addr: String,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("server.log");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut cmd = Command::new(BIN);
-    cmd.args(args.iter().map(|a| a.replace("ADDR", &addr)))
-        .env_remove("KUBECONFIG")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Server {
-        child: cmd.spawn().unwrap(),
-        addr,
-        log,
-        _dir: dir,
-    }
+    Server::start(|cmd, addr, _| {
+        cmd.args(args.iter().map(|a| a.replace("ADDR", &addr.to_string())))
+            .env("RUST_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+    })
 }
 
 impl Server {
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
     /// One HTTP/1.1 request on a fresh connection; returns (status, body).
     fn request(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
-        let mut s = TcpStream::connect(&self.addr)?;
+        let mut s = TcpStream::connect(self.addr)?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
         write!(
             s,
@@ -173,7 +136,7 @@ fn sigterm_stops_accepting_finishes_in_flight_requests_and_exits_zero() {
     );
     s.wait_ready();
     // A report whose body is only half sent when the signal arrives.
-    let mut inflight = TcpStream::connect(&s.addr).unwrap();
+    let mut inflight = TcpStream::connect(s.addr).unwrap();
     inflight
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -188,7 +151,7 @@ fn sigterm_stops_accepting_finishes_in_flight_requests_and_exits_zero() {
     s.signal("-TERM");
 
     let deadline = Instant::now() + Duration::from_secs(5);
-    while TcpStream::connect(&s.addr).is_ok() {
+    while TcpStream::connect(s.addr).is_ok() {
         assert!(Instant::now() < deadline, "still accepting after SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -219,7 +182,7 @@ fn a_stuck_client_does_not_hold_shutdown_past_the_drain_timeout() {
         &[],
     );
     s.wait_ready();
-    let mut stuck = TcpStream::connect(&s.addr).unwrap();
+    let mut stuck = TcpStream::connect(s.addr).unwrap();
     write!(
         stuck,
         "POST /api/v1/agents/a HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{"

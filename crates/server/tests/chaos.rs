@@ -8,15 +8,16 @@
 //! `RELIABILITY_CHURN_PODS` sets the churn size (`hack/reliability.sh`).
 //! Only loopback is used, and only the processes started here are killed.
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use netchecker_fake_apiserver::{Failure, FakeApiServer, agent_pod};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-const BIN: &str = env!("CARGO_BIN_EXE_netchecker-server");
+mod common;
+use common::Server;
+
 const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
 const NS: &str = "netchecker";
 const POD: &str = "netchecker-agent-x7k2p";
@@ -27,20 +28,6 @@ fn scale(var: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One HTTP/1.1 answer: status, headers (lower-case names), body.
@@ -116,31 +103,14 @@ async fn start(extra: &[&str]) -> (FakeApiServer, Server) {
         "node-1",
     ));
     api.add_pod(agent_pod(NS, "some-web-server", "web", "node-1"));
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig).unwrap();
-    let log = dir.path().join("server.log");
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let child = Command::new(BIN)
-        .args(["--endpoint", &addr.to_string(), "--check-interval", "1"])
-        .args(extra)
-        .env("KUBECONFIG", &kubeconfig)
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        addr,
-        log,
-        _dir: dir,
-    };
+    let server = Server::start(|cmd, addr, dir| {
+        let kubeconfig = dir.join("kubeconfig");
+        api.write_kubeconfig(&kubeconfig).unwrap();
+        cmd.args(["--endpoint", &addr.to_string(), "--check-interval", "1"])
+            .args(extra)
+            .env("KUBECONFIG", &kubeconfig)
+            .env("RUST_LOG", "info");
+    });
     server
         .eventually("readiness", || async {
             server.get("/readyz").await.status == 200
@@ -150,10 +120,6 @@ async fn start(extra: &[&str]) -> (FakeApiServer, Server) {
 }
 
 impl Server {
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
     async fn get(&self, path: &str) -> Answer {
         request(self.addr, "GET", path, "").await
     }

@@ -8,8 +8,7 @@
 //! Only loopback is used, and only the processes started here are killed.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,7 +16,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const BIN: &str = env!("CARGO_BIN_EXE_netchecker-server");
+mod common;
+use common::Server;
+
 const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
 const KNOWN: [&str; 2] = ["netchecker-agent-known1", "netchecker-agent-hostnet-known2"];
 
@@ -36,57 +37,18 @@ fn small_report(node: &str) -> String {
     )
 }
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 /// Start the binary without Kubernetes on a free loopback port with `args`.
 fn spawn(args: &[&str]) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("server.log");
-    let addr = free_addr();
-    let child = Command::new(BIN)
-        .args(["--kube=false", "--endpoint", &addr.to_string()])
-        .args(args)
-        .env_remove("KUBECONFIG")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut s = Server {
-        child,
-        addr,
-        log,
-        _dir: dir,
-    };
+    let mut s = Server::start(|cmd, addr, _| {
+        cmd.args(["--kube=false", "--endpoint", &addr.to_string()])
+            .args(args)
+            .env_remove("RUST_LOG");
+    });
     s.wait_ready();
     s
 }
 
 impl Server {
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
