@@ -21,6 +21,8 @@ pub mod lograte;
 pub mod metrics;
 /// Node verdict changes over time: series and events.
 pub mod nodes;
+/// A fast path past the report padding.
+pub mod padding;
 /// The expected agents: watched pods or a fixed list.
 pub mod podview;
 /// Accept loop with timeouts and graceful drain.
