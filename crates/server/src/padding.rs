@@ -11,29 +11,36 @@
 
 const KEY: &[u8] = b"\"zero_extender\":[";
 
+/// Where the padding key first appears; whether it starts a member is
+/// checked by the caller (it must follow `{` or a value and a comma).
+fn find_key(body: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = body[from..].iter().position(|&b| b == b'"') {
+        let at = from + at;
+        if body[at..].starts_with(KEY) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// The body without its padding member, when it carries the padding as
 /// agents write it.
 pub fn without_padding(body: &[u8]) -> Option<Vec<u8>> {
-    let start = body.windows(KEY.len()).rposition(|w| w == KEY)?;
-    let mut end = start + KEY.len();
-    if body.get(end) == Some(&b']') {
-        end += 1;
-    } else {
-        loop {
-            if body.get(end) != Some(&b'0') {
-                return None;
-            }
-            end += 1;
-            match body.get(end) {
-                Some(b',') => end += 1,
-                Some(b']') => {
-                    end += 1;
-                    break;
-                }
-                _ => return None,
-            }
-        }
+    let start = find_key(body)?;
+    let rest = &body[start + KEY.len()..];
+    let inner = &rest[..rest.iter().position(|&b| b == b']')?];
+    // `0(,0)*` or nothing: pairs of "0," and a last "0".
+    let zeros = match inner.split_last() {
+        None => true,
+        Some((b'0', pairs)) => pairs.len() % 2 == 0 && pairs.chunks_exact(2).all(|p| p == b"0,"),
+        Some(_) => false,
+    };
+    if !zeros {
+        return None;
     }
+    let end = start + KEY.len() + inner.len() + 1;
     // Take one separating comma with the member: the one before it, else
     // the one after it (the padding was the first member).
     // Only where the cut leaves what the member's neighbours were: after a
