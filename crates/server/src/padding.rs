@@ -30,17 +30,21 @@ fn find_key(body: &[u8]) -> Option<usize> {
 pub fn without_padding(body: &[u8]) -> Option<Vec<u8>> {
     let start = find_key(body)?;
     let rest = &body[start + KEY.len()..];
-    let inner = &rest[..rest.iter().position(|&b| b == b']')?];
-    // `0(,0)*` or nothing: pairs of "0," and a last "0".
-    let zeros = match inner.split_last() {
-        None => true,
-        Some((b'0', pairs)) => pairs.len() % 2 == 0 && pairs.chunks_exact(2).all(|p| p == b"0,"),
-        Some(_) => false,
-    };
-    if !zeros {
-        return None;
+    // `0(,0)*` or nothing, checked 16 bytes at a time while it lasts.
+    const PAIRS: &[u8] = b"0,0,0,0,0,0,0,0,";
+    let mut i = 0;
+    while rest.get(i..i + PAIRS.len()) == Some(PAIRS) {
+        i += PAIRS.len();
     }
-    let end = start + KEY.len() + inner.len() + 1;
+    while rest.get(i..i + 2) == Some(b"0,") {
+        i += 2;
+    }
+    let inner = match rest.get(i..) {
+        Some([b'0', b']', ..]) => i + 1,
+        Some([b']', ..]) if i == 0 => 0,
+        _ => return None,
+    };
+    let end = start + KEY.len() + inner + 1;
     // Take one separating comma with the member: the one before it, else
     // the one after it (the padding was the first member).
     // Only where the cut leaves what the member's neighbours were: after a
