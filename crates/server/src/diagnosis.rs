@@ -112,7 +112,7 @@ fn join(parts: impl IntoIterator<Item = String>) -> String {
 }
 
 fn is_late(a: &AgentFacts) -> bool {
-    matches!(a.state, Some(AgentState::Absent | AgentState::Outdated))
+    a.state.is_some_and(AgentState::is_failing)
 }
 
 /// Judge one node from its agents: its verdict and the reason.

@@ -199,7 +199,7 @@ pub fn build(inputs: Inputs) -> Status {
             .clone()
             .or_else(|| entry.map(|e| e.nodename.to_string()))
             .unwrap_or_default();
-        healthy &= matches!(state, AgentState::Ok | AgentState::Pending);
+        healthy &= !state.is_failing();
         *agent_states.entry(state.as_str()).or_default() += 1;
         let r = row(
             name,
@@ -332,7 +332,7 @@ impl<'a> Tally<'a> {
             if let Some(i) = AgentState::ALL.iter().position(|s| *s == state) {
                 states[i] += 1;
             }
-            healthy &= matches!(state, AgentState::Ok | AgentState::Pending);
+            healthy &= !state.is_failing();
             all.push(facts(pod.name, pod.node, pod.kind, Some(state), entry, now));
         }
         if kube {

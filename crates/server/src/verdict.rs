@@ -59,6 +59,12 @@ impl AgentState {
         AgentState::Pending,
     ];
 
+    /// Absent or outdated: what fails the check and pages someone
+    /// (pending agents do not).
+    pub fn is_failing(self) -> bool {
+        matches!(self, AgentState::Absent | AgentState::Outdated)
+    }
+
     /// Label value used in metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -86,9 +92,7 @@ impl Verdict {
     /// True when nothing would page anyone: no agent absent or outdated
     /// (pending agents do not count against the check).
     pub fn is_ok(&self) -> bool {
-        self.agents
-            .iter()
-            .all(|(_, s)| matches!(s, AgentState::Ok | AgentState::Pending))
+        self.agents.iter().all(|(_, s)| !s.is_failing())
     }
 
     /// The literal v1 answer: an agent without a report is `Absent`, whether
