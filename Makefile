@@ -2,7 +2,8 @@
 #
 # The two commands a newcomer needs:
 #   make demo   server + two agents on loopback, ending with a connectivity check
-#   make test   every test: lint, Rust tests, deployment checks, end-to-end (as root)
+#   make test   every test: lint, Rust tests, API fuzzing, deployment checks,
+#               the status page in Chromium, end-to-end (as root)
 
 CARGO ?= cargo
 SERVER_ENDPOINT ?= 127.0.0.1:8081
