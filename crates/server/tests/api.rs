@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use netchecker_server::app::Settings;
 use netchecker_server::verdict::Policy;
 use netchecker_server::{App, PodView, router};
 use serde_json::{Value, json};
-use tower::ServiceExt;
+
+mod oneshot;
+use oneshot::{Answer, call};
 
 const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
 const GO_REPORT_HOSTNET: &str =
@@ -39,63 +40,14 @@ fn app_expecting(names: &[&str]) -> App {
     .unwrap()
 }
 
-struct Answer {
-    status: StatusCode,
-    content_type: Option<String>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-async fn call(router: &Router, method: Method, uri: &str, body: impl Into<Body>) -> Answer {
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(body.into())
-        .unwrap();
-    let resp = router.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    Answer {
-        status,
-        content_type,
-        body,
-    }
-}
-
 async fn post(router: &Router, name: &str, body: impl Into<Body>) -> Answer {
-    call(
-        router,
-        Method::POST,
-        &format!("/api/v1/agents/{name}"),
-        body,
-    )
-    .await
+    call(router, "POST", &format!("/api/v1/agents/{name}"), body).await
 }
 
 async fn delete(router: &Router, name: &str) -> Answer {
     call(
         router,
-        Method::DELETE,
+        "DELETE",
         &format!("/api/v1/agents/{name}"),
         Body::empty(),
     )
@@ -103,7 +55,7 @@ async fn delete(router: &Router, name: &str) -> Answer {
 }
 
 async fn get(router: &Router, uri: &str) -> Answer {
-    call(router, Method::GET, uri, Body::empty()).await
+    call(router, "GET", uri, Body::empty()).await
 }
 
 async fn all_agents(router: &Router) -> Value {
@@ -177,10 +129,7 @@ async fn unknown_agent_is_404_with_the_original_text() {
     let ans = get(&r, "/api/v1/agents/nobody").await;
     assert_eq!(ans.status, StatusCode::NOT_FOUND);
     assert_eq!(ans.text(), "There is no such entry in the agent cache\n");
-    assert_eq!(
-        ans.content_type.as_deref(),
-        Some("text/plain; charset=utf-8")
-    );
+    assert_eq!(ans.content_type(), Some("text/plain; charset=utf-8"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -444,8 +393,7 @@ async fn metrics_follow_reports_and_missed_windows() {
     let m = get(&r, "/metrics").await;
     assert_eq!(m.status, StatusCode::OK);
     assert!(
-        m.content_type
-            .as_deref()
+        m.content_type()
             .unwrap()
             .starts_with("text/plain; version=0.0.4")
     );

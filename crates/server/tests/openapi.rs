@@ -5,14 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use netchecker_server::api::ROUTES;
 use netchecker_server::{App, PodView, Settings, router};
 use serde_json::Value;
-use tower::ServiceExt;
+
+mod oneshot;
+use oneshot::call;
 
 const OPENAPI: &str = include_str!("../../../doc/openapi.json");
 const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
@@ -43,48 +42,6 @@ fn described(doc: &Value) -> BTreeSet<(String, String)> {
         }
     }
     ops
-}
-
-struct Answer {
-    status: StatusCode,
-    content_type: Option<String>,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-async fn call(router: &Router, method: &str, uri: &str, body: &str) -> Answer {
-    let req = Request::builder()
-        .method(Method::from_bytes(method.as_bytes()).unwrap())
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_owned()))
-        .unwrap();
-    let resp = router.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let headers = resp.headers().clone();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    Answer {
-        status,
-        content_type,
-        headers,
-        body,
-    }
 }
 
 /// The value `pointer` (a `$ref` such as `#/components/schemas/X`) names.
@@ -145,7 +102,7 @@ async fn the_description_is_served_verbatim() {
     let r = router(app());
     let ans = call(&r, "GET", "/openapi.json", "").await;
     assert_eq!(ans.status, StatusCode::OK);
-    assert_eq!(ans.content_type.as_deref(), Some("application/json"));
+    assert_eq!(ans.content_type(), Some("application/json"));
     assert_eq!(ans.text(), OPENAPI, "/openapi.json is doc/openapi.json");
 }
 
@@ -192,8 +149,8 @@ async fn every_described_operation_answers_with_a_described_status_and_type() {
         match response.get("content").and_then(Value::as_object) {
             Some(content) => {
                 let got = ans
-                    .content_type
-                    .clone()
+                    .content_type()
+                    .map(str::to_owned)
                     .unwrap_or_else(|| panic!("no content type: {what}"));
                 assert!(
                     content.contains_key(&got),
@@ -352,7 +309,7 @@ async fn rfc3339_hostdates_are_stored_and_served_verbatim() {
     ] {
         let r = router(app());
         let uri = format!("/api/v1/agents/{POD}");
-        let ans = call(&r, "POST", &uri, &report_with_hostdate(hostdate)).await;
+        let ans = call(&r, "POST", &uri, report_with_hostdate(hostdate)).await;
         assert_eq!(ans.status, StatusCode::OK, "{hostdate}: {}", ans.text());
         let stored: Value = serde_json::from_slice(&call(&r, "GET", &uri, "").await.body).unwrap();
         assert_eq!(stored["hostdate"], hostdate);
@@ -406,7 +363,7 @@ async fn a_hostdate_that_is_not_rfc3339_is_refused_and_stores_nothing() {
     ] {
         let r = router(app());
         let uri = format!("/api/v1/agents/{POD}");
-        let ans = call(&r, "POST", &uri, &report_with_hostdate(hostdate)).await;
+        let ans = call(&r, "POST", &uri, report_with_hostdate(hostdate)).await;
         assert_eq!(
             ans.status,
             StatusCode::BAD_REQUEST,
