@@ -19,7 +19,7 @@ use crate::metrics::{Metrics, Rejection};
 use crate::nodes::{self, NodeTracker};
 use crate::podview::PodView;
 use crate::status::{self, Status, Tally};
-use crate::verdict::{Policy, Verdict, judge, state_of};
+use crate::verdict::{Policy, Verdict, is_expired, judge, state_of};
 use crate::webhook::Webhooks;
 
 /// Limits and policy of a server instance.
@@ -236,6 +236,23 @@ impl App {
         }
     }
 
+    /// Drop the reports that are past their TTL at `now` ([`is_expired`]):
+    /// without Kubernetes an agent that went away then leaves the check, as
+    /// with the original's etcd TTL. A name from `--expected-agents` stays
+    /// expected and turns absent.
+    pub fn expire(&self, now: Instant) {
+        let policy = &self.0.settings.policy;
+        let kube = self.0.pods.is_kube();
+        for (name, entry) in self
+            .0
+            .cache
+            .remove_unless(|_, e| !is_expired(&e.seen(), now, policy, kube))
+        {
+            tracing::info!(agent = %name, age_seconds = now.saturating_duration_since(entry.received).as_secs(), "report older than the report TTL dropped");
+            self.forget_series(&name, &entry);
+        }
+    }
+
     fn forget_series(&self, name: &str, entry: &Entry) {
         let shared = self.0.cache.has_agent_label(&entry.agent, name);
         self.0.metrics.forget(&entry.agent, name, shared);
@@ -355,6 +372,7 @@ impl App {
     /// missed windows.
     pub fn tick(&self, now: Instant) {
         let m = &self.0.metrics;
+        self.expire(now);
         self.judge_all(now);
         for missed in self
             .0

@@ -308,6 +308,7 @@ mod tests {
         let p = Policy {
             outdated_factor: 2.0,
             startup_grace: Duration::ZERO,
+            report_ttl: None,
         };
         put(&c, "a", report("n", 10), t0).unwrap();
         assert!(

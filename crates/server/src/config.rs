@@ -18,9 +18,8 @@ use crate::webhook::WebhookSettings;
 
 /// Flags of the original that configured etcd storage or timeouts this
 /// server does not have. They are accepted, so old manifests run, and
-/// ignored with a warning.
-pub const IGNORED_FLAGS: [&str; 7] = [
-    "report-ttl",
+/// ignored with one warning.
+pub const IGNORED_FLAGS: [&str; 6] = [
     "ping-timeout",
     "etcd-endpoints",
     "etcd-tree",
@@ -30,7 +29,7 @@ pub const IGNORED_FLAGS: [&str; 7] = [
 ];
 
 /// Ids of the Go-style boolean flags (`-name`, `-name=false`).
-const GO_BOOLS: [&str; 3] = ["kube", "logtostderr", "alsologtostderr"];
+const GO_BOOLS: [&str; 4] = ["kube", "kubeproxyinit", "logtostderr", "alsologtostderr"];
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -43,11 +42,26 @@ pub struct Config {
     #[arg(long, env = "NETCHECKER_ENDPOINT", default_value = "0.0.0.0:8081")]
     pub endpoint: String,
 
-    /// Watch agent pods through the Kubernetes API (in-cluster config or
-    /// KUBECONFIG). With =false no Kubernetes client is created: the expected
-    /// agents are those that reported plus --expected-agents.
-    #[arg(long = "kubeproxyinit", visible_alias = "kube", env = "NETCHECKER_KUBE", default_value = "true", action = ArgAction::Set)]
+    /// Watch agent pods through the Kubernetes API whenever a configuration
+    /// is found (in-cluster or KUBECONFIG). With =false no Kubernetes client
+    /// is created: the expected agents are those that reported plus
+    /// --expected-agents.
+    #[arg(long, env = "NETCHECKER_KUBE", default_value = "true", action = ArgAction::Set)]
     pub kube: bool,
+
+    /// The original's storage switch (TPR with true, etcd with false). Both
+    /// values keep reports in memory and watch the agent pods whenever a
+    /// Kubernetes configuration is found, as the original listed them either
+    /// way; only --kube=false turns Kubernetes off.
+    #[arg(long, action = ArgAction::Set)]
+    pub kubeproxyinit: Option<bool>,
+
+    /// Seconds after which a stored report is dropped (the original's etcd
+    /// TTL). Without Kubernetes and without this flag: 5 outdated windows of
+    /// the agent, at least 300 s. With Kubernetes and without it: none (a
+    /// deleted pod's report leaves with the pod).
+    #[arg(long, env = "NETCHECKER_REPORT_TTL", value_parser = clap::value_parser!(u64).range(1..))]
+    pub report_ttl: Option<u64>,
 
     /// Watch agent pods in this namespace only (default: all namespaces).
     #[arg(long, env = "NETCHECKER_NAMESPACE")]
@@ -199,6 +213,7 @@ impl Config {
             policy: Policy {
                 outdated_factor: self.outdated_factor,
                 startup_grace: Duration::from_secs(self.startup_grace),
+                report_ttl: self.report_ttl.map(Duration::from_secs),
             },
             max_report_bytes: usize::try_from(self.max_report_bytes).unwrap_or(usize::MAX),
             max_agents: usize::try_from(self.max_agents).unwrap_or(usize::MAX),
@@ -247,13 +262,36 @@ mod tests {
     }
 
     #[test]
+    fn kubesprays_command_line_keeps_kubernetes_on() {
+        // -kubeproxyinit chose the original's storage (TPR or etcd); it
+        // listed the agent pods through the API either way.
+        let c = parse(&[
+            "-v=5",
+            "-logtostderr",
+            "-kubeproxyinit=false",
+            "-endpoint=0.0.0.0:8081",
+            "-etcd-endpoints=http://127.0.0.1:2379",
+        ]);
+        assert!(c.kube, "only --kube=false turns Kubernetes off");
+        assert_eq!(c.kubeproxyinit, Some(false));
+        assert_eq!(c.ignored, ["etcd-endpoints"]);
+        assert_eq!(c.report_ttl, None);
+        assert_eq!(c.settings().policy.report_ttl, None);
+    }
+
+    #[test]
     fn every_original_spelling() {
         assert_eq!(parse(&["-endpoint=1.2.3.4:9"]).endpoint, "1.2.3.4:9");
         assert_eq!(parse(&["--endpoint", "1.2.3.4:9"]).endpoint, "1.2.3.4:9");
-        assert!(!parse(&["-kubeproxyinit=false"]).kube);
-        assert!(!parse(&["--kubeproxyinit=false"]).kube);
+        assert_eq!(parse(&["-kubeproxyinit=false"]).kubeproxyinit, Some(false));
+        assert_eq!(parse(&["--kubeproxyinit=false"]).kubeproxyinit, Some(false));
+        assert_eq!(parse(&["-kubeproxyinit"]).kubeproxyinit, Some(true));
+        assert_eq!(parse(&["-kubeproxyinit=true"]).kubeproxyinit, Some(true));
+        assert!(parse(&["-kubeproxyinit=false"]).kube);
         assert!(!parse(&["--kube=false"]).kube);
-        assert!(parse(&["-kubeproxyinit=true"]).kube);
+        assert!(!parse(&["-kube=false"]).kube);
+        assert_eq!(parse(&["-report-ttl", "300"]).report_ttl, Some(300));
+        assert_eq!(parse(&["-report-ttl=60"]).report_ttl, Some(60));
         assert_eq!(parse(&["-v=5"]).verbosity, 5);
         assert_eq!(parse(&["-v", "3"]).verbosity, 3);
         assert!(parse(&["-alsologtostderr"]).alsologtostderr);
@@ -297,8 +335,6 @@ mod tests {
             "c",
             "-etcd-ca",
             "ca",
-            "-report-ttl",
-            "300",
             "-ping-timeout=5",
         ]);
         let mut ignored = c.ignored.clone();
@@ -338,6 +374,8 @@ mod tests {
             &["--outdated-factor", "0"][..],
             &["--check-interval", "0"],
             &["--kube=maybe"],
+            &["-kubeproxyinit=maybe"],
+            &["-report-ttl", "0"],
             &["--max-agents", "-1"],
         ] {
             let argv = std::iter::once("netchecker-server").chain(args.iter().copied());

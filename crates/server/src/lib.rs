@@ -58,7 +58,7 @@ pub enum Error {
     )]
     Kube(#[source] kube::Error),
     #[error(
-        "cannot find a Kubernetes configuration (in-cluster or KUBECONFIG; use --kube=false to run without Kubernetes): {0}"
+        "cannot load the Kubernetes configuration (in-cluster or KUBECONFIG; use --kube=false to run without Kubernetes): {0}"
     )]
     KubeConfig(#[source] kube::config::InferConfigError),
     #[error("cannot set up webhooks: {0}")]
@@ -119,28 +119,65 @@ async fn listen(address: &str) -> std::io::Result<TcpListener> {
 
 /// Run a server for `config` until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
-    for flag in &config.ignored {
-        tracing::warn!(flag = %flag, "flag of the original etcd-backed server is accepted but ignored");
+    if !config.ignored.is_empty() {
+        tracing::warn!(
+            flags = %config.ignored.join(", "),
+            "flags of the original's etcd storage are accepted but ignored: reports are kept in memory"
+        );
     }
     let address = config.listen_address();
     let listener = listen(&address).await.map_err(|source| Error::Listen {
         address: address.clone(),
         source,
     })?;
-    let (pods, watch) = if config.kube {
-        let mut kube_config = kube::Config::infer().await.map_err(Error::KubeConfig)?;
-        // Without a read timeout a LIST the API never answers hangs the
-        // watch forever; watches themselves end within 290 s by request.
-        kube_config.read_timeout = Some(KUBE_READ_TIMEOUT);
-        let client = kube::Client::try_from(kube_config).map_err(Error::Kube)?;
-        let (view, watch) =
-            PodView::watch(client, config.namespace.as_deref(), &config.agent_selector);
-        (view, Some(watch))
-    } else {
-        tracing::info!(expected = ?config.expected_agents, "running without Kubernetes");
-        (PodView::fixed(config.expected_agents.clone()), None)
+    let (pods, watch) = match kube_client(&config).await? {
+        Some(client) => {
+            let (view, watch) =
+                PodView::watch(client, config.namespace.as_deref(), &config.agent_selector);
+            (view, Some(watch))
+        }
+        None => (PodView::fixed(config.expected_agents.clone()), None),
     };
     run_on(config, listener, pods, watch, shutdown).await
+}
+
+/// The Kubernetes client, or `None` to run without Kubernetes: with
+/// `--kube=false`, or when no configuration is there at all (not in a
+/// cluster, no KUBECONFIG, no `~/.kube/config`). A configuration that is
+/// there but unusable is an error, never a silent fallback.
+async fn kube_client(config: &Config) -> Result<Option<kube::Client>> {
+    if !config.kube {
+        tracing::info!(expected = ?config.expected_agents, "running without Kubernetes (--kube=false)");
+        return Ok(None);
+    }
+    let mut kube_config = match kube::Config::infer().await {
+        Ok(c) => c,
+        Err(e) if !kube_config_present() => {
+            tracing::info!(
+                expected = ?config.expected_agents,
+                "no Kubernetes configuration found (not in a cluster, no KUBECONFIG, no ~/.kube/config): running without Kubernetes; the expected agents are those that report plus --expected-agents"
+            );
+            tracing::debug!(error = %e, "Kubernetes configuration lookup");
+            return Ok(None);
+        }
+        Err(e) => return Err(Error::KubeConfig(e)),
+    };
+    // Without a read timeout a LIST the API never answers hangs the
+    // watch forever; watches themselves end within 290 s by request.
+    kube_config.read_timeout = Some(KUBE_READ_TIMEOUT);
+    kube::Client::try_from(kube_config)
+        .map(Some)
+        .map_err(Error::Kube)
+}
+
+/// Whether any source of a Kubernetes configuration is there: the
+/// in-cluster environment, `KUBECONFIG`, or `~/.kube/config`.
+fn kube_config_present() -> bool {
+    let set = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
+    set("KUBERNETES_SERVICE_HOST")
+        || set("KUBECONFIG")
+        || std::env::var_os("HOME")
+            .is_some_and(|home| std::path::Path::new(&home).join(".kube/config").exists())
 }
 
 /// Run with an already bound listener and pod view (tests use this with
@@ -153,9 +190,10 @@ pub async fn run_on(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let settings = config.settings();
+    let kube = pods.is_kube();
     let app = App::new(settings.clone(), pods)?;
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, kube = config.kube, selector = %config.agent_selector, "netchecker server listening");
+        tracing::info!(%addr, kube, selector = %config.agent_selector, "netchecker server listening");
     }
     let tasks = CancellationToken::new();
     let webhooks = config.webhook_settings();

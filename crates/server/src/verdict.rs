@@ -18,6 +18,10 @@ pub struct Policy {
     /// For this long after the server started, an expected agent that has
     /// not reported yet is pending rather than absent (for metrics only).
     pub startup_grace: Duration,
+    /// Drop a stored report once it is this old (`-report-ttl`). `None`:
+    /// never with Kubernetes (a deleted pod's report leaves with the pod),
+    /// [`DEFAULT_TTL_WINDOWS`] outdated windows without it.
+    pub report_ttl: Option<Duration>,
 }
 
 impl Default for Policy {
@@ -25,8 +29,34 @@ impl Default for Policy {
         Self {
             outdated_factor: 2.0,
             startup_grace: Duration::from_secs(120),
+            report_ttl: None,
         }
     }
+}
+
+/// Without Kubernetes and without `-report-ttl`, a report is dropped after
+/// this many outdated windows of its agent...
+pub const DEFAULT_TTL_WINDOWS: f64 = 5.0;
+/// ...and never before this (the original's default etcd TTL).
+pub const DEFAULT_TTL_FLOOR: Duration = Duration::from_secs(300);
+
+/// How long a report of an agent with `interval` is kept; `kube`: the
+/// expected agents come from watched pods. `None`: kept until its pod goes.
+pub fn report_ttl(policy: &Policy, interval: Duration, kube: bool) -> Option<Duration> {
+    match policy.report_ttl {
+        Some(ttl) => Some(ttl),
+        None if kube => None,
+        None => {
+            let windows = interval.as_secs_f64() * policy.outdated_factor * DEFAULT_TTL_WINDOWS;
+            Some(Duration::from_secs_f64(windows.min(1e9)).max(DEFAULT_TTL_FLOOR))
+        }
+    }
+}
+
+/// True when a report received at `seen.received` is past its TTL at `now`.
+pub fn is_expired(seen: &Seen, now: Instant, policy: &Policy, kube: bool) -> bool {
+    report_ttl(policy, seen.interval, kube)
+        .is_some_and(|ttl| now.saturating_duration_since(seen.received) > ttl)
 }
 
 /// What the server knows of one agent's latest report.
@@ -183,6 +213,7 @@ mod tests {
         Policy {
             outdated_factor: 2.0,
             startup_grace: 30 * SEC,
+            report_ttl: None,
         }
     }
 
@@ -343,6 +374,34 @@ mod tests {
         assert_eq!(at(30), 2);
         assert_eq!(at(45), 3);
         assert_eq!(at(100), 9);
+    }
+
+    #[test]
+    fn reports_expire_after_the_ttl_or_by_default_only_without_kubernetes() {
+        let t0 = Instant::now();
+        let s = seen(t0, 10);
+        let at = |secs| t0 + Duration::from_secs(secs);
+        // With Kubernetes and no flag: the pod watch decides, never the age.
+        assert!(!is_expired(&s, at(1_000_000), &policy(), true));
+        // Without Kubernetes: 5 outdated windows (100 s here), at least 300 s.
+        assert_eq!(report_ttl(&policy(), 10 * SEC, false), Some(300 * SEC));
+        assert!(!is_expired(&s, at(300), &policy(), false));
+        assert!(is_expired(&s, at(301), &policy(), false));
+        assert_eq!(report_ttl(&policy(), 60 * SEC, false), Some(600 * SEC));
+        let slow = seen(t0, 60);
+        assert!(!is_expired(&slow, at(600), &policy(), false));
+        assert!(is_expired(&slow, at(601), &policy(), false));
+        // An explicit -report-ttl holds in both modes.
+        let p = Policy {
+            report_ttl: Some(20 * SEC),
+            ..policy()
+        };
+        for kube in [true, false] {
+            assert!(!is_expired(&s, at(20), &p, kube));
+            assert!(is_expired(&s, at(21), &p, kube));
+        }
+        // A huge interval does not overflow.
+        assert!(report_ttl(&policy(), Duration::from_secs(u64::MAX / 4), false).is_some());
     }
 
     #[test]

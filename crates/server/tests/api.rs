@@ -25,6 +25,7 @@ fn settings() -> Settings {
         policy: Policy {
             outdated_factor: 2.0,
             startup_grace: Duration::from_secs(30),
+            report_ttl: None,
         },
         max_report_bytes: 256 * 1024,
         max_agents: 3,

@@ -20,6 +20,7 @@ fn settings() -> Settings {
         policy: Policy {
             outdated_factor: 2.0,
             startup_grace: Duration::from_secs(30),
+            report_ttl: None,
         },
         ..Settings::default()
     }

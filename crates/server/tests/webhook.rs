@@ -60,6 +60,7 @@ fn app(urls: &[String], queue: usize, shutdown: &CancellationToken) -> App {
         policy: Policy {
             outdated_factor: 2.0,
             startup_grace: Duration::from_secs(30),
+            report_ttl: None,
         },
         ..Settings::default()
     };

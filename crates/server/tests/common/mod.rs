@@ -19,7 +19,8 @@ pub struct Server {
 impl Server {
     /// Start the binary; `configure` adds its arguments and environment
     /// given the address it is to listen on. Standard error goes to the log,
-    /// and no Kubernetes configuration leaks in from the environment.
+    /// and no Kubernetes configuration leaks in from the environment or the
+    /// home directory.
     pub fn start(configure: impl FnOnce(&mut Command, SocketAddr, &std::path::Path)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
@@ -27,6 +28,8 @@ impl Server {
         let mut cmd = Command::new(BIN);
         cmd.env_remove("KUBECONFIG")
             .env_remove("KUBERNETES_SERVICE_HOST")
+            // No ~/.kube/config of the machine's either.
+            .env("HOME", dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
