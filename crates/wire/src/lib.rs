@@ -1,16 +1,26 @@
 //! Wire types shared by `netchecker-server` and `netchecker-agent`.
 //!
-//! Every type here serialises to exactly the JSON the original Go
+//! The v1 types serialise to exactly the JSON the original Go
 //! k8s-netchecker put on the wire (see `doc/api.md`): snake_case report keys,
 //! PascalCase probe and check-response keys, RFC 3339 times with nanoseconds.
 //! Unknown fields are accepted and ignored when parsing, in both directions.
+//! The newer answers (`/api/v2/status`, webhook events) are here too, so the
+//! server, its tests and any client read them with the same types.
 
 mod check;
+mod event;
+mod judged;
 mod report;
+mod status;
 
 pub use check::{CheckResponse, MESSAGE_FAILED, healthy_message};
+pub use event::{EventAgent, NodeEvent};
+pub use judged::{AgentKind, AgentState, NodeVerdict, UNEXPECTED, state_name};
 pub use report::{
     AgentReport, HostDate, InvalidHostDate, OutgoingReport, ProbeResult, StoredReport,
+};
+pub use status::{
+    AgentStatus, Dns, NodeStatus, PodViewSource, PodViewStatus, Probe, Status, Summary,
 };
 
 /// Path prefix under which the server receives and serves agent reports.
