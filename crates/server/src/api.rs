@@ -13,7 +13,8 @@ use netchecker_wire::{CheckResponse, NO_SUCH_AGENT};
 use tokio::time::Instant;
 use tower_http::trace::TraceLayer;
 
-use crate::app::{App, IngestError};
+use crate::app::App;
+use crate::ingest::IngestError;
 use crate::metrics::Rejection;
 
 /// An error answer: a status and a plain-text reason, written like Go's

@@ -11,7 +11,8 @@ use std::time::Duration;
 use netchecker_wire::{AgentReport, StoredReport};
 use tokio::time::Instant;
 
-use crate::verdict::{Policy, Seen, missed_windows};
+use crate::domain::{Policy, Reported, Seen};
+use crate::verdict::{missed_windows, probe_ok};
 
 /// One cached report and the bookkeeping around it.
 ///
@@ -82,7 +83,7 @@ impl Entry {
             probes: report
                 .network_probes
                 .iter()
-                .map(|p| (p.url.as_str().into(), crate::status::probe_ok(p)))
+                .map(|p| (p.url.as_str().into(), probe_ok(p)))
                 .collect(),
         }
     }
@@ -107,6 +108,27 @@ impl Entry {
     /// The report's DNS answers and probes.
     pub fn detail(&self) -> Detail {
         serde_json::from_slice(&self.json).unwrap_or_default()
+    }
+}
+
+impl Reported for Entry {
+    fn seen(&self) -> Seen {
+        Entry::seen(self)
+    }
+
+    fn node(&self) -> &str {
+        &self.nodename
+    }
+
+    fn dns_failures(&self) -> impl Iterator<Item = &str> {
+        self.dns_failures.iter().map(|n| &**n)
+    }
+
+    fn failing_probes(&self) -> impl Iterator<Item = &str> {
+        self.probes
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(url, _)| &**url)
     }
 }
 
@@ -225,7 +247,7 @@ impl AgentCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::agent_label;
+    use crate::domain::agent_label;
 
     fn put(
         c: &AgentCache,

@@ -12,8 +12,8 @@ use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser};
 use netchecker_cli::{LogFormat, go_bool, normalize_args};
 
 use crate::app::Settings;
+use crate::domain::Policy;
 use crate::podview::DEFAULT_AGENT_SELECTOR;
-use crate::verdict::Policy;
 use crate::webhook::WebhookSettings;
 
 /// Flags of the original that configured etcd storage or timeouts this

@@ -9,13 +9,14 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::podview::AgentKind;
-use crate::verdict::AgentState;
+use crate::domain::{AgentKind, AgentState, NodeVerdict};
 
 /// What the diagnosis needs to know about one agent of a node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentFacts<'a> {
     pub name: &'a str,
+    /// The pod's namespace (`None` without Kubernetes).
+    pub namespace: Option<&'a str>,
     /// The node the agent runs on (`""` when unknown).
     pub node: &'a str,
     pub kind: AgentKind,
@@ -30,49 +31,6 @@ pub struct AgentFacts<'a> {
     pub dns_failures: Vec<&'a str>,
     /// URLs of the agent's failing probes.
     pub failing_probes: Vec<&'a str>,
-}
-
-/// The verdict on one node, most specific first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum NodeVerdict {
-    Healthy,
-    Pending,
-    PodNetworkDown,
-    HostNetworkDown,
-    Unreachable,
-    AgentsLate,
-    DnsFailure,
-    ProbeFailures,
-    Unknown,
-}
-
-impl NodeVerdict {
-    pub const ALL: [NodeVerdict; 9] = [
-        NodeVerdict::Healthy,
-        NodeVerdict::Pending,
-        NodeVerdict::PodNetworkDown,
-        NodeVerdict::HostNetworkDown,
-        NodeVerdict::Unreachable,
-        NodeVerdict::AgentsLate,
-        NodeVerdict::DnsFailure,
-        NodeVerdict::ProbeFailures,
-        NodeVerdict::Unknown,
-    ];
-
-    /// The name used in JSON, metrics and events.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NodeVerdict::Healthy => "healthy",
-            NodeVerdict::Pending => "pending",
-            NodeVerdict::PodNetworkDown => "pod_network_down",
-            NodeVerdict::HostNetworkDown => "host_network_down",
-            NodeVerdict::Unreachable => "unreachable",
-            NodeVerdict::AgentsLate => "agents_late",
-            NodeVerdict::DnsFailure => "dns_failure",
-            NodeVerdict::ProbeFailures => "probe_failures",
-            NodeVerdict::Unknown => "unknown",
-        }
-    }
 }
 
 /// A node's verdict with its reason.
@@ -248,6 +206,7 @@ mod tests {
         let reported = matches!(state, Some(Fine | Outdated) | None);
         AgentFacts {
             name,
+            namespace: None,
             node: "n",
             kind,
             state,
@@ -384,12 +343,5 @@ mod tests {
         let mut stray = agent("stray", P, None);
         stray.failing_probes = vec!["http://y/"];
         assert_eq!(verdict_of(&[stray, host]), NodeVerdict::Healthy);
-    }
-
-    #[test]
-    fn verdict_names_are_distinct() {
-        let names: std::collections::HashSet<_> =
-            NodeVerdict::ALL.iter().map(|v| v.as_str()).collect();
-        assert_eq!(names.len(), NodeVerdict::ALL.len());
     }
 }

@@ -5,16 +5,32 @@
 //! here so that it can be tested in-process.
 #![forbid(unsafe_code)]
 
+// Layers, each calling only into the ones above it in this list (no
+// module imports one that imports it back; `make lint` checks it):
+//   domain                          the vocabulary, pure
+//   verdict, diagnosis, evaluation  the rules, pure
+//   cache, podview, lograte         the state
+//   metrics, nodes, status, webhook what the state is rendered into
+//   app, ingest, round              the core that ties them together
+//   api, watch, serve, config       the edges: HTTP, Kubernetes, flags
+// doc/architecture.md is the map.
+
 /// HTTP routes and handlers.
 pub mod api;
-/// Shared application state and the rules applied to it.
+/// Shared application state and the answers.
 pub mod app;
 /// The agent cache.
 pub mod cache;
 /// Command line and environment.
 pub mod config;
-/// Per-node verdicts and their reasons.
+/// Rules for one node: its verdict and the reason.
 pub mod diagnosis;
+/// The vocabulary: expected agents, report facts, policy.
+pub mod domain;
+/// The one evaluation every answer renders.
+pub mod evaluation;
+/// Reports coming in.
+pub mod ingest;
 /// A limit on repetitive log lines.
 pub mod lograte;
 /// Prometheus metrics.
@@ -25,12 +41,16 @@ pub mod nodes;
 pub mod padding;
 /// The expected agents: watched pods or a fixed list.
 pub mod podview;
+/// The background round.
+pub mod round;
 /// Accept loop with timeouts and graceful drain.
 pub mod serve;
 /// The v2 status answer.
 pub mod status;
-/// The pure verdict function.
+/// Rules for one agent: freshness, missed windows, expiry, probes.
 pub mod verdict;
+/// The loop that drives the pod watch.
+pub mod watch;
 /// Delivery of events to webhooks.
 pub mod webhook;
 
@@ -39,9 +59,9 @@ use std::time::Duration;
 pub use api::router;
 pub use app::{App, Settings};
 pub use config::Config;
+pub use domain::Policy;
 pub use podview::PodView;
 use tokio::net::TcpListener;
-use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 /// Why the server could not start.
@@ -71,24 +91,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Longest wait for any read from the Kubernetes API.
 const KUBE_READ_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Evaluate the verdict every `every` until `shutdown`, publishing metrics.
-pub async fn run_checks(app: App, every: Duration, shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {
-                // A round judges every agent and node (tens of milliseconds
-                // with tens of thousands of agents): it runs on a blocking
-                // thread, off the workers that serve reports and checks.
-                let app = app.clone();
-                let _ = tokio::task::spawn_blocking(move || app.tick(Instant::now())).await;
-            }
-            () = shutdown.cancelled() => break,
-        }
-    }
-}
 
 /// Pending connections the kernel may queue before the server accepts them
 /// (capped by `net.core.somaxconn`). Every agent of a large cluster reports
@@ -205,9 +207,9 @@ pub async fn run_on(
         tracing::info!(urls, "node verdict changes go to webhooks");
     }
     if let Some(watch) = watch {
-        tokio::spawn(podview::run_watch(app.clone(), watch, tasks.clone()));
+        tokio::spawn(watch::run(app.clone(), watch, tasks.clone()));
     }
-    let checks = tokio::spawn(run_checks(
+    let checks = tokio::spawn(round::run(
         app.clone(),
         Duration::from_secs(config.check_interval),
         tasks.clone(),

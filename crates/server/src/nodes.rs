@@ -1,35 +1,17 @@
 //! Node verdicts over time: which node changed verdict since the last
-//! evaluation, the `netchecker_node_verdict` series, and the change events
-//! sent to webhooks.
+//! evaluation, the `netchecker_node_verdict` and `netchecker_nodes` series,
+//! and the change events (`netchecker_wire::NodeEvent`) sent to webhooks.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use netchecker_wire::{EventAgent, NodeEvent};
 use prometheus::{IntGaugeVec, Opts, Registry};
-use serde::Serialize;
 
-use crate::diagnosis::{AgentFacts, NodeJudgement, NodeVerdict};
+use crate::diagnosis::AgentFacts;
+use crate::domain::NodeVerdict;
+use crate::evaluation::round_ms;
 use crate::metrics::register;
-
-/// A node's verdict changed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Event {
-    pub node: String,
-    /// `null` for a node first seen, `pending` after a restart.
-    pub old_verdict: Option<NodeVerdict>,
-    pub new_verdict: NodeVerdict,
-    pub reason: String,
-    pub agents: Vec<EventAgent>,
-    pub time: jiff::Timestamp,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EventAgent {
-    pub name: String,
-    pub kind: crate::podview::AgentKind,
-    pub state: &'static str,
-    pub last_report_age_seconds: Option<f64>,
-}
 
 /// Whether a change from `old` to `new` is worth an event. Nothing is
 /// sent for a node becoming pending, nor for one that turns out healthy
@@ -154,26 +136,27 @@ impl Round<'_> {
     }
 }
 
-/// The event for `node`'s change from `old` to `judgement`.
+/// The event for `node`'s change from `old` to `verdict` with `reason`.
 pub fn event(
     node: &str,
     old: Option<NodeVerdict>,
-    judgement: NodeJudgement,
+    verdict: NodeVerdict,
+    reason: String,
     agents: &[AgentFacts],
     time: jiff::Timestamp,
-) -> Event {
-    Event {
+) -> NodeEvent {
+    NodeEvent {
         node: node.to_owned(),
         old_verdict: old,
-        new_verdict: judgement.verdict,
-        reason: judgement.reason,
+        new_verdict: verdict,
+        reason,
         agents: agents
             .iter()
             .map(|a| EventAgent {
                 name: a.name.to_owned(),
                 kind: a.kind,
-                state: crate::status::state_name(a.state),
-                last_report_age_seconds: a.age.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
+                state: a.state,
+                last_report_age_seconds: a.age.map(round_ms),
             })
             .collect(),
         time,

@@ -1,151 +1,82 @@
-//! The `GET /api/v2/status` answer: every agent with what is known of it,
-//! grouped by node with the node's verdict, and a cluster summary.
-//!
-//! Built from the same state and rules as the v1 check ([`crate::verdict`])
-//! plus the per-node rules of [`crate::diagnosis`].
+//! The `GET /api/v2/status` answer, rendered from the one evaluation
+//! ([`crate::evaluation`]): every agent with what is known of it, grouped by
+//! node with the node's verdict and reason, and a cluster summary. Nothing
+//! here judges; it only shows the judgement beside the stored details.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
-use netchecker_wire::ProbeResult;
-
-use serde::Serialize;
-use tokio::time::Instant;
+use netchecker_wire::{
+    AgentStatus, Dns, NodeStatus, PodViewSource, PodViewStatus, Probe, Status, Summary, UNEXPECTED,
+};
 
 use crate::cache::Entry;
-use crate::diagnosis::{AgentFacts, NodeVerdict, judge_node};
-use crate::podview::{AgentKind, ExpectedPod, PodRef, ViewHealth};
-use crate::verdict::{AgentState, Policy, state_of};
+use crate::domain::{AgentState, NodeVerdict};
+use crate::evaluation::{Evaluation, round_ms, round_ms_f64};
+use crate::podview::ViewHealth;
+use crate::verdict::probe_ok;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Status {
-    pub generated_at: jiff::Timestamp,
-    pub summary: Summary,
-    pub nodes: Vec<NodeStatus>,
+/// Where the expected agents came from and how current that is.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewFacts {
+    pub source: PodViewSource,
+    pub health: ViewHealth,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    /// No expected agent absent or outdated (pending ones do not count).
-    pub healthy: bool,
-    pub nodes: usize,
-    pub agents: usize,
-    /// Nodes per verdict; every verdict is present.
-    pub verdicts: BTreeMap<&'static str, usize>,
-    /// Agents per state; every state is present.
-    pub agent_states: BTreeMap<&'static str, usize>,
-    pub in_startup_grace: bool,
-    pub pod_view: PodViewStatus,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PodViewStatus {
-    /// `kubernetes` or `static`.
-    pub source: &'static str,
-    pub synced: bool,
-    pub stale: bool,
-    pub age_seconds: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct NodeStatus {
-    pub node: String,
-    pub verdict: NodeVerdict,
-    pub reason: String,
-    pub agents: Vec<AgentStatus>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AgentStatus {
-    pub name: String,
-    pub namespace: Option<String>,
-    pub node: String,
-    pub kind: AgentKind,
-    pub state: &'static str,
-    pub last_report_age_seconds: Option<f64>,
-    pub report_interval_seconds: Option<u64>,
-    pub clock_skew_seconds: Option<f64>,
-    pub dns: Option<Dns>,
-    pub probes: Vec<Probe>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Dns {
-    /// False when a looked-up name resolved to nothing.
-    pub ok: bool,
-    pub lookups: BTreeMap<String, Vec<String>>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Probe {
-    pub url: String,
-    pub ok: bool,
-    pub connection_result: i64,
-    pub http_code: i64,
-    pub total_ms: i64,
-}
-
-impl Serialize for NodeVerdict {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
+/// Render the answer for `eval`, made at wall-clock time `wall`.
+pub fn render(eval: &Evaluation<'_, Entry>, view: ViewFacts, wall: jiff::Timestamp) -> Status {
+    let nodes: Vec<NodeStatus> = eval
+        .nodes
+        .iter()
+        .map(|node| NodeStatus {
+            node: node.name.to_owned(),
+            verdict: node.verdict,
+            reason: eval.reason(node),
+            agents: node.agents.clone().map(|i| agent(eval, i)).collect(),
+        })
+        .collect();
+    let verdicts = NodeVerdict::ALL
+        .iter()
+        .map(|v| (v.as_str().to_owned(), eval.verdicts[v.index()]))
+        .collect();
+    let agent_states: BTreeMap<String, usize> = AgentState::ALL
+        .iter()
+        .map(|s| (s.as_str().to_owned(), eval.states[s.index()]))
+        .chain([(UNEXPECTED.to_owned(), eval.unexpected)])
+        .collect();
+    Status {
+        generated_at: wall,
+        summary: Summary {
+            healthy: eval.healthy,
+            nodes: nodes.len(),
+            agents: eval.agents.len(),
+            verdicts,
+            agent_states,
+            in_startup_grace: eval.in_grace,
+            pod_view: PodViewStatus {
+                source: view.source,
+                synced: view.health.synced,
+                stale: view.health.stale,
+                age_seconds: round_ms_f64(view.health.age_seconds),
+            },
+        },
+        nodes,
     }
 }
 
-impl Serialize for AgentKind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-/// The state name of the v2 answer; `None` is an unexpected reporter.
-pub fn state_name(state: Option<AgentState>) -> &'static str {
-    state.map_or("unexpected", AgentState::as_str)
-}
-
-/// A probe succeeded: TCP connected and the answer was 2xx or 3xx.
-pub fn probe_ok(p: &ProbeResult) -> bool {
-    p.connection_result == 1 && (200..400).contains(&p.http_code)
-}
-
-/// Everything [`build`] reads, gathered by the caller under its locks.
-pub struct Inputs<'a> {
-    /// Expected pods, sorted by name, each with its state from the verdict.
-    pub expected: Vec<(ExpectedPod, AgentState)>,
-    pub entries: &'a std::collections::HashMap<String, Entry>,
-    /// Whether reporters outside `expected` are unexpected (Kubernetes) or
-    /// cannot exist (without Kubernetes every reporter is expected).
-    pub kube: bool,
-    pub view: ViewHealth,
-    pub in_grace: bool,
-    pub now: Instant,
-    pub wall: jiff::Timestamp,
-}
-
-/// One agent, ready for the answer and for its node's judgement.
-struct Row<'a> {
-    facts: AgentFacts<'a>,
-    status: AgentStatus,
-}
-
-fn row<'a>(
-    name: &'a str,
-    namespace: Option<&str>,
-    node: &str,
-    kind: AgentKind,
-    state: Option<AgentState>,
-    entry: Option<&'a Entry>,
-    now: Instant,
-) -> Row<'a> {
-    let facts = facts(name, None, kind, state, entry, now);
+/// Agent `i` of the evaluation with the details of its stored report.
+fn agent(eval: &Evaluation<'_, Entry>, i: usize) -> AgentStatus {
+    let facts = &eval.agents[i];
+    let entry = eval.reports[i];
     let detail = entry.map(Entry::detail);
-    let status = AgentStatus {
-        name: name.to_owned(),
-        namespace: namespace.map(str::to_owned),
-        node: node.to_owned(),
-        kind,
-        state: state_name(state),
-        last_report_age_seconds: facts.age.map(|a| round_ms(a.as_secs_f64())),
+    AgentStatus {
+        name: facts.name.to_owned(),
+        namespace: facts.namespace.map(str::to_owned),
+        node: facts.node.to_owned(),
+        kind: facts.kind,
+        state: facts.state,
+        last_report_age_seconds: facts.age.map(round_ms),
         report_interval_seconds: facts.interval.map(|i| i.as_secs()),
-        clock_skew_seconds: entry.map(|e| round_ms(e.skew_seconds)),
+        clock_skew_seconds: entry.map(|e| round_ms_f64(e.skew_seconds)),
         dns: detail.as_ref().map(|d| Dns {
             ok: facts.dns_failures.is_empty(),
             lookups: d.nslookup.clone(),
@@ -162,199 +93,182 @@ fn row<'a>(
                 total_ms: p.total,
             })
             .collect(),
-    };
-    Row { facts, status }
+    }
 }
 
-fn round_ms(seconds: f64) -> f64 {
-    (seconds * 1000.0).round() / 1000.0
-}
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
 
-/// Build the answer.
-pub fn build(inputs: Inputs) -> Status {
-    let Inputs {
-        expected,
-        entries,
-        kube,
-        view,
-        in_grace,
-        now,
-        wall,
-    } = inputs;
-    let mut by_node: BTreeMap<String, Vec<Row>> = BTreeMap::new();
-    let mut agent_states: BTreeMap<&'static str, usize> = AgentState::ALL
-        .iter()
-        .map(|s| (s.as_str(), 0))
-        .chain([("unexpected", 0)])
-        .collect();
-    let mut healthy = true;
-    let expected_names: HashSet<&str> = expected.iter().map(|(p, _)| p.name.as_str()).collect();
-    for (pod, state) in &expected {
-        let (name, entry) = match entries.get_key_value(&pod.name) {
-            Some((k, e)) => (k.as_str(), Some(e)),
-            None => (pod.name.as_str(), None),
-        };
-        let node = pod
-            .node
-            .clone()
-            .or_else(|| entry.map(|e| e.nodename.to_string()))
-            .unwrap_or_default();
-        healthy &= !state.is_failing();
-        *agent_states.entry(state.as_str()).or_default() += 1;
-        let r = row(
-            name,
-            pod.namespace.as_deref(),
-            &node,
-            pod.kind,
-            Some(*state),
-            entry,
-            now,
-        );
-        by_node.entry(node).or_default().push(r);
+    use netchecker_wire::{AgentKind, AgentReport};
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::domain::{ExpectedAgent, Policy};
+    use crate::evaluation::evaluate;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn entry(node: &str, received: Instant, nslookup: serde_json::Value, code: i64) -> Entry {
+        let report: AgentReport = serde_json::from_value(serde_json::json!({
+            "report_interval": 15,
+            "nodename": node,
+            "hostdate": "2026-11-21T10:00:01.5Z",
+            "nslookup": nslookup,
+            "network_probes": [{"URL": "http://s/ping", "ConnectionResult": 1, "HTTPCode": code, "Total": 3}],
+        }))
+        .unwrap();
+        let wall: jiff::Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
+        Entry::new(&report, format!("{node}-private_network"), received, wall)
     }
-    if kube {
-        for (name, entry) in entries {
-            if expected_names.contains(name.as_str()) {
-                continue;
-            }
-            let node = entry.nodename.to_string();
-            *agent_states.entry("unexpected").or_default() += 1;
-            let r = row(
-                name,
-                None,
-                &node,
-                AgentKind::from_name(name),
-                None,
-                Some(entry),
-                now,
-            );
-            by_node.entry(node).or_default().push(r);
-        }
-    }
-    let mut verdicts: BTreeMap<&'static str, usize> =
-        NodeVerdict::ALL.iter().map(|v| (v.as_str(), 0)).collect();
-    let mut agents = 0;
-    let nodes: Vec<NodeStatus> = by_node
-        .into_iter()
-        .map(|(node, mut rows)| {
-            rows.sort_by(|a, b| a.facts.name.cmp(b.facts.name));
-            let facts: Vec<AgentFacts> = rows.iter().map(|r| r.facts.clone()).collect();
-            let judgement = judge_node(&facts);
-            *verdicts.entry(judgement.verdict.as_str()).or_default() += 1;
-            agents += rows.len();
-            NodeStatus {
-                node,
-                verdict: judgement.verdict,
-                reason: judgement.reason,
-                agents: rows.into_iter().map(|r| r.status).collect(),
-            }
-        })
-        .collect();
-    Status {
-        generated_at: wall,
-        summary: Summary {
-            healthy,
-            nodes: nodes.len(),
-            agents,
-            verdicts,
-            agent_states,
-            in_startup_grace: in_grace,
-            pod_view: PodViewStatus {
-                source: if kube { "kubernetes" } else { "static" },
-                synced: view.synced,
-                stale: view.stale,
-                age_seconds: round_ms(view.age_seconds),
+
+    #[test]
+    fn renders_nodes_agents_details_and_summary_from_the_evaluation() {
+        let t0 = Instant::now();
+        let ok = serde_json::json!({"netchecker-service": ["10.0.0.1"]});
+        let reports = HashMap::from([
+            ("pod-a".to_string(), entry("node-1", t0, ok.clone(), 200)),
+            (
+                "hostnet-a".to_string(),
+                entry("node-1", t0 + 40 * SEC, ok.clone(), 200),
+            ),
+            (
+                "pod-b".to_string(),
+                entry(
+                    "node-2",
+                    t0 + 40 * SEC,
+                    serde_json::json!({"netchecker-service": []}),
+                    200,
+                ),
+            ),
+            ("stray".to_string(), entry("node-3", t0 + 40 * SEC, ok, 503)),
+        ]);
+        let expected = [
+            ExpectedAgent {
+                namespace: Some("nc"),
+                node: Some("node-1"),
+                ..ExpectedAgent::named("hostnet-a")
             },
-        },
-        nodes,
+            ExpectedAgent {
+                namespace: Some("nc"),
+                node: Some("node-1"),
+                ..ExpectedAgent::named("pod-a")
+            },
+            ExpectedAgent {
+                namespace: Some("nc"),
+                node: Some("node-2"),
+                ..ExpectedAgent::named("pod-b")
+            },
+        ];
+        let policy = Policy::default();
+        let now = t0 + 41 * SEC;
+        let eval = evaluate(&expected, &reports, now, t0 - 200 * SEC, &policy);
+        let view = ViewFacts {
+            source: PodViewSource::Kubernetes,
+            health: ViewHealth {
+                synced: true,
+                stale: true,
+                age_seconds: 12.345_6,
+            },
+        };
+        let wall: jiff::Timestamp = "2026-11-21T10:00:41Z".parse().unwrap();
+        let s = render(&eval, view, wall);
+
+        assert_eq!(s.generated_at, wall);
+        let nodes: Vec<_> = s
+            .nodes
+            .iter()
+            .map(|n| (n.node.as_str(), n.verdict))
+            .collect();
+        assert_eq!(
+            nodes,
+            [
+                ("node-1", NodeVerdict::PodNetworkDown),
+                ("node-2", NodeVerdict::DnsFailure),
+                ("node-3", NodeVerdict::Unknown),
+            ]
+        );
+        assert_eq!(
+            s.nodes[0].reason,
+            "host-network agent reports on time but pod-network agent pod-a is outdated \
+             (last report 41 s ago, interval 15 s): check the pod network (CNI) on this node"
+        );
+        let a = &s.nodes[0].agents[1];
+        assert_eq!(
+            (a.name.as_str(), a.namespace.as_deref(), a.kind, a.state),
+            (
+                "pod-a",
+                Some("nc"),
+                AgentKind::PodNetwork,
+                Some(AgentState::Outdated)
+            )
+        );
+        assert_eq!(
+            (a.last_report_age_seconds, a.report_interval_seconds),
+            (Some(41.0), Some(15))
+        );
+        assert_eq!(a.clock_skew_seconds, Some(1.5));
+        assert!(a.dns.as_ref().unwrap().ok);
+        assert_eq!(a.probes.len(), 1);
+        assert!(a.probes[0].ok && a.probes[0].http_code == 200 && a.probes[0].total_ms == 3);
+        let b = &s.nodes[1].agents[0];
+        assert!(!b.dns.as_ref().unwrap().ok);
+        assert_eq!(
+            b.dns.as_ref().unwrap().lookups["netchecker-service"],
+            Vec::<String>::new()
+        );
+        let stray = &s.nodes[2].agents[0];
+        assert_eq!((stray.state, stray.namespace.as_deref()), (None, None));
+        assert!(!stray.probes[0].ok, "503 is a failing probe");
+
+        let sum = &s.summary;
+        assert!(!sum.healthy);
+        assert_eq!((sum.nodes, sum.agents), (3, 4));
+        assert_eq!(sum.verdicts.len(), NodeVerdict::ALL.len());
+        assert_eq!(sum.verdicts["pod_network_down"], 1);
+        assert_eq!(sum.verdicts["healthy"], 0);
+        assert_eq!(
+            sum.agent_states
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect::<Vec<_>>(),
+            [
+                ("absent", 0),
+                ("ok", 2),
+                ("outdated", 1),
+                ("pending", 0),
+                ("unexpected", 1)
+            ]
+        );
+        assert!(!sum.in_startup_grace);
+        assert_eq!(sum.pod_view.source, PodViewSource::Kubernetes);
+        assert!(sum.pod_view.synced && sum.pod_view.stale);
+        assert_eq!(sum.pod_view.age_seconds, 12.346);
     }
-}
 
-/// Every agent's facts, borrowed and sorted by node: what the background
-/// loop needs to judge states and nodes, without building the answer.
-pub struct Tally<'a> {
-    facts: Vec<AgentFacts<'a>>,
-    /// Expected agents per state, indexed like [`AgentState::ALL`].
-    pub states: [usize; AgentState::ALL.len()],
-    /// No expected agent absent or outdated.
-    pub healthy: bool,
-}
-
-fn facts<'a>(
-    name: &'a str,
-    node: Option<&'a str>,
-    kind: AgentKind,
-    state: Option<AgentState>,
-    entry: Option<&'a Entry>,
-    now: Instant,
-) -> AgentFacts<'a> {
-    AgentFacts {
-        name,
-        node: node.or(entry.map(|e| &*e.nodename)).unwrap_or(""),
-        kind,
-        state,
-        age: entry.map(|e| now.saturating_duration_since(e.received)),
-        interval: entry.map(|e| e.interval),
-        // Collected only when there is something to collect: no allocation
-        // for the usual agent with working DNS and probes.
-        dns_failures: entry
-            .map(|e| e.dns_failures.iter().map(|n| &**n).collect())
-            .unwrap_or_default(),
-        failing_probes: entry
-            .map(|e| {
-                e.probes
-                    .iter()
-                    .filter(|(_, ok)| !ok)
-                    .map(|(url, _)| &**url)
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }
-}
-
-impl<'a> Tally<'a> {
-    /// Judge the expected `pods` (sorted by name, without repeats) and,
-    /// with Kubernetes, take in the reporters that are not among them.
-    pub fn new(
-        pods: &[PodRef<'a>],
-        entries: &'a std::collections::HashMap<String, Entry>,
-        kube: bool,
-        now: Instant,
-        in_grace: bool,
-        policy: &Policy,
-    ) -> Self {
-        let mut states = [0; AgentState::ALL.len()];
-        let mut healthy = true;
-        let mut all = Vec::with_capacity(pods.len());
-        for pod in pods {
-            let entry = entries.get(pod.name);
-            let state = state_of(entry.map(Entry::seen), now, in_grace, policy);
-            if let Some(i) = AgentState::ALL.iter().position(|s| *s == state) {
-                states[i] += 1;
-            }
-            healthy &= !state.is_failing();
-            all.push(facts(pod.name, pod.node, pod.kind, Some(state), entry, now));
-        }
-        if kube {
-            for (name, entry) in entries {
-                if pods.binary_search_by(|p| p.name.cmp(name)).is_err() {
-                    let kind = AgentKind::from_name(name);
-                    all.push(facts(name, None, kind, None, Some(entry), now));
-                }
-            }
-        }
-        all.sort_by(|a, b| a.node.cmp(b.node).then(a.name.cmp(b.name)));
-        Self {
-            facts: all,
-            states,
-            healthy,
-        }
-    }
-
-    /// Each node with its agents, sorted by node.
-    pub fn nodes(&self) -> impl Iterator<Item = (&'a str, &[AgentFacts<'a>])> {
-        self.facts
-            .chunk_by(|a, b| a.node == b.node)
-            .map(|agents| (agents[0].node, agents))
+    #[test]
+    fn an_agent_without_a_report_shows_no_details() {
+        let t0 = Instant::now();
+        let reports: HashMap<String, Entry> = HashMap::new();
+        let expected = [ExpectedAgent::named("netchecker-agent-hostnet-x")];
+        let eval = evaluate(&expected, &reports, t0, t0, &Policy::default());
+        let view = ViewFacts {
+            source: PodViewSource::Static,
+            health: ViewHealth::ALWAYS_CURRENT,
+        };
+        let s = render(&eval, view, jiff::Timestamp::UNIX_EPOCH);
+        assert_eq!(s.nodes.len(), 1);
+        let n = &s.nodes[0];
+        assert_eq!((n.node.as_str(), n.verdict), ("", NodeVerdict::Pending));
+        let a = &n.agents[0];
+        assert_eq!(
+            (a.kind, a.state),
+            (AgentKind::HostNetwork, Some(AgentState::Pending))
+        );
+        assert!(a.dns.is_none() && a.probes.is_empty() && a.last_report_age_seconds.is_none());
+        assert!(a.clock_skew_seconds.is_none() && a.report_interval_seconds.is_none());
+        assert!(s.summary.healthy && s.summary.in_startup_grace);
+        assert_eq!(s.summary.pod_view.source, PodViewSource::Static);
     }
 }

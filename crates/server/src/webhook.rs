@@ -17,12 +17,12 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use netchecker_wire::NodeEvent;
 use prometheus::{IntCounterVec, Opts, Registry};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::register;
-use crate::nodes::Event;
 
 /// How events are delivered.
 #[derive(Debug, Clone)]
@@ -144,7 +144,7 @@ impl Webhooks {
     }
 
     /// Queue `event` for every URL without waiting.
-    pub fn send(&self, event: &Event) {
+    pub fn send(&self, event: &NodeEvent) {
         let body = match serde_json::to_vec(event) {
             Ok(b) => Bytes::from(b),
             Err(e) => {

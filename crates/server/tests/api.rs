@@ -6,8 +6,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
+use netchecker_server::Policy;
 use netchecker_server::app::Settings;
-use netchecker_server::verdict::Policy;
 use netchecker_server::{App, PodView, router};
 use serde_json::{Value, json};
 

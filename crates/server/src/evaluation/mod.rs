@@ -1,0 +1,198 @@
+//! The one evaluation: every rule applied once to (expected agents, stored
+//! reports, now, server start, policy), giving each agent's state, each
+//! node's verdict and the counts of the cluster summary.
+//!
+//! Every answer is a rendering of this one result: the v1 check
+//! ([`Evaluation::check_response`]), `/api/v2/status` (`crate::status`),
+//! the background round's metrics and node verdict events (`crate::round`).
+//! None of them judges anything itself. The result borrows names and
+//! reports from the caller's locked state: nothing per agent is copied, and
+//! an agent whose DNS and probes are fine costs no allocation.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::time::Duration;
+
+use netchecker_wire::CheckResponse;
+use tokio::time::Instant;
+
+use crate::diagnosis::{self, AgentFacts};
+use crate::domain::{AgentKind, AgentState, ExpectedAgent, NodeVerdict, Policy, Reported};
+use crate::verdict::state_of;
+
+/// Everything judged at one moment.
+#[derive(Debug)]
+pub struct Evaluation<'a, R> {
+    /// The server is within its start-up grace ([`Policy::in_grace`]).
+    pub in_grace: bool,
+    /// Every agent, sorted by node, then name: the expected ones with their
+    /// state, and reporters that are not expected (state `None`; only with
+    /// Kubernetes, where the pods say who is expected).
+    pub agents: Vec<AgentFacts<'a>>,
+    /// The stored report of each of `agents`, index for index.
+    pub reports: Vec<Option<&'a R>>,
+    /// Every node, sorted by name, with its verdict.
+    pub nodes: Vec<NodeEval<'a>>,
+    /// Expected agents per state, indexed like [`AgentState::ALL`].
+    pub states: [usize; AgentState::ALL.len()],
+    /// Reporters that are not expected.
+    pub unexpected: usize,
+    /// Nodes per verdict, indexed like [`NodeVerdict::ALL`].
+    pub verdicts: [usize; NodeVerdict::ALL.len()],
+    /// The one rule for "healthy": no expected agent is absent or outdated
+    /// (pending ones do not count).
+    pub healthy: bool,
+}
+
+/// One node and its verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEval<'a> {
+    /// `""` for agents whose node is not known.
+    pub name: &'a str,
+    pub verdict: NodeVerdict,
+    /// Its agents in [`Evaluation::agents`].
+    pub agents: Range<usize>,
+}
+
+/// Judge every agent and every node at `now`. `expected` must be sorted by
+/// name without repeats (as the pod view lists them); `reports` are the
+/// stored reports by agent name; `started` is when the server started.
+pub fn evaluate<'a, R: Reported>(
+    expected: &[ExpectedAgent<'a>],
+    reports: &'a HashMap<String, R>,
+    now: Instant,
+    started: Instant,
+    policy: &Policy,
+) -> Evaluation<'a, R> {
+    debug_assert!(expected.windows(2).all(|w| w[0].name < w[1].name));
+    let in_grace = policy.in_grace(now, started);
+    let mut states = [0; AgentState::ALL.len()];
+    let mut rows: Vec<(AgentFacts<'a>, Option<&'a R>)> = Vec::with_capacity(expected.len());
+    for pod in expected {
+        let (name, report) = match reports.get_key_value(pod.name) {
+            Some((k, r)) => (k.as_str(), Some(r)),
+            None => (pod.name, None),
+        };
+        let state = state_of(report.map(R::seen), now, in_grace, policy);
+        states[state.index()] += 1;
+        let mut facts = facts(name, pod.node, pod.kind, Some(state), report, now);
+        facts.namespace = pod.namespace;
+        rows.push((facts, report));
+    }
+    let mut unexpected = 0;
+    for (name, report) in reports {
+        if expected.binary_search_by(|p| p.name.cmp(name)).is_err() {
+            unexpected += 1;
+            let kind = AgentKind::from_name(name);
+            rows.push((
+                facts(name, None, kind, None, Some(report), now),
+                Some(report),
+            ));
+        }
+    }
+    rows.sort_unstable_by(|(a, _), (b, _)| a.node.cmp(b.node).then(a.name.cmp(b.name)));
+    let (agents, reports): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+    let mut verdicts = [0; NodeVerdict::ALL.len()];
+    let mut nodes = Vec::new();
+    let mut start = 0;
+    for chunk in agents.chunk_by(|a, b| a.node == b.node) {
+        let verdict = diagnosis::node_verdict(chunk);
+        verdicts[verdict.index()] += 1;
+        nodes.push(NodeEval {
+            name: chunk[0].node,
+            verdict,
+            agents: start..start + chunk.len(),
+        });
+        start += chunk.len();
+    }
+    let healthy = AgentState::ALL
+        .iter()
+        .all(|s| !s.is_failing() || states[s.index()] == 0);
+    Evaluation {
+        in_grace,
+        agents,
+        reports,
+        nodes,
+        states,
+        unexpected,
+        verdicts,
+        healthy,
+    }
+}
+
+/// What the rules know of one agent at `now`.
+fn facts<'a, R: Reported>(
+    name: &'a str,
+    node: Option<&'a str>,
+    kind: AgentKind,
+    state: Option<AgentState>,
+    report: Option<&'a R>,
+    now: Instant,
+) -> AgentFacts<'a> {
+    let seen = report.map(R::seen);
+    AgentFacts {
+        name,
+        namespace: None,
+        node: node.or(report.map(R::node)).unwrap_or(""),
+        kind,
+        state,
+        age: seen.map(|s| now.saturating_duration_since(s.received)),
+        interval: seen.map(|s| s.interval),
+        // Collected only when there is something to collect: no allocation
+        // for the usual agent with working DNS and probes.
+        dns_failures: report
+            .map(|r| r.dns_failures().collect())
+            .unwrap_or_default(),
+        failing_probes: report
+            .map(|r| r.failing_probes().collect())
+            .unwrap_or_default(),
+    }
+}
+
+impl<'a, R> Evaluation<'a, R> {
+    /// Expected agents (unexpected reporters are not).
+    pub fn expected(&self) -> usize {
+        self.states.iter().sum()
+    }
+
+    /// The agents of `node`.
+    pub fn agents_of(&self, node: &NodeEval) -> &[AgentFacts<'a>] {
+        &self.agents[node.agents.clone()]
+    }
+
+    /// The one-line reason for `node`'s verdict (written only when asked:
+    /// the background round needs it for changes alone).
+    pub fn reason(&self, node: &NodeEval) -> String {
+        diagnosis::reason(node.verdict, self.agents_of(node))
+    }
+
+    /// The v1 answer, literal as the original's: an expected agent without
+    /// a report is `Absent`, pending or not; the lists are sorted by name.
+    pub fn check_response(&self) -> CheckResponse {
+        let mut absent = Vec::new();
+        let mut outdated = Vec::new();
+        for a in &self.agents {
+            match a.state {
+                Some(AgentState::Absent | AgentState::Pending) => absent.push(a.name.to_owned()),
+                Some(AgentState::Outdated) => outdated.push(a.name.to_owned()),
+                Some(AgentState::Ok) | None => {}
+            }
+        }
+        absent.sort_unstable();
+        outdated.sort_unstable();
+        CheckResponse::new(self.expected(), absent, outdated)
+    }
+}
+
+/// Seconds rounded to milliseconds, as every answer shows ages and skews.
+pub fn round_ms(d: Duration) -> f64 {
+    round_ms_f64(d.as_secs_f64())
+}
+
+/// [`round_ms`] for a number of seconds.
+pub fn round_ms_f64(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests;

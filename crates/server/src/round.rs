@@ -1,0 +1,101 @@
+//! The background round, every `--check-interval`: drop expired reports,
+//! evaluate once, and render that evaluation as the state gauges, the node
+//! verdict series and the verdict-change events (logged and sent to the
+//! webhooks); then advance the missed-window counters and report ages.
+
+use std::time::Duration;
+
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::nodes;
+
+/// Run a round every `every` until `shutdown`.
+pub async fn run(app: App, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                // A round judges every agent and node (tens of milliseconds
+                // with tens of thousands of agents): it runs on a blocking
+                // thread, off the workers that serve reports and checks.
+                let app = app.clone();
+                let _ = tokio::task::spawn_blocking(move || app.tick(Instant::now())).await;
+            }
+            () = shutdown.cancelled() => break,
+        }
+    }
+}
+
+impl App {
+    /// One round at `now`.
+    pub fn tick(&self, now: Instant) {
+        let inner = &self.0;
+        let m = &inner.metrics;
+        self.expire(now);
+        self.judge_all(now);
+        for missed in inner
+            .cache
+            .count_missed_windows(now, &inner.settings.policy)
+        {
+            tracing::debug!(agent = %missed.agent, windows = missed.windows, "agent missed reporting windows");
+            m.missed_windows(&missed.agent, missed.windows);
+        }
+        inner.cache.with_entries(|entries| {
+            for (name, e) in entries {
+                let age = now.saturating_duration_since(e.received).as_secs_f64();
+                m.report_age(&e.agent, name, age);
+            }
+        });
+        let view = inner.pods.health(now);
+        if view.synced && view.stale {
+            tracing::warn!(
+                age_seconds = view.age_seconds.round(),
+                "pod view is stale: the Kubernetes API has not answered; answering from the last known pods"
+            );
+        }
+        self.publish_pod_view(now);
+    }
+
+    /// Render one evaluation as the state gauges and node verdict series,
+    /// and an event per change worth one. The reason is written only for a
+    /// change; nothing per agent is copied.
+    fn judge_all(&self, now: Instant) {
+        let inner = &self.0;
+        let events = self.with_evaluation(now, |eval| {
+            inner.metrics.agent_states(&eval.states, eval.healthy);
+            let mut round = inner.nodes.round();
+            let mut events = Vec::new();
+            for node in &eval.nodes {
+                if let Some(old) = round.record(node.name, node.verdict) {
+                    let time = jiff::Timestamp::now();
+                    let (reason, agents) = (eval.reason(node), eval.agents_of(node));
+                    events.push(nodes::event(
+                        node.name,
+                        old,
+                        node.verdict,
+                        reason,
+                        agents,
+                        time,
+                    ));
+                }
+            }
+            round.finish();
+            events
+        });
+        for event in events.into_iter().flatten() {
+            tracing::info!(
+                node = %event.node,
+                old = event.old_verdict.map_or("none", |v| v.as_str()),
+                new = event.new_verdict.as_str(),
+                reason = %event.reason,
+                "node verdict changed"
+            );
+            if let Some(webhooks) = inner.webhooks.get() {
+                webhooks.send(&event);
+            }
+        }
+    }
+}
