@@ -1,22 +1,28 @@
 //! A fake Kubernetes API server for tests: a small axum app over real HTTP
-//! that serves pod LIST and WATCH the way the real API does (label and
-//! field selectors, resourceVersions, newline-delimited watch events,
+//! that serves pod and node LIST and WATCH the way the real API does (label
+//! and field selectors, resourceVersions, newline-delimited watch events,
 //! bookmarks, `410 Gone` on expired versions), so the real kube-rs client
 //! and kube-runtime's watcher and reflector can be tested against it
 //! through an ordinary kubeconfig (`server: http://127.0.0.1:PORT`).
 //!
-//! Tests add, change and delete pods, inject failures and read request
-//! counters through [`FakeApiServer`]; harnesses outside the process use the
-//! binary and its `/fake/` control routes (see [`control`]).
+//! Tests add, change and delete pods and nodes, inject failures and read
+//! request counters through [`FakeApiServer`]; harnesses outside the
+//! process use the binary and its `/fake/` control routes (see [`control`]).
 
 #![forbid(unsafe_code)]
 
-/// Pod LIST and WATCH routes and `Status` answers for everything else.
+/// The Kubernetes API routes and `Status` answers for everything else.
 pub mod api;
 /// `/fake/` routes that drive the fake from outside the process.
 pub mod control;
+/// UIDs and default addresses.
+pub mod ids;
 /// Kubeconfig text that points a client at the fake.
 pub mod kubeconfig;
+/// Ready-made nodes for tests.
+pub mod nodes;
+/// What the store needs from a kind; pods and nodes.
+pub mod object;
 /// Ready-made pods for tests.
 pub mod pods;
 /// Label and field selector parsing and matching.
@@ -27,16 +33,19 @@ pub mod server;
 pub mod state;
 /// Kubernetes `Status` error bodies.
 pub mod status;
-/// Pods, the resourceVersion counter and the change history.
+/// Objects of one kind, the shared resourceVersion clock, the history.
 pub mod store;
 /// Watch event streams.
 pub mod watch;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 pub use control::{FailureMode, FailureSpec, RequestCounts};
+pub use ids::{default_host_ip, ipv6_twin};
 pub use kubeconfig::kubeconfig_yaml;
+pub use nodes::{NodeBuilder, node};
+pub use object::Object;
 pub use pods::agent_pod;
 pub use server::FakeApiServer;
 pub use state::{AppState, Failure};
@@ -50,10 +59,21 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/namespaces/{namespace}/pods",
             get(api::namespaced_pods),
         )
+        .route("/api/v1/nodes", get(api::nodes))
         .route("/fake/pods", get(control::list_pods).post(control::put_pod))
+        .route("/fake/pods/{namespace}/{name}", delete(control::delete_pod))
         .route(
-            "/fake/pods/{namespace}/{name}",
-            axum::routing::delete(control::delete_pod),
+            "/fake/pods/{namespace}/{name}/terminate",
+            post(control::terminate_pod),
+        )
+        .route(
+            "/fake/nodes",
+            get(control::list_nodes).post(control::put_node),
+        )
+        .route("/fake/nodes/{name}", delete(control::delete_node))
+        .route(
+            "/fake/nodes/{name}/terminate",
+            post(control::terminate_node),
         )
         .route(
             "/fake/failure",
