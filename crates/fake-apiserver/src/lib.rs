@@ -46,7 +46,7 @@ pub use ids::{default_host_ip, ipv6_twin};
 pub use kubeconfig::kubeconfig_yaml;
 pub use nodes::{NodeBuilder, node};
 pub use object::Object;
-pub use pods::agent_pod;
+pub use pods::{DEFAULT_SERVICE_ACCOUNT, PodBuilder, agent_pod};
 pub use server::FakeApiServer;
 pub use state::{AppState, Failure};
 
