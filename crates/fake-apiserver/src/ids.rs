@@ -25,6 +25,30 @@ pub(crate) fn new_uid() -> String {
     )
 }
 
+/// A UID that is always the same for the same `kind` and `name`: for objects
+/// the fake names in tokens but does not store (service accounts, nodes
+/// that were never added).
+pub(crate) fn stable_uid(kind: &str, name: &str) -> String {
+    // FNV-1a, twice with different offsets, for 128 bits.
+    let hash = |offset: u64| {
+        let mut h = offset;
+        for b in kind.bytes().chain([0]).chain(name.bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h
+    };
+    let (a, b) = (hash(0xcbf2_9ce4_8422_2325), hash(0x6c62_272e_07bb_0142));
+    format!(
+        "{:08x}-{:04x}-5{:03x}-8{:03x}-{:012x}",
+        (a >> 32) as u32,
+        (a >> 16) as u16,
+        a & 0xfff,
+        (b >> 48) & 0xfff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 /// Host IPs by node name, handed out in order from 198.18.0.1.
 static HOST_IPS: LazyLock<Mutex<HashMap<String, Ipv4Addr>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
@@ -71,8 +95,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn uids_are_unique() {
+    fn uids_are_unique_or_stable_as_asked() {
         assert_ne!(new_uid(), new_uid());
+        assert_eq!(stable_uid("sa", "ns/a"), stable_uid("sa", "ns/a"));
+        assert_ne!(stable_uid("sa", "ns/a"), stable_uid("sa", "ns/b"));
+        assert_ne!(stable_uid("sa", "x"), stable_uid("node", "x"));
+        assert_eq!(stable_uid("node", "x").len(), 36);
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub mod api;
 pub mod control;
 /// UIDs and default addresses.
 pub mod ids;
+/// The service-account token issuer: keys, minting, review.
+pub mod issuer;
 /// Kubeconfig text that points a client at the fake.
 pub mod kubeconfig;
 /// Ready-made nodes for tests.
@@ -43,6 +45,9 @@ use axum::routing::{delete, get, post, put};
 
 pub use control::{FailureMode, FailureSpec, RequestCounts};
 pub use ids::{default_host_ip, ipv6_twin};
+pub use issuer::keys::{FOREIGN_KEY_PEM, ISSUER_KEY_PEMS};
+pub use issuer::mint::{MintError, MintedToken, TokenRequest};
+pub use issuer::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, KeyInfo, RotateError};
 pub use kubeconfig::kubeconfig_yaml;
 pub use nodes::{NodeBuilder, node};
 pub use object::Object;
@@ -60,6 +65,23 @@ pub fn router(state: AppState) -> Router {
             get(api::namespaced_pods),
         )
         .route("/api/v1/nodes", get(api::nodes))
+        .route(
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            post(api::tokenreview::create),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(api::oidc::discovery),
+        )
+        .route("/openid/v1/jwks", get(api::oidc::jwks))
+        .route("/fake/tokens", post(control::tokens::mint_token))
+        .route(
+            "/fake/issuer",
+            get(control::tokens::get_issuer).put(control::tokens::put_issuer),
+        )
+        .route("/fake/keys/rotate", post(control::tokens::rotate_key))
+        .route("/fake/keys/publish", post(control::tokens::publish_keys))
+        .route("/fake/keys/{kid}", delete(control::tokens::retire_key))
         .route("/fake/pods", get(control::list_pods).post(control::put_pod))
         .route("/fake/pods/{namespace}/{name}", delete(control::delete_pod))
         .route(

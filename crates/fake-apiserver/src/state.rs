@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 
+use crate::issuer::Issuer;
 use crate::object::Object;
 use crate::store::{Clock, DEFAULT_HISTORY_LIMIT, Store};
 
@@ -111,6 +112,8 @@ pub struct Shared {
     pub(crate) clock: Arc<Clock>,
     pub(crate) pods: Store<Pod>,
     pub(crate) nodes: Store<Node>,
+    /// The service-account token issuer: URL and keys.
+    pub(crate) issuer: Issuer,
     pub(crate) counters: Counters,
     /// The current failure mode (never `CloseWatches`: that is an action).
     failure: watch::Sender<Failure>,
@@ -123,12 +126,14 @@ pub struct Shared {
 pub type AppState = Arc<Shared>;
 
 impl Shared {
-    pub(crate) fn new() -> AppState {
+    /// Fresh state for a fake reached at `base_url` (`http://ADDR`).
+    pub(crate) fn new(base_url: String) -> AppState {
         let clock = Arc::new(Clock::default());
         Arc::new(Self {
             pods: Store::with_clock(clock.clone(), DEFAULT_HISTORY_LIMIT),
             nodes: Store::with_clock(clock.clone(), DEFAULT_HISTORY_LIMIT),
             clock,
+            issuer: Issuer::new(base_url),
             counters: Counters::default(),
             failure: watch::channel(Failure::None).0,
             close_watches: watch::channel(0).0,

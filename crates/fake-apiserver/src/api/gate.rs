@@ -1,6 +1,6 @@
 //! The failure gate: every API request passes it before it is served, so an
-//! injected [`Failure`] reaches every route alike (`HangList` only LIST,
-//! `GoneOnWatch` only WATCH).
+//! injected [`Failure`](crate::Failure) reaches LIST, WATCH, discovery, the JWKS and
+//! TokenReview alike (`HangList` only LIST, `GoneOnWatch` only WATCH).
 
 use axum::response::Response;
 use tokio::sync::watch;
@@ -13,7 +13,7 @@ use crate::status::error_response;
 pub enum Kind {
     List,
     Watch,
-    /// Anything else.
+    /// Anything else: discovery, JWKS, TokenReview.
     Other,
 }
 

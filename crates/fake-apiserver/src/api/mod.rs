@@ -1,13 +1,19 @@
 //! The Kubernetes API surface: pod and node LIST and WATCH (see
-//! [`collection`]), plus `Status` answers for unknown paths and methods,
-//! and the failure gate every API request passes (see [`gate`]).
+//! [`collection`](crate::api::collection)), the service-account issuer's discovery document and
+//! keys (see [`oidc`](crate::api::oidc)), TokenReview (see [`tokenreview`](crate::api::tokenreview)), plus `Status`
+//! answers for unknown paths and methods, and the failure gate every API
+//! request passes (see [`gate`](crate::api::gate)).
 
 /// LIST and WATCH of any stored kind.
 pub mod collection;
 /// The failure modes applied to API requests.
 pub mod gate;
+/// `/.well-known/openid-configuration` and `/openid/v1/jwks`.
+pub mod oidc;
 /// The query parameters of LIST and WATCH.
 pub(crate) mod query;
+/// `POST /apis/authentication.k8s.io/v1/tokenreviews`.
+pub mod tokenreview;
 use axum::extract::{Path, Query, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;

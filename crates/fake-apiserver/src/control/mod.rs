@@ -15,6 +15,10 @@
 //! - `GET /fake/requests`: `{"list":N,"watch":N,"total":N}` plus, once they
 //!   are non-zero, `nodeList`, `nodeWatch`, `tokenReviews`, `discovery`, `jwks`
 //! - `POST /fake/compact`: forget the watch history (resuming watches get 410)
+//! - `POST /fake/tokens`: body a [`crate::TokenRequest`]; mint a token
+//! - `GET /fake/issuer`, `PUT /fake/issuer` (`{"issuer":..,"jwksUri":..}`)
+//! - `POST /fake/keys/rotate` (`{"publish":false}` to publish later),
+//!   `POST /fake/keys/publish`, `DELETE /fake/keys/{kid}`
 //!
 //! These requests are not counted in the API request counters.
 
@@ -30,6 +34,8 @@ use crate::status::error_response;
 
 /// Pods and nodes.
 pub mod objects;
+/// The token issuer.
+pub mod tokens;
 pub use objects::*;
 
 /// The JSON form of a [`Failure`] on the control API.

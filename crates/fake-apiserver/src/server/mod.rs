@@ -12,6 +12,8 @@ use crate::state::{AppState, Failure, Shared};
 
 /// Pods, nodes and the resourceVersion history.
 mod objects;
+/// The token issuer, its keys, and TokenReview counters.
+mod tokens;
 
 /// How long [`FakeApiServer::shutdown`] waits for open connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -63,7 +65,7 @@ impl FakeApiServer {
         let addr = listener
             .local_addr()
             .expect("a bound TCP listener has a local address");
-        let state = Shared::new();
+        let state = Shared::new(format!("http://{addr}"));
         let app = crate::router(state.clone());
         let stop = state.shutdown.clone().cancelled_owned();
         let task = tokio::spawn(async move {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod issuer;
+
 use std::future::Future;
 use std::time::Duration;
 
