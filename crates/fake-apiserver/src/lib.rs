@@ -4,10 +4,14 @@
 //! bookmarks, `410 Gone` on expired versions), so the real kube-rs client
 //! and kube-runtime's watcher and reflector can be tested against it
 //! through an ordinary kubeconfig (`server: http://127.0.0.1:PORT`).
+//! It is also a service-account token issuer: it serves OIDC discovery and
+//! a JWKS, mints pod-bound tokens (and forgeries) with test-only keys,
+//! rotates keys, and answers TokenReview (see [`issuer`]).
 //!
-//! Tests add, change and delete pods and nodes, inject failures and read
-//! request counters through [`FakeApiServer`]; harnesses outside the
-//! process use the binary and its `/fake/` control routes (see [`control`]).
+//! Tests add, change and delete pods and nodes, mint tokens, inject
+//! failures and read request counters through [`FakeApiServer`]; harnesses
+//! outside the process use the binary and its `/fake/` control routes (see
+//! [`control`]).
 
 #![forbid(unsafe_code)]
 
@@ -74,6 +78,8 @@ pub fn router(state: AppState) -> Router {
             get(api::oidc::discovery),
         )
         .route("/openid/v1/jwks", get(api::oidc::jwks))
+        .route("/fake/build/pod", post(control::builders::build_pod))
+        .route("/fake/build/node", post(control::builders::build_node))
         .route("/fake/tokens", post(control::tokens::mint_token))
         .route(
             "/fake/issuer",

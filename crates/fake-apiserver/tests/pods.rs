@@ -131,3 +131,96 @@ async fn a_terminating_pod_is_modified_then_deleted() {
         other => panic!("unexpected events {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn builder_control_routes_make_what_the_builders_make() {
+    let fake = FakeApiServer::start().await;
+    let client = client_for(&fake).await;
+    let pod = send(
+        &client,
+        "POST",
+        "/fake/build/pod",
+        Some(serde_json::json!({
+            "namespace": "netchecker", "name": "agent-h", "app": "netchecker-agent-hostnet",
+            "node": "pods-it-built", "dualStack": true, "serviceAccount": "sa-x",
+            "terminating": true
+        })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(pod["spec"]["hostNetwork"], true);
+    assert_eq!(pod["spec"]["serviceAccountName"], "sa-x");
+    assert_eq!(pod["status"]["podIPs"].as_array().unwrap().len(), 2);
+    assert!(pod["metadata"]["deletionTimestamp"].is_string());
+    assert!(pod["metadata"]["resourceVersion"].is_string());
+    let pod = send(
+        &client,
+        "POST",
+        "/fake/build/pod",
+        Some(serde_json::json!({
+            "namespace": "netchecker", "name": "agent-p", "app": "netchecker-agent",
+            "node": "n", "podIPs": ["198.19.50.1"], "hostIPs": ["198.18.50.1"],
+            "uid": "u-1", "phase": "Pending", "hostNetwork": false
+        })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(pod["status"]["podIP"], "198.19.50.1");
+    assert_eq!(pod["status"]["hostIP"], "198.18.50.1");
+    assert_eq!(pod["metadata"]["uid"], "u-1");
+    assert_eq!(pod["status"]["phase"], "Pending");
+    assert_eq!(fake.pods().len(), 2);
+
+    let node = send(
+        &client,
+        "POST",
+        "/fake/build/node",
+        Some(serde_json::json!({"name": "pods-it-built", "ready": "false", "unschedulable": true})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(node["status"]["conditions"][0]["status"], "False");
+    assert_eq!(node["spec"]["unschedulable"], true);
+    assert_eq!(
+        node["status"]["addresses"][0]["address"],
+        default_host_ip("pods-it-built").to_string()
+    );
+    let node = send(
+        &client,
+        "POST",
+        "/fake/build/node",
+        Some(serde_json::json!({"name": "n2", "ready": "unknown", "internalIPs": ["198.18.60.1"]})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(node["status"]["conditions"][0]["status"], "Unknown");
+    assert_eq!(node["status"]["addresses"][0]["address"], "198.18.60.1");
+    assert_eq!(fake.nodes().len(), 2);
+    for (path, body) in [
+        ("/fake/build/pod", serde_json::json!({"name": "x"})),
+        (
+            "/fake/build/node",
+            serde_json::json!({"name": "x", "ready": "maybe"}),
+        ),
+        (
+            "/fake/build/node",
+            serde_json::json!({"name": "x", "extra": 1}),
+        ),
+    ] {
+        assert_eq!(
+            send(&client, "POST", path, Some(body)).await,
+            Err(400),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        send(
+            &client,
+            "POST",
+            "/fake/build/node",
+            Some(serde_json::json!({"name": ""}))
+        )
+        .await,
+        Err(422)
+    );
+}

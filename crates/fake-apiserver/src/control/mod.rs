@@ -6,6 +6,8 @@
 //! - `POST /fake/pods/{namespace}/{name}/terminate`: set its
 //!   `deletionTimestamp` (watchers see `MODIFIED`)
 //! - `DELETE /fake/pods/{namespace}/{name}`
+//! - `POST /fake/build/pod`, `POST /fake/build/node`: build an agent pod or a
+//!   node as [`crate::PodBuilder`] and [`crate::node`] do, and add it
 //! - `GET /fake/nodes`, `POST /fake/nodes`, `POST /fake/nodes/{name}/terminate`,
 //!   `DELETE /fake/nodes/{name}`: the same for nodes
 //! - `PUT /fake/failure`: body
@@ -32,6 +34,8 @@ use serde::{Deserialize, Serialize};
 use crate::state::{AppState, Failure};
 use crate::status::error_response;
 
+/// Pods and nodes from builder inputs.
+pub mod builders;
 /// Pods and nodes.
 pub mod objects;
 /// The token issuer.
