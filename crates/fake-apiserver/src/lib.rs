@@ -1,22 +1,34 @@
 //! A fake Kubernetes API server for tests: a small axum app over real HTTP
-//! that serves pod LIST and WATCH the way the real API does (label and
-//! field selectors, resourceVersions, newline-delimited watch events,
+//! that serves pod and node LIST and WATCH the way the real API does (label
+//! and field selectors, resourceVersions, newline-delimited watch events,
 //! bookmarks, `410 Gone` on expired versions), so the real kube-rs client
 //! and kube-runtime's watcher and reflector can be tested against it
 //! through an ordinary kubeconfig (`server: http://127.0.0.1:PORT`).
+//! It is also a service-account token issuer: it serves OIDC discovery and
+//! a JWKS, mints pod-bound tokens (and forgeries) with test-only keys,
+//! rotates keys, and answers TokenReview (see [`issuer`]).
 //!
-//! Tests add, change and delete pods, inject failures and read request
-//! counters through [`FakeApiServer`]; harnesses outside the process use the
-//! binary and its `/fake/` control routes (see [`control`]).
+//! Tests add, change and delete pods and nodes, mint tokens, inject
+//! failures and read request counters through [`FakeApiServer`]; harnesses
+//! outside the process use the binary and its `/fake/` control routes (see
+//! [`control`]).
 
 #![forbid(unsafe_code)]
 
-/// Pod LIST and WATCH routes and `Status` answers for everything else.
+/// The Kubernetes API routes and `Status` answers for everything else.
 pub mod api;
 /// `/fake/` routes that drive the fake from outside the process.
 pub mod control;
+/// UIDs and default addresses.
+pub mod ids;
+/// The service-account token issuer: keys, minting, review.
+pub mod issuer;
 /// Kubeconfig text that points a client at the fake.
 pub mod kubeconfig;
+/// Ready-made nodes for tests.
+pub mod nodes;
+/// What the store needs from a kind; pods and nodes.
+pub mod object;
 /// Ready-made pods for tests.
 pub mod pods;
 /// Label and field selector parsing and matching.
@@ -27,17 +39,23 @@ pub mod server;
 pub mod state;
 /// Kubernetes `Status` error bodies.
 pub mod status;
-/// Pods, the resourceVersion counter and the change history.
+/// Objects of one kind, the shared resourceVersion clock, the history.
 pub mod store;
 /// Watch event streams.
 pub mod watch;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 pub use control::{FailureMode, FailureSpec, RequestCounts};
+pub use ids::{default_host_ip, ipv6_twin};
+pub use issuer::keys::{FOREIGN_KEY_PEM, ISSUER_KEY_PEMS};
+pub use issuer::mint::{MintError, MintedToken, TokenRequest};
+pub use issuer::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, KeyInfo, RotateError};
 pub use kubeconfig::kubeconfig_yaml;
-pub use pods::agent_pod;
+pub use nodes::{NodeBuilder, node};
+pub use object::Object;
+pub use pods::{DEFAULT_SERVICE_ACCOUNT, PodBuilder, agent_pod};
 pub use server::FakeApiServer;
 pub use state::{AppState, Failure};
 
@@ -50,10 +68,40 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/namespaces/{namespace}/pods",
             get(api::namespaced_pods),
         )
-        .route("/fake/pods", get(control::list_pods).post(control::put_pod))
+        .route("/api/v1/nodes", get(api::nodes))
         .route(
-            "/fake/pods/{namespace}/{name}",
-            axum::routing::delete(control::delete_pod),
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            post(api::tokenreview::create),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(api::oidc::discovery),
+        )
+        .route("/openid/v1/jwks", get(api::oidc::jwks))
+        .route("/fake/build/pod", post(control::builders::build_pod))
+        .route("/fake/build/node", post(control::builders::build_node))
+        .route("/fake/tokens", post(control::tokens::mint_token))
+        .route(
+            "/fake/issuer",
+            get(control::tokens::get_issuer).put(control::tokens::put_issuer),
+        )
+        .route("/fake/keys/rotate", post(control::tokens::rotate_key))
+        .route("/fake/keys/publish", post(control::tokens::publish_keys))
+        .route("/fake/keys/{kid}", delete(control::tokens::retire_key))
+        .route("/fake/pods", get(control::list_pods).post(control::put_pod))
+        .route("/fake/pods/{namespace}/{name}", delete(control::delete_pod))
+        .route(
+            "/fake/pods/{namespace}/{name}/terminate",
+            post(control::terminate_pod),
+        )
+        .route(
+            "/fake/nodes",
+            get(control::list_nodes).post(control::put_node),
+        )
+        .route("/fake/nodes/{name}", delete(control::delete_node))
+        .route(
+            "/fake/nodes/{name}/terminate",
+            post(control::terminate_node),
         )
         .route(
             "/fake/failure",

@@ -1,7 +1,7 @@
 //! `netchecker-fake-apiserver`: the fake Kubernetes API as a process, for
 //! end-to-end harnesses. Prints `listening on ADDR` on stdout once ready,
-//! optionally writes a kubeconfig and preloads pods, and serves (API and
-//! `/fake/` control routes) until SIGTERM or SIGINT.
+//! optionally writes a kubeconfig and preloads pods and nodes, and serves
+//! (API and `/fake/` control routes) until SIGTERM or SIGINT.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -9,11 +9,13 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use netchecker_cli::{LogFormat, init_logging, shutdown_on_signal};
 use netchecker_fake_apiserver::FakeApiServer;
+use serde::de::DeserializeOwned;
 
-/// A fake Kubernetes API server serving pod LIST and WATCH for tests.
+/// A fake Kubernetes API server for tests: pod and node LIST and WATCH,
+/// a service-account token issuer, and TokenReview.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -26,6 +28,12 @@ struct Args {
     /// Preload pods from this file (a JSON array of Pods).
     #[arg(long)]
     pods: Option<PathBuf>,
+    /// Preload nodes from this file (a JSON array of Nodes).
+    #[arg(long)]
+    nodes: Option<PathBuf>,
+    /// The service-account issuer URL (`iss` of minted tokens).
+    #[arg(long, default_value = netchecker_fake_apiserver::DEFAULT_ISSUER)]
+    issuer: String,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "plain")]
     log_format: LogFormat,
@@ -34,10 +42,10 @@ struct Args {
     verbosity: u8,
 }
 
-fn load_pods(path: &PathBuf) -> anyhow::Result<Vec<Pod>> {
+fn load<T: DeserializeOwned>(path: &PathBuf, kind: &str) -> anyhow::Result<Vec<T>> {
     let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_slice(&text)
-        .with_context(|| format!("{} is not a JSON array of Pods", path.display()))
+        .with_context(|| format!("{} is not a JSON array of {kind}s", path.display()))
 }
 
 #[tokio::main]
@@ -46,17 +54,28 @@ async fn main() -> anyhow::Result<()> {
     init_logging(args.log_format, args.verbosity);
     // Read the pods before listening, so a bad file fails before anyone
     // connects.
-    let pods = match &args.pods {
-        Some(path) => load_pods(path)?,
+    let pods: Vec<Pod> = match &args.pods {
+        Some(path) => load(path, "Pod")?,
         None => Vec::new(),
     };
     if pods.iter().any(|p| p.metadata.name.is_none()) {
         anyhow::bail!("every pod in the pods file needs metadata.name");
     }
+    let nodes: Vec<Node> = match &args.nodes {
+        Some(path) => load(path, "Node")?,
+        None => Vec::new(),
+    };
+    if nodes.iter().any(|n| n.metadata.name.is_none()) {
+        anyhow::bail!("every node in the nodes file needs metadata.name");
+    }
     let stop = shutdown_on_signal();
     let server = FakeApiServer::start_on(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    server.set_issuer(&args.issuer);
+    for node in nodes {
+        server.add_node(node);
+    }
     for pod in pods {
         server.add_pod(pod);
     }

@@ -1,5 +1,6 @@
-//! State shared by the HTTP handlers and the test handle: the pod store,
-//! the injected failure mode, request counters and the shutdown signal.
+//! State shared by the HTTP handlers and the test handle: the pod and node
+//! stores on one resourceVersion clock, the injected failure mode, request
+//! counters and the shutdown signal.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,15 +8,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::Store;
+use k8s_openapi::api::core::v1::{Node, Pod};
 
-/// A failure the fake API injects into pod LIST and WATCH requests.
+use crate::issuer::Issuer;
+use crate::object::Object;
+use crate::store::{Clock, DEFAULT_HISTORY_LIMIT, Store};
+
+/// A failure the fake API injects into API requests: pod and node LIST and
+/// WATCH, and (all but the LIST- and WATCH-only modes) discovery, the JWKS
+/// and TokenReview.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Failure {
     /// Serve normally.
     #[default]
     None,
-    /// Answer every LIST and WATCH with this HTTP status and a Kubernetes
+    /// Answer every API request with this HTTP status and a Kubernetes
     /// `Status` body. Open watch streams are closed, as when a real API
     /// server goes away, so watching clients notice. A status outside
     /// 400..=599 is served as 500.
@@ -44,6 +51,11 @@ pub enum Failure {
 pub struct Counters {
     pub(crate) list: AtomicU64,
     pub(crate) watch: AtomicU64,
+    pub(crate) node_list: AtomicU64,
+    pub(crate) node_watch: AtomicU64,
+    pub(crate) token_reviews: AtomicU64,
+    pub(crate) discovery: AtomicU64,
+    pub(crate) jwks: AtomicU64,
     pub(crate) total: AtomicU64,
 }
 
@@ -62,6 +74,31 @@ impl Counters {
         self.watch.load(Ordering::Relaxed)
     }
 
+    /// Node LIST requests received (also those answered with a failure).
+    pub fn node_list(&self) -> u64 {
+        self.node_list.load(Ordering::Relaxed)
+    }
+
+    /// Node WATCH requests received (also those answered with a failure).
+    pub fn node_watch(&self) -> u64 {
+        self.node_watch.load(Ordering::Relaxed)
+    }
+
+    /// TokenReview creations received (also those answered with a failure).
+    pub fn token_reviews(&self) -> u64 {
+        self.token_reviews.load(Ordering::Relaxed)
+    }
+
+    /// `GET /.well-known/openid-configuration` requests received.
+    pub fn discovery(&self) -> u64 {
+        self.discovery.load(Ordering::Relaxed)
+    }
+
+    /// `GET /openid/v1/jwks` requests received.
+    pub fn jwks(&self) -> u64 {
+        self.jwks.load(Ordering::Relaxed)
+    }
+
     /// Every request to the Kubernetes API surface (anything outside
     /// `/fake/`), including unknown paths.
     pub fn total(&self) -> u64 {
@@ -71,7 +108,12 @@ impl Counters {
 
 /// Everything a handler needs, behind one `Arc`.
 pub struct Shared {
-    pub(crate) store: Store,
+    /// The cluster-wide resourceVersion counter both stores share.
+    pub(crate) clock: Arc<Clock>,
+    pub(crate) pods: Store<Pod>,
+    pub(crate) nodes: Store<Node>,
+    /// The service-account token issuer: URL and keys.
+    pub(crate) issuer: Issuer,
     pub(crate) counters: Counters,
     /// The current failure mode (never `CloseWatches`: that is an action).
     failure: watch::Sender<Failure>,
@@ -84,9 +126,14 @@ pub struct Shared {
 pub type AppState = Arc<Shared>;
 
 impl Shared {
-    pub(crate) fn new(store: Store) -> AppState {
+    /// Fresh state for a fake reached at `base_url` (`http://ADDR`).
+    pub(crate) fn new(base_url: String) -> AppState {
+        let clock = Arc::new(Clock::default());
         Arc::new(Self {
-            store,
+            pods: Store::with_clock(clock.clone(), DEFAULT_HISTORY_LIMIT),
+            nodes: Store::with_clock(clock.clone(), DEFAULT_HISTORY_LIMIT),
+            clock,
+            issuer: Issuer::new(base_url),
             counters: Counters::default(),
             failure: watch::channel(Failure::None).0,
             close_watches: watch::channel(0).0,
@@ -111,6 +158,12 @@ impl Shared {
         }
     }
 
+    /// Forget the watch history of every kind.
+    pub(crate) fn compact(&self) {
+        self.pods.compact();
+        self.nodes.compact();
+    }
+
     /// End every open watch stream, leaving the failure mode as it is.
     pub(crate) fn close_all_watches(&self) {
         self.close_watches
@@ -131,5 +184,32 @@ impl Shared {
             mode = rx.wait_for(|f| !holds(f)) => mode.ok().map(|_| ()),
             () = self.shutdown.cancelled() => None,
         }
+    }
+}
+
+/// A kind the API routes serve: where its store and its counters are.
+pub(crate) trait Served: Object {
+    fn store(state: &Shared) -> &Store<Self>;
+    /// The LIST and WATCH counters of this kind.
+    fn counters(counters: &Counters) -> (&AtomicU64, &AtomicU64);
+}
+
+impl Served for Pod {
+    fn store(state: &Shared) -> &Store<Self> {
+        &state.pods
+    }
+
+    fn counters(counters: &Counters) -> (&AtomicU64, &AtomicU64) {
+        (&counters.list, &counters.watch)
+    }
+}
+
+impl Served for Node {
+    fn store(state: &Shared) -> &Store<Self> {
+        &state.nodes
+    }
+
+    fn counters(counters: &Counters) -> (&AtomicU64, &AtomicU64) {
+        (&counters.node_list, &counters.node_watch)
     }
 }

@@ -1,12 +1,12 @@
-//! WATCH streams: newline-delimited JSON events, one per line,
-//! `{"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{...}}`.
+//! WATCH streams of any stored kind: newline-delimited JSON events, one per
+//! line, `{"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{...}}`.
 //!
-//! A watch either starts with synthetic `ADDED` events for the current pods
+//! A watch either starts with synthetic `ADDED` events for the current objects
 //! (no resourceVersion, `0`, or `sendInitialEvents=true`, the last one ended
 //! by a bookmark annotated `k8s.io/initial-events-end`), or resumes after a
 //! given resourceVersion from the store's history; a version the history no
 //! longer reaches yields one `ERROR` event with a `410 Expired` status.
-//! Changes are filtered as the real API does: a pod that starts matching
+//! Changes are filtered as the real API does: an object that starts matching
 //! the selector arrives as `ADDED`, one that stops matching as `DELETED`.
 //! The stream ends at `timeoutSeconds` (after a bookmark when bookmarks are
 //! allowed), when watches are closed by failure injection, or on shutdown.
@@ -17,21 +17,21 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::api::PodFilter;
-use crate::state::AppState;
+use crate::api::Filter;
+use crate::object::Object;
+use crate::state::{AppState, Served};
 use crate::status::status_object;
 use crate::store::{Change, ChangeKind, TooOld};
 
 /// Where a watch starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WatchStart {
-    /// Send the current pods as `ADDED` first; with `end_bookmark`, follow
+    /// Send the current objects as `ADDED` first; with `end_bookmark`, follow
     /// them with the `k8s.io/initial-events-end` bookmark (streaming list).
     InitialEvents { end_bookmark: bool },
     /// Send only changes after this resourceVersion.
@@ -49,14 +49,14 @@ pub struct WatchOptions {
 type Sender = mpsc::Sender<Result<Bytes, Infallible>>;
 
 /// Start a watch and return its streaming response.
-pub fn respond(
+pub(crate) fn respond<T: Served>(
     state: AppState,
-    filter: PodFilter,
+    filter: Filter,
     options: WatchOptions,
     close: watch::Receiver<u64>,
 ) -> Response {
     let (tx, mut rx) = mpsc::channel(64);
-    tokio::spawn(run(state, filter, options, close, tx));
+    tokio::spawn(run::<T>(state, filter, options, close, tx));
     let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -80,24 +80,27 @@ pub fn gone() -> Response {
 
 fn line(kind: &str, object: &impl Serialize) -> Bytes {
     let mut bytes = serde_json::to_vec(&json!({ "type": kind, "object": object }))
-        .expect("pods and statuses always serialize");
+        .expect("objects and statuses always serialize");
     bytes.push(b'\n');
     Bytes::from(bytes)
 }
 
-fn bookmark(resource_version: u64, initial_events_end: bool) -> Bytes {
+fn bookmark<T: Object>(resource_version: u64, initial_events_end: bool) -> Bytes {
     let mut metadata = json!({ "resourceVersion": resource_version.to_string() });
     if initial_events_end {
         metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
     }
     line(
         "BOOKMARK",
-        &json!({ "kind": "Pod", "apiVersion": "v1", "metadata": metadata }),
+        &json!({ "kind": T::KIND, "apiVersion": T::API_VERSION, "metadata": metadata }),
     )
 }
 
 /// The event a filtered watch sees for a change, if any.
-fn event_for<'a>(change: &'a Change, filter: &PodFilter) -> Option<(&'static str, &'a Pod)> {
+fn event_for<'a, T: Object>(
+    change: &'a Change<T>,
+    filter: &Filter,
+) -> Option<(&'static str, &'a T)> {
     let now = filter.matches(&change.object);
     let before = change.previous.as_ref().is_some_and(|p| filter.matches(p));
     let kind = match (change.kind, before, now) {
@@ -111,28 +114,32 @@ fn event_for<'a>(change: &'a Change, filter: &PodFilter) -> Option<(&'static str
     Some((kind, &change.object))
 }
 
-async fn run(
+async fn run<T: Served>(
     state: AppState,
-    filter: PodFilter,
+    filter: Filter,
     options: WatchOptions,
     mut close: watch::Receiver<u64>,
     tx: Sender,
 ) {
     let deadline = Instant::now() + options.timeout;
-    let mut versions = state.store.subscribe();
+    let store = T::store(&state);
+    let mut versions = store.subscribe();
     let mut last = match options.start {
         WatchStart::After(rv) => rv,
         WatchStart::InitialEvents { end_bookmark } => {
-            let (pods, rv) = state.store.snapshot();
+            let (objects, rv) = store.snapshot();
             if close.has_changed().unwrap_or(true) {
                 return;
             }
-            for pod in pods.iter().filter(|p| filter.matches(p)) {
-                if tx.send(Ok(line("ADDED", pod))).await.is_err() {
+            for object in objects.iter().filter(|o| filter.matches(*o)) {
+                if tx.send(Ok(line("ADDED", object))).await.is_err() {
                     return;
                 }
             }
-            if end_bookmark && options.bookmarks && tx.send(Ok(bookmark(rv, true))).await.is_err() {
+            if end_bookmark
+                && options.bookmarks
+                && tx.send(Ok(bookmark::<T>(rv, true))).await.is_err()
+            {
                 return;
             }
             rv
@@ -140,7 +147,7 @@ async fn run(
     };
     loop {
         versions.borrow_and_update();
-        let changes = state.store.changes_since(last);
+        let changes = store.changes_since(last);
         // A failure mode set before these changes were made must keep them
         // from this stream: it was closed first.
         if close.has_changed().unwrap_or(true) {
@@ -157,8 +164,8 @@ async fn run(
             Ok(changes) => {
                 for change in &changes {
                     last = change.resource_version;
-                    if let Some((kind, pod)) = event_for(change, &filter)
-                        && tx.send(Ok(line(kind, pod))).await.is_err()
+                    if let Some((kind, object)) = event_for(change, &filter)
+                        && tx.send(Ok(line(kind, object))).await.is_err()
                     {
                         return;
                     }
@@ -175,7 +182,7 @@ async fn run(
                 // Like the real API: a last bookmark before the timeout lets
                 // the client resume from the newest version it has seen.
                 if options.bookmarks {
-                    let _ = tx.send(Ok(bookmark(last, false))).await;
+                    let _ = tx.send(Ok(bookmark::<T>(last, false))).await;
                 }
                 return;
             }
@@ -188,6 +195,7 @@ mod tests {
     use super::*;
     use crate::agent_pod;
     use crate::selector::LabelSelector;
+    use k8s_openapi::api::core::v1::{Node, Pod};
 
     fn change(kind: ChangeKind, previous_app: Option<&str>, app: &str) -> Change {
         Change {
@@ -198,17 +206,17 @@ mod tests {
         }
     }
 
-    fn agents_only() -> PodFilter {
-        PodFilter {
+    fn agents_only() -> Filter {
+        Filter {
             labels: LabelSelector::parse("app=agent").unwrap(),
-            ..PodFilter::default()
+            ..Filter::default()
         }
     }
 
     #[test]
     fn selector_transitions_become_added_and_deleted() {
         let f = agents_only();
-        let kind = |c: &Change| event_for(c, &f).map(|(k, _)| k);
+        let kind = |c: &Change<Pod>| event_for(c, &f).map(|(k, _)| k);
         assert_eq!(
             kind(&change(ChangeKind::Added, None, "agent")),
             Some("ADDED")
@@ -236,15 +244,18 @@ mod tests {
 
     #[test]
     fn bookmarks_carry_version_and_annotation() {
-        let end: serde_json::Value = serde_json::from_slice(&bookmark(42, true)).unwrap();
+        let end: serde_json::Value = serde_json::from_slice(&bookmark::<Pod>(42, true)).unwrap();
         assert_eq!(end["type"], "BOOKMARK");
         assert_eq!(end["object"]["metadata"]["resourceVersion"], "42");
         assert_eq!(
             end["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
             "true"
         );
-        let plain: serde_json::Value = serde_json::from_slice(&bookmark(43, false)).unwrap();
+        let plain: serde_json::Value =
+            serde_json::from_slice(&bookmark::<Node>(43, false)).unwrap();
         assert!(plain["object"]["metadata"].get("annotations").is_none());
-        assert!(bookmark(1, false).ends_with(b"\n"));
+        assert!(bookmark::<Pod>(1, false).ends_with(b"\n"));
+        assert_eq!(end["object"]["kind"], "Pod");
+        assert_eq!(plain["object"]["kind"], "Node");
     }
 }

@@ -239,3 +239,105 @@ fn binary_rejects_a_bad_pods_file() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("is not a JSON array of Pods"), "{stderr}");
 }
+
+#[tokio::test]
+async fn binary_serves_nodes_tokens_and_token_reviews() {
+    use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::PostParams;
+    use netchecker_fake_apiserver::node;
+
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let pods_file = dir.path().join("pods.json");
+    let nodes_file = dir.path().join("nodes.json");
+    let pods = vec![agent_pod(
+        "netchecker",
+        "agent-a",
+        "netchecker-agent",
+        "node-a",
+    )];
+    std::fs::write(&pods_file, serde_json::to_vec(&pods).unwrap()).unwrap();
+    let nodes = vec![node("node-a").build(), node("node-b").not_ready().build()];
+    std::fs::write(&nodes_file, serde_json::to_vec(&nodes).unwrap()).unwrap();
+    let _server = Running::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--kubeconfig-out",
+        kubeconfig.to_str().unwrap(),
+        "--pods",
+        pods_file.to_str().unwrap(),
+        "--nodes",
+        nodes_file.to_str().unwrap(),
+        "--issuer",
+        "https://issuer.e2e.test",
+    ]);
+    let client = client_from_file(&kubeconfig).await;
+
+    let listed = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let names: Vec<_> = listed
+        .items
+        .iter()
+        .map(|n| n.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["node-a", "node-b"]);
+    send(
+        &client,
+        "POST",
+        "/fake/pods/netchecker/agent-a/terminate",
+        None,
+    )
+    .await
+    .unwrap();
+
+    let discovery = send(&client, "GET", "/.well-known/openid-configuration", None)
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], "https://issuer.e2e.test");
+    let minted = send(
+        &client,
+        "POST",
+        "/fake/tokens",
+        Some(json!({"namespace": "netchecker", "pod": "agent-a"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(minted["claims"]["iss"], "https://issuer.e2e.test");
+    assert_eq!(minted["claims"]["kubernetes.io"]["node"]["name"], "node-a");
+    let review = TokenReview {
+        spec: TokenReviewSpec {
+            token: minted["token"].as_str().unwrap().to_owned(),
+            audiences: Some(vec!["netchecker".to_owned()]),
+        },
+        ..TokenReview::default()
+    };
+    let reviewed = Api::<TokenReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .unwrap();
+    assert_eq!(reviewed.status.unwrap().authenticated, Some(true));
+
+    let counts = send(&client, "GET", "/fake/requests", None).await.unwrap();
+    assert_eq!(
+        counts,
+        json!({"list": 0, "watch": 0, "nodeList": 1, "tokenReviews": 1, "discovery": 1, "total": 3})
+    );
+}
+
+#[test]
+fn binary_rejects_a_bad_nodes_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes_file = dir.path().join("nodes.json");
+    std::fs::write(&nodes_file, br#"[{"metadata": {}}]"#).unwrap();
+    let output = Command::new(BIN)
+        .args(["--nodes", nodes_file.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("needs metadata.name"), "{stderr}");
+}

@@ -745,7 +745,7 @@ async fn counters_count_api_requests_only() {
     );
 
     // An unknown path is answered with a 404 Status and counted in total.
-    let request = http::Request::get("/api/v1/nodes")
+    let request = http::Request::get("/api/v1/services")
         .body(Vec::new())
         .unwrap();
     match client.request_text(request).await.unwrap_err() {

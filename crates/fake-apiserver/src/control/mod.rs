@@ -3,26 +3,44 @@
 //!
 //! - `GET /fake/pods`: the stored pods as a JSON array
 //! - `POST /fake/pods`: body a Pod; add or replace it
+//! - `POST /fake/pods/{namespace}/{name}/terminate`: set its
+//!   `deletionTimestamp` (watchers see `MODIFIED`)
 //! - `DELETE /fake/pods/{namespace}/{name}`
+//! - `POST /fake/build/pod`, `POST /fake/build/node`: build an agent pod or a
+//!   node as [`crate::PodBuilder`] and [`crate::node`] do, and add it
+//! - `GET /fake/nodes`, `POST /fake/nodes`, `POST /fake/nodes/{name}/terminate`,
+//!   `DELETE /fake/nodes/{name}`: the same for nodes
 //! - `PUT /fake/failure`: body
 //!   `{"mode":"none|error|hang|close|hang-list|gone","status":503}`
 //!   (`status` only for `error`, default 503); `GET /fake/failure`
 //! - `POST /fake/close-watches`: end every open watch, keeping the mode
-//! - `GET /fake/requests`: `{"list":N,"watch":N,"total":N}`
+//! - `GET /fake/requests`: `{"list":N,"watch":N,"total":N}` plus, once they
+//!   are non-zero, `nodeList`, `nodeWatch`, `tokenReviews`, `discovery`, `jwks`
 //! - `POST /fake/compact`: forget the watch history (resuming watches get 410)
+//! - `POST /fake/tokens`: body a [`crate::TokenRequest`]; mint a token
+//! - `GET /fake/issuer`, `PUT /fake/issuer` (`{"issuer":..,"jwksUri":..}`)
+//! - `POST /fake/keys/rotate` (`{"publish":false}` to publish later),
+//!   `POST /fake/keys/publish`, `DELETE /fake/keys/{kid}`
 //!
 //! These requests are not counted in the API request counters.
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 
 use crate::state::{AppState, Failure};
 use crate::status::error_response;
+
+/// Pods and nodes from builder inputs.
+pub mod builders;
+/// Pods and nodes.
+pub mod objects;
+/// The token issuer.
+pub mod tokens;
+pub use objects::*;
 
 /// The JSON form of a [`Failure`] on the control API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,34 +99,6 @@ impl FailureSpec {
     }
 }
 
-pub async fn list_pods(State(state): State<AppState>) -> Response {
-    Json(state.store.snapshot().0).into_response()
-}
-
-pub async fn put_pod(State(state): State<AppState>, body: Bytes) -> Response {
-    let pod: Pod = match serde_json::from_slice(&body) {
-        Ok(pod) => pod,
-        Err(err) => return error_response(400, &format!("body is not a Pod: {err}")),
-    };
-    match state.store.upsert(pod) {
-        Ok(stored) => Json(stored).into_response(),
-        Err(err) => error_response(422, &err.to_string()),
-    }
-}
-
-pub async fn delete_pod(
-    State(state): State<AppState>,
-    Path((namespace, name)): Path<(String, String)>,
-) -> Response {
-    match state.store.delete(&namespace, &name) {
-        Some(pod) => Json(pod).into_response(),
-        None => error_response(
-            404,
-            &format!("pods \"{name}\" not found in \"{namespace}\""),
-        ),
-    }
-}
-
 pub async fn put_failure(State(state): State<AppState>, body: Bytes) -> Response {
     let spec: FailureSpec = match serde_json::from_slice(&body) {
         Ok(spec) => spec,
@@ -134,22 +124,50 @@ pub async fn get_failure(State(state): State<AppState>) -> Response {
     Json(FailureSpec::from_failure(state.failure())).into_response()
 }
 
-/// Request counts, as `{"list":N,"watch":N,"total":N}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Request counts, as `{"list":N,"watch":N,"nodeList":N,"nodeWatch":N,
+/// "tokenReviews":N,"discovery":N,"jwks":N,"total":N}`. `list` and `watch`
+/// count pod requests. The other per-route counters are left out while they
+/// are 0, so the body stays `{"list":N,"watch":N,"total":N}` for clients
+/// that use only pods; a missing field reads as 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct RequestCounts {
     pub list: u64,
     pub watch: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub node_list: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub node_watch: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub token_reviews: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub discovery: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub jwks: u64,
     pub total: u64,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl RequestCounts {
+    pub(crate) fn of(c: &crate::state::Counters) -> Self {
+        Self {
+            list: c.list(),
+            watch: c.watch(),
+            node_list: c.node_list(),
+            node_watch: c.node_watch(),
+            token_reviews: c.token_reviews(),
+            discovery: c.discovery(),
+            jwks: c.jwks(),
+            total: c.total(),
+        }
+    }
+}
+
 pub async fn requests(State(state): State<AppState>) -> Response {
-    let c = &state.counters;
-    Json(RequestCounts {
-        list: c.list(),
-        watch: c.watch(),
-        total: c.total(),
-    })
-    .into_response()
+    Json(RequestCounts::of(&state.counters)).into_response()
 }
 
 pub async fn close_watches(State(state): State<AppState>) -> StatusCode {
@@ -158,7 +176,7 @@ pub async fn close_watches(State(state): State<AppState>) -> StatusCode {
 }
 
 pub async fn compact(State(state): State<AppState>) -> StatusCode {
-    state.store.compact();
+    state.compact();
     StatusCode::NO_CONTENT
 }
 
@@ -170,6 +188,36 @@ mod tests {
         serde_json::from_str::<FailureSpec>(json)
             .map_err(|e| e.to_string())?
             .to_failure()
+    }
+
+    #[test]
+    fn request_counts_show_per_route_counters_once_used() {
+        let pods_only = RequestCounts {
+            list: 2,
+            total: 2,
+            ..RequestCounts::default()
+        };
+        assert_eq!(
+            serde_json::to_value(pods_only).unwrap(),
+            serde_json::json!({"list": 2, "watch": 0, "total": 2})
+        );
+        let all = RequestCounts {
+            node_list: 1,
+            node_watch: 2,
+            token_reviews: 3,
+            discovery: 4,
+            jwks: 5,
+            ..pods_only
+        };
+        let json = serde_json::to_value(all).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"list": 2, "watch": 0, "nodeList": 1, "nodeWatch": 2,
+                "tokenReviews": 3, "discovery": 4, "jwks": 5, "total": 2})
+        );
+        assert_eq!(serde_json::from_value::<RequestCounts>(json).unwrap(), all);
+        let old: RequestCounts = serde_json::from_str(r#"{"list":1,"watch":1,"total":2}"#).unwrap();
+        assert_eq!(old.token_reviews, 0);
     }
 
     #[test]

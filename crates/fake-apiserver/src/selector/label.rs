@@ -1,15 +1,11 @@
-//! Label and field selectors as the Kubernetes API accepts them in the
-//! `labelSelector` and `fieldSelector` query parameters.
-//!
-//! Label selectors support the full string grammar clients send: equality
-//! (`a=b`, `a==b`, `a!=b`), sets (`a in (x,y)`, `a notin (x,y)`), existence
-//! (`a`, `!a`), joined by commas (all must hold). Field selectors support the
-//! equality forms on the pod fields the real API indexes; unknown fields are
-//! ignored so that a client's field selector never makes a request fail.
+//! Label selectors as the Kubernetes API accepts them in the
+//! `labelSelector` query parameter: equality (`a=b`, `a==b`, `a!=b`), sets
+//! (`a in (x,y)`, `a notin (x,y)`), existence (`a`, `!a`), joined by commas
+//! (all must hold).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::Pod;
+use crate::object::Object;
 
 /// A selector string that does not follow the label selector grammar.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,12 +67,17 @@ impl LabelSelector {
         self.requirements.iter().all(|r| r.matches(labels))
     }
 
-    /// Whether a pod's labels satisfy every requirement.
-    pub fn matches_pod(&self, pod: &Pod) -> bool {
-        match &pod.metadata.labels {
+    /// Whether an object's labels satisfy every requirement.
+    pub fn matches_object<T: Object>(&self, object: &T) -> bool {
+        match &object.metadata().labels {
             Some(labels) => self.matches(labels),
             None => self.matches(&BTreeMap::new()),
         }
+    }
+
+    /// Whether a pod's labels satisfy every requirement.
+    pub fn matches_pod(&self, pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+        self.matches_object(pod)
     }
 }
 
@@ -223,77 +224,6 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// A field selector on pods. Only the equality forms exist for fields.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldSelector {
-    /// `(field, value, negated)` for the fields this server knows.
-    terms: Vec<(String, String, bool)>,
-}
-
-/// Pod fields the real API supports in field selectors.
-const POD_FIELDS: &[&str] = &[
-    "metadata.name",
-    "metadata.namespace",
-    "spec.nodeName",
-    "spec.restartPolicy",
-    "spec.schedulerName",
-    "spec.serviceAccountName",
-    "spec.hostNetwork",
-    "status.phase",
-    "status.podIP",
-    "status.nominatedNodeName",
-];
-
-impl FieldSelector {
-    /// Parse leniently: terms on unknown fields or in unknown forms are
-    /// dropped (logged), never an error.
-    pub fn parse_lenient(selector: &str) -> Self {
-        let mut terms = Vec::new();
-        for term in selector.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            let parsed = if let Some((k, v)) = term.split_once("!=") {
-                Some((k, v, true))
-            } else if let Some((k, v)) = term.split_once("==") {
-                Some((k, v, false))
-            } else {
-                term.split_once('=').map(|(k, v)| (k, v, false))
-            };
-            match parsed {
-                Some((k, v, negated)) if POD_FIELDS.contains(&k.trim()) => {
-                    terms.push((k.trim().to_owned(), v.trim().to_owned(), negated));
-                }
-                _ => tracing::warn!(term, "ignoring unsupported field selector term"),
-            }
-        }
-        Self { terms }
-    }
-
-    /// Whether the pod satisfies every supported term.
-    pub fn matches_pod(&self, pod: &Pod) -> bool {
-        self.terms.iter().all(|(field, value, negated)| {
-            let actual = pod_field(pod, field);
-            (actual.as_deref().unwrap_or("") == value) != *negated
-        })
-    }
-}
-
-fn pod_field(pod: &Pod, field: &str) -> Option<String> {
-    let spec = pod.spec.as_ref();
-    let status = pod.status.as_ref();
-    match field {
-        "metadata.name" => pod.metadata.name.clone(),
-        "metadata.namespace" => pod.metadata.namespace.clone(),
-        "spec.nodeName" => spec?.node_name.clone(),
-        "spec.restartPolicy" => spec?.restart_policy.clone(),
-        "spec.schedulerName" => spec?.scheduler_name.clone(),
-        "spec.serviceAccountName" => spec?.service_account_name.clone(),
-        "spec.hostNetwork" => Some(spec?.host_network.unwrap_or(false).to_string()),
-        "status.phase" => status?.phase.clone(),
-        "status.podIP" => status?.pod_ip.clone(),
-        "status.nominatedNodeName" => status?.nominated_node_name.clone(),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,25 +352,5 @@ mod tests {
     fn error_names_the_selector() {
         let err = LabelSelector::parse("a in x").unwrap_err();
         assert!(err.to_string().contains("a in x"), "{err}");
-    }
-
-    #[test]
-    fn field_selector_on_pod_fields() {
-        let mut pod = crate::agent_pod("ns1", "p1", "agent", "node-a");
-        let sel = FieldSelector::parse_lenient("spec.nodeName=node-a,metadata.namespace==ns1");
-        assert!(sel.matches_pod(&pod));
-        let sel = FieldSelector::parse_lenient("status.phase!=Running");
-        assert!(!sel.matches_pod(&pod));
-        pod.status = None;
-        assert!(sel.matches_pod(&pod));
-        let sel = FieldSelector::parse_lenient("metadata.name=other");
-        assert!(!sel.matches_pod(&pod));
-    }
-
-    #[test]
-    fn field_selector_ignores_what_it_does_not_know() {
-        let pod = crate::agent_pod("ns1", "p1", "agent", "node-a");
-        let sel = FieldSelector::parse_lenient("spec.unknown=x,garbage,metadata.name=p1");
-        assert!(sel.matches_pod(&pod));
     }
 }

@@ -5,12 +5,15 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::state::{AppState, Failure, Shared};
-use crate::store::Store;
+
+/// Pods, nodes and the resourceVersion history.
+mod objects;
+/// The token issuer, its keys, and TokenReview counters.
+mod tokens;
 
 /// How long [`FakeApiServer::shutdown`] waits for open connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -62,7 +65,7 @@ impl FakeApiServer {
         let addr = listener
             .local_addr()
             .expect("a bound TCP listener has a local address");
-        let state = Shared::new(Store::default());
+        let state = Shared::new(format!("http://{addr}"));
         let app = crate::router(state.clone());
         let stop = state.shutdown.clone().cancelled_owned();
         let task = tokio::spawn(async move {
@@ -101,49 +104,7 @@ impl FakeApiServer {
         std::fs::write(path, self.kubeconfig_yaml())
     }
 
-    /// Add a pod, or replace the pod with the same namespace and name:
-    /// watchers see `ADDED` or `MODIFIED`. A missing namespace becomes
-    /// `default`; UID and creation time are filled in when missing.
-    /// Returns the stored pod with its new resourceVersion.
-    ///
-    /// # Panics
-    /// If the pod has no `metadata.name`.
-    pub fn add_pod(&self, pod: Pod) -> Pod {
-        self.state
-            .store
-            .upsert(pod)
-            .expect("a pod added to the fake API server needs metadata.name")
-    }
-
-    /// Delete a pod: watchers see `DELETED`. Returns its final state, or
-    /// `None` (and no event) when there is no such pod.
-    pub fn delete_pod(&self, namespace: &str, name: &str) -> Option<Pod> {
-        self.state.store.delete(namespace, name)
-    }
-
-    /// The stored pods, ordered by namespace and name.
-    pub fn pods(&self) -> Vec<Pod> {
-        self.state.store.snapshot().0
-    }
-
-    /// The current cluster-wide resourceVersion.
-    pub fn resource_version(&self) -> u64 {
-        self.state.store.resource_version()
-    }
-
-    /// Forget the watch history: watches resuming from any older version
-    /// get a `410 Gone` error event, which makes a watcher relist.
-    pub fn compact_history(&self) {
-        self.state.store.compact();
-    }
-
-    /// End every open watch stream now without changing the failure mode
-    /// (`Failure::CloseWatches` does the same but resets the mode).
-    pub fn close_watches(&self) {
-        self.state.close_all_watches();
-    }
-
-    /// Inject a failure into LIST and WATCH requests (see [`Failure`]).
+    /// Inject a failure into API requests (see [`Failure`]).
     pub fn set_failure(&self, failure: Failure) {
         tracing::debug!(?failure, "fake API server failure mode");
         self.state.set_failure(failure);
@@ -162,6 +123,16 @@ impl FakeApiServer {
     /// Pod WATCH requests received so far.
     pub fn watch_requests(&self) -> u64 {
         self.state.counters.watch()
+    }
+
+    /// Node LIST requests received so far.
+    pub fn node_list_requests(&self) -> u64 {
+        self.state.counters.node_list()
+    }
+
+    /// Node WATCH requests received so far.
+    pub fn node_watch_requests(&self) -> u64 {
+        self.state.counters.node_watch()
     }
 
     /// All requests to the API surface so far (anything but `/fake/`).
