@@ -44,6 +44,11 @@ pub enum Failure {
     /// watch cache no longer reaches the requested version; LIST is served.
     /// Open watch streams are closed, so watching clients reconnect into it.
     GoneOnWatch,
+    /// Answer every new WATCH with `403 Forbidden`, as the real API does for
+    /// a service account whose RBAC grants `list` but not `watch` (the
+    /// original netchecker's ClusterRole in kubespray); LIST is served. Open
+    /// watch streams are closed, so watching clients reconnect into it.
+    ForbidWatch,
 }
 
 /// Request counters, readable while the server runs.

@@ -207,7 +207,8 @@ pub async fn run_on(
         tracing::info!(urls, "node verdict changes go to webhooks");
     }
     if let Some(watch) = watch {
-        tokio::spawn(watch::run(app.clone(), watch, tasks.clone()));
+        let poll_every = Duration::from_secs(config.check_interval);
+        tokio::spawn(watch::run(app.clone(), watch, poll_every, tasks.clone()));
     }
     let checks = tokio::spawn(round::run(
         app.clone(),

@@ -208,6 +208,42 @@ async fn a_deleted_pod_leaves_the_cache_and_a_new_pod_is_absent() {
     h.stop().await;
 }
 
+/// kubespray's ClusterRole for the original grants `list` on pods but not
+/// `watch`: the server lists them every --check-interval instead.
+#[tokio::test]
+async fn rbac_without_watch_falls_back_to_listing_the_pods() {
+    let h = start(&[], Failure::ForbidWatch).await;
+    h.synced().await;
+    h.report(POD).await;
+    h.report(HOSTNET_POD).await;
+    assert_eq!(h.check().await.0, 200);
+    h.api.delete_pod(NS, POD).expect("pod existed");
+    h.eventually("report of the deleted pod dropped", || async {
+        h.get(&format!("/api/v1/agents/{POD}")).await.0 == 404
+    })
+    .await;
+    h.api.add_pod(agent_pod(
+        NS,
+        "netchecker-agent-new01",
+        "netchecker-agent",
+        "node-2",
+    ));
+    h.eventually("new pod absent", || async {
+        let (code, body) = h.check().await;
+        code == 400 && body.contains(r#""Absent":["netchecker-agent-new01"]"#)
+    })
+    .await;
+    assert!(h.api.list_requests() >= 3, "listed again and again");
+    assert_eq!(
+        h.api.watch_requests(),
+        1,
+        "no further watch attempts once forbidden"
+    );
+    assert_eq!(h.get("/api/v2/status").await.0, 200);
+    assert_eq!(h.metric("netchecker_pod_view_synced").await, 1.0);
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn an_api_outage_leaves_checks_answering_and_marks_the_view_stale() {
     let h = start(&[], Failure::None).await;

@@ -1,6 +1,7 @@
 //! The failure gate: every API request passes it before it is served, so an
 //! injected [`Failure`](crate::Failure) reaches LIST, WATCH, discovery, the JWKS and
-//! TokenReview alike (`HangList` only LIST, `GoneOnWatch` only WATCH).
+//! TokenReview alike (`HangList` only LIST, `GoneOnWatch` and `ForbidWatch`
+//! only WATCH).
 
 use axum::response::Response;
 use tokio::sync::watch;
@@ -40,8 +41,18 @@ pub(crate) async fn pass(state: &Shared, kind: Kind) -> Result<watch::Receiver<u
                 }
             }
             Failure::GoneOnWatch if kind == Kind::Watch => return Err(crate::watch::gone()),
+            Failure::ForbidWatch if kind == Kind::Watch => {
+                return Err(error_response(
+                    403,
+                    "pods is forbidden: cannot watch resource \"pods\" (injected)",
+                ));
+            }
             Failure::Error(code) => return Err(error_response(code, "injected failure")),
-            Failure::None | Failure::CloseWatches | Failure::HangList | Failure::GoneOnWatch => {
+            Failure::None
+            | Failure::CloseWatches
+            | Failure::HangList
+            | Failure::GoneOnWatch
+            | Failure::ForbidWatch => {
                 return Ok(close);
             }
         }

@@ -11,7 +11,7 @@
 //! - `GET /fake/nodes`, `POST /fake/nodes`, `POST /fake/nodes/{name}/terminate`,
 //!   `DELETE /fake/nodes/{name}`: the same for nodes
 //! - `PUT /fake/failure`: body
-//!   `{"mode":"none|error|hang|close|hang-list|gone","status":503}`
+//!   `{"mode":"none|error|hang|close|hang-list|gone|forbid-watch","status":503}`
 //!   (`status` only for `error`, default 503); `GET /fake/failure`
 //! - `POST /fake/close-watches`: end every open watch, keeping the mode
 //! - `GET /fake/requests`: `{"list":N,"watch":N,"total":N}` plus, once they
@@ -63,6 +63,8 @@ pub enum FailureMode {
     HangList,
     /// WATCH answers `410 Gone`, LIST is served.
     Gone,
+    /// WATCH answers `403 Forbidden`, LIST is served.
+    ForbidWatch,
 }
 
 impl FailureSpec {
@@ -83,6 +85,7 @@ impl FailureSpec {
             (FailureMode::Close, None) => Ok(Failure::CloseWatches),
             (FailureMode::HangList, None) => Ok(Failure::HangList),
             (FailureMode::Gone, None) => Ok(Failure::GoneOnWatch),
+            (FailureMode::ForbidWatch, None) => Ok(Failure::ForbidWatch),
         }
     }
 
@@ -94,6 +97,7 @@ impl FailureSpec {
             Failure::CloseWatches => (FailureMode::Close, None),
             Failure::HangList => (FailureMode::HangList, None),
             Failure::GoneOnWatch => (FailureMode::Gone, None),
+            Failure::ForbidWatch => (FailureMode::ForbidWatch, None),
         };
         Self { mode, status }
     }
@@ -106,7 +110,7 @@ pub async fn put_failure(State(state): State<AppState>, body: Bytes) -> Response
             return error_response(
                 400,
                 &format!(
-                    "expected {{\"mode\":\"none|error|hang|close|hang-list|gone\",\"status\":N}}: {err}"
+                    "expected {{\"mode\":\"none|error|hang|close|hang-list|gone|forbid-watch\",\"status\":N}}: {err}"
                 ),
             );
         }
@@ -233,6 +237,7 @@ mod tests {
         assert_eq!(spec(r#"{"mode":"hang-list"}"#), Ok(Failure::HangList));
         assert_eq!(spec(r#"{"mode":"gone"}"#), Ok(Failure::GoneOnWatch));
         assert!(spec(r#"{"mode":"gone","status":410}"#).is_err());
+        assert_eq!(spec(r#"{"mode":"forbid-watch"}"#), Ok(Failure::ForbidWatch));
         assert!(spec(r#"{"mode":"error","status":200}"#).is_err());
         assert!(spec(r#"{"mode":"hang","status":503}"#).is_err());
         assert!(spec(r#"{"mode":"explode"}"#).is_err());

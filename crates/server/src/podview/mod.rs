@@ -42,6 +42,8 @@ pub struct KubeView {
 pub struct PodWatch {
     pub api: Api<Pod>,
     pub config: watcher::Config,
+    /// The label selector, for LISTs outside the watcher.
+    pub selector: String,
     pub writer: reflector::store::Writer<Pod>,
 }
 
@@ -96,6 +98,7 @@ impl PodView {
             PodWatch {
                 api,
                 config,
+                selector: selector.to_owned(),
                 writer,
             },
         )
