@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # The status page test (`make test-ui`): the page served at GET / by a real
 # netchecker-server, rendered in headless Chromium (Debian's package, driven
-# by playwright-core from ui-test/; no browser is ever downloaded).
+# by playwright-core from tests/ui/; no browser is ever downloaded).
 #
 # Starts the server without Kubernetes on a free 127.0.0.1 port, stages a
 # failing cluster by POSTing reports with curl, then runs
-# ui-test/status-page.test.mjs, which checks the grid against /api/v2/status,
+# tests/ui/status-page.test.mjs, which checks the grid against /api/v2/status,
 # takes a screenshot of the failing cluster, and finally stops the server to
 # see the error banner. Everything started here is stopped on exit, also on
 # failure.
 #
 # Installs what is missing: chromium with apt (needs root), playwright-core
-# with `npm ci` into ui-test/node_modules (git-ignored).
+# with `npm ci` into tests/ui/node_modules (git-ignored).
 # Variables: UI_TEST_PORT (default: a free port); UPDATE_SCREENSHOT=1 writes the
 # screenshot to doc/status-page.png (the one the docs show) instead of
 # target/ui-test/status-page.png, so that a test run leaves the tree clean.
@@ -43,13 +43,13 @@ fi
 for tool in node npm; do
   command -v "$tool" >/dev/null || die "$tool is needed (Debian: apt-get install -y nodejs npm)"
 done
-want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' ui-test/package.json)
-have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' ui-test/node_modules/playwright-core/package.json 2>/dev/null || true)
+want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' tests/ui/package.json)
+have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' tests/ui/node_modules/playwright-core/package.json 2>/dev/null || true)
 if [[ -n $want && $have == "$want" ]]; then
   say "playwright-core: present ($have)"
 else
-  say "playwright-core: npm ci in ui-test (playwright-core $want, no browser download)"
-  (cd ui-test && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent) || die "npm ci in ui-test failed"
+  say "playwright-core: npm ci in tests/ui (playwright-core $want, no browser download)"
+  (cd tests/ui && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent) || die "npm ci in tests/ui failed"
 fi
 
 say "building netchecker-server"
@@ -122,7 +122,7 @@ post netchecker-agent-x "$(report "$XSS_NODE" netchecker-agent-x 600)"
 EXPECT_JSON=$(printf '{"node-a":"healthy","node-b":"pod_network_down","node-c":"unreachable","":"unreachable","node-d":"dns_failure","node-e":"probe_failures","%s":"healthy"}' "$XSS_NODE")
 EXTRA_REPORT=$(report node-f netchecker-agent-f 600)
 
-say "running ui-test/status-page.test.mjs in headless chromium"
+say "running tests/ui/status-page.test.mjs in headless chromium"
 BASE_URL="http://$SERVER/" SERVER_PID=$SERVER_PID EXPECT_JSON=$EXPECT_JSON \
   PAGE_FILE="$ROOT/crates/server/assets/status.html" SCREENSHOT=$SCREENSHOT EXTRA_REPORT=$EXTRA_REPORT \
-  node ui-test/status-page.test.mjs
+  node tests/ui/status-page.test.mjs

@@ -3,7 +3,7 @@
 # from network namespaces, with faults staged on purpose and the server's
 # answer checked for each (see doc/detection.md).
 #
-# Usage: e2e/run.sh [--selftest | --loss-study] [SCENARIO...]
+# Usage: tests/e2e/run.sh [--selftest | --loss-study] [SCENARIO...]
 #   SCENARIO   numbers 1-8 to run (default: all, in order)
 #   --selftest check the topology and the faults with curl and a stand-in
 #              HTTP server only (no netchecker binaries needed)
@@ -22,7 +22,7 @@
 set -euo pipefail
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$E2E_DIR/.." && pwd)
+REPO=$(cd "$E2E_DIR/../.." && pwd)
 BIN_DIR=${BIN_DIR:-$REPO/target/release}
 STATE_DIR=/run/netchecker-e2e
 
