@@ -5,7 +5,7 @@
 # method and history, is kept as written).
 #
 #   1. the agent's resident memory and CPU per report
-#      (crates/agent/benches/agent_footprint.sh);
+#      (hack/agent-footprint.sh);
 #   2. the server: report ingest against a ceiling server, memory with every
 #      agent stored, connectivity-check latency over expected pods served by
 #      the fake Kubernetes API (target/release/netchecker-bench, from
@@ -32,7 +32,7 @@ fi
 cargo build --release --quiet --workspace --bins
 
 echo "== agent footprint" >&2
-agent_out=$(crates/agent/benches/agent_footprint.sh)
+agent_out=$(hack/agent-footprint.sh)
 echo "$agent_out" >&2
 
 echo "== server" >&2

@@ -30,13 +30,13 @@
 #   - 300 rounds run back to back in one process (examples/round_cost.rs),
 #   - the CPU a bare `sleep(1)` loop is charged per wake-up.
 #
-# Usage: crates/agent/benches/agent_footprint.sh
+# Usage: hack/agent-footprint.sh
 #   env: REPORTS (30), RUNS (3), PADDING (1500), BENCH_SERVER=stub|real,
 #        AGENT_BIN (measure another agent binary)
 # Only loopback traffic; every process started here is stopped on exit.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 echo "building the release agent..." >&2
