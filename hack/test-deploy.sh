@@ -36,8 +36,8 @@ hack/install-tools.sh
 # shellcheck source=/dev/null
 . "$ROOT/.tools/env.sh"
 
-step "shellcheck every shell script (hack/, examples/)"
-mapfile -t scripts < <(find hack examples -name node_modules -prune -o -name '*.sh' -print | LC_ALL=C sort)
+step "shellcheck every shell script (hack/, tests/, examples/)"
+mapfile -t scripts < <(find hack tests examples -name node_modules -prune -o -name '*.sh' -print | LC_ALL=C sort)
 shellcheck -x "${scripts[@]}"
 echo "shellcheck: ${#scripts[@]} scripts clean" >&2
 
