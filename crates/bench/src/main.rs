@@ -26,12 +26,15 @@ mod http;
 mod procs;
 mod reports;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use clap::Parser;
+use clap::builder::RangedU64ValueParser;
 use hdrhistogram::Histogram;
 use netchecker_fake_apiserver::{RequestCounts, agent_pod};
 use netchecker_wire::{CHECK_PATH, CheckResponse, healthy_message};
@@ -39,64 +42,48 @@ use netchecker_wire::{CHECK_PATH, CheckResponse, healthy_message};
 use crate::http::{LoadResult, Mode, Reports};
 use crate::procs::{Child, start_http};
 
+/// The benchmark's command line (`hack/bench.sh` passes it).
+#[derive(Parser)]
+#[command(
+    name = "netchecker-bench",
+    about = "The server benchmark of `make bench`"
+)]
 struct Args {
+    /// Where the release binaries are: netchecker-server,
+    /// netchecker-bench-ceiling, netchecker-fake-apiserver
+    #[arg(long, value_name = "DIR", default_value = "target/release")]
     bin_dir: PathBuf,
+    /// Agents: reports stored, and pods the fake Kubernetes API holds
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = positive::<usize>())]
     agents: usize,
+    /// Concurrent connections of the load generator
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = positive::<usize>())]
     connections: usize,
+    /// Length of each ingest run, in seconds
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = positive::<u64>())]
     seconds: u64,
+    /// Ingest rounds (the order of server and ceiling alternates)
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = positive::<usize>())]
     rounds: usize,
+    /// Sequential connectivity checks timed
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = positive::<usize>())]
     checks: usize,
+    /// Tokio worker threads of the load generator
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = positive::<usize>())]
     client_threads: usize,
-    /// Profiling aid: load a server already running there instead.
-    against: Option<std::net::SocketAddr>,
+    /// Profiling aid: load a server already running there instead
+    #[arg(long, value_name = "ADDR")]
+    against: Option<SocketAddr>,
 }
 
-fn parse_args() -> anyhow::Result<Args> {
-    let mut a = Args {
-        bin_dir: PathBuf::from("target/release"),
-        agents: 10_000,
-        connections: 64,
-        seconds: 5,
-        rounds: 3,
-        checks: 1000,
-        client_threads: 1,
-        against: None,
-    };
-    let mut argv = std::env::args().skip(1);
-    while let Some(flag) = argv.next() {
-        let value = argv
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        let n = || -> anyhow::Result<usize> {
-            let n: usize = value
-                .parse()
-                .with_context(|| format!("{flag} {value}: not a number"))?;
-            if n == 0 {
-                bail!("{flag} must be positive");
-            }
-            Ok(n)
-        };
-        match flag.as_str() {
-            "--bin-dir" => a.bin_dir = PathBuf::from(&value),
-            "--agents" => a.agents = n()?,
-            "--connections" => a.connections = n()?,
-            "--seconds" => a.seconds = n()? as u64,
-            "--rounds" => a.rounds = n()?,
-            "--checks" => a.checks = n()?,
-            "--client-threads" => a.client_threads = n()?,
-            "--against" => a.against = Some(value.parse()?),
-            other => bail!(
-                "unknown flag {other}; flags: --bin-dir DIR --agents N --connections N \
-                 --seconds N --rounds N --checks N --client-threads N [--against ADDR]"
-            ),
-        }
-    }
-    Ok(a)
+/// A whole number of at least 1.
+fn positive<T: TryFrom<u64> + Clone + Send + Sync + 'static>() -> RangedU64ValueParser<T> {
+    RangedU64ValueParser::new().range(1..)
 }
 
 fn main() -> anyhow::Result<()> {
     procs::kill_children_on_panic();
-    let args = parse_args()?;
+    let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.client_threads)
         .enable_all()
