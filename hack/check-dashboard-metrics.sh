@@ -9,8 +9,7 @@
 set -euo pipefail
 # shellcheck source=hack/lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-# shellcheck source=/dev/null
-. "$ROOT/.tools/env.sh"
+use_tools
 PY="$ROOT/.tools/venv/bin/python"
 DASHBOARD="$ROOT/helm-chart/files/grafana-dashboard.json"
 RULES="$ROOT/helm-chart/files/prometheus-rules.yaml"

@@ -6,8 +6,7 @@
 set -euo pipefail
 # shellcheck source=hack/lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-# shellcheck source=/dev/null
-. "$ROOT/.tools/env.sh"
+use_tools
 PY="$ROOT/.tools/venv/bin/python"
 
 for pair in "prometheus-rules.yaml" "grafana-dashboard.json"; do

@@ -9,8 +9,7 @@
 set -euo pipefail
 # shellcheck source=hack/lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-# shellcheck source=/dev/null
-. "$ROOT/.tools/env.sh"
+use_tools
 command -v helm >/dev/null || die "helm missing; run hack/install-tools.sh"
 
 OUT="${1:-$ROOT/examples}"

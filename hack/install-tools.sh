@@ -35,8 +35,7 @@ export HELM_CACHE_HOME="$TOOLS/helm/cache"
 export HELM_CONFIG_HOME="$TOOLS/helm/config"
 export HELM_DATA_HOME="$TOOLS/helm/data"
 ENV
-# shellcheck source=/dev/null
-. "$TOOLS/env.sh"
+use_tools
 
 # --- Helm -------------------------------------------------------------------
 helm_stamp="$BIN/.helm-package"

@@ -33,8 +33,7 @@ step() {
 
 step "install tools into .tools/"
 hack/install-tools.sh
-# shellcheck source=/dev/null
-. "$ROOT/.tools/env.sh"
+use_tools
 
 step "shellcheck every shell script (hack/, tests/, examples/)"
 mapfile -t scripts < <(find hack tests examples -name node_modules -prune -o -name '*.sh' -print | LC_ALL=C sort)

@@ -13,8 +13,7 @@
 set -euo pipefail
 # shellcheck source=hack/lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-# shellcheck source=/dev/null
-. "$ROOT/.tools/env.sh"
+use_tools
 
 file="${1:?usage: $0 FILE.yaml K8S_VERSION...}"
 shift

@@ -8,6 +8,7 @@
 #   say MSG / die MSG    "PROG: MSG" on stderr; die adds "ERROR: " and exits 1.
 #                        PROG is the script's name unless set before sourcing.
 #   apt_install PKG      install a Debian package (root only)
+#   use_tools            put what hack/install-tools.sh installs on PATH
 #   free_port            a free TCP port on 127.0.0.1
 #   start_bg LOG CMD...  run CMD in the background, stdout and stderr to LOG;
 #                        its PID goes to BG_PID and is stopped on exit
@@ -44,6 +45,12 @@ apt_install() {
     apt-get update -qq >/dev/null || die "apt-get update failed"
     apt-get install -y --no-install-recommends "$pkg" >/dev/null || die "apt-get install $pkg failed"
   fi
+}
+
+use_tools() {
+  [[ -f $ROOT/.tools/env.sh ]] || die "no .tools/env.sh: run hack/install-tools.sh first"
+  # shellcheck source=/dev/null
+  . "$ROOT/.tools/env.sh"
 }
 
 free_port() {
