@@ -42,10 +42,10 @@ test-ui: ## The status page in headless Chromium against a real server on loopba
 	hack/test-ui.sh
 
 e2e: release ## End-to-end fault scenarios in network namespaces (root; skipped loudly otherwise)
-	BIN_DIR=$(CURDIR)/target/release e2e/run.sh
+	tests/e2e/run.sh
 
 e2e-selftest: ## Check the e2e topology and faults with curl only (root; no netchecker binaries)
-	e2e/run.sh --selftest
+	tests/e2e/run.sh --selftest
 
 demo: ## Run server and two agents on loopback and show the connectivity check (no cluster needed)
 	hack/demo.sh

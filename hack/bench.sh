@@ -5,7 +5,7 @@
 # method and history, is kept as written).
 #
 #   1. the agent's resident memory and CPU per report
-#      (crates/agent/benches/agent_footprint.sh);
+#      (hack/agent-footprint.sh);
 #   2. the server: report ingest against a ceiling server, memory with every
 #      agent stored, connectivity-check latency over expected pods served by
 #      the fake Kubernetes API (target/release/netchecker-bench, from
@@ -18,25 +18,24 @@
 # CHECKS (1000), REPORTS/RUNS (agent footprint, see its script), OUT (the
 # document to update; default doc/benchmarks.md).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=hack/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
 OUT=${OUT:-doc/benchmarks.md}
 BEGIN='<!-- bench:begin -->'
 END='<!-- bench:end -->'
 
-if ! grep -qF "$BEGIN" "$OUT" || ! grep -qF "$END" "$OUT"; then
-  echo "bench: $OUT has no $BEGIN ... $END section to fill" >&2
-  exit 1
-fi
+{ grep -qF "$BEGIN" "$OUT" && grep -qF "$END" "$OUT"; } || die "$OUT has no $BEGIN ... $END section to fill"
 
 cargo build --release --quiet --workspace --bins
 
-echo "== agent footprint" >&2
-agent_out=$(crates/agent/benches/agent_footprint.sh)
+say "agent footprint"
+agent_out=$(hack/agent-footprint.sh)
 echo "$agent_out" >&2
 
-echo "== server" >&2
-server_out=$(target/release/netchecker-bench \
+say "server"
+server_out=$("$TARGET_DIR/release/netchecker-bench" \
+  --bin-dir "$TARGET_DIR/release" \
   --agents "${AGENTS:-10000}" \
   --connections "${CONNECTIONS:-64}" \
   --seconds "${SECONDS_PER_RUN:-5}" \
@@ -46,7 +45,7 @@ echo "$server_out" >&2
 
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n1)
 results=$(mktemp)
-trap 'rm -f "$results" "$results.new"' EXIT
+at_exit rm -f "$results" "$results.new"
 {
   echo "$BEGIN"
   cat <<MD
@@ -72,4 +71,4 @@ awk -v begin="$BEGIN" -v end="$END" -v file="$results" '
   !skip { print }
 ' "$OUT" >"$results.new"
 mv "$results.new" "$OUT"
-echo "bench: updated $OUT" >&2
+say "updated $OUT"

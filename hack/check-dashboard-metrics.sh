@@ -7,72 +7,53 @@
 #
 # Variables: NETCHECKER_SERVER_BIN (skip the build and use this binary).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=/dev/null
-. "$ROOT/.tools/env.sh"
+# shellcheck source=hack/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+use_tools
 PY="$ROOT/.tools/venv/bin/python"
 DASHBOARD="$ROOT/helm-chart/files/grafana-dashboard.json"
 RULES="$ROOT/helm-chart/files/prometheus-rules.yaml"
 FIXTURES="$ROOT/crates/wire/tests/fixtures"
 
-say() { printf 'check-dashboard-metrics: %s\n' "$*" >&2; }
-fail() { printf 'check-dashboard-metrics: FAIL: %s\n' "$*" >&2; exit 1; }
-
 work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+at_exit rm -rf "$work"
 
 bin="${NETCHECKER_SERVER_BIN:-}"
 if [[ -z "$bin" ]]; then
   say "cargo build -p netchecker-server"
-  (cd "$ROOT" && cargo build --quiet -p netchecker-server) || fail "cargo build -p netchecker-server failed"
-  bin="$ROOT/target/debug/netchecker-server"
+  (cd "$ROOT" && cargo build --quiet -p netchecker-server) || die "cargo build -p netchecker-server failed"
+  bin="$TARGET_DIR/debug/netchecker-server"
 fi
-[[ -x "$bin" ]] || fail "no server binary at $bin"
+[[ -x "$bin" ]] || die "no server binary at $bin"
 
 shopt -s nullglob
 fixtures=("$FIXTURES"/*.json)
-((${#fixtures[@]})) || fail "no fixture reports in $FIXTURES"
+((${#fixtures[@]})) || die "no fixture reports in $FIXTURES"
 
-port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 base="http://127.0.0.1:$port"
 # An expected agent that never reports gives the absent state a non-zero
 # count; a short check interval and no start-up grace fill every state gauge.
-"$bin" --kube=false --endpoint "127.0.0.1:$port" --expected-agents netchecker-agent-never \
-  --check-interval 1 --startup-grace 0 >"$work/server.log" 2>&1 &
-server_pid=$!
-
-for _ in $(seq 1 100); do
-  curl -fsS -o /dev/null "$base/api/v1/ping" 2>/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; fail "server exited at start"; }
-  sleep 0.1
-done
-curl -fsS -o /dev/null "$base/api/v1/ping" || { cat "$work/server.log" >&2; fail "server did not answer on $base"; }
-say "server $bin up on $base (pid $server_pid)"
+start_and_wait_ready "$work/server.log" "$base/api/v1/ping" "$bin" --kube=false --endpoint "127.0.0.1:$port" \
+  --expected-agents netchecker-agent-never --check-interval 1 --startup-grace 0
+say "server $bin up on $base (pid $BG_PID)"
 
 for f in "${fixtures[@]}"; do
   pod="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["podname"])' "$f")"
   code="$(curl -sS -o "$work/post.out" -w '%{http_code}' -H 'Content-Type: application/json' \
     --data-binary "@$f" "$base/api/v1/agents/$pod")"
-  [[ "$code" == 200 ]] || { cat "$work/post.out" >&2; fail "POST $(basename "$f") as $pod answered $code"; }
+  [[ "$code" == 200 ]] || { cat "$work/post.out" >&2; die "POST $(basename "$f") as $pod answered $code"; }
   say "posted $(basename "$f") as $pod"
 done
 code="$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
   --data-binary '{"report_interval": ' "$base/api/v1/agents/netchecker-agent-broken")"
-[[ "$code" == 4* ]] || fail "a malformed report was answered $code, expected 4xx"
+[[ "$code" == 4* ]] || die "a malformed report was answered $code, expected 4xx"
 
 # Poll until every used name is there (the background check loop fills the
 # state gauges within a check interval), at most ~15 s.
 ok=0
 for _ in $(seq 1 30); do
-  curl -fsS "$base/metrics" >"$work/metrics.txt" || fail "GET /metrics failed"
+  curl -fsS "$base/metrics" >"$work/metrics.txt" || die "GET /metrics failed"
   if "$PY" "$ROOT/hack/metric-names.py" check "$DASHBOARD" "$RULES" "$work/metrics.txt" >/dev/null 2>&1; then
     ok=1
     break
@@ -80,7 +61,7 @@ for _ in $(seq 1 30); do
   sleep 0.5
 done
 "$PY" "$ROOT/hack/metric-names.py" check "$DASHBOARD" "$RULES" "$work/metrics.txt" \
-  || { ((ok)) || fail "metric names used by the dashboard or the rules are not exposed (scrape above)"; }
+  || { ((ok)) || die "metric names used by the dashboard or the rules are not exposed (scrape above)"; }
 
 # promtool's lint. The original's gauges are in milliseconds with "_ms"
 # names, which the lint flags as an abbreviated unit; they stay for
@@ -93,10 +74,10 @@ grep -vE '^ncagent_http_probe_[a-z_]+_ms metric names should not contain abbrevi
   | grep -v '^$' >"$work/lint-other.txt" || true
 if [[ -s "$work/lint-other.txt" ]]; then
   cat "$work/lint-other.txt" >&2
-  fail "promtool check metrics found problems in the scrape"
+  die "promtool check metrics found problems in the scrape"
 fi
 if ((lint_rc != 0)) && [[ ! -s "$work/lint.txt" ]]; then
-  fail "promtool check metrics failed (exit $lint_rc) without a finding"
+  die "promtool check metrics failed (exit $lint_rc) without a finding"
 fi
 say "promtool check metrics: clean$( [[ -s "$work/lint.txt" ]] && echo " apart from $(wc -l <"$work/lint.txt") accepted finding(s) on the original's _ms gauges")"
 say "OK"

@@ -4,29 +4,27 @@
 # (doc/prometheus-rules.test.yaml), the chart's PrometheusRule carries exactly
 # these rules, and the dashboard is well-formed JSON.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=/dev/null
-. "$ROOT/.tools/env.sh"
+# shellcheck source=hack/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+use_tools
 PY="$ROOT/.tools/venv/bin/python"
-
-fail() { printf 'check-monitoring: FAIL: %s\n' "$*" >&2; exit 1; }
 
 for pair in "prometheus-rules.yaml" "grafana-dashboard.json"; do
   cmp -s "$ROOT/helm-chart/files/$pair" "$ROOT/doc/$pair" \
     || { diff -u "$ROOT/helm-chart/files/$pair" "$ROOT/doc/$pair" >&2 || true
-         fail "doc/$pair differs from helm-chart/files/$pair: edit the chart's file and run hack/gen-monitoring.sh"; }
+         die "doc/$pair differs from helm-chart/files/$pair: edit the chart's file and run hack/gen-monitoring.sh"; }
 done
 echo "check-monitoring: doc/ copies match helm-chart/files/"
 
-promtool check rules "$ROOT/doc/prometheus-rules.yaml" || fail "promtool check rules"
-(cd "$ROOT/doc" && promtool test rules prometheus-rules.test.yaml) || fail "promtool test rules (doc/prometheus-rules.test.yaml)"
+promtool check rules "$ROOT/doc/prometheus-rules.yaml" || die "promtool check rules"
+(cd "$ROOT/doc" && promtool test rules prometheus-rules.test.yaml) || die "promtool test rules (doc/prometheus-rules.test.yaml)"
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+at_exit rm -rf "$work"
 helm template netchecker "$ROOT/helm-chart" --namespace netchecker \
   --set metrics.prometheusRule.enabled=true --show-only templates/prometheusrule.yaml >"$work/rule.yaml" \
-  || fail "helm template of the PrometheusRule"
-"$PY" - "$work/rule.yaml" "$ROOT/helm-chart/files/prometheus-rules.yaml" <<'PY' || fail "the chart's PrometheusRule differs from helm-chart/files/prometheus-rules.yaml"
+  || die "helm template of the PrometheusRule"
+"$PY" - "$work/rule.yaml" "$ROOT/helm-chart/files/prometheus-rules.yaml" <<'PY' || die "the chart's PrometheusRule differs from helm-chart/files/prometheus-rules.yaml"
 import sys, yaml
 rendered = yaml.safe_load(open(sys.argv[1]))
 plain = yaml.safe_load(open(sys.argv[2]))
@@ -39,10 +37,10 @@ PY
 helm template netchecker "$ROOT/helm-chart" --namespace netchecker \
   --set metrics.prometheusRule.enabled=true --set metrics.prometheusRule.jobRegex=my-job \
   --show-only templates/prometheusrule.yaml >"$work/rule-job.yaml"
-grep -q 'up{job=~"my-job"}' "$work/rule-job.yaml" || fail "metrics.prometheusRule.jobRegex does not reach the rules"
-! grep -q '\.\*netchecker\.\*' "$work/rule-job.yaml" || fail "the default job regex is left in the rules"
+grep -q 'up{job=~"my-job"}' "$work/rule-job.yaml" || die "metrics.prometheusRule.jobRegex does not reach the rules"
+! grep -q '\.\*netchecker\.\*' "$work/rule-job.yaml" || die "the default job regex is left in the rules"
 
-"$PY" - "$ROOT/helm-chart/files/grafana-dashboard.json" <<'PY' || fail "grafana dashboard JSON"
+"$PY" - "$ROOT/helm-chart/files/grafana-dashboard.json" <<'PY' || die "grafana dashboard JSON"
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d.get("uid") and d.get("title"), "dashboard needs uid and title"

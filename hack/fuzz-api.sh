@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the HTTP API of a live netchecker-server against its OpenAPI
 # description (doc/openapi.json) with Schemathesis:
-#   - builds the server (debug) and runs it with --kube=false on 127.0.0.1,
-#     on a port the kernel picks;
+#   - builds the server (debug) and runs it with --kube=false on a free
+#     127.0.0.1 port;
 #   - runs every Schemathesis phase the description allows: its examples, the
 #     coverage phase (boundary and malformed values: bad pod names, wrong
 #     types, missing fields, undocumented methods), random fuzzing of valid
@@ -22,8 +22,8 @@
 # prebuilt server binary; default: cargo build), FUZZ_ARGS (more
 # `schemathesis run` options, e.g. "--include-path /api/v1/ping").
 set -euo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=hack/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 VENV="$ROOT/.tools/venv"
 SPEC="$ROOT/doc/openapi.json"
 SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
@@ -31,9 +31,6 @@ FUZZ_SEED="${FUZZ_SEED:-8081}"
 FUZZ_MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-200}"
 FUZZ_MIN_REQUESTS="${FUZZ_MIN_REQUESTS:-1000}"
 CARGO="${CARGO:-cargo}"
-
-say() { printf 'fuzz-api: %s\n' "$*" >&2; }
-die() { printf 'fuzz-api: FAIL: %s\n' "$*" >&2; exit 1; }
 
 # --- Schemathesis -------------------------------------------------------------
 if [[ ! -x "$VENV/bin/python" ]]; then
@@ -52,54 +49,23 @@ say "$("$VENV/bin/schemathesis" --version)"
 if [[ -z "${SERVER_BIN:-}" ]]; then
   say "cargo build -p netchecker-server (debug)"
   (cd "$ROOT" && "$CARGO" build --quiet -p netchecker-server --bin netchecker-server)
-  target_dir="$(cd "$ROOT" && "$CARGO" metadata --format-version 1 --no-deps \
-    | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-  SERVER_BIN="$target_dir/debug/netchecker-server"
+  SERVER_BIN="$TARGET_DIR/debug/netchecker-server"
 fi
 [[ -x "$SERVER_BIN" ]] || die "no server binary at $SERVER_BIN"
 
 work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
+at_exit rm -rf "$work"
 log="$work/server.log"
-: >"$log"
+base="http://127.0.0.1:$(free_port)"
 # One agent is expected but never reports, so the connectivity check answers
 # both 200 and 400 over the run; the small cache makes 507 reachable.
-"$SERVER_BIN" --kube=false --endpoint 127.0.0.1:0 \
-  --expected-agents netchecker-agent-expected --max-agents 200 >"$log" 2>&1 &
-server_pid=$!
-
-addr=""
-for _ in $(seq 1 100); do
-  addr="$(sed -n 's/.*listening addr=\([0-9.]*:[0-9]*\).*/\1/p' "$log" | head -n1)"
-  [[ -n "$addr" ]] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$log" >&2; die "the server exited at start"; }
-  sleep 0.1
-done
-[[ -n "$addr" ]] || { cat "$log" >&2; die "the server did not report its address"; }
-base="http://$addr"
+start_and_wait_ready "$log" "$base/healthz" "$SERVER_BIN" --kube=false --endpoint "${base#http://}" \
+  --expected-agents netchecker-agent-expected --max-agents 200
+server_pid=$BG_PID
 say "server pid $server_pid on $base"
-
-# GET a path; prints "STATUS BODY".
-http_get() {
-  "$VENV/bin/python" - "$1" <<'PY'
-import sys, urllib.error, urllib.request
-try:
-    with urllib.request.urlopen(sys.argv[1], timeout=10) as r:
-        print(r.status, r.read().decode(errors="replace"), end="")
-except urllib.error.HTTPError as e:
-    print(e.code, e.read().decode(errors="replace"), end="")
-PY
-}
-[[ "$(http_get "$base/healthz")" == "200 ok" ]] || die "/healthz does not answer before the run"
+# /healthz answers 200 "ok".
+healthy() { [[ "$(curl -fsS --max-time 10 "$base/healthz")" == ok ]]; }
+healthy || die "/healthz does not answer before the run"
 
 # --- The run --------------------------------------------------------------------
 reports="$ROOT/target/fuzz-api"
@@ -206,7 +172,7 @@ sys.exit(1 if bad else 0)
 PY
 
 alive=0
-if kill -0 "$server_pid" 2>/dev/null && [[ "$(http_get "$base/healthz")" == "200 ok" ]]; then
+if kill -0 "$server_pid" 2>/dev/null && healthy; then
   alive=1
 fi
 if [[ "$status" != 0 || "$summary_status" != 0 || "$alive" != 1 ]]; then

@@ -7,10 +7,10 @@
 # rewrites the namespace and images when applying.
 # Usage: hack/gen-examples.sh [OUTPUT_DIR]   (default: examples/)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=/dev/null
-. "$ROOT/.tools/env.sh"
-command -v helm >/dev/null || { echo "gen-examples: helm missing; run hack/install-tools.sh" >&2; exit 1; }
+# shellcheck source=hack/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+use_tools
+command -v helm >/dev/null || die "helm missing; run hack/install-tools.sh"
 
 OUT="${1:-$ROOT/examples}"
 CHART="$ROOT/helm-chart"
@@ -59,4 +59,4 @@ values="$ROOT/examples/values-plain.yaml"
 values="$ROOT/examples/values-go-style-flags.yaml"
 { header "examples/values-go-style-flags.yaml"; namespace_manifest; echo "---"; render "$values"; } > "$OUT/go-style-flags/netchecker.yaml"
 
-echo "gen-examples: wrote $OUT/plain/*.yaml and $OUT/go-style-flags/netchecker.yaml" >&2
+say "wrote $OUT/plain/*.yaml and $OUT/go-style-flags/netchecker.yaml"

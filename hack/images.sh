@@ -12,10 +12,9 @@
 #   COMPONENTS which images (default: "server agent")
 #   BUILDER    buildx builder to use (default: the current one)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=hack/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
-
-die() { printf 'images: ERROR: %s\n' "$*" >&2; exit 1; }
 
 VERSION="$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)"
 REGISTRY="${REGISTRY:-}"
@@ -46,7 +45,7 @@ prefix="${REGISTRY:+${REGISTRY%/}/}"
 for c in $COMPONENTS; do
   [[ -f "Dockerfile.$c" ]] || die "no Dockerfile.$c"
   image="${prefix}netchecker-$c:$TAG"
-  echo "images: building $image for $PLATFORMS" >&2
+  say "building $image for $PLATFORMS"
   docker buildx build ${BUILDER:+--builder "$BUILDER"} \
     --platform "$PLATFORMS" \
     --file "Dockerfile.$c" \
@@ -56,5 +55,5 @@ for c in $COMPONENTS; do
     --tag "$image" \
     "${output[@]}" \
     .
-  echo "images: done $image" >&2
+  say "done $image"
 done

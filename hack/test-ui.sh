@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # The status page test (`make test-ui`): the page served at GET / by a real
 # netchecker-server, rendered in headless Chromium (Debian's package, driven
-# by playwright-core from ui-test/; no browser is ever downloaded).
+# by playwright-core from tests/ui/; no browser is ever downloaded).
 #
 # Starts the server without Kubernetes on a free 127.0.0.1 port, stages a
 # failing cluster by POSTing reports with curl, then runs
-# ui-test/status-page.test.mjs, which checks the grid against /api/v2/status,
+# tests/ui/status-page.test.mjs, which checks the grid against /api/v2/status,
 # takes a screenshot of the failing cluster, and finally stops the server to
 # see the error banner. Everything started here is stopped on exit, also on
 # failure.
 #
 # Installs what is missing: chromium with apt (needs root), playwright-core
-# with `npm ci` into ui-test/node_modules (git-ignored).
+# with `npm ci` into tests/ui/node_modules (git-ignored).
 # Variables: UI_TEST_PORT (default: a free port); UPDATE_SCREENSHOT=1 writes the
 # screenshot to doc/status-page.png (the one the docs show) instead of
 # target/ui-test/status-page.png, so that a test run leaves the tree clean.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=hack/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
 
 CHROMIUM=/usr/bin/chromium
@@ -26,11 +27,6 @@ else
   SCREENSHOT=$ROOT/target/ui-test/status-page.png
   mkdir -p "$(dirname "$SCREENSHOT")"
 fi
-say() { printf 'test-ui: %s\n' "$*" >&2; }
-die() { printf 'test-ui: ERROR: %s\n' "$*" >&2; exit 1; }
-
-# shellcheck source=hack/lib/apt.sh
-. "$ROOT/hack/lib/apt.sh"
 
 # --- tools --------------------------------------------------------------------
 if [[ -x $CHROMIUM ]]; then
@@ -43,37 +39,25 @@ fi
 for tool in node npm; do
   command -v "$tool" >/dev/null || die "$tool is needed (Debian: apt-get install -y nodejs npm)"
 done
-want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' ui-test/package.json)
-have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' ui-test/node_modules/playwright-core/package.json 2>/dev/null || true)
+want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' tests/ui/package.json)
+have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' tests/ui/node_modules/playwright-core/package.json 2>/dev/null || true)
 if [[ -n $want && $have == "$want" ]]; then
   say "playwright-core: present ($have)"
 else
-  say "playwright-core: npm ci in ui-test (playwright-core $want, no browser download)"
-  (cd ui-test && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent) || die "npm ci in ui-test failed"
+  say "playwright-core: npm ci in tests/ui (playwright-core $want, no browser download)"
+  (cd tests/ui && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent) || die "npm ci in tests/ui failed"
 fi
 
 say "building netchecker-server"
 cargo build --quiet -p netchecker-server --bin netchecker-server
-BIN=$ROOT/target/debug/netchecker-server
+BIN=$TARGET_DIR/debug/netchecker-server
 
 # --- the server ------------------------------------------------------------------
-PORT=${UI_TEST_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
-SERVER="127.0.0.1:$PORT"
+SERVER="127.0.0.1:${UI_TEST_PORT:-$(free_port)}"
 LOGS=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-  local rc=$?
-  if [[ -n $SERVER_PID ]]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  if ((rc != 0)); then
-    say "failed (exit $rc); server log:"
-    tail -n 30 "$LOGS/server.log" >&2 || true
-  fi
-  rm -rf "$LOGS"
-}
-trap cleanup EXIT
+at_exit rm -rf "$LOGS"
+show_log() { ((EXIT_RC == 0)) || { say "failed (exit $EXIT_RC); server log:"; tail -n 30 "$LOGS/server.log" >&2; }; }
+at_exit show_log
 
 # Agents: per node a pod-network agent and a host-network one (`-hostnet` in
 # the name). Interval 600 s stays fresh for the whole test; interval 1 s is
@@ -88,11 +72,9 @@ AGENTS=(
 )
 expected=$(IFS=,; echo "${AGENTS[*]}")
 say "starting netchecker-server on $SERVER"
-"$BIN" --kube=false --endpoint "$SERVER" --startup-grace 0 --check-interval 1 \
-  --expected-agents "$expected" >"$LOGS/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do curl -sf "http://$SERVER/healthz" >/dev/null && break; sleep 0.1; done
-curl -sf "http://$SERVER/healthz" >/dev/null || die "the server did not start"
+start_and_wait_ready "$LOGS/server.log" "http://$SERVER/healthz" \
+  "$BIN" --kube=false --endpoint "$SERVER" --startup-grace 0 --check-interval 1 --expected-agents "$expected"
+SERVER_PID=$BG_PID
 
 OK_DNS='{"netchecker-service":["10.233.0.10"]}'
 OK_PROBE='{"URL":"http://netchecker-service:8081/api/v1/ping","ConnectionResult":1,"HTTPCode":200,"Total":3,"ContentTransfer":0,"TCPConnection":1,"DNSLookup":1,"Connect":1,"ServerProcessing":1}'
@@ -122,7 +104,7 @@ post netchecker-agent-x "$(report "$XSS_NODE" netchecker-agent-x 600)"
 EXPECT_JSON=$(printf '{"node-a":"healthy","node-b":"pod_network_down","node-c":"unreachable","":"unreachable","node-d":"dns_failure","node-e":"probe_failures","%s":"healthy"}' "$XSS_NODE")
 EXTRA_REPORT=$(report node-f netchecker-agent-f 600)
 
-say "running ui-test/status-page.test.mjs in headless chromium"
+say "running tests/ui/status-page.test.mjs in headless chromium"
 BASE_URL="http://$SERVER/" SERVER_PID=$SERVER_PID EXPECT_JSON=$EXPECT_JSON \
   PAGE_FILE="$ROOT/crates/server/assets/status.html" SCREENSHOT=$SCREENSHOT EXTRA_REPORT=$EXTRA_REPORT \
-  node ui-test/status-page.test.mjs
+  node tests/ui/status-page.test.mjs

@@ -11,16 +11,16 @@
 #   enums, patterns; that schema does not reject unknown fields), and the
 #   rules of every PrometheusRule go through `promtool check rules`.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=/dev/null
-. "$ROOT/.tools/env.sh"
+# shellcheck source=hack/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+use_tools
 
 file="${1:?usage: $0 FILE.yaml K8S_VERSION...}"
 shift
 (($#)) || { echo "usage: $0 FILE.yaml K8S_VERSION..." >&2; exit 2; }
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+at_exit rm -rf "$work"
 
 # Split: built-in kinds to core.yaml, CRD objects to crds.json, rule specs to rules-N.yaml.
 "$ROOT/.tools/venv/bin/python" - "$file" "$work" <<'PY'
@@ -44,28 +44,22 @@ for v in "$@"; do
   out="$work/kv-$v.log"
   if ! kubernetes-validate --strict -k "$v" "$work/core.yaml" >"$out" 2>&1; then
     cat "$out" >&2
-    echo "validate-manifests: $file does not validate against Kubernetes $v" >&2
-    exit 1
+    die "$file does not validate against Kubernetes $v"
   fi
   if grep -q "Couldn't find schema" "$out"; then
     cat "$out" >&2
-    echo "validate-manifests: $file has kinds unknown to Kubernetes $v" >&2
-    exit 1
+    die "$file has kinds unknown to Kubernetes $v"
   fi
   echo "validate-manifests: $(grep -c 'passed for resource' "$out") objects valid for Kubernetes $v (strict)"
 done
 
 if [[ "$(cat "$work/crds.json")" != "[]" ]]; then
-  node "$ROOT/hack/validate-crds.mjs" "$work/crds.json" || {
-    echo "validate-manifests: prometheus-operator objects in $file are invalid" >&2
-    exit 1
-  }
+  node "$ROOT/hack/validate-crds.mjs" "$work/crds.json" || die "prometheus-operator objects in $file are invalid"
   for r in "$work"/rules-*.yaml; do
     [[ -e "$r" ]] || continue
     promtool check rules "$r" >/dev/null || {
       promtool check rules "$r" >&2 || true
-      echo "validate-manifests: a PrometheusRule in $file fails promtool check rules" >&2
-      exit 1
+      die "a PrometheusRule in $file fails promtool check rules"
     }
     echo "validate-manifests: PrometheusRule rules pass promtool check rules"
   done

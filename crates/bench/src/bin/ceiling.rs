@@ -19,6 +19,7 @@ use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use clap::Parser;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -33,15 +34,17 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// The ceiling server of `make bench`'s ingest benchmark.
+#[derive(Parser)]
+#[command(name = "netchecker-bench-ceiling")]
+struct Args {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    endpoint: String,
+}
+
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let mut endpoint = "127.0.0.1:8081".to_owned();
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--endpoint" => endpoint = args.next().unwrap_or_default(),
-            other => anyhow::bail!("unknown argument {other:?} (usage: --endpoint ADDR)"),
-        }
-    }
+    let endpoint = Args::parse().endpoint;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

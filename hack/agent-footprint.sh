@@ -30,33 +30,33 @@
 #   - 300 rounds run back to back in one process (examples/round_cost.rs),
 #   - the CPU a bare `sleep(1)` loop is charged per wake-up.
 #
-# Usage: crates/agent/benches/agent_footprint.sh
+# Usage: hack/agent-footprint.sh
 #   env: REPORTS (30), RUNS (3), PADDING (1500), BENCH_SERVER=stub|real,
 #        AGENT_BIN (measure another agent binary)
 # Only loopback traffic; every process started here is stopped on exit.
 set -euo pipefail
-
-ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+# shellcheck source=hack/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
 
-echo "building the release agent..." >&2
+say "building the release agent"
 cargo build --release --quiet -p netchecker-agent
 cargo build --release --quiet -p netchecker-agent --example round_cost
 if [ "${BENCH_SERVER:-stub}" = real ]; then
-    echo "building the release server..." >&2
+    say "building the release server"
     cargo build --release --quiet -p netchecker-server
 fi
 
-exec python3 - "$ROOT" <<'PY'
+exec python3 - "$TARGET_DIR/release" <<'PY'
 import glob, json, os, signal, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-root = sys.argv[1]
+release = sys.argv[1]
 reports_wanted = int(os.environ.get("REPORTS", "30"))
 runs = int(os.environ.get("RUNS", "3"))
 padding = int(os.environ.get("PADDING", "1500"))
 server_kind = os.environ.get("BENCH_SERVER", "stub")
-agent_bin = os.environ.get("AGENT_BIN") or f"{root}/target/release/netchecker-agent"
+agent_bin = os.environ.get("AGENT_BIN") or f"{release}/netchecker-agent"
 children = []
 
 
@@ -88,7 +88,7 @@ lock = threading.Lock()
 
 if server_kind == "real":
     server = subprocess.Popen(
-        [f"{root}/target/release/netchecker-server", "--kube=false", "--endpoint", f"127.0.0.1:{port}"],
+        [f"{release}/netchecker-server", "--kube=false", "--endpoint", f"127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     children.append(server)
 
@@ -201,7 +201,7 @@ def measure(run):
 def back_to_back():
     """The agent's own work: rounds run back to back (crates/agent/examples/round_cost.rs)."""
     out = subprocess.run(
-        [f"{root}/target/release/examples/round_cost", "--rounds", "300", "--",
+        [f"{release}/examples/round_cost", "--rounds", "300", "--",
          f"-serverendpoint=localhost:{port}", "-reportinterval=60", f"-zeroextenderlength={padding}",
          f"-probeurls=http://localhost:{port}/api/v1/ping?a;http://localhost:{port}/api/v1/ping?b"],
         env=dict(os.environ, MY_POD_NAME="netchecker-agent-bench-b2b"),

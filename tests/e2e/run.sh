@@ -3,14 +3,15 @@
 # from network namespaces, with faults staged on purpose and the server's
 # answer checked for each (see doc/detection.md).
 #
-# Usage: e2e/run.sh [--selftest | --loss-study] [SCENARIO...]
+# Usage: tests/e2e/run.sh [--selftest | --loss-study] [SCENARIO...]
 #   SCENARIO   numbers 1-8 to run (default: all, in order)
 #   --selftest check the topology and the faults with curl and a stand-in
 #              HTTP server only (no netchecker binaries needed)
 #   --loss-study  measure false Outdated windows under 20% loss at report
 #              intervals 1, 2, 5, 10 s (agent binary and a stand-in server)
 # Environment:
-#   BIN_DIR          where the binaries are (default: target/release)
+#   BIN_DIR          where the binaries are (default: target/release, or
+#                    $CARGO_TARGET_DIR/release)
 #   E2E_RUN_DIR      where logs and results go (default: .e2e/<UTC time>)
 #   E2E_STEADY_SECS  length of the steady windows of scenarios 1 and 8 (60)
 #   E2E_LOSS_INTERVAL  report interval of node3's agents in scenario 8 (10)
@@ -22,8 +23,10 @@
 set -euo pipefail
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$E2E_DIR/.." && pwd)
-BIN_DIR=${BIN_DIR:-$REPO/target/release}
+PROG=e2e
+# shellcheck source=hack/lib/common.sh
+source "$E2E_DIR/../../hack/lib/common.sh"
+BIN_DIR=${BIN_DIR:-$TARGET_DIR/release}
 STATE_DIR=/run/netchecker-e2e
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -36,8 +39,8 @@ BANNER
     exit 0
 fi
 
-# shellcheck source=lib/common.sh
-source "$E2E_DIR/lib/common.sh"
+# shellcheck source=lib/procs.sh
+source "$E2E_DIR/lib/procs.sh"
 # shellcheck source=lib/topology.sh
 source "$E2E_DIR/lib/topology.sh"
 # shellcheck source=lib/faults.sh
@@ -60,7 +63,7 @@ for arg in "$@"; do
         --selftest) MODE=selftest ;;
         --loss-study) MODE=loss-study ;;
         [1-8]) SCENARIOS+=("$arg") ;;
-        -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,/^# exits 0/p' "$0"; exit 0 ;;
         *) die "unknown argument: $arg" ;;
     esac
 done
@@ -68,13 +71,10 @@ done
 
 ensure_tools() {
     local -A need=([ip]=iproute2 [iptables]=iptables [ethtool]=ethtool [curl]=curl [ping]=iputils-ping [python3]=python3)
-    local missing=() cmd
-    for cmd in "${!need[@]}"; do command -v "$cmd" >/dev/null || missing+=("${need[$cmd]}"); done
-    if [[ ${#missing[@]} -gt 0 ]]; then
-        log "installing ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
+    local cmd
+    for cmd in "${!need[@]}"; do
+        command -v "$cmd" >/dev/null || { log "installing ${need[$cmd]}"; apt_install "${need[$cmd]}"; }
+    done
 }
 
 # The binaries are copied into the run directory first: a rebuild in the
@@ -94,12 +94,10 @@ snapshot_binaries() {
     BIN_DIR=$RUN_DIR/bin
 }
 
-# Runs on every exit, success or failure: kill what we started, delete what we
-# created, and check that nothing of ours is left.
+# Runs on every exit, success or failure (after the library has stopped the
+# processes started): delete what we created, and check that nothing of ours
+# is left.
 teardown() {
-    local rc=$?
-    trap - EXIT
-    set +e
     log "teardown"
     stop_all_procs
     delete_topology
@@ -107,13 +105,12 @@ teardown() {
     left=$(our_namespaces)
     if [[ -n $left ]]; then
         log "LEFT BEHIND: namespaces $left"
-        rc=1
+        EXIT_RC=1
     else
         log "teardown complete: no namespaces of ours in 'ip netns list', /etc/netns entries removed"
     fi
     rm -f "$STATE_DIR/pids" "$STATE_DIR/lock"
     rmdir "$STATE_DIR" 2>/dev/null
-    exit "$rc"
 }
 
 # A previous run that was killed before its trap ran may have left
@@ -170,14 +167,12 @@ main() {
     flock -n 9 || die "another e2e run is in progress (lock $STATE_DIR/lock)"
     ensure_tools
     resolve_python
-    RUN_DIR=${E2E_RUN_DIR:-$REPO/.e2e/$(date -u +%Y%m%dT%H%M%SZ)}
+    RUN_DIR=${E2E_RUN_DIR:-$ROOT/.e2e/$(date -u +%Y%m%dT%H%M%SZ)}
     mkdir -p "$RUN_DIR"
     log "run directory: $RUN_DIR"
     [[ $MODE == selftest ]] || snapshot_binaries
     clean_stale
-    trap teardown EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
+    at_exit teardown
     local started
     started=$(now)
     setup_topology

@@ -251,12 +251,12 @@ restart_server_watched() {
         (sleep "$partition_secs"; restore_partition_node) &
         lifter=$!
     fi
-    local window=()
+    local pending_args=()
     # While node2 is still cut and everyone else has long reported (their
     # first round comes at most one interval after the server is up).
-    [[ $partition_secs == 0 ]] || window=(--pending-window 1.8 "$(awk "BEGIN { print $partition_secs - 0.2 }")")
+    [[ $partition_secs == 0 ]] || pending_args=(--pending-window 1.8 "$(awk "BEGIN { print $partition_secs - 0.2 }")")
     R_OUT=$(observe restart --pods 6 --since "$since" --duration "$((GRACE + WINDOW + 3))" \
-        --check-interval "$CHECK_INTERVAL" "${window[@]}")
+        --check-interval "$CHECK_INTERVAL" "${pending_args[@]}")
     [[ -z $lifter ]] || wait "$lifter"
     local healthy
     healthy=$(jget "$R_OUT" healthy_s)

@@ -68,8 +68,8 @@ run_selftest() {
     st_expect "dns restored: pod2" 200 "$(st_curl "$(pod_ns 2)")"
 
     fault_loss 3 0.2 both
-    local i okc=0
-    for i in $(seq 20); do [[ $(st_big_post "$(pod_ns 3)") == 200 ]] && okc=$((okc + 1)); done
+    local okc=0
+    for _ in $(seq 20); do [[ $(st_big_post "$(pod_ns 3)") == 200 ]] && okc=$((okc + 1)); done
     log "selftest: under 20% loss both ways, $okc/20 big POSTs from pod3 succeeded; router dropped $(rtr_chain_drops NC-LOSS) packets"
     restore_loss
 

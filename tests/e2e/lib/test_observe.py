@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Unit tests of the observer's answer matching and metric parsing: the
 suite's verdicts are only as good as these. Run: python3 -m unittest
-e2e/lib/test_observe.py (run.sh --selftest runs them too)."""
+tests/e2e/lib/test_observe.py (run.sh --selftest runs them too)."""
 
 import json
 import os

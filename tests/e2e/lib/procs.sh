@@ -1,12 +1,12 @@
 # shellcheck shell=bash
-# Common helpers of the end-to-end harness: logging, process bookkeeping.
+# Process bookkeeping of the end-to-end harness, on top of hack/lib/common.sh
+# (say, die, stop_pid, the exit trap), and timed log lines.
 #
-# Every process the harness starts is recorded (name -> PID) in memory and in
-# a state file, so teardown (and the stale-run cleanup of a later run) kills
-# exactly those PIDs and nothing else.
+# Every process the harness starts is recorded (name -> PID) in memory, with
+# the library (stopped on exit) and in a state file, so teardown (and the
+# stale-run cleanup of a later run) kills exactly those PIDs and nothing else.
 
-log() { printf '%s [e2e] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
+log() { say "$(date -u +%H:%M:%S) $*"; }
 
 # Seconds since the epoch with sub-second precision (used for timing).
 now() { date +%s.%N; }
@@ -32,34 +32,19 @@ start_proc() {
     ip netns exec "$ns" env "${envs[@]}" "$@" >>"$RUN_DIR/$name.log" 2>&1 9>&- &
     local pid=$!
     PIDS[$name]=$pid
+    track_pid "$pid"
     echo "$pid $ns $name" >>"$STATE_DIR/pids"
     log "started $name (PID $pid) in $ns"
 }
 
-# stop_proc NAME: SIGTERM, wait up to 5 s, then SIGKILL. Only ever signals the
-# PID recorded for NAME.
+# stop_proc NAME: stop_pid on the PID recorded for NAME, and only on that.
 stop_proc() {
     local name=$1 pid=${PIDS[$1]:-}
     [[ -n $pid ]] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        local i
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "$name (PID $pid) ignored SIGTERM for 5 s; sending SIGKILL"
-            kill -9 "$pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
+    stop_pid "$pid"
     unset "PIDS[$name]"
     printf '%s ---- stopped\n' "$(date -u +%FT%T.%3NZ)" >>"$RUN_DIR/$name.log"
 }
-
-# Is the process recorded under NAME still alive?
-proc_alive() { local pid=${PIDS[$1]:-}; [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; }
 
 stop_all_procs() {
     local name
@@ -76,9 +61,7 @@ kill_stale_procs() {
         cur=$(ip netns identify "$pid" 2>/dev/null || true)
         if [[ -n $cur && $cur == "$ns" ]]; then
             log "killing stale $name (PID $pid) left in $ns by an earlier run"
-            kill "$pid" 2>/dev/null || true
-            sleep 0.5
-            kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+            stop_pid "$pid" 1
         fi
     done <"$file"
     : >"$file"

@@ -21,6 +21,7 @@ WINDOW=$((FACTOR * INTERVAL + CHECK_INTERVAL))
 # fresh HTTP request, and staging a fault (ip/iptables) takes ~0.1 s; 1 s
 # covers that with room for scheduler jitter on a loaded 2-CPU machine.
 SLACK=1
+# shellcheck disable=SC2034 # read by scenarios.sh and run.sh
 BOUND=$((WINDOW + SLACK))
 
 pod_agent_name() { echo "netchecker-agent-node$1"; }
@@ -60,18 +61,13 @@ srv_curl() { in_ns "$NS_SRV" curl -sS --noproxy '*' --max-time 5 "$@"; }
 fake_add_pod() { srv_curl -f -X POST -H 'Content-Type: application/json' --data-binary @- "$FAKE_API/fake/pods" >/dev/null; }
 fake_delete_pod() { srv_curl -f -X DELETE "$FAKE_API/fake/pods/$K8S_NAMESPACE/$1" >/dev/null; }
 
+fake_api_up() { [[ -s $RUN_DIR/kubeconfig ]] && srv_curl -o /dev/null "$FAKE_API/fake/requests"; }
 start_fake_api() {
     write_pods_file
     rm -f "$RUN_DIR/kubeconfig"
     start_proc fake-api "$NS_SRV" -- "$BIN_DIR/netchecker-fake-apiserver" \
         --listen "127.0.0.1:$FAKE_API_PORT" --kubeconfig-out "$RUN_DIR/kubeconfig" --pods "$RUN_DIR/pods.json"
-    local i
-    for ((i = 0; i < 100; i++)); do
-        [[ -s $RUN_DIR/kubeconfig ]] && srv_curl -o /dev/null "$FAKE_API/fake/requests" 2>/dev/null && return 0
-        proc_alive fake-api || die "fake API exited; see $RUN_DIR/fake-api.log"
-        sleep 0.1
-    done
-    die "fake API did not come up within 10 s; see $RUN_DIR/fake-api.log"
+    wait_ready "${PIDS[fake-api]}" "$RUN_DIR/fake-api.log" 10 fake_api_up
 }
 
 # The server: Go-style single-dash spellings for the flags old manifests use,
@@ -83,13 +79,7 @@ start_server() {
 }
 
 wait_server_ready() {
-    local i
-    for ((i = 0; i < 150; i++)); do
-        [[ $(srv_curl -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SERVER_PORT/readyz" 2>/dev/null) == 200 ]] && return 0
-        proc_alive server || die "server exited; see $RUN_DIR/server.log"
-        sleep 0.1
-    done
-    die "server not ready within 15 s; see $RUN_DIR/server.log"
+    wait_ready "${PIDS[server]}" "$RUN_DIR/server.log" 15 srv_curl -f -o /dev/null "http://127.0.0.1:$SERVER_PORT/readyz"
 }
 
 # start_agent N pod|host [extra agent flags...]
