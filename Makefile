@@ -23,9 +23,11 @@ release: ## Build optimised binaries into target/release
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-lint: ## cargo fmt --check and clippy with warnings as errors
+lint: ## cargo fmt --check, clippy with warnings as errors, no import loops between modules
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	python3 hack/check-module-layers.py --self-test
+	python3 hack/check-module-layers.py crates/server/src crates/agent/src crates/wire/src crates/cli/src
 
 test: lint test-rust fuzz-api test-deploy test-ui e2e ## Every test (what CI runs)
 
