@@ -53,6 +53,7 @@ impl From<IngestError> for ApiError {
             | IngestError::InvalidJson(_)
             | IngestError::InvalidReport(_) => StatusCode::BAD_REQUEST,
             IngestError::CacheFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            IngestError::UnknownAgent { .. } => StatusCode::NOT_FOUND,
         };
         ApiError::new(status, e.to_string())
     }

@@ -165,8 +165,8 @@ impl App {
     pub fn forget(&self, name: &str) -> bool {
         let named = self.0.pods.forget_named(name);
         match self.0.cache.remove(name) {
-            Some(entry) => {
-                self.forget_series(name, &entry);
+            Some(_) => {
+                self.forget_series(name);
                 true
             }
             None => named,
@@ -175,9 +175,9 @@ impl App {
 
     /// Drop cached reports for which `keep(name, received)` is false.
     pub fn prune(&self, mut keep: impl FnMut(&str, Instant) -> bool) {
-        for (name, entry) in self.0.cache.remove_unless(|n, e| keep(n, e.received)) {
+        for (name, _) in self.0.cache.remove_unless(|n, e| keep(n, e.received)) {
             tracing::info!(pod = %name, "agent pod no longer exists; its report left the cache");
-            self.forget_series(&name, &entry);
+            self.forget_series(&name);
         }
     }
 
@@ -195,13 +195,22 @@ impl App {
         {
             let age = now.saturating_duration_since(entry.received).as_secs();
             tracing::info!(agent = %name, age_seconds = age, "report older than the report TTL dropped");
-            self.forget_series(&name, &entry);
+            self.forget_series(&name);
+        }
+        // Reports taken before the pod view first synced, under names that
+        // turned out to be no watched pod, leave: no name outside the pods
+        // keeps a cache slot or a series.
+        let pods = &self.0.pods;
+        if pods.watch_status().is_some_and(|w| w.synced()) {
+            for (name, _) in self.0.cache.remove_unless(|n, _| pods.is_watched(n)) {
+                tracing::info!(agent = ?name, "report of a name that is no watched pod dropped");
+                self.forget_series(&name);
+            }
         }
     }
 
-    pub(crate) fn forget_series(&self, name: &str, entry: &Entry) {
-        let shared = self.0.cache.has_agent_label(&entry.agent, name);
-        self.0.metrics.forget(&entry.agent, name, shared);
+    pub(crate) fn forget_series(&self, name: &str) {
+        self.0.metrics.forget(name);
     }
 
     /// Deliver node verdict changes to these webhooks from now on.

@@ -4,7 +4,7 @@
 //! (every method here is synchronous and short), so the blocking lock is both
 //! correct and cheaper than an async one; reads (checks, scrapes) share it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
@@ -38,8 +38,9 @@ pub struct Entry {
     pub windows_counted: u64,
     /// Looked-up names that resolved to nothing.
     pub dns_failures: Box<[Box<str>]>,
-    /// Probe URLs with whether each succeeded.
-    pub probes: Box<[(Box<str>, bool)]>,
+    /// The URLs of the failing probes (empty for a healthy agent, so the
+    /// rules read nothing behind a pointer for it).
+    pub failing_probes: Box<[Box<str>]>,
 }
 
 /// The parts of a report that `/api/v2/status` shows in detail.
@@ -53,9 +54,11 @@ pub struct Detail {
 
 impl Entry {
     /// Keep `report` of metric label `agent`, received at `received` and
-    /// `last_updated`.
+    /// `last_updated`, from an agent on `node` (the watched pod's node;
+    /// without one, the node the report names).
     pub fn new(
         report: &AgentReport,
+        node: Option<&str>,
         agent: String,
         received: Instant,
         last_updated: jiff::Timestamp,
@@ -64,7 +67,7 @@ impl Entry {
         Entry {
             json: json.into_boxed_slice(),
             interval: Duration::from_secs(report.report_interval),
-            nodename: report.nodename.as_str().into(),
+            nodename: node.unwrap_or(&report.nodename).into(),
             skew_seconds: report
                 .hostdate
                 .timestamp()
@@ -80,10 +83,11 @@ impl Entry {
                 .filter(|(_, addrs)| addrs.is_empty())
                 .map(|(name, _)| name.as_str().into())
                 .collect(),
-            probes: report
+            failing_probes: report
                 .network_probes
                 .iter()
-                .map(|p| (p.url.as_str().into(), probe_ok(p)))
+                .filter(|p| !probe_ok(p))
+                .map(|p| p.url.as_str().into())
                 .collect(),
         }
     }
@@ -125,10 +129,7 @@ impl Reported for Entry {
     }
 
     fn failing_probes(&self) -> impl Iterator<Item = &str> {
-        self.probes
-            .iter()
-            .filter(|(_, ok)| !ok)
-            .map(|(url, _)| &**url)
+        self.failing_probes.iter().map(|u| &**u)
     }
 }
 
@@ -147,25 +148,27 @@ pub struct Missed {
 
 #[derive(Debug)]
 pub struct AgentCache {
-    entries: RwLock<HashMap<String, Entry>>,
+    /// Sorted by name, so an evaluation walks it beside the sorted expected
+    /// agents in one pass (a merge join) without hashing every name.
+    entries: RwLock<BTreeMap<String, Entry>>,
     max_agents: usize,
 }
 
 impl AgentCache {
     pub fn new(max_agents: usize) -> Self {
         Self {
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(BTreeMap::new()),
             max_agents,
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Entry>> {
         // A panic while holding the lock cannot leave the map half-updated
         // (every write is a single insert or remove), so poison is ignored.
         self.entries.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Entry>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Entry>> {
         self.entries.write().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -214,15 +217,8 @@ impl AgentCache {
     }
 
     /// Run `f` over the entries under the read lock (never across an await).
-    pub fn with_entries<R>(&self, f: impl FnOnce(&HashMap<String, Entry>) -> R) -> R {
+    pub fn with_entries<R>(&self, f: impl FnOnce(&BTreeMap<String, Entry>) -> R) -> R {
         f(&self.read())
-    }
-
-    /// Is there any entry, other than `except`, whose metric label is `agent`?
-    pub fn has_agent_label(&self, agent: &str, except: &str) -> bool {
-        self.read()
-            .iter()
-            .any(|(k, e)| k != except && e.agent == agent)
     }
 
     /// Advance the missed-window bookkeeping to `now` and return what is new
@@ -256,7 +252,7 @@ mod tests {
         t: Instant,
     ) -> Result<Option<Entry>, CacheFull> {
         let agent = agent_label(name, &report.nodename);
-        c.insert(name, Entry::new(&report, agent, t, ts()))
+        c.insert(name, Entry::new(&report, None, agent, t, ts()))
     }
 
     fn report(node: &str, interval: u64) -> AgentReport {
@@ -291,7 +287,13 @@ mod tests {
             "../../wire/tests/fixtures/go-agent-report.json"
         ))
         .unwrap();
-        let e = Entry::new(&go, "node-1-private_network".into(), Instant::now(), ts());
+        let e = Entry::new(
+            &go,
+            None,
+            "node-1-private_network".into(),
+            Instant::now(),
+            ts(),
+        );
         assert_eq!(e.stored().report, go);
         assert_eq!(e.stored().last_updated, ts());
         assert_eq!(e.interval, Duration::from_secs(go.report_interval));
@@ -300,12 +302,13 @@ mod tests {
         assert_eq!(d.nslookup, go.nslookup);
         assert_eq!(d.network_probes, go.network_probes);
         assert!(e.dns_failures.is_empty());
+        assert!(e.failing_probes.is_empty(), "the Go agent's ping succeeded");
+        let from_pod = Entry::new(&go, Some("node-9"), "x".into(), Instant::now(), ts());
+        assert_eq!(&*from_pod.nodename, "node-9", "the watched pod's node wins");
         assert_eq!(
-            e.probes
-                .iter()
-                .map(|(u, ok)| (&**u, *ok))
-                .collect::<Vec<_>>(),
-            [("http://netchecker-service:8081/api/v1/ping", true)]
+            from_pod.stored().report.nodename,
+            go.nodename,
+            "served as sent"
         );
     }
 
@@ -319,8 +322,6 @@ mod tests {
             c.with_entries(|m| m.values().map(|e| e.agent.clone()).collect());
         labels.sort();
         assert_eq!(labels, ["node-1-host_network", "node-1-private_network"]);
-        assert!(c.has_agent_label("node-1-host_network", "netchecker-agent-y"));
-        assert!(!c.has_agent_label("node-1-host_network", "netchecker-agent-hostnet-x"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::domain::{AgentKind, AgentState, NodeVerdict};
 
 /// What the diagnosis needs to know about one agent of a node.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AgentFacts<'a> {
+pub struct AgentFacts<'a, R = ()> {
     pub name: &'a str,
     /// The pod's namespace (`None` without Kubernetes).
     pub namespace: Option<&'a str>,
@@ -31,6 +31,9 @@ pub struct AgentFacts<'a> {
     pub dns_failures: Vec<&'a str>,
     /// URLs of the agent's failing probes.
     pub failing_probes: Vec<&'a str>,
+    /// The stored report the facts come from, for the renderings that show
+    /// its details; the rules never read it.
+    pub report: Option<&'a R>,
 }
 
 /// A node's verdict with its reason.
@@ -49,7 +52,7 @@ fn kind_phrase(kind: AgentKind) -> &'static str {
 }
 
 /// "pod-network agent netchecker-agent-x is outdated (last report 47 s ago, interval 15 s)".
-fn describe_late(a: &AgentFacts) -> String {
+fn describe_late<R>(a: &AgentFacts<R>) -> String {
     let what = kind_phrase(a.kind);
     match (a.state, a.age, a.interval) {
         (Some(AgentState::Outdated), Some(age), Some(interval)) => format!(
@@ -69,12 +72,12 @@ fn join(parts: impl IntoIterator<Item = String>) -> String {
     parts.into_iter().collect::<Vec<_>>().join(", ")
 }
 
-fn is_late(a: &AgentFacts) -> bool {
+fn is_late<R>(a: &AgentFacts<R>) -> bool {
     a.state.is_some_and(AgentState::is_failing)
 }
 
 /// Judge one node from its agents: its verdict and the reason.
-pub fn judge_node(agents: &[AgentFacts]) -> NodeJudgement {
+pub fn judge_node<R>(agents: &[AgentFacts<R>]) -> NodeJudgement {
     let verdict = node_verdict(agents);
     NodeJudgement {
         verdict,
@@ -84,7 +87,7 @@ pub fn judge_node(agents: &[AgentFacts]) -> NodeJudgement {
 
 /// The verdict alone, without allocating: the first rule that applies
 /// wins; only expected agents count (see `doc/api.md` for the table).
-pub fn node_verdict(agents: &[AgentFacts]) -> NodeVerdict {
+pub fn node_verdict<R>(agents: &[AgentFacts<R>]) -> NodeVerdict {
     let expected = || agents.iter().filter(|a| a.state.is_some());
     let late = || expected().filter(|a| is_late(a));
     let count = expected().count();
@@ -118,8 +121,8 @@ pub fn node_verdict(agents: &[AgentFacts]) -> NodeVerdict {
 }
 
 /// The one-line reason for `verdict` on a node with these `agents`.
-pub fn reason(verdict: NodeVerdict, agents: &[AgentFacts]) -> String {
-    let expected: Vec<&AgentFacts> = agents.iter().filter(|a| a.state.is_some()).collect();
+pub fn reason<R>(verdict: NodeVerdict, agents: &[AgentFacts<R>]) -> String {
+    let expected: Vec<&AgentFacts<R>> = agents.iter().filter(|a| a.state.is_some()).collect();
     let late_text = || {
         join(
             expected
@@ -215,6 +218,7 @@ mod tests {
             interval: reported.then_some(Duration::from_secs(15)),
             dns_failures: Vec::new(),
             failing_probes: Vec::new(),
+            report: None,
         }
     }
 

@@ -1,7 +1,8 @@
-//! Reports coming in: validate the agent name, parse the body past its
-//! padding, and store the report with its metric series. A refused report
-//! never changes what is stored; every refusal is counted, a few per second
-//! are logged.
+//! Reports coming in: validate the agent name, check that it is an
+//! expected agent, parse the body past its padding, hold it to the bounds
+//! of [`crate::limits`], cut secrets out of its URLs, and store it with its
+//! metric series. A refused report never changes what is stored; every
+//! refusal is counted, a few per second are logged (escaped).
 
 use netchecker_wire::AgentReport;
 use tokio::time::Instant;
@@ -9,7 +10,9 @@ use tokio::time::Instant;
 use crate::app::App;
 use crate::cache::{CacheFull, Entry};
 use crate::domain::agent_label;
+use crate::limits;
 use crate::metrics::Rejection;
+use crate::podview::Watched;
 
 /// Why a report was not stored. The cache is untouched in every case.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +27,10 @@ pub enum IngestError {
         "agent cache is full ({max} agents); refusing new agent {name:?} (known agents keep updating)"
     )]
     CacheFull { name: String, max: usize },
+    #[error(
+        "no watched agent pod is named {name:?}: reports are accepted only from the agent pods the server watches"
+    )]
+    UnknownAgent { name: String },
 }
 
 impl IngestError {
@@ -33,6 +40,7 @@ impl IngestError {
             IngestError::InvalidJson(_) => Rejection::InvalidJson,
             IngestError::InvalidReport(_) => Rejection::InvalidReport,
             IngestError::CacheFull { .. } => Rejection::CacheFull,
+            IngestError::UnknownAgent { .. } => Rejection::UnknownAgent,
         }
     }
 }
@@ -45,7 +53,7 @@ impl App {
             self.0.metrics.report_rejected(e.rejection());
             // Every refusal is counted; only a few per second are logged.
             if let Some(suppressed) = self.0.refusal_log.allow(now) {
-                tracing::warn!(agent = %name, error = %e, suppressed, "report refused");
+                tracing::warn!(agent = ?name, error = ?e.to_string(), suppressed, "report refused");
             }
         }
         result
@@ -56,43 +64,33 @@ impl App {
             name: name.to_owned(),
             why,
         })?;
+        // Once the pods are known, only a watched pod may report, and its
+        // node is the pod's, never what the body says.
+        let node = match self.0.pods.watched_pod(name) {
+            Watched::Pod(node) => node,
+            Watched::NotWatched => {
+                return Err(IngestError::UnknownAgent {
+                    name: name.to_owned(),
+                });
+            }
+            Watched::NoView => None,
+        };
         let fast = crate::padding::without_padding(body)
             .and_then(|cut| serde_json::from_slice::<AgentReport>(&cut).ok());
-        let report = match fast {
+        let mut report = match fast {
             Some(report) => report,
             None => parse(body)?,
         };
-        if report.report_interval == 0 {
-            return Err(IngestError::InvalidReport(
-                "report_interval must be a positive number of seconds".into(),
-            ));
-        }
-        let agent = agent_label(name, &report.nodename);
-        let entry = Entry::new(&report, agent.clone(), now, jiff::Timestamp::now());
+        limits::check(name, &report).map_err(IngestError::InvalidReport)?;
+        limits::redact(&mut report);
+        let node = node.as_deref();
+        let agent = agent_label(name, node.unwrap_or(&report.nodename));
+        let entry = Entry::new(&report, node, agent.clone(), now, jiff::Timestamp::now());
         let skew = entry.skew_seconds;
         let cache = &self.0.cache;
         match cache.insert(name, entry) {
-            Ok(previous) => {
+            Ok(_) => {
                 let probes = &report.network_probes;
-                match previous {
-                    // The pod's node name changed: its old label's series go.
-                    Some(prev) if prev.agent != agent => self.forget_series(name, &prev),
-                    // Probe URLs the agent no longer reports lose their
-                    // series, unless another pod shares the label (rare, so
-                    // the cache is searched only when URLs changed).
-                    Some(prev) => {
-                        let dropped: Vec<&str> = prev
-                            .probes
-                            .iter()
-                            .map(|(old, _)| &**old)
-                            .filter(|old| probes.iter().all(|new| new.url != *old))
-                            .collect();
-                        if !dropped.is_empty() && !cache.has_agent_label(&agent, name) {
-                            self.0.metrics.forget_probes(&agent, &dropped);
-                        }
-                    }
-                    None => {}
-                }
                 self.0.metrics.report_accepted(&agent, name, probes, skew);
                 tracing::debug!(agent = name, "report stored");
                 Ok(())

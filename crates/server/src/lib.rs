@@ -8,7 +8,8 @@
 // Layers, each calling only into the ones above it in this list (no
 // module imports one that imports it back; `make lint` checks it):
 //   domain                          the vocabulary, pure
-//   verdict, diagnosis, evaluation  the rules, pure
+//   verdict, limits, diagnosis,
+//   evaluation                      the rules, pure
 //   cache, podview, lograte         the state
 //   metrics, nodes, status, webhook what the state is rendered into
 //   app, ingest, round              the core that ties them together
@@ -31,6 +32,8 @@ pub mod domain;
 pub mod evaluation;
 /// Reports coming in.
 pub mod ingest;
+/// Bounds on what a report may carry; secrets cut from URLs.
+pub mod limits;
 /// A limit on repetitive log lines.
 pub mod lograte;
 /// Prometheus metrics.

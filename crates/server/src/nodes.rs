@@ -137,12 +137,12 @@ impl Round<'_> {
 }
 
 /// The event for `node`'s change from `old` to `verdict` with `reason`.
-pub fn event(
+pub fn event<R>(
     node: &str,
     old: Option<NodeVerdict>,
     verdict: NodeVerdict,
     reason: String,
-    agents: &[AgentFacts],
+    agents: &[AgentFacts<R>],
     time: jiff::Timestamp,
 ) -> NodeEvent {
     NodeEvent {

@@ -46,7 +46,7 @@ impl App {
         inner.cache.with_entries(|entries| {
             for (name, e) in entries {
                 let age = now.saturating_duration_since(e.received).as_secs_f64();
-                m.report_age(&e.agent, name, age);
+                m.report_age(name, age);
             }
         });
         let view = inner.pods.health(now);

@@ -66,7 +66,7 @@ pub fn render(eval: &Evaluation<'_, Entry>, view: ViewFacts, wall: jiff::Timesta
 /// Agent `i` of the evaluation with the details of its stored report.
 fn agent(eval: &Evaluation<'_, Entry>, i: usize) -> AgentStatus {
     let facts = &eval.agents[i];
-    let entry = eval.reports[i];
+    let entry = facts.report;
     let detail = entry.map(Entry::detail);
     AgentStatus {
         name: facts.name.to_owned(),
@@ -98,7 +98,7 @@ fn agent(eval: &Evaluation<'_, Entry>, i: usize) -> AgentStatus {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::collections::BTreeMap;
     use std::time::Duration;
 
     use netchecker_wire::{AgentKind, AgentReport};
@@ -120,14 +120,20 @@ mod tests {
         }))
         .unwrap();
         let wall: jiff::Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
-        Entry::new(&report, format!("{node}-private_network"), received, wall)
+        Entry::new(
+            &report,
+            None,
+            format!("{node}-private_network"),
+            received,
+            wall,
+        )
     }
 
     #[test]
     fn renders_nodes_agents_details_and_summary_from_the_evaluation() {
         let t0 = Instant::now();
         let ok = serde_json::json!({"netchecker-service": ["10.0.0.1"]});
-        let reports = HashMap::from([
+        let reports = BTreeMap::from([
             ("pod-a".to_string(), entry("node-1", t0, ok.clone(), 200)),
             (
                 "hostnet-a".to_string(),
@@ -250,7 +256,7 @@ mod tests {
     #[test]
     fn an_agent_without_a_report_shows_no_details() {
         let t0 = Instant::now();
-        let reports: HashMap<String, Entry> = HashMap::new();
+        let reports: BTreeMap<String, Entry> = BTreeMap::new();
         let expected = [ExpectedAgent::named("netchecker-agent-hostnet-x")];
         let eval = evaluate(&expected, &reports, t0, t0, &Policy::default());
         let view = ViewFacts {

@@ -11,6 +11,7 @@ use netchecker_server::app::Settings;
 use netchecker_server::{App, PodView, router};
 use serde_json::{Value, json};
 
+mod fixture;
 mod oneshot;
 use oneshot::{Answer, call};
 
@@ -345,10 +346,13 @@ async fn bad_input_is_refused_with_a_reason_and_costs_no_data() {
 async fn a_full_cache_refuses_new_agents_while_known_ones_keep_updating() {
     let r = router(app_expecting(&[]));
     for name in ["a-1", "a-2", "a-3"] {
-        assert_eq!(post(&r, name, GO_REPORT).await.status, StatusCode::OK);
+        assert_eq!(
+            post(&r, name, fixture::go_report(name)).await.status,
+            StatusCode::OK
+        );
     }
     let before = all_agents(&r).await;
-    let ans = post(&r, "a-4", GO_REPORT).await;
+    let ans = post(&r, "a-4", fixture::go_report("a-4")).await;
     assert_eq!(ans.status, StatusCode::INSUFFICIENT_STORAGE);
     assert!(
         ans.text().contains("agent cache is full (3 agents)"),
@@ -358,7 +362,10 @@ async fn a_full_cache_refuses_new_agents_while_known_ones_keep_updating() {
     assert_eq!(all_agents(&r).await, before);
 
     tokio::time::advance(Duration::from_secs(1)).await;
-    assert_eq!(post(&r, "a-2", GO_REPORT).await.status, StatusCode::OK);
+    assert_eq!(
+        post(&r, "a-2", fixture::go_report("a-2")).await.status,
+        StatusCode::OK
+    );
     let after = all_agents(&r).await;
     assert_ne!(after["a-2"]["last_updated"], before["a-2"]["last_updated"]);
     let m = get(&r, "/metrics").await.text();

@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 mod common;
+mod fixture;
 use common::Server;
 
 const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
@@ -129,7 +130,7 @@ impl Server {
             self.addr,
             "POST",
             &format!("/api/v1/agents/{name}"),
-            GO_REPORT,
+            &fixture::go_report(name),
         )
         .await;
         assert_eq!(a.status, 200, "{}", a.body);
@@ -401,8 +402,15 @@ async fn pod_churn_leaves_no_cache_entry_or_metric_series_behind() {
         if i % 4 != 3 {
             // Reports name their node, as agents do: the series carry it.
             let body = GO_REPORT.replacen("\"node-1\"", &format!("\"churn-node-{i}\""), 1);
-            let a = request(s.addr, "POST", &format!("/api/v1/agents/{name}"), &body).await;
-            assert_eq!(a.status, 200, "{}", a.body);
+            let body = fixture::as_agent(&body, &name);
+            // The server takes reports only from pods its watch has seen:
+            // a pod's first report may have to wait for the watch event.
+            s.eventually("the new pod is watched", || async {
+                let a = request(s.addr, "POST", &format!("/api/v1/agents/{name}"), &body).await;
+                assert!(matches!(a.status, 200 | 404), "{}", a.body);
+                a.status == 200
+            })
+            .await;
             reported += 1;
         }
         if i >= window {

@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod common;
+mod fixture;
 use common::Server;
 
 const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
@@ -109,7 +110,11 @@ fn raw_bytes(addr: SocketAddr, request: &[u8]) -> std::io::Result<(u16, String)>
     Ok((status, body))
 }
 
+/// A report POST for `name`; a body with a `podname` names `name`, as an
+/// agent's own report does.
 fn post_request(name: &str, body: &[u8]) -> Vec<u8> {
+    let renamed = std::str::from_utf8(body).map(|b| fixture::as_agent(b, name));
+    let body = renamed.as_ref().map_or(body, |b| b.as_bytes());
     let mut req = format!(
         "POST /api/v1/agents/{name} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
@@ -231,8 +236,9 @@ async fn flood(
                     break;
                 }
                 let path = format!("/api/v1/agents/flood-{i:06}");
+                let named = fixture::as_agent(&body, &format!("flood-{i:06}"));
                 let status = match conn.as_mut() {
-                    Some(c) => c.send("POST", &path, body.as_bytes()).await.map(|r| r.0),
+                    Some(c) => c.send("POST", &path, named.as_bytes()).await.map(|r| r.0),
                     None => Err(std::io::ErrorKind::NotConnected.into()),
                 };
                 match status {
@@ -288,7 +294,7 @@ async fn a_flood_of_made_up_agent_names_is_bounded_by_max_agents() {
                         .send(
                             "POST",
                             &format!("/api/v1/agents/{name}"),
-                            GO_REPORT.as_bytes(),
+                            fixture::go_report(name).as_bytes(),
                         )
                         .await;
                     statuses.push(r.map(|r| r.0).unwrap_or(0));

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
+mod fixture;
 const NS: &str = "netchecker";
 const POD: &str = "netchecker-agent-x7k2p";
 const HOSTNET_POD: &str = "netchecker-agent-hostnet-q8w3z";
@@ -89,7 +89,7 @@ impl Harness {
         let r = self
             .http
             .post(self.url(&format!("/api/v1/agents/{name}")))
-            .body(GO_REPORT)
+            .body(fixture::go_report(name))
             .send()
             .await
             .unwrap();
@@ -152,7 +152,17 @@ async fn answers_match_the_original_for_absent_and_healthy() {
     );
     h.report(POD).await;
     h.report(HOSTNET_POD).await;
-    h.report("not-a-watched-pod").await;
+    // A name that is no watched pod gets no slot (and no series).
+    let r = h
+        .http
+        .post(h.url("/api/v1/agents/not-a-watched-pod"))
+        .body(fixture::go_report("not-a-watched-pod"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("no watched agent pod"));
+    assert_eq!(h.get("/api/v1/agents/not-a-watched-pod").await.0, 404);
     assert_eq!(
         h.check().await,
         (200, r#"{"Message":"All 2 pods successfully reported back to the server","Absent":[],"Outdated":[]}"#.to_owned())

@@ -10,6 +10,7 @@ use netchecker_server::app::Settings;
 use netchecker_server::{App, PodView, router};
 use serde_json::{Value, json};
 
+mod fixture;
 mod oneshot;
 use oneshot::call;
 
@@ -54,6 +55,7 @@ fn healthy(node: &str, interval: u64) -> String {
 }
 
 async fn post(r: &Router, pod: &str, body: String) {
+    let body = fixture::as_agent(&body, pod);
     let a = call(r, "POST", &format!("/api/v1/agents/{pod}"), body).await;
     assert_eq!(
         a.status,

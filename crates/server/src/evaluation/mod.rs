@@ -9,7 +9,8 @@
 //! reports from the caller's locked state: nothing per agent is copied, and
 //! an agent whose DNS and probes are fine costs no allocation.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -27,10 +28,9 @@ pub struct Evaluation<'a, R> {
     pub in_grace: bool,
     /// Every agent, sorted by node, then name: the expected ones with their
     /// state, and reporters that are not expected (state `None`; only with
-    /// Kubernetes, where the pods say who is expected).
-    pub agents: Vec<AgentFacts<'a>>,
-    /// The stored report of each of `agents`, index for index.
-    pub reports: Vec<Option<&'a R>>,
+    /// Kubernetes, where the pods say who is expected), each with its
+    /// stored report.
+    pub agents: Vec<AgentFacts<'a, R>>,
     /// Every node, sorted by name, with its verdict.
     pub nodes: Vec<NodeEval<'a>>,
     /// Expected agents per state, indexed like [`AgentState::ALL`].
@@ -57,9 +57,13 @@ pub struct NodeEval<'a> {
 /// Judge every agent and every node at `now`. `expected` must be sorted by
 /// name without repeats (as the pod view lists them); `reports` are the
 /// stored reports by agent name; `started` is when the server started.
+///
+/// Both are sorted by name, so one pass walks them side by side (a merge
+/// join): every expected agent meets its report, and every report met by
+/// no expected agent is an unexpected reporter, without hashing a name.
 pub fn evaluate<'a, R: Reported>(
     expected: &[ExpectedAgent<'a>],
-    reports: &'a HashMap<String, R>,
+    reports: &'a BTreeMap<String, R>,
     now: Instant,
     started: Instant,
     policy: &Policy,
@@ -67,31 +71,43 @@ pub fn evaluate<'a, R: Reported>(
     debug_assert!(expected.windows(2).all(|w| w[0].name < w[1].name));
     let in_grace = policy.in_grace(now, started);
     let mut states = [0; AgentState::ALL.len()];
-    let mut rows: Vec<(AgentFacts<'a>, Option<&'a R>)> = Vec::with_capacity(expected.len());
-    for pod in expected {
-        let (name, report) = match reports.get_key_value(pod.name) {
-            Some((k, r)) => (k.as_str(), Some(r)),
-            None => (pod.name, None),
-        };
-        let state = state_of(report.map(R::seen), now, in_grace, policy);
-        states[state.index()] += 1;
-        let mut facts = facts(name, pod.node, pod.kind, Some(state), report, now);
-        facts.namespace = pod.namespace;
-        rows.push((facts, report));
-    }
     let mut unexpected = 0;
-    for (name, report) in reports {
-        if expected.binary_search_by(|p| p.name.cmp(name)).is_err() {
-            unexpected += 1;
-            let kind = AgentKind::from_name(name);
-            rows.push((
-                facts(name, None, kind, None, Some(report), now),
-                Some(report),
-            ));
+    let mut agents: Vec<AgentFacts<'a, R>> = Vec::with_capacity(expected.len());
+    let mut pods = expected.iter().peekable();
+    let mut stored = reports.iter().peekable();
+    loop {
+        let order = match (pods.peek(), stored.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(pod), Some((name, _))) => pod.name.cmp(name.as_str()),
+        };
+        match order {
+            Ordering::Less | Ordering::Equal => {
+                let pod = pods.next().expect("peeked");
+                let (name, report) = match order {
+                    Ordering::Equal => {
+                        let (name, report) = stored.next().expect("peeked");
+                        (name.as_str(), Some(report))
+                    }
+                    _ => (pod.name, None),
+                };
+                let state = state_of(report.map(R::seen), now, in_grace, policy);
+                states[state.index()] += 1;
+                let mut facts = facts(name, pod.node, pod.kind, Some(state), report, now);
+                facts.namespace = pod.namespace;
+                agents.push(facts);
+            }
+            Ordering::Greater => {
+                let (name, report) = stored.next().expect("peeked");
+                unexpected += 1;
+                let kind = AgentKind::from_name(name);
+                agents.push(facts(name, None, kind, None, Some(report), now));
+            }
         }
     }
-    rows.sort_unstable_by(|(a, _), (b, _)| a.node.cmp(b.node).then(a.name.cmp(b.name)));
-    let (agents, reports): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+    // Names are unique: the order is the same whatever the sort.
+    agents.sort_unstable_by(|a, b| a.node.cmp(b.node).then(a.name.cmp(b.name)));
     let mut verdicts = [0; NodeVerdict::ALL.len()];
     let mut nodes = Vec::new();
     let mut start = 0;
@@ -111,7 +127,6 @@ pub fn evaluate<'a, R: Reported>(
     Evaluation {
         in_grace,
         agents,
-        reports,
         nodes,
         states,
         unexpected,
@@ -128,7 +143,7 @@ fn facts<'a, R: Reported>(
     state: Option<AgentState>,
     report: Option<&'a R>,
     now: Instant,
-) -> AgentFacts<'a> {
+) -> AgentFacts<'a, R> {
     let seen = report.map(R::seen);
     AgentFacts {
         name,
@@ -146,6 +161,7 @@ fn facts<'a, R: Reported>(
         failing_probes: report
             .map(|r| r.failing_probes().collect())
             .unwrap_or_default(),
+        report,
     }
 }
 
@@ -156,7 +172,7 @@ impl<'a, R> Evaluation<'a, R> {
     }
 
     /// The agents of `node`.
-    pub fn agents_of(&self, node: &NodeEval) -> &[AgentFacts<'a>] {
+    pub fn agents_of(&self, node: &NodeEval) -> &[AgentFacts<'a, R>] {
         &self.agents[node.agents.clone()]
     }
 

@@ -76,7 +76,7 @@ impl Verdict {
 /// have them before the pod view sorts them) over `map`.
 fn judge<'a>(
     expected: impl IntoIterator<Item = &'a str>,
-    map: &HashMap<String, Report>,
+    map: &BTreeMap<String, Report>,
     now: Instant,
     started: Instant,
     policy: &Policy,
@@ -99,14 +99,14 @@ fn judge<'a>(
     }
 }
 
-fn lookup(map: &HashMap<String, Report>) -> &HashMap<String, Report> {
+fn lookup(map: &BTreeMap<String, Report>) -> &BTreeMap<String, Report> {
     map
 }
 
 #[test]
 fn fresh_agents_are_ok_and_answer_is_healthy() {
     let t0 = Instant::now();
-    let map = HashMap::from([("a".into(), seen(t0, 15)), ("b".into(), seen(t0, 15))]);
+    let map = BTreeMap::from([("a".into(), seen(t0, 15)), ("b".into(), seen(t0, 15))]);
     let v = judge(["b", "a"], lookup(&map), t0 + 10 * SEC, t0, &policy());
     assert_eq!(
         v.agents,
@@ -124,7 +124,7 @@ fn fresh_agents_are_ok_and_answer_is_healthy() {
 #[test]
 fn each_agent_is_judged_by_its_own_interval() {
     let t0 = Instant::now();
-    let map = HashMap::from([("fast".into(), seen(t0, 5)), ("slow".into(), seen(t0, 60))]);
+    let map = BTreeMap::from([("fast".into(), seen(t0, 5)), ("slow".into(), seen(t0, 60))]);
     let v = judge(["fast", "slow"], lookup(&map), t0 + 11 * SEC, t0, &policy());
     assert_eq!(v.response().outdated, names(&["fast"]));
     assert!(v.response().absent.is_empty());
@@ -133,7 +133,7 @@ fn each_agent_is_judged_by_its_own_interval() {
 #[test]
 fn missing_agent_is_pending_in_grace_then_absent_but_v1_says_absent_in_both() {
     let t0 = Instant::now();
-    let map = HashMap::new();
+    let map = BTreeMap::new();
     let during = judge(["x"], lookup(&map), t0 + 30 * SEC, t0, &policy());
     assert_eq!(during.agents, vec![("x".into(), AgentState::Pending)]);
     assert!(during.is_ok(), "pending must not fail metrics");
@@ -147,7 +147,7 @@ fn missing_agent_is_pending_in_grace_then_absent_but_v1_says_absent_in_both() {
 #[test]
 fn reported_agents_are_judged_normally_during_grace() {
     let t0 = Instant::now();
-    let map = HashMap::from([("a".into(), seen(t0, 1))]);
+    let map = BTreeMap::from([("a".into(), seen(t0, 1))]);
     let v = judge(["a"], lookup(&map), t0 + 5 * SEC, t0, &policy());
     assert_eq!(v.agents, vec![("a".into(), AgentState::Outdated)]);
 }
@@ -155,7 +155,7 @@ fn reported_agents_are_judged_normally_during_grace() {
 #[test]
 fn lists_are_sorted_deduplicated_and_message_is_exact() {
     let t0 = Instant::now();
-    let map = HashMap::from([
+    let map = BTreeMap::from([
         ("z-old".into(), seen(t0, 1)),
         ("a-old".into(), seen(t0, 1)),
         ("m-ok".into(), seen(t0 + 99 * SEC, 60)),
@@ -188,7 +188,7 @@ fn lists_are_sorted_deduplicated_and_message_is_exact() {
 #[test]
 fn reports_of_unexpected_agents_are_ignored() {
     let t0 = Instant::now();
-    let map = HashMap::from([("gone".into(), seen(t0, 1))]);
+    let map = BTreeMap::from([("gone".into(), seen(t0, 1))]);
     let v = judge(["here"], lookup(&map), t0 + 100 * SEC, t0, &policy());
     assert_eq!(v.response().absent, names(&["here"]));
     assert!(v.response().outdated.is_empty());
@@ -197,7 +197,7 @@ fn reports_of_unexpected_agents_are_ignored() {
 #[test]
 fn no_expected_agents_is_healthy_like_the_original() {
     let t0 = Instant::now();
-    let v = judge([], lookup(&HashMap::new()), t0, t0, &policy());
+    let v = judge([], lookup(&BTreeMap::new()), t0, t0, &policy());
     assert_eq!(
         v.response().message,
         "All 0 pods successfully reported back to the server"
@@ -216,7 +216,7 @@ fn nodes_group_agents_and_count_verdicts_and_states() {
     let mut stray = seen(t0, 15);
     stray.node = "node-3";
     stray.dns_failures = vec!["netchecker-service"];
-    let map = HashMap::from([
+    let map = BTreeMap::from([
         ("netchecker-agent-a".to_string(), a),
         ("netchecker-agent-hostnet-a".to_string(), b),
         ("netchecker-agent-c".to_string(), c),
@@ -256,7 +256,7 @@ fn nodes_group_agents_and_count_verdicts_and_states() {
         ]
     );
     assert_eq!(e.agents[0].namespace, Some("nc"));
-    assert!(e.reports[2].is_none() && e.reports[4].is_some());
+    assert!(e.agents[2].report.is_none() && e.agents[4].report.is_some());
     let nodes: Vec<_> = e.nodes.iter().map(|n| (n.name, n.verdict)).collect();
     assert_eq!(
         nodes,

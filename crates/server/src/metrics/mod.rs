@@ -26,16 +26,18 @@ pub enum Rejection {
     InvalidName,
     CacheFull,
     Timeout,
+    UnknownAgent,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 6] = [
+    pub const ALL: [Rejection; 7] = [
         Rejection::InvalidJson,
         Rejection::InvalidReport,
         Rejection::TooLarge,
         Rejection::InvalidName,
         Rejection::CacheFull,
         Rejection::Timeout,
+        Rejection::UnknownAgent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +48,7 @@ impl Rejection {
             Rejection::InvalidName => "invalid_name",
             Rejection::CacheFull => "cache_full",
             Rejection::Timeout => "timeout",
+            Rejection::UnknownAgent => "unknown_agent",
         }
     }
 }
@@ -189,17 +192,12 @@ impl Metrics {
     }
 
     /// Forget the series of a pod that is gone (see [`PerAgentSeries::forget`]).
-    pub fn forget(&self, agent: &str, pod: &str, label_still_used: bool) {
-        self.per_agent.forget(agent, pod, label_still_used);
+    pub fn forget(&self, pod: &str) {
+        self.per_agent.forget(pod);
     }
 
-    /// Drop the probe series of `agent` for these URLs.
-    pub fn forget_probes(&self, agent: &str, urls: &[&str]) {
-        self.per_agent.forget_probes(agent, urls);
-    }
-
-    pub fn report_age(&self, agent: &str, pod: &str, seconds: f64) {
-        self.per_agent.report_age(agent, pod, seconds);
+    pub fn report_age(&self, pod: &str, seconds: f64) {
+        self.per_agent.report_age(pod, seconds);
     }
 
     /// Publish the states of a verdict.
@@ -289,11 +287,12 @@ mod tests {
             std::slice::from_ref(&probe),
             0.0,
         );
-        m.forget("n-private_network", "old", true);
+        m.report_accepted("n-private_network", "new", &[], 0.0);
+        m.forget("old");
         let text = m.render();
-        assert!(text.contains("ncagent_report_count_total{agent=\"n-private_network\"} 1"));
+        assert!(text.contains("ncagent_report_count_total{agent=\"n-private_network\"} 2"));
         assert!(!text.contains("pod=\"old\""));
-        m.forget("n-private_network", "old", false);
+        m.forget("new");
         let text = m.render();
         assert!(!text.contains("agent=\"n-private_network\""), "{text}");
     }

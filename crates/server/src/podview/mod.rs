@@ -2,24 +2,37 @@
 //! Kubernetes) the agents that have reported plus any named on the command
 //! line. One listing, [`PodView::expected`], serves every answer.
 //!
-//! With Kubernetes, a kube-rs reflector store keeps an in-memory copy of the
-//! agent pods, so a connectivity check reads memory and never calls the API.
-//! The watch loop that fills the store lives at the edge (`crate::watch`);
-//! what it learns about the API's health is kept in [`health`].
+//! With Kubernetes, an index of the watched agent pods ([`index`]) keeps what
+//! is judged of each in memory, so a connectivity check reads memory and
+//! never calls the API. The watch loop that fills it lives at the edge
+//! (`crate::watch`); what it learns about the API's health is kept in
+//! [`health`].
 
 pub mod health;
+pub mod index;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::{PoisonError, RwLock};
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client};
 use tokio::time::Instant;
 
-use crate::domain::{AgentKind, ExpectedAgent};
+use crate::domain::ExpectedAgent;
 pub use health::{ViewHealth, WatchStatus};
+pub use index::{PodIndex, WatchedPod, kind_of};
+
+/// Whether a name may report, by the pod view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watched {
+    /// A watched pod, on this node (`None` while unscheduled).
+    Pod(Option<Box<str>>),
+    /// The view has synced and has no pod of that name.
+    NotWatched,
+    /// No view to ask: without Kubernetes, or before the first sync.
+    NoView,
+}
 
 /// The default agent selector: both agent DaemonSets of the original.
 pub const DEFAULT_AGENT_SELECTOR: &str = "app in (netchecker-agent,netchecker-agent-hostnet)";
@@ -34,7 +47,7 @@ pub enum PodView {
 }
 
 pub struct KubeView {
-    store: Store<Pod>,
+    pods: PodIndex,
     status: WatchStatus,
 }
 
@@ -44,33 +57,6 @@ pub struct PodWatch {
     pub config: watcher::Config,
     /// The label selector, for LISTs outside the watcher.
     pub selector: String,
-    pub writer: reflector::store::Writer<Pod>,
-}
-
-/// A pod's network: `hostNetwork: true` or the host-network `app` label
-/// makes it a host-network agent, the pod-network label a pod-network one.
-pub fn kind_of(pod: &Pod) -> AgentKind {
-    let host_network = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.host_network)
-        .unwrap_or(false);
-    match pod.labels().get("app").map(String::as_str) {
-        _ if host_network => AgentKind::HostNetwork,
-        Some(AgentKind::HOSTNET_APP) => AgentKind::HostNetwork,
-        Some(AgentKind::POD_APP) => AgentKind::PodNetwork,
-        _ => AgentKind::Unknown,
-    }
-}
-
-/// A watched pod as an expected agent (`None` for a pod without a name).
-pub(crate) fn expected_of(pod: &Pod) -> Option<ExpectedAgent<'_>> {
-    Some(ExpectedAgent {
-        name: pod.metadata.name.as_deref()?,
-        namespace: pod.metadata.namespace.as_deref(),
-        node: pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
-        kind: kind_of(pod),
-    })
 }
 
 impl PodView {
@@ -87,9 +73,8 @@ impl PodView {
             Some(ns) => Api::namespaced(client, ns),
             None => Api::all(client),
         };
-        let (store, writer) = reflector::store();
         let view = PodView::Kube(KubeView {
-            store,
+            pods: PodIndex::default(),
             status: WatchStatus::default(),
         });
         let config = watcher::Config::default().labels(selector);
@@ -99,13 +84,12 @@ impl PodView {
                 api,
                 config,
                 selector: selector.to_owned(),
-                writer,
             },
         )
     }
 
     /// Call `f` with the expected agents, borrowed, sorted by name without
-    /// repeats, given the names of the agents that have `reported` (without
+    /// repeats (take the cache's lock first, if both are needed), given the names of the agents that have `reported` (without
     /// Kubernetes every reporter is expected). `None` while the Kubernetes
     /// view has never synced: nothing can be judged yet.
     pub fn expected<'r, R>(
@@ -132,9 +116,11 @@ impl PodView {
                 if !k.status.synced() {
                     return None;
                 }
-                let pods = k.store.state();
-                let agents = pods.iter().filter_map(|p| expected_of(p)).collect();
-                Some(f(&sorted(agents)))
+                // The index is sorted by name and has each name once.
+                let pods = k.pods.read();
+                let agents: Vec<ExpectedAgent> =
+                    pods.iter().map(|(name, pod)| pod.expected(name)).collect();
+                Some(f(&agents))
             }
         }
     }
@@ -162,11 +148,31 @@ impl PodView {
         }
     }
 
-    /// Names of the pods currently in the watched view (`None` without Kubernetes).
-    pub fn live_names(&self) -> Option<HashSet<String>> {
+    /// Whether `name` may report and, if it is a watched pod, its node.
+    pub fn watched_pod(&self, name: &str) -> Watched {
+        match self {
+            PodView::Kube(k) if k.status.synced() => match k.pods.read().get(name) {
+                Some(pod) => Watched::Pod(pod.node.clone()),
+                None => Watched::NotWatched,
+            },
+            PodView::Kube(_) | PodView::Static(_) => Watched::NoView,
+        }
+    }
+
+    /// Whether `name` is a watched pod (always true without Kubernetes,
+    /// where every reporter is expected).
+    pub fn is_watched(&self, name: &str) -> bool {
+        match self {
+            PodView::Static(_) => true,
+            PodView::Kube(k) => k.pods.read().contains_key(name),
+        }
+    }
+
+    /// The watched pods (`None` without Kubernetes).
+    pub fn watched(&self) -> Option<&PodIndex> {
         match self {
             PodView::Static(_) => None,
-            PodView::Kube(k) => Some(k.store.state().iter().map(|p| p.name_any()).collect()),
+            PodView::Kube(k) => Some(&k.pods),
         }
     }
 
@@ -182,59 +188,7 @@ impl PodView {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pod(name: &str, app: Option<&str>, host_network: Option<bool>) -> Pod {
-        let mut pod = Pod::default();
-        pod.metadata.name = Some(name.into());
-        pod.metadata.namespace = Some("netchecker".into());
-        if let Some(app) = app {
-            pod.metadata.labels = Some([("app".to_string(), app.to_string())].into());
-        }
-        pod.spec = Some(k8s_openapi::api::core::v1::PodSpec {
-            node_name: Some("node-1".into()),
-            host_network,
-            ..Default::default()
-        });
-        pod
-    }
-
-    #[test]
-    fn agent_kind_comes_from_the_spec_then_the_app_label() {
-        let cases = [
-            (Some("netchecker-agent"), None, AgentKind::PodNetwork),
-            (Some("netchecker-agent"), Some(false), AgentKind::PodNetwork),
-            (
-                Some("netchecker-agent-hostnet"),
-                None,
-                AgentKind::HostNetwork,
-            ),
-            (Some("netchecker-agent"), Some(true), AgentKind::HostNetwork),
-            (Some("other"), Some(true), AgentKind::HostNetwork),
-            (Some("other"), None, AgentKind::Unknown),
-            (None, None, AgentKind::Unknown),
-        ];
-        for (app, host, want) in cases {
-            assert_eq!(kind_of(&pod("p", app, host)), want, "{app:?} {host:?}");
-        }
-        let p = pod("netchecker-agent-x", Some("netchecker-agent"), None);
-        assert_eq!(
-            expected_of(&p),
-            Some(ExpectedAgent {
-                name: "netchecker-agent-x",
-                namespace: Some("netchecker"),
-                node: Some("node-1"),
-                kind: AgentKind::PodNetwork,
-            })
-        );
-        assert_eq!(
-            AgentKind::from_name("netchecker-agent-hostnet-q8w3z"),
-            AgentKind::HostNetwork
-        );
-        assert_eq!(
-            AgentKind::from_name("netchecker-agent-x7k2p"),
-            AgentKind::PodNetwork
-        );
-    }
+    use crate::domain::AgentKind;
 
     #[test]
     fn static_view_lists_reporters_and_named_agents_once_each() {

@@ -1,8 +1,11 @@
 //! The series with one value per agent or per pod: the original's
 //! `ncagent_*` counters and probe gauges, report age and clock skew.
 //!
-//! They are kept here as a few hundred bytes per agent and turned into
-//! metric families only when scraped, rather than as one `prometheus`
+//! They are keyed by pod, one entry per stored report, with a pod's probe
+//! gauges replaced whole by each report: no client can grow them past the
+//! cache's bound times the report's bound on probes. They are kept here as
+//! a few hundred bytes per agent and turned into metric families only when
+//! scraped, rather than as one `prometheus`
 //! vector child per series: each child carries its own copy of the
 //! metric's descriptor and label pairs (about 1 KB and a dozen
 //! allocations), which with 10,000 agents and a dozen series each came to
@@ -65,65 +68,54 @@ fn probe_values(p: &ProbeResult) -> [i64; 8] {
     ]
 }
 
-/// Values of the series labelled by `agent` alone or by `agent` and `url`.
+/// The counters of one `agent` label (a node and a network), shared by the
+/// pods that carry it (during a rollout, the old pod and the new one).
 #[derive(Debug, Default)]
-struct AgentValues {
-    /// `ncagent_report_count_total`, once it exists.
-    reports: Option<u64>,
-    /// `ncagent_error_count_total`, once it exists.
-    errors: Option<u64>,
-    /// The eight probe gauges per probed URL, in `PROBE_GAUGES` order.
-    probes: Vec<(Box<str>, [i64; 8])>,
+struct LabelValues {
+    /// `ncagent_report_count_total`.
+    reports: u64,
+    /// `ncagent_error_count_total`.
+    errors: u64,
+    /// Pods carrying the label; the label's series go with the last one.
+    pods: u32,
 }
 
-/// Values of the series labelled by `agent` and `pod`.
-#[derive(Debug, Default, Clone, Copy)]
-struct PodValues {
-    /// `netchecker_agent_report_age_seconds`, once set.
+/// The series of one pod: its probe gauges, report age and clock skew.
+#[derive(Debug)]
+struct PodSeries {
+    label: Box<str>,
+    /// When its last report came, in report order over every pod: where two
+    /// pods of one label probe the same URL, the later report is shown.
+    seq: u64,
+    /// The eight probe gauges per URL of its last report, in
+    /// `PROBE_GAUGES` order; replaced whole by each report, so a URL the
+    /// agent stops probing goes at once, and never more than the report's
+    /// bound on probes.
+    probes: Box<[(Box<str>, [i64; 8])]>,
     age: Option<f64>,
-    /// `netchecker_agent_clock_skew_seconds`, once set.
     skew: Option<f64>,
 }
 
+/// Keyed by pod (one per stored report, so as bounded as the cache) and by
+/// label, both in hash maps: every update is O(1) with no search.
 #[derive(Debug, Default)]
 struct SeriesState {
-    /// By `agent` label.
-    agents: HashMap<Box<str>, AgentValues>,
-    /// By pod, then by `agent` label (one label per pod but for the moment
-    /// its node name changes).
-    pods: HashMap<Box<str>, Vec<(Box<str>, PodValues)>>,
+    labels: HashMap<Box<str>, LabelValues>,
+    pods: HashMap<Box<str>, PodSeries>,
+    seq: u64,
 }
 
 impl SeriesState {
-    fn agent(&mut self, agent: &str) -> &mut AgentValues {
-        if !self.agents.contains_key(agent) {
-            self.agents.insert(agent.into(), AgentValues::default());
-        }
-        self.agents.get_mut(agent).expect("inserted above")
-    }
-
-    fn pod(&mut self, agent: &str, pod: &str) -> &mut PodValues {
-        if !self.pods.contains_key(pod) {
-            self.pods.insert(pod.into(), Vec::with_capacity(1));
-        }
-        let labels = self.pods.get_mut(pod).expect("inserted above");
-        let i = match labels.iter().position(|(a, _)| &**a == agent) {
-            Some(i) => i,
-            None => {
-                labels.push((agent.into(), PodValues::default()));
-                labels.len() - 1
-            }
-        };
-        &mut labels[i].1
-    }
-
-    fn remove_pod(&mut self, agent: &str, pod: &str) {
-        if let Some(labels) = self.pods.get_mut(pod) {
-            labels.retain(|(a, _)| &**a != agent);
-            if labels.is_empty() {
-                self.pods.remove(pod);
+    /// Detach `pod` from its label; the label goes with its last pod.
+    fn remove_pod(&mut self, pod: &str) -> Option<PodSeries> {
+        let series = self.pods.remove(pod)?;
+        if let Some(l) = self.labels.get_mut(&*series.label) {
+            l.pods = l.pods.saturating_sub(1);
+            if l.pods == 0 {
+                self.labels.remove(&*series.label);
             }
         }
+        Some(series)
     }
 }
 
@@ -225,7 +217,8 @@ impl PerAgentSeries {
         self.0.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A report from `pod` (metric label `agent`) was stored.
+    /// A report from `pod` under metric label `agent` was stored, with
+    /// these probes (at most the report's bound on probes).
     pub fn report_accepted(
         &self,
         agent: &str,
@@ -234,52 +227,59 @@ impl PerAgentSeries {
         skew_seconds: f64,
     ) {
         let mut state = self.state();
-        let a = state.agent(agent);
-        *a.reports.get_or_insert(0) += 1;
-        // Make the error counter visible at 0 from the first report on.
-        a.errors.get_or_insert(0);
-        for probe in probes {
-            let values = probe_values(probe);
-            match a.probes.iter_mut().find(|(url, _)| **url == *probe.url) {
-                Some((_, v)) => *v = values,
-                None => {
-                    // Exactly the room needed: one entry per agent and URL.
-                    a.probes.reserve_exact(1);
-                    a.probes.push((probe.url.as_str().into(), values));
-                }
-            }
+        state.seq += 1;
+        let seq = state.seq;
+        let probes = probes
+            .iter()
+            .map(|p| (p.url.as_str().into(), probe_values(p)))
+            .collect();
+        let moved = state
+            .pods
+            .get(pod)
+            .is_some_and(|series| &*series.label != agent);
+        if moved {
+            // The pod's node name changed: its old label's series go.
+            state.remove_pod(pod);
         }
-        state.pod(agent, pod).skew = Some(skew_seconds);
+        if let Some(series) = state.pods.get_mut(pod) {
+            series.seq = seq;
+            series.probes = probes;
+            series.skew = Some(skew_seconds);
+        } else {
+            state.pods.insert(
+                pod.into(),
+                PodSeries {
+                    label: agent.into(),
+                    seq,
+                    probes,
+                    age: None,
+                    skew: Some(skew_seconds),
+                },
+            );
+            state.labels.entry(agent.into()).or_default().pods += 1;
+        }
+        if let Some(l) = state.labels.get_mut(agent) {
+            l.reports += 1;
+        }
     }
 
     pub fn missed_windows(&self, agent: &str, windows: u64) {
-        *self.state().agent(agent).errors.get_or_insert(0) += windows;
-    }
-
-    /// Forget the series of a pod that is gone. The `agent`-labelled series
-    /// are dropped only when no other cached pod shares the label (a
-    /// DaemonSet's replacement pod on the same node keeps them).
-    pub fn forget(&self, agent: &str, pod: &str, label_still_used: bool) {
-        let mut state = self.state();
-        state.remove_pod(agent, pod);
-        if label_still_used {
-            return;
-        }
-        // No pod carries the label any more: every series of it goes,
-        // whichever report last named each probe URL.
-        state.agents.remove(agent);
-    }
-
-    /// Drop the probe series of `agent` for these URLs.
-    pub fn forget_probes(&self, agent: &str, urls: &[&str]) {
-        let mut state = self.state();
-        if let Some(a) = state.agents.get_mut(agent) {
-            a.probes.retain(|(url, _)| !urls.contains(&&**url));
+        if let Some(l) = self.state().labels.get_mut(agent) {
+            l.errors += windows;
         }
     }
 
-    pub fn report_age(&self, agent: &str, pod: &str, seconds: f64) {
-        self.state().pod(agent, pod).age = Some(seconds);
+    /// Forget the series of a pod that is gone. The `agent`-labelled
+    /// counters stay while another pod carries the label (a DaemonSet's
+    /// replacement pod on the same node keeps them counting).
+    pub fn forget(&self, pod: &str) {
+        self.state().remove_pod(pod);
+    }
+
+    pub fn report_age(&self, pod: &str, seconds: f64) {
+        if let Some(series) = self.state().pods.get_mut(pod) {
+            series.age = Some(seconds);
+        }
     }
 }
 
@@ -299,36 +299,40 @@ impl Collector for PerAgentSeries {
     fn collect(&self) -> Vec<MetricFamily> {
         let i = &self.0;
         let state = self.state();
-        let mut reports = Vec::new();
-        let mut errors = Vec::new();
-        let mut probes: Vec<Vec<proto::Metric>> = vec![Vec::new(); i.probes.len()];
-        for (agent, v) in &state.agents {
-            if let Some(n) = v.reports {
-                reports.push(counter_metric(label_pairs(&[("agent", agent)]), n));
-            }
-            if let Some(n) = v.errors {
-                errors.push(counter_metric(label_pairs(&[("agent", agent)]), n));
-            }
-            for (url, values) in &v.probes {
-                for (out, value) in probes.iter_mut().zip(values) {
-                    out.push(gauge_metric(
-                        label_pairs(&[("agent", agent), ("url", url)]),
-                        *value as f64,
-                    ));
-                }
-            }
+        let mut reports = Vec::with_capacity(state.labels.len());
+        let mut errors = Vec::with_capacity(state.labels.len());
+        for (agent, v) in &state.labels {
+            reports.push(counter_metric(label_pairs(&[("agent", agent)]), v.reports));
+            errors.push(counter_metric(label_pairs(&[("agent", agent)]), v.errors));
         }
+        // One series per label and URL: the latest report's values.
+        let mut latest: HashMap<(&str, &str), (u64, &[i64; 8])> = HashMap::new();
         let mut ages = Vec::new();
         let mut skews = Vec::new();
-        for (pod, labels) in &state.pods {
-            for (agent, v) in labels {
-                let labels = || label_pairs(&[("agent", agent), ("pod", pod)]);
-                if let Some(age) = v.age {
-                    ages.push(gauge_metric(labels(), age));
+        for (pod, series) in &state.pods {
+            let agent = &*series.label;
+            for (url, values) in &*series.probes {
+                let slot = latest.entry((agent, url)).or_insert((series.seq, values));
+                if series.seq > slot.0 {
+                    *slot = (series.seq, values);
                 }
-                if let Some(skew) = v.skew {
-                    skews.push(gauge_metric(labels(), skew));
-                }
+            }
+            let labels = || label_pairs(&[("agent", agent), ("pod", pod)]);
+            if let Some(age) = series.age {
+                ages.push(gauge_metric(labels(), age));
+            }
+            if let Some(skew) = series.skew {
+                skews.push(gauge_metric(labels(), skew));
+            }
+        }
+        let mut probes: Vec<Vec<proto::Metric>> =
+            vec![Vec::with_capacity(latest.len()); i.probes.len()];
+        for ((agent, url), (_, values)) in latest {
+            for (out, value) in probes.iter_mut().zip(values) {
+                out.push(gauge_metric(
+                    label_pairs(&[("agent", agent), ("url", url)]),
+                    *value as f64,
+                ));
             }
         }
         drop(state);

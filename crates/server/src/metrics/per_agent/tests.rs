@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
 
 use super::*;
@@ -21,11 +23,7 @@ impl Ours {
     }
 
     fn render(&self) -> String {
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .unwrap();
-        String::from_utf8(buf).unwrap()
+        render(&self.registry)
     }
 }
 
@@ -36,22 +34,56 @@ impl std::ops::Deref for Ours {
     }
 }
 
-/// The per-agent series as one `prometheus` vector child per series,
-/// the way they were kept before [`PerAgentSeries`]: the reference the
-/// compact store must render identically.
-struct VecSeries {
-    registry: Registry,
-    report_count: IntCounterVec,
-    error_count: IntCounterVec,
-    probes: Vec<prometheus::GaugeVec>,
-    report_age: prometheus::GaugeVec,
-    clock_skew: prometheus::GaugeVec,
+fn render(registry: &Registry) -> String {
+    let mut buf = Vec::new();
+    TextEncoder::new()
+        .encode(&registry.gather(), &mut buf)
+        .unwrap();
+    String::from_utf8(buf).unwrap()
 }
 
-impl VecSeries {
-    fn new() -> Self {
+/// One pod in the model: label, report order, last probes, age, skew.
+type ModelPod = (String, u64, Vec<ProbeResult>, Option<f64>, Option<f64>);
+
+/// What the series must say, kept the plain way: per label its counters
+/// and pods, per pod its label, last probes, age and skew.
+#[derive(Default)]
+struct Model {
+    labels: BTreeMap<String, (u64, u64)>,
+    pods: BTreeMap<String, ModelPod>,
+    seq: u64,
+}
+
+impl Model {
+    fn report(&mut self, agent: &str, pod: &str, probes: &[ProbeResult], skew: f64) {
+        self.seq += 1;
+        if self.pods.get(pod).is_some_and(|p| p.0 != agent) {
+            self.forget(pod);
+        }
+        let entry = self
+            .pods
+            .entry(pod.into())
+            .or_insert_with(|| (agent.into(), 0, Vec::new(), None, None));
+        entry.1 = self.seq;
+        entry.2 = probes.to_vec();
+        entry.4 = Some(skew);
+        self.labels.entry(agent.into()).or_default().0 += 1;
+    }
+
+    fn forget(&mut self, pod: &str) {
+        if let Some((agent, ..)) = self.pods.remove(pod)
+            && !self.pods.values().any(|p| p.0 == agent)
+        {
+            self.labels.remove(&agent);
+        }
+    }
+
+    /// The model as one `prometheus` vector child per series: the
+    /// exposition the compact store must give line for line.
+    fn render(&self) -> String {
         let registry = Registry::new();
         let inner = PerAgentSeries::new().unwrap();
+        let i = &inner.0;
         let counter = |d: &Desc| {
             register(
                 &registry,
@@ -66,111 +98,63 @@ impl VecSeries {
             )
             .unwrap()
         };
-        let i = &inner.0;
-        Self {
-            report_count: counter(&i.report_count),
-            error_count: counter(&i.error_count),
-            probes: i
-                .probes
-                .iter()
-                .map(|d| gauge(d, &["agent", "url"]))
-                .collect(),
-            report_age: gauge(&i.report_age, &["agent", "pod"]),
-            clock_skew: gauge(&i.clock_skew, &["agent", "pod"]),
-            registry,
+        let (reports, errors) = (counter(&i.report_count), counter(&i.error_count));
+        let probes: Vec<_> = i
+            .probes
+            .iter()
+            .map(|d| gauge(d, &["agent", "url"]))
+            .collect();
+        let (ages, skews) = (
+            gauge(&i.report_age, &["agent", "pod"]),
+            gauge(&i.clock_skew, &["agent", "pod"]),
+        );
+        for (agent, (r, e)) in &self.labels {
+            reports.with_label_values(&[agent]).inc_by(*r);
+            errors.with_label_values(&[agent]).inc_by(*e);
         }
-    }
-
-    fn report_accepted(&self, agent: &str, pod: &str, probes: &[ProbeResult], skew: f64) {
-        self.report_count.with_label_values(&[agent]).inc();
-        self.error_count.with_label_values(&[agent]);
-        for probe in probes {
-            for (gauge, value) in self.probes.iter().zip(probe_values(probe)) {
-                gauge
-                    .with_label_values(&[agent, probe.url.as_str()])
-                    .set(value as f64);
+        // Pods in report order: where two share a label and a URL, the
+        // later report's values stay.
+        let mut by_seq: Vec<_> = self.pods.iter().collect();
+        by_seq.sort_by_key(|(_, p)| p.1);
+        for (pod, (agent, _, list, age, skew)) in by_seq {
+            for p in list {
+                for (g, v) in probes.iter().zip(probe_values(p)) {
+                    g.with_label_values(&[agent, &p.url]).set(v as f64);
+                }
+            }
+            if let Some(a) = age {
+                ages.with_label_values(&[agent, pod]).set(*a);
+            }
+            if let Some(s) = skew {
+                skews.with_label_values(&[agent, pod]).set(*s);
             }
         }
-        self.clock_skew.with_label_values(&[agent, pod]).set(skew);
-    }
-
-    fn missed_windows(&self, agent: &str, windows: u64) {
-        self.error_count.with_label_values(&[agent]).inc_by(windows);
-    }
-
-    /// `urls`: every URL with series under `agent` (vectors cannot list them).
-    fn forget(&self, agent: &str, pod: &str, urls: &[&str], shared: bool) {
-        let _ = self.report_age.remove_label_values(&[agent, pod]);
-        let _ = self.clock_skew.remove_label_values(&[agent, pod]);
-        if shared {
-            return;
-        }
-        let _ = self.report_count.remove_label_values(&[agent]);
-        let _ = self.error_count.remove_label_values(&[agent]);
-        self.forget_probes(agent, urls);
-    }
-
-    fn forget_probes(&self, agent: &str, urls: &[&str]) {
-        for url in urls {
-            for gauge in &self.probes {
-                let _ = gauge.remove_label_values(&[agent, url]);
-            }
-        }
-    }
-
-    fn report_age(&self, agent: &str, pod: &str, seconds: f64) {
-        self.report_age
-            .with_label_values(&[agent, pod])
-            .set(seconds);
-    }
-
-    fn render(&self) -> String {
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .unwrap();
-        String::from_utf8(buf).unwrap()
+        render(&registry)
     }
 }
 
-/// The lines of `text` that belong to the per-agent families.
-fn per_agent_lines(text: &str) -> Vec<&str> {
-    let names: Vec<&str> = PROBE_GAUGES
-        .iter()
-        .map(|(n, _)| *n)
-        .chain([
-            "ncagent_report_count_total",
-            "ncagent_error_count_total",
-            "netchecker_agent_report_age_seconds",
-            "netchecker_agent_clock_skew_seconds",
-        ])
-        .collect();
-    text.lines()
-        .filter(|l| {
-            let name = l
-                .strip_prefix("# HELP ")
-                .or_else(|| l.strip_prefix("# TYPE "))
-                .unwrap_or(l);
-            names.iter().any(|n| {
-                name.strip_prefix(n)
-                    .is_some_and(|rest| rest.starts_with([' ', '{']))
-            })
-        })
-        .collect()
-}
-
-#[test]
-fn per_agent_series_render_as_prometheus_vectors_would() {
-    let probe = |url: &str, code: i64, total: i64| ProbeResult {
+fn probe(url: &str, code: i64, total: i64) -> ProbeResult {
+    ProbeResult {
         url: url.into(),
         connection_result: 1,
         http_code: code,
         total,
         dns_lookup: 2,
         ..Default::default()
-    };
+    }
+}
+
+enum Op<'a> {
+    Report(&'a str, &'a str, Vec<ProbeResult>, f64),
+    Missed(&'a str, u64),
+    Age(&'a str, f64),
+    Forget(&'a str),
+}
+
+#[test]
+fn per_agent_series_render_as_prometheus_vectors_would() {
     let ours = Ours::new();
-    let reference = VecSeries::new();
+    let mut model = Model::default();
     let (a, b, c, d) = (
         "n1-private_network",
         "n2-private_network",
@@ -180,86 +164,83 @@ fn per_agent_series_render_as_prometheus_vectors_would() {
     let steps = [
         Op::Report(a, "p1", vec![probe("u1", 200, 3), probe("u2", 0, 0)], 0.5),
         Op::Report(a, "p1", vec![probe("u1", 503, 7), probe("u2", 0, 0)], -1.25),
-        // u2 is no longer probed: its series go.
+        // u2 is no longer probed: its series go with this report.
         Op::Report(a, "p1", vec![probe("u1", 503, 7)], -1.0),
-        Op::ForgetProbes(a, vec!["u2"]),
         Op::Missed(a, 3),
+        Op::Report(b, "pb", vec![], 0.0),
         Op::Missed(b, 1),
-        Op::Age(a, "p1", 4.5),
-        // A replacement pod on the same node shares the agent label.
+        Op::Age("p1", 4.5),
+        // A replacement pod on the same node shares the agent label; its
+        // later report's probe values are shown.
         Op::Report(a, "p2", vec![probe("u1", 200, 1)], 0.0),
-        Op::Forget(a, "p1", vec!["u1"], true),
+        Op::Report(a, "p1", vec![probe("u1", 404, 9)], 0.0),
+        Op::Report(a, "p2", vec![probe("u1", 200, 2)], 0.0),
+        Op::Forget("p1"),
         Op::Report(c, "p3", vec![probe("u3", 200, 2)], 2.0),
-        Op::Age(c, "p3", 1.0),
+        Op::Age("p3", 1.0),
         // The pod's node name changes: the old label's series go.
         Op::Report(d, "p3", vec![probe("u3", 200, 2)], 2.5),
-        Op::Forget(c, "p3", vec!["u3"], false),
-        Op::Age(d, "p3", 0.25),
+        Op::Age("p3", 0.25),
     ];
-    let check = |step: usize| {
-        let (x, y) = (ours.render(), reference.render());
-        assert_eq!(
-            per_agent_lines(&x),
-            per_agent_lines(&y),
-            "after step {step}"
-        );
-    };
     for (step, op) in steps.iter().enumerate() {
-        op.apply(&ours, &reference);
-        check(step);
-    }
-    // Some series exist at the end, so the comparison compared values.
-    let text = ours.render();
-    assert!(text.contains("ncagent_http_probe_code{agent=\"n1-private_network\",url=\"u1\"} 200"));
-    assert!(!text.contains("url=\"u2\""));
-    assert!(text.contains("ncagent_error_count_total{agent=\"n2-private_network\"} 1"));
-    assert!(text.contains(
-        "netchecker_agent_report_age_seconds{agent=\"n4-host_network\",pod=\"p3\"} 0.25"
-    ));
-    assert!(!text.contains("n3-host_network"));
-    // Forgetting the last pod of a label removes the label's series.
-    ours.forget(a, "p2", false);
-    reference.forget(a, "p2", &["u1"], false);
-    check(steps.len());
-    assert!(
-        !ours
-            .render()
-            .contains("ncagent_report_count_total{agent=\"n1-private_network\"}")
-    );
-}
-
-enum Op<'a> {
-    Report(&'a str, &'a str, Vec<ProbeResult>, f64),
-    Missed(&'a str, u64),
-    Age(&'a str, &'a str, f64),
-    /// Agent, pod, the agent's URLs (for the reference), shared label.
-    Forget(&'a str, &'a str, Vec<&'a str>, bool),
-    ForgetProbes(&'a str, Vec<&'a str>),
-}
-
-impl Op<'_> {
-    fn apply(&self, ours: &Ours, reference: &VecSeries) {
-        match self {
+        match op {
             Op::Report(agent, pod, probes, skew) => {
                 ours.report_accepted(agent, pod, probes, *skew);
-                reference.report_accepted(agent, pod, probes, *skew);
+                model.report(agent, pod, probes, *skew);
             }
             Op::Missed(agent, n) => {
                 ours.missed_windows(agent, *n);
-                reference.missed_windows(agent, *n);
+                model.labels.get_mut(*agent).unwrap().1 += n;
             }
-            Op::Age(agent, pod, s) => {
-                ours.report_age(agent, pod, *s);
-                reference.report_age(agent, pod, *s);
+            Op::Age(pod, s) => {
+                ours.report_age(pod, *s);
+                model.pods.get_mut(*pod).unwrap().3 = Some(*s);
             }
-            Op::Forget(agent, pod, urls, shared) => {
-                ours.forget(agent, pod, *shared);
-                reference.forget(agent, pod, urls, *shared);
-            }
-            Op::ForgetProbes(agent, urls) => {
-                ours.forget_probes(agent, urls);
-                reference.forget_probes(agent, urls);
+            Op::Forget(pod) => {
+                ours.forget(pod);
+                model.forget(pod);
             }
         }
+        assert_eq!(ours.render(), model.render(), "after step {step}");
     }
+    // Some series exist at the end, so the comparison compared values.
+    let text = ours.render();
+    for line in [
+        "ncagent_http_probe_code{agent=\"n1-private_network\",url=\"u1\"} 200",
+        "ncagent_http_probe_total_time_ms{agent=\"n1-private_network\",url=\"u1\"} 2",
+        "ncagent_report_count_total{agent=\"n1-private_network\"} 6",
+        "ncagent_error_count_total{agent=\"n2-private_network\"} 1",
+        "netchecker_agent_report_age_seconds{agent=\"n4-host_network\",pod=\"p3\"} 0.25",
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+    assert!(!text.contains("url=\"u2\""));
+    assert!(!text.contains("n3-host_network"));
+    // Forgetting the last pod of a label removes the label's series.
+    ours.forget("p2");
+    assert!(!ours.render().contains("n1-private_network"));
+}
+
+#[test]
+fn a_flood_of_changing_urls_under_a_second_name_stays_bounded() {
+    // Two names for one node, each report with its own new URLs: the
+    // series are the last report's of each pod, never an accumulation.
+    let ours = Ours::new();
+    let agent = "node-a-private_network";
+    for round in 0..20 {
+        for pod in ["netchecker-agent-real", "netchecker-agent-fake"] {
+            let probes: Vec<_> = (0..16)
+                .map(|i| probe(&format!("http://h/{pod}/{round}/{i}"), 200, 1))
+                .collect();
+            ours.report_accepted(agent, pod, &probes, 0.0);
+        }
+    }
+    let text = ours.render();
+    let probe_series = text
+        .lines()
+        .filter(|l| l.starts_with("ncagent_http_probe_"))
+        .count();
+    assert_eq!(probe_series, 2 * 16 * 8, "two pods, 16 URLs, 8 gauges");
+    assert!(text.contains("url=\"http://h/netchecker-agent-fake/19/0\""));
+    assert!(!text.contains("/18/"));
 }
