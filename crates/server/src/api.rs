@@ -5,7 +5,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
@@ -37,12 +37,20 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = format!("{}\n", self.message);
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             body,
         )
-            .into_response()
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750: say which scheme is wanted.
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"netchecker\""),
+            );
+        }
+        response
     }
 }
 
@@ -54,6 +62,8 @@ impl From<IngestError> for ApiError {
             | IngestError::InvalidReport(_) => StatusCode::BAD_REQUEST,
             IngestError::CacheFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
             IngestError::UnknownAgent { .. } => StatusCode::NOT_FOUND,
+            IngestError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            IngestError::Forbidden(_) => StatusCode::FORBIDDEN,
         };
         ApiError::new(status, e.to_string())
     }
@@ -118,7 +128,7 @@ pub fn router(app: App) -> Router {
         })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(app.clone(), timeout))
-        .layer(TraceLayer::new_for_http());
+        .layer(TraceLayer::new_for_http().on_failure(RatedFailureLog(app.clone())));
     // Health routes sit outside the trace layer: probes every few seconds
     // would otherwise flood the log.
     quiet
@@ -129,6 +139,26 @@ pub fn router(app: App) -> Router {
         .merge(api)
         .fallback(not_found)
         .with_state(app)
+}
+
+/// Failed answers (5xx) are logged through the same rate limit as refused
+/// reports: a flood of failing requests cannot become a flood of lines.
+#[derive(Clone)]
+struct RatedFailureLog(App);
+
+impl tower_http::trace::OnFailure<tower_http::classify::ServerErrorsFailureClass>
+    for RatedFailureLog
+{
+    fn on_failure(
+        &mut self,
+        class: tower_http::classify::ServerErrorsFailureClass,
+        latency: std::time::Duration,
+        _span: &tracing::Span,
+    ) {
+        if let Some(suppressed) = self.0.refusal_log().allow(Instant::now()) {
+            tracing::error!(classification = %class, latency_ms = latency.as_millis(), suppressed, "request failed");
+        }
+    }
 }
 
 /// Bound every request, body included, by the configured timeout, so slow
@@ -181,6 +211,7 @@ fn too_large(app: &App) -> ApiError {
 async fn post_agent(
     State(app): State<App>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     let body = body.map_err(|rejection| {
@@ -194,14 +225,49 @@ async fn post_agent(
             )
         }
     })?;
-    app.ingest(&name, &body, Instant::now())
+    let credentials = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    let verdict = app.authenticate(&name, credentials).await;
+    app.ingest_as(&name, verdict, &body, Instant::now())
         .map_err(ApiError::from)?;
     Ok(StatusCode::OK)
 }
 
-async fn get_agent(State(app): State<App>, Path(name): Path<String>) -> Response {
-    match app.report(&name) {
-        Some(report) => axum::Json(report).into_response(),
+/// With `--read-token-file`, the read and admin routes want its token as
+/// `Authorization: Bearer ...`.
+fn authorize_read(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &app.settings().read_token else {
+        return Ok(());
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| crate::auth::bearer(v.as_bytes()));
+    match presented {
+        Some(token) if crate::auth::same_secret(token, &expected.current()) => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "the bearer token is not the read token (--read-token-file)",
+        )),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "this route needs the read token (--read-token-file) as Authorization: Bearer",
+        )),
+    }
+}
+
+async fn get_agent(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize_read(&app, &headers) {
+        return e.into_response();
+    }
+    let mut body = Vec::new();
+    let found = app
+        .cache()
+        .with_entries(|m| m.get(&name).map(|e| e.write_stored(&mut body)));
+    match found {
+        Some(()) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         None => ApiError::new(StatusCode::NOT_FOUND, NO_SUCH_AGENT).into_response(),
     }
 }
@@ -209,23 +275,70 @@ async fn get_agent(State(app): State<App>, Path(name): Path<String>) -> Response
 async fn delete_agent(
     State(app): State<App>,
     Path(name): Path<String>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
+    authorize_read(&app, &headers)?;
     if app.pods().is_kube() {
         return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "agents are forgotten when their pod is deleted from Kubernetes; DELETE is available only with --kube=false",
         ));
     }
+    if app.pods().is_named(&name) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "this agent is named by --expected-agents and is never forgotten; restart the server without it",
+        ));
+    }
     if app.forget(&name) {
-        tracing::info!(agent = %name, "agent forgotten on request");
+        tracing::info!(agent = ?name, "agent forgotten on request");
         Ok(StatusCode::OK)
     } else {
         Err(ApiError::new(StatusCode::NOT_FOUND, NO_SUCH_AGENT))
     }
 }
 
-async fn list_agents(State(app): State<App>) -> Response {
-    axum::Json(app.cache().all()).into_response()
+/// Stored reports per chunk of the agent list.
+const LIST_PAGE: usize = 64;
+
+/// Every stored report, written a page at a time as the client reads: the
+/// answer is never held whole (see [`crate::cache::AgentCache::write_page`]).
+async fn list_agents(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorize_read(&app, &headers) {
+        return e.into_response();
+    }
+    enum Cursor {
+        Start,
+        After(String),
+        Done,
+    }
+    let pages = futures::stream::unfold(Cursor::Start, move |cursor| {
+        let app = app.clone();
+        async move {
+            let (after, first) = match &cursor {
+                Cursor::Start => (None, true),
+                Cursor::After(name) => (Some(name.as_str()), false),
+                Cursor::Done => return None,
+            };
+            let mut chunk = Vec::with_capacity(LIST_PAGE * 1024);
+            if first {
+                chunk.push(b'{');
+            }
+            let next = match app.cache().write_page(after, LIST_PAGE, first, &mut chunk) {
+                Some(last) => Cursor::After(last),
+                None => {
+                    chunk.push(b'}');
+                    Cursor::Done
+                }
+            };
+            Some((Ok::<_, std::convert::Infallible>(Bytes::from(chunk)), next))
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(pages),
+    )
+        .into_response()
 }
 
 /// Headers that tell how current the pod view behind an answer is,
@@ -268,16 +381,27 @@ async fn connectivity_check(State(app): State<App>) -> Response {
     }
 }
 
-async fn status(State(app): State<App>) -> Response {
+async fn status(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorize_read(&app, &headers) {
+        return e.into_response();
+    }
     let now = Instant::now();
-    let headers = pod_view_headers(&app, now);
-    match app.status(now) {
-        Ok(status) => (headers, axum::Json(status)).into_response(),
-        Err(e) => (
-            headers,
+    let view = pod_view_headers(&app, now);
+    // Judging every agent is work for a blocking thread, not the workers
+    // that serve reports and checks.
+    let answer = tokio::task::spawn_blocking(move || app.status_json(now)).await;
+    match answer {
+        Ok(Ok(body)) => (view, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Ok(Err(e)) => (
+            view,
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         )
             .into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "status evaluation failed",
+        )
+        .into_response(),
     }
 }
 
@@ -312,13 +436,19 @@ async fn ping() -> StatusCode {
     StatusCode::OK
 }
 
-async fn metrics(State(app): State<App>) -> Response {
+async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorize_read(&app, &headers) {
+        return e.into_response();
+    }
     app.publish_pod_view(Instant::now());
-    (
-        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
-        app.metrics().render(),
-    )
-        .into_response()
+    match tokio::task::spawn_blocking(move || app.metrics().render()).await {
+        Ok(text) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text).into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics rendering failed",
+        )
+        .into_response(),
+    }
 }
 
 async fn healthz() -> &'static str {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use netchecker_wire::{CheckResponse, PodViewSource, Status, StoredReport};
 use tokio::time::Instant;
 
+use crate::auth::ReportAuth;
 use crate::cache::{AgentCache, Entry};
 use crate::domain::Policy;
 use crate::evaluation::{Evaluation, evaluate};
@@ -22,6 +23,7 @@ use crate::lograte::LogRate;
 use crate::metrics::Metrics;
 use crate::nodes::NodeTracker;
 use crate::podview::PodView;
+use crate::secret::SecretFile;
 use crate::status::{self, ViewFacts};
 use crate::verdict::is_expired;
 use crate::webhook::Webhooks;
@@ -36,15 +38,18 @@ pub struct Settings {
     pub max_agents: usize,
     /// Longest a request (including its body) may take.
     pub request_timeout: Duration,
+    /// The bearer token the read and admin routes require, if any.
+    pub read_token: Option<SecretFile>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             policy: Policy::default(),
-            max_report_bytes: 256 * 1024,
+            max_report_bytes: 64 * 1024,
             max_agents: 50_000,
             request_timeout: Duration::from_secs(10),
+            read_token: None,
         }
     }
 }
@@ -68,12 +73,23 @@ pub(crate) struct Inner {
     pub(crate) nodes: NodeTracker,
     pub(crate) webhooks: OnceLock<Webhooks>,
     pub(crate) refusal_log: LogRate,
+    pub(crate) auth: ReportAuth,
     pub(crate) started: Instant,
     shutting_down: AtomicBool,
 }
 
 impl App {
+    /// An app that checks no report's credentials (see [`App::with_auth`]).
     pub fn new(settings: Settings, pods: PodView) -> prometheus::Result<Self> {
+        Self::with_auth(settings, pods, ReportAuth::nothing(Default::default()))
+    }
+
+    /// An app that authenticates reports with `auth`.
+    pub fn with_auth(
+        settings: Settings,
+        pods: PodView,
+        auth: ReportAuth,
+    ) -> prometheus::Result<Self> {
         let metrics = Metrics::new()?;
         let nodes = NodeTracker::new(metrics.registry())?;
         let app = App(Arc::new(Inner {
@@ -84,6 +100,7 @@ impl App {
             nodes,
             webhooks: OnceLock::new(),
             refusal_log: LogRate::new(10, Duration::from_secs(1)),
+            auth,
             started: Instant::now(),
             shutting_down: AtomicBool::new(false),
         }));
@@ -101,6 +118,15 @@ impl App {
 
     pub fn pods(&self) -> &PodView {
         &self.0.pods
+    }
+
+    /// The rate limit shared by every log line a client can cause.
+    pub fn refusal_log(&self) -> &LogRate {
+        &self.0.refusal_log
+    }
+
+    pub fn auth(&self) -> &ReportAuth {
+        &self.0.auth
     }
 
     pub fn cache(&self) -> &AgentCache {
@@ -143,40 +169,56 @@ impl App {
 
     /// The v2 diagnosis at `now`: every agent, every node's verdict.
     pub fn status(&self, now: Instant) -> Result<Status, NotSynced> {
-        let view = ViewFacts {
+        let view = self.view_facts(now);
+        let wall = jiff::Timestamp::now();
+        self.with_evaluation(now, |eval| status::render(eval, view, wall))
+            .ok_or(NotSynced)
+    }
+
+    /// The v2 diagnosis at `now` as JSON, written straight from the
+    /// evaluation ([`status::write`]).
+    pub fn status_json(&self, now: Instant) -> Result<Vec<u8>, NotSynced> {
+        let view = self.view_facts(now);
+        let wall = jiff::Timestamp::now();
+        self.with_evaluation(now, |eval| {
+            let mut out = Vec::with_capacity(256 + eval.agents.len() * 512);
+            status::write(eval, view, wall, &mut out);
+            out
+        })
+        .ok_or(NotSynced)
+    }
+
+    fn view_facts(&self, now: Instant) -> ViewFacts {
+        ViewFacts {
             source: if self.0.pods.is_kube() {
                 PodViewSource::Kubernetes
             } else {
                 PodViewSource::Static
             },
             health: self.0.pods.health(now),
-        };
-        let wall = jiff::Timestamp::now();
-        self.with_evaluation(now, |eval| status::render(eval, view, wall))
-            .ok_or(NotSynced)
+        }
     }
 
     pub fn report(&self, name: &str) -> Option<StoredReport> {
         self.0.cache.get(name)
     }
 
-    /// Forget agent `name`: its report, its metric series and (without
-    /// Kubernetes) its command-line expectation. True if anything was known.
+    /// Forget agent `name`: its report and its metric series. True if it
+    /// was known. (A name from `--expected-agents` stays expected.)
     pub fn forget(&self, name: &str) -> bool {
-        let named = self.0.pods.forget_named(name);
         match self.0.cache.remove(name) {
             Some(_) => {
                 self.forget_series(name);
                 true
             }
-            None => named,
+            None => false,
         }
     }
 
     /// Drop cached reports for which `keep(name, received)` is false.
     pub fn prune(&self, mut keep: impl FnMut(&str, Instant) -> bool) {
         for (name, _) in self.0.cache.remove_unless(|n, e| keep(n, e.received)) {
-            tracing::info!(pod = %name, "agent pod no longer exists; its report left the cache");
+            tracing::info!(pod = ?name, "agent pod no longer exists; its report left the cache");
             self.forget_series(&name);
         }
     }
@@ -194,7 +236,7 @@ impl App {
             .remove_unless(|_, e| !is_expired(&e.seen(), now, policy, kube))
         {
             let age = now.saturating_duration_since(entry.received).as_secs();
-            tracing::info!(agent = %name, age_seconds = age, "report older than the report TTL dropped");
+            tracing::info!(agent = ?name, age_seconds = age, "report older than the report TTL dropped");
             self.forget_series(&name);
         }
         // Reports taken before the pod view first synced, under names that

@@ -38,6 +38,8 @@ pub struct Entry {
     pub windows_counted: u64,
     /// Looked-up names that resolved to nothing.
     pub dns_failures: Box<[Box<str>]>,
+    /// Who sent the report, as checked (`None` when not checked).
+    pub auth: Option<netchecker_wire::AuthResult>,
     /// The URLs of the failing probes (empty for a healthy agent, so the
     /// rules read nothing behind a pointer for it).
     pub failing_probes: Box<[Box<str>]>,
@@ -77,6 +79,7 @@ impl Entry {
             received,
             agent,
             windows_counted: 0,
+            auth: None,
             dns_failures: report
                 .nslookup
                 .iter()
@@ -106,6 +109,25 @@ impl Entry {
         StoredReport {
             report,
             last_updated: self.last_updated,
+        }
+    }
+
+    /// Append the report as stored and served (exactly the JSON of
+    /// [`Entry::stored`]) to `out`, without parsing it: the kept JSON with
+    /// `last_updated` spliced in before its closing brace.
+    pub fn write_stored(&self, out: &mut Vec<u8>) {
+        let json = &self.json[..];
+        match json.last() {
+            Some(b'}') if json.len() > 2 => {
+                out.extend_from_slice(&json[..json.len() - 1]);
+                out.extend_from_slice(b",\"last_updated\":");
+                // A timestamp serialises to a quoted string; cannot fail.
+                let _ = serde_json::to_writer(&mut *out, &self.last_updated);
+                out.push(b'}');
+            }
+            _ => {
+                let _ = serde_json::to_writer(&mut *out, &self.stored());
+            }
         }
     }
 
@@ -194,6 +216,36 @@ impl AgentCache {
             .iter()
             .map(|(k, e)| (k.clone(), e.stored()))
             .collect()
+    }
+
+    /// Append up to `max` stored reports after the name `after` (from the
+    /// first without one) to `out` as `"name":{report}` members, each after
+    /// a comma unless it is the very first of the answer (`first`). Returns
+    /// the last name written, `None` when there was none left. A long list
+    /// is written a slice at a time, each under a short read lock, so an
+    /// answer never holds a copy of the whole cache.
+    pub fn write_page(
+        &self,
+        after: Option<&str>,
+        max: usize,
+        mut first: bool,
+        out: &mut Vec<u8>,
+    ) -> Option<String> {
+        use std::ops::Bound;
+        let map = self.read();
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut last = None;
+        for (name, entry) in map.range::<str, _>((from, Bound::Unbounded)).take(max) {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            let _ = serde_json::to_writer(&mut *out, name);
+            out.push(b':');
+            entry.write_stored(out);
+            last = Some(name);
+        }
+        last.cloned()
     }
 
     pub fn remove(&self, name: &str) -> Option<Entry> {
@@ -310,6 +362,40 @@ mod tests {
             go.nodename,
             "served as sent"
         );
+    }
+
+    #[test]
+    fn reports_are_written_as_serde_writes_them_a_page_at_a_time() {
+        let c = AgentCache::new(10);
+        let t = Instant::now();
+        let go: AgentReport = serde_json::from_str(include_str!(
+            "../../wire/tests/fixtures/go-agent-report.json"
+        ))
+        .unwrap();
+        let hostnet: AgentReport = serde_json::from_str(include_str!(
+            "../../wire/tests/fixtures/go-agent-report-hostnet.json"
+        ))
+        .unwrap();
+        for (name, r) in [("b", &go), ("a", &hostnet), ("c", &report("n", 5))] {
+            c.insert(name, Entry::new(r, None, "x".into(), t, ts()))
+                .unwrap();
+        }
+        let whole = serde_json::to_vec(&c.all()).unwrap();
+        let mut paged = vec![b'{'];
+        let mut after: Option<String> = None;
+        let mut first = true;
+        while let Some(last) = c.write_page(after.as_deref(), 2, first, &mut paged) {
+            after = Some(last);
+            first = false;
+        }
+        paged.push(b'}');
+        assert_eq!(
+            String::from_utf8(paged).unwrap(),
+            String::from_utf8(whole).unwrap()
+        );
+        let mut one = Vec::new();
+        c.with_entries(|m| m["b"].write_stored(&mut one));
+        assert_eq!(one, serde_json::to_vec(&c.get("b").unwrap()).unwrap());
     }
 
     #[test]

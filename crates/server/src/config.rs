@@ -6,12 +6,14 @@
 //! manifests written for the original run unchanged.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser};
 use netchecker_cli::{LogFormat, go_bool, normalize_args};
 
 use crate::app::Settings;
+use crate::auth::Mode;
 use crate::domain::Policy;
 use crate::podview::DEFAULT_AGENT_SELECTOR;
 use crate::webhook::WebhookSettings;
@@ -88,9 +90,43 @@ pub struct Config {
     #[arg(long, env = "NETCHECKER_STARTUP_GRACE", default_value_t = 120)]
     pub startup_grace: u64,
 
-    /// Largest accepted report body in bytes (room for jumbo-frame padding).
-    #[arg(long, env = "NETCHECKER_MAX_REPORT_BYTES", default_value_t = 256 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Largest accepted report body in bytes (a real report plus padding
+    /// past a 9000-byte jumbo frame is under 30 KiB).
+    #[arg(long, env = "NETCHECKER_MAX_REPORT_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_report_bytes: u64,
+
+    /// What a report that does not prove its sender costs: off (nothing is
+    /// checked), warn (accepted, counted and shown), enforce (refused).
+    #[arg(long, env = "NETCHECKER_REPORT_AUTH", value_enum, default_value_t = Mode::Warn)]
+    pub report_auth: Mode,
+
+    /// The audience agents' ServiceAccount tokens must be issued for.
+    #[arg(
+        long,
+        env = "NETCHECKER_REPORT_AUTH_AUDIENCE",
+        default_value = "netchecker"
+    )]
+    pub report_auth_audience: String,
+
+    /// Without Kubernetes: a file holding the secret agents send as their
+    /// bearer token (re-read when it changes).
+    #[arg(long, env = "NETCHECKER_REPORT_TOKEN_FILE")]
+    pub report_token_file: Option<PathBuf>,
+
+    /// A file holding the bearer token the agent list, /api/v2/status,
+    /// DELETE and /metrics then require (re-read when it changes).
+    #[arg(long, env = "NETCHECKER_READ_TOKEN_FILE")]
+    pub read_token_file: Option<PathBuf>,
+
+    /// Most connections served at once; beyond it new ones get 503 with
+    /// Retry-After and are closed.
+    #[arg(long, env = "NETCHECKER_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+
+    /// Seconds an answer may wait for the client to read it before the
+    /// connection is closed.
+    #[arg(long, env = "NETCHECKER_WRITE_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout: u64,
 
     /// Most agents kept; reports from further new agents are refused while known ones keep updating.
     #[arg(long, env = "NETCHECKER_MAX_AGENTS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -218,6 +254,7 @@ impl Config {
             max_report_bytes: usize::try_from(self.max_report_bytes).unwrap_or(usize::MAX),
             max_agents: usize::try_from(self.max_agents).unwrap_or(usize::MAX),
             request_timeout: Duration::from_secs(self.request_timeout),
+            read_token: None,
         }
     }
 }
@@ -238,7 +275,11 @@ mod tests {
         assert!(c.kube);
         assert_eq!(c.check_interval, 10);
         assert_eq!(c.outdated_factor, 2.0);
-        assert_eq!(c.max_report_bytes, 262_144);
+        assert_eq!(c.max_report_bytes, 65_536);
+        assert_eq!(c.report_auth, Mode::Warn);
+        assert_eq!(c.report_auth_audience, "netchecker");
+        assert_eq!((c.max_connections, c.write_timeout), (1024, 10));
+        assert!(c.read_token_file.is_none() && c.report_token_file.is_none());
         assert_eq!(c.max_agents, 50_000);
         assert_eq!(
             c.agent_selector,
@@ -376,6 +417,8 @@ mod tests {
             &["--kube=maybe"],
             &["-kubeproxyinit=maybe"],
             &["-report-ttl", "0"],
+            &["--report-auth", "strict"],
+            &["--max-connections", "0"],
             &["--max-agents", "-1"],
         ] {
             let argv = std::iter::once("netchecker-server").chain(args.iter().copied());

@@ -8,6 +8,7 @@ use netchecker_wire::AgentReport;
 use tokio::time::Instant;
 
 use crate::app::App;
+use crate::auth::{Mode, Verdict};
 use crate::cache::{CacheFull, Entry};
 use crate::domain::agent_label;
 use crate::limits;
@@ -31,6 +32,10 @@ pub enum IngestError {
         "no watched agent pod is named {name:?}: reports are accepted only from the agent pods the server watches"
     )]
     UnknownAgent { name: String },
+    #[error("report refused: {0} (this server requires a valid token, --report-auth enforce)")]
+    Unauthenticated(String),
+    #[error("report refused: {0}")]
+    Forbidden(String),
 }
 
 impl IngestError {
@@ -41,25 +46,61 @@ impl IngestError {
             IngestError::InvalidReport(_) => Rejection::InvalidReport,
             IngestError::CacheFull { .. } => Rejection::CacheFull,
             IngestError::UnknownAgent { .. } => Rejection::UnknownAgent,
+            IngestError::Unauthenticated(_) => Rejection::Unauthenticated,
+            IngestError::Forbidden(_) => Rejection::Forbidden,
         }
     }
 }
 
 impl App {
-    /// Parse, validate and store a report for agent `name` received at `now`.
+    /// What the `Authorization` header of a report for `name` proves.
+    pub async fn authenticate(&self, name: &str, header: Option<&[u8]>) -> Verdict {
+        self.0.auth.check(name, header, &self.0.pods).await
+    }
+
+    /// Parse, validate and store a report for agent `name` received at
+    /// `now`, sent without credentials.
     pub fn ingest(&self, name: &str, body: &[u8], now: Instant) -> Result<(), IngestError> {
-        let result = self.try_ingest(name, body, now);
+        let verdict = if self.0.auth.checks() {
+            Verdict::Missing
+        } else {
+            Verdict::Unchecked
+        };
+        self.ingest_as(name, verdict, body, now)
+    }
+
+    /// Parse, validate and store a report for agent `name` received at
+    /// `now`, whose credentials proved `verdict`.
+    pub fn ingest_as(
+        &self,
+        name: &str,
+        verdict: Verdict,
+        body: &[u8],
+        now: Instant,
+    ) -> Result<(), IngestError> {
+        let result = self.try_ingest(name, verdict, body, now);
         if let Err(e) = &result {
             self.0.metrics.report_rejected(e.rejection());
-            // Every refusal is counted; only a few per second are logged.
-            if let Some(suppressed) = self.0.refusal_log.allow(now) {
-                tracing::warn!(agent = ?name, error = ?e.to_string(), suppressed, "report refused");
-            }
+            self.log_refusal(name, e, now);
         }
         result
     }
 
-    fn try_ingest(&self, name: &str, body: &[u8], now: Instant) -> Result<(), IngestError> {
+    /// Every refusal is counted; a few per second are logged, the agent's
+    /// name and the reason escaped so no line can be forged.
+    fn log_refusal(&self, name: &str, e: &IngestError, now: Instant) {
+        if let Some(suppressed) = self.0.refusal_log.allow(now) {
+            tracing::warn!(agent = ?name, error = ?e.to_string(), suppressed, "report refused");
+        }
+    }
+
+    fn try_ingest(
+        &self,
+        name: &str,
+        verdict: Verdict,
+        body: &[u8],
+        now: Instant,
+    ) -> Result<(), IngestError> {
         validate_pod_name(name).map_err(|why| IngestError::InvalidName {
             name: name.to_owned(),
             why,
@@ -75,6 +116,22 @@ impl App {
             }
             Watched::NoView => None,
         };
+        let auth = verdict.result();
+        if let Some(result) = auth {
+            self.0.metrics.report_auth(result);
+        }
+        if self.0.auth.mode == Mode::Enforce {
+            match verdict {
+                Verdict::Ok | Verdict::Unchecked => {}
+                Verdict::Missing => {
+                    return Err(IngestError::Unauthenticated(
+                        "no bearer token in the Authorization header".to_owned(),
+                    ));
+                }
+                Verdict::Invalid(why) => return Err(IngestError::Unauthenticated(why)),
+                Verdict::Forbidden(why) => return Err(IngestError::Forbidden(why)),
+            }
+        }
         let fast = crate::padding::without_padding(body)
             .and_then(|cut| serde_json::from_slice::<AgentReport>(&cut).ok());
         let mut report = match fast {
@@ -85,7 +142,8 @@ impl App {
         limits::redact(&mut report);
         let node = node.as_deref();
         let agent = agent_label(name, node.unwrap_or(&report.nodename));
-        let entry = Entry::new(&report, node, agent.clone(), now, jiff::Timestamp::now());
+        let mut entry = Entry::new(&report, node, agent.clone(), now, jiff::Timestamp::now());
+        entry.auth = auth;
         let skew = entry.skew_seconds;
         let cache = &self.0.cache;
         match cache.insert(name, entry) {

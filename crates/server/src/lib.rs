@@ -10,7 +10,8 @@
 //   domain                          the vocabulary, pure
 //   verdict, limits, diagnosis,
 //   evaluation                      the rules, pure
-//   cache, podview, lograte         the state
+//   cache, podview, auth, secret,
+//   lograte                         the state
 //   metrics, nodes, status, webhook what the state is rendered into
 //   app, ingest, round              the core that ties them together
 //   api, watch, serve, config       the edges: HTTP, Kubernetes, flags
@@ -20,6 +21,8 @@
 pub mod api;
 /// Shared application state and the answers.
 pub mod app;
+/// Reports that prove who sent them.
+pub mod auth;
 /// The agent cache.
 pub mod cache;
 /// Command line and environment.
@@ -46,6 +49,8 @@ pub mod padding;
 pub mod podview;
 /// The background round.
 pub mod round;
+/// Secrets kept in files, re-read when they change.
+pub mod secret;
 /// Accept loop with timeouts and graceful drain.
 pub mod serve;
 /// The v2 status answer.
@@ -86,6 +91,8 @@ pub enum Error {
     KubeConfig(#[source] kube::config::InferConfigError),
     #[error("cannot set up webhooks: {0}")]
     Webhooks(String),
+    #[error("{0}")]
+    Config(String),
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -135,7 +142,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
         address: address.clone(),
         source,
     })?;
-    let (pods, watch) = match kube_client(&config).await? {
+    let client = kube_client(&config).await?;
+    let auth = report_auth(&config, client.clone())?;
+    let (pods, watch) = match client {
         Some(client) => {
             let (view, watch) =
                 PodView::watch(client, config.namespace.as_deref(), &config.agent_selector);
@@ -143,7 +152,43 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
         }
         None => (PodView::fixed(config.expected_agents.clone()), None),
     };
-    run_on(config, listener, pods, watch, shutdown).await
+    run_with_auth(config, listener, pods, watch, auth, shutdown).await
+}
+
+/// How reports are authenticated, by `--report-auth` and what there is to
+/// verify against: `--report-token-file` when given, else the cluster's
+/// service-account issuer through `client`.
+pub fn report_auth(config: &Config, client: Option<kube::Client>) -> Result<auth::ReportAuth> {
+    use auth::{Mode, ReportAuth};
+    let mode = config.report_auth;
+    if mode == Mode::Off {
+        tracing::info!("reports are not authenticated (--report-auth off)");
+        return Ok(ReportAuth::nothing(mode));
+    }
+    if let Some(path) = &config.report_token_file {
+        let secret = secret::SecretFile::open(path)
+            .map_err(|e| Error::Config(format!("cannot read --report-token-file {path:?}: {e}")))?;
+        tracing::info!(
+            ?mode,
+            "reports are authenticated with the shared secret of --report-token-file"
+        );
+        return Ok(ReportAuth::shared(mode, secret));
+    }
+    match client {
+        Some(client) => {
+            let issuer = std::sync::Arc::new(auth::issuer::Issuer::new(auth::issuer::KubeIssuer(client)));
+            let cap = usize::try_from(config.max_agents).unwrap_or(usize::MAX).saturating_mul(4);
+            tracing::info!(?mode, audience = %config.report_auth_audience, "reports are authenticated with ServiceAccount tokens");
+            Ok(ReportAuth::issuer(mode, &config.report_auth_audience, issuer, cap))
+        }
+        None if mode == Mode::Enforce => Err(Error::Config(
+            "--report-auth enforce needs something to verify tokens against: Kubernetes (ServiceAccount tokens) or --report-token-file".to_owned(),
+        )),
+        None => {
+            tracing::warn!("reports are not authenticated: no Kubernetes and no --report-token-file (--report-auth warn has nothing to check against)");
+            Ok(ReportAuth::nothing(mode))
+        }
+    }
 }
 
 /// The Kubernetes client, or `None` to run without Kubernetes: with
@@ -186,7 +231,8 @@ fn kube_config_present() -> bool {
 }
 
 /// Run with an already bound listener and pod view (tests use this with
-/// port 0 and a fake API server).
+/// port 0 and a fake API server); reports are authenticated with
+/// `--report-token-file` if given, else not at all.
 pub async fn run_on(
     config: Config,
     listener: TcpListener,
@@ -194,13 +240,37 @@ pub async fn run_on(
     watch: Option<podview::PodWatch>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let settings = config.settings();
+    let auth = report_auth(&config, None)?;
+    run_with_auth(config, listener, pods, watch, auth, shutdown).await
+}
+
+/// Run with an already bound listener, pod view and report authentication.
+pub async fn run_with_auth(
+    config: Config,
+    listener: TcpListener,
+    pods: PodView,
+    watch: Option<podview::PodWatch>,
+    auth: auth::ReportAuth,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let mut settings = config.settings();
+    if let Some(path) = &config.read_token_file {
+        settings.read_token =
+            Some(secret::SecretFile::open(path).map_err(|e| {
+                Error::Config(format!("cannot read --read-token-file {path:?}: {e}"))
+            })?);
+    }
     let kube = pods.is_kube();
-    let app = App::new(settings.clone(), pods)?;
+    let issuer = auth.issuer_keys();
+    let app = App::with_auth(settings.clone(), pods, auth)?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, kube, selector = %config.agent_selector, "netchecker server listening");
     }
     let tasks = CancellationToken::new();
+    if let Some(issuer) = issuer {
+        let tasks = tasks.clone();
+        tokio::spawn(async move { issuer.keep_fresh(tasks).await });
+    }
     let webhooks = config.webhook_settings();
     if !webhooks.urls.is_empty() {
         let urls = webhooks.urls.len();
@@ -226,10 +296,16 @@ pub async fn run_on(
             app.start_shutdown();
         }
     };
+    let limits = serve::Limits {
+        header_timeout: settings.request_timeout,
+        write_timeout: Duration::from_secs(config.write_timeout),
+        max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+    };
     let serving = serve::serve(
         listener,
         router(app.clone()),
-        settings.request_timeout,
+        limits,
+        app.metrics().connections().clone(),
         shutdown,
         Duration::from_secs(config.shutdown_timeout),
     );

@@ -40,7 +40,7 @@ impl App {
             .cache
             .count_missed_windows(now, &inner.settings.policy)
         {
-            tracing::debug!(agent = %missed.agent, windows = missed.windows, "agent missed reporting windows");
+            tracing::debug!(agent = ?missed.agent, windows = missed.windows, "agent missed reporting windows");
             m.missed_windows(&missed.agent, missed.windows);
         }
         inner.cache.with_entries(|entries| {
@@ -87,10 +87,10 @@ impl App {
         });
         for event in events.into_iter().flatten() {
             tracing::info!(
-                node = %event.node,
+                node = ?event.node,
                 old = event.old_verdict.map_or("none", |v| v.as_str()),
                 new = event.new_verdict.as_str(),
-                reason = %event.reason,
+                reason = ?event.reason,
                 "node verdict changed"
             );
             if let Some(webhooks) = inner.webhooks.get() {

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use netchecker_wire::{
-    AgentStatus, Dns, NodeStatus, PodViewSource, PodViewStatus, Probe, Status, Summary, UNEXPECTED,
+    AgentStatus, AuthResult, Dns, NodeStatus, PodViewSource, PodViewStatus, Probe, Status, Summary,
+    UNEXPECTED,
 };
 
 use crate::cache::Entry;
@@ -24,16 +25,37 @@ pub struct ViewFacts {
 
 /// Render the answer for `eval`, made at wall-clock time `wall`.
 pub fn render(eval: &Evaluation<'_, Entry>, view: ViewFacts, wall: jiff::Timestamp) -> Status {
-    let nodes: Vec<NodeStatus> = eval
-        .nodes
-        .iter()
-        .map(|node| NodeStatus {
-            node: node.name.to_owned(),
-            verdict: node.verdict,
-            reason: eval.reason(node),
-            agents: node.agents.clone().map(|i| agent(eval, i)).collect(),
-        })
-        .collect();
+    Status {
+        generated_at: wall,
+        summary: summary(eval, view),
+        nodes: (0..eval.nodes.len()).map(|n| node(eval, n)).collect(),
+    }
+}
+
+/// Write the answer for `eval` as JSON into `out`, exactly as `render`'s
+/// result serialises, one node at a time: the answer is held once, as
+/// bytes, never a second time as values.
+pub fn write(
+    eval: &Evaluation<'_, Entry>,
+    view: ViewFacts,
+    wall: jiff::Timestamp,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(b"{\"generated_at\":");
+    let _ = serde_json::to_writer(&mut *out, &wall);
+    out.extend_from_slice(b",\"summary\":");
+    let _ = serde_json::to_writer(&mut *out, &summary(eval, view));
+    out.extend_from_slice(b",\"nodes\":[");
+    for n in 0..eval.nodes.len() {
+        if n > 0 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut *out, &node(eval, n));
+    }
+    out.extend_from_slice(b"]}");
+}
+
+fn summary(eval: &Evaluation<'_, Entry>, view: ViewFacts) -> Summary {
     let verdicts = NodeVerdict::ALL
         .iter()
         .map(|v| (v.as_str().to_owned(), eval.verdicts[v.index()]))
@@ -43,23 +65,36 @@ pub fn render(eval: &Evaluation<'_, Entry>, view: ViewFacts, wall: jiff::Timesta
         .map(|s| (s.as_str().to_owned(), eval.states[s.index()]))
         .chain([(UNEXPECTED.to_owned(), eval.unexpected)])
         .collect();
-    Status {
-        generated_at: wall,
-        summary: Summary {
-            healthy: eval.healthy,
-            nodes: nodes.len(),
-            agents: eval.agents.len(),
-            verdicts,
-            agent_states,
-            in_startup_grace: eval.in_grace,
-            pod_view: PodViewStatus {
-                source: view.source,
-                synced: view.health.synced,
-                stale: view.health.stale,
-                age_seconds: round_ms_f64(view.health.age_seconds),
-            },
+    Summary {
+        healthy: eval.healthy,
+        nodes: eval.nodes.len(),
+        agents: eval.agents.len(),
+        verdicts,
+        agent_states,
+        in_startup_grace: eval.in_grace,
+        pod_view: PodViewStatus {
+            source: view.source,
+            synced: view.health.synced,
+            stale: view.health.stale,
+            age_seconds: round_ms_f64(view.health.age_seconds),
         },
-        nodes,
+        unauthenticated: eval
+            .agents
+            .iter()
+            .filter_map(|a| a.report?.auth)
+            .filter(|r| *r != AuthResult::Ok)
+            .count(),
+    }
+}
+
+/// Node `n` of the evaluation with its agents.
+fn node(eval: &Evaluation<'_, Entry>, n: usize) -> NodeStatus {
+    let node = &eval.nodes[n];
+    NodeStatus {
+        node: node.name.to_owned(),
+        verdict: node.verdict,
+        reason: eval.reason(node),
+        agents: node.agents.clone().map(|i| agent(eval, i)).collect(),
     }
 }
 
@@ -93,6 +128,7 @@ fn agent(eval: &Evaluation<'_, Entry>, i: usize) -> AgentStatus {
                 total_ms: p.total,
             })
             .collect(),
+        auth: entry.and_then(|e| e.auth),
     }
 }
 
@@ -180,6 +216,13 @@ mod tests {
         };
         let wall: jiff::Timestamp = "2026-11-21T10:00:41Z".parse().unwrap();
         let s = render(&eval, view, wall);
+        let mut written = Vec::new();
+        write(&eval, view, wall, &mut written);
+        assert_eq!(
+            written,
+            serde_json::to_vec(&s).unwrap(),
+            "one answer, two ways"
+        );
 
         assert_eq!(s.generated_at, wall);
         let nodes: Vec<_> = s

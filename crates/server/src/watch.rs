@@ -103,7 +103,7 @@ impl View<'_> {
             watcher::Event::Delete(pod) => {
                 let name = pod.name_any();
                 if self.app.forget(&name) {
-                    tracing::info!(pod = %name, "agent pod deleted; its report left the cache");
+                    tracing::info!(pod = ?name, "agent pod deleted; its report left the cache");
                 }
             }
             watcher::Event::Init | watcher::Event::Apply(_) | watcher::Event::InitApply(_) => {}

@@ -155,7 +155,7 @@ impl Webhooks {
         for (url, queue) in &self.queues {
             if queue.try_send(body.clone()).is_err() {
                 self.counters.inc("dropped");
-                tracing::warn!(webhook = %url, node = %event.node, "webhook queue full or closed; event dropped");
+                tracing::warn!(webhook = %url, node = ?event.node, "webhook queue full or closed; event dropped");
             }
         }
     }

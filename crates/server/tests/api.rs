@@ -31,6 +31,7 @@ fn settings() -> Settings {
         max_report_bytes: 256 * 1024,
         max_agents: 3,
         request_timeout: Duration::from_secs(5),
+        read_token: None,
     }
 }
 
@@ -231,11 +232,13 @@ async fn without_kubernetes_the_expected_set_is_reporters_plus_named_and_delete_
     let ans = get(&r, "/api/v1/connectivity_check").await;
     assert_eq!(ans.json()["Absent"], json!(["named-only"]));
 
+    // A name given with --expected-agents is never forgotten.
     let del = delete(&r, "named-only").await;
-    assert_eq!(del.status, StatusCode::OK);
+    assert_eq!(del.status, StatusCode::CONFLICT);
+    assert!(del.text().contains("--expected-agents"), "{}", del.text());
     assert_eq!(
-        get(&r, "/api/v1/connectivity_check").await.text(),
-        r#"{"Message":"All 1 pods successfully reported back to the server","Absent":[],"Outdated":[]}"#
+        get(&r, "/api/v1/connectivity_check").await.json()["Absent"],
+        json!(["named-only"])
     );
 
     assert_eq!(delete(&r, POD).await.status, StatusCode::OK);

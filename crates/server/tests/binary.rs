@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use netchecker_fake_apiserver::{FakeApiServer, agent_pod};
 
 mod common;
+mod fixture;
 use common::Server;
 
 const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
@@ -37,10 +38,11 @@ impl Server {
         let mut out = String::new();
         s.read_to_string(&mut out)?;
         let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = out
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
+        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+        let chunked = head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked");
+        let body = fixture::dechunk(chunked, body);
         Ok((status, body))
     }
 

@@ -85,6 +85,10 @@ async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Answ
     }
     let mut body = String::new();
     let _ = r.read_to_string(&mut body).await;
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = fixture::dechunk(chunked, &body);
     Answer {
         status,
         headers,

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use netchecker_fake_apiserver::{FakeApiServer, agent_pod};
 
 mod common;
+mod fixture;
 use common::Server;
 
 const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
@@ -50,8 +51,11 @@ fn request(s: &Server, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut out = String::new();
     c.read_to_string(&mut out).unwrap();
     let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
-    (status, body.unwrap_or_default())
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    (status, fixture::dechunk(chunked, body))
 }
 
 /// Poll `cond` every 50 ms until it holds, or panic with the log after `within`.

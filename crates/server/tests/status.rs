@@ -201,7 +201,8 @@ async fn each_agent_is_described_in_full() {
             "clock_skew_seconds": n2["agents"][0]["clock_skew_seconds"].clone(),
             "dns": {"ok": true, "lookups": {"netchecker-service": ["10.233.0.10"]}},
             "probes": [{"url": "http://netchecker-service:8081/api/v1/ping", "ok": true,
-                        "connection_result": 1, "http_code": 200, "total_ms": 3}]
+                        "connection_result": 1, "http_code": 200, "total_ms": 3}],
+            "auth": null
         })
     );
     let skew = n2["agents"][0]["clock_skew_seconds"].as_f64().unwrap();
@@ -221,7 +222,7 @@ async fn each_agent_is_described_in_full() {
         &json!({
             "name": "netchecker-agent-never", "namespace": null, "node": "", "kind": "pod_network",
             "state": "absent", "last_report_age_seconds": null, "report_interval_seconds": null,
-            "clock_skew_seconds": null, "dns": null, "probes": []
+            "clock_skew_seconds": null, "dns": null, "probes": [], "auth": null
         })
     );
     let n5_pod = &node(&s, "n5")["agents"][1];

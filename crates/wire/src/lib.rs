@@ -20,7 +20,7 @@ pub use report::{
     AgentReport, HostDate, InvalidHostDate, OutgoingReport, ProbeResult, StoredReport,
 };
 pub use status::{
-    AgentStatus, Dns, NodeStatus, PodViewSource, PodViewStatus, Probe, Status, Summary,
+    AgentStatus, AuthResult, Dns, NodeStatus, PodViewSource, PodViewStatus, Probe, Status, Summary,
 };
 
 /// Path prefix under which the server receives and serves agent reports.

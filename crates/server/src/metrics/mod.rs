@@ -27,10 +27,12 @@ pub enum Rejection {
     CacheFull,
     Timeout,
     UnknownAgent,
+    Unauthenticated,
+    Forbidden,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 7] = [
+    pub const ALL: [Rejection; 9] = [
         Rejection::InvalidJson,
         Rejection::InvalidReport,
         Rejection::TooLarge,
@@ -38,6 +40,8 @@ impl Rejection {
         Rejection::CacheFull,
         Rejection::Timeout,
         Rejection::UnknownAgent,
+        Rejection::Unauthenticated,
+        Rejection::Forbidden,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +53,8 @@ impl Rejection {
             Rejection::CacheFull => "cache_full",
             Rejection::Timeout => "timeout",
             Rejection::UnknownAgent => "unknown_agent",
+            Rejection::Unauthenticated => "unauthenticated",
+            Rejection::Forbidden => "forbidden",
         }
     }
 }
@@ -61,8 +67,10 @@ pub struct Metrics {
     check_ok: IntGauge,
     reports_received: IntCounter,
     reports_rejected: IntCounterVec,
+    report_auth: IntCounterVec,
     pod_view_synced: IntGauge,
     pod_view_age: Gauge,
+    connections: crate::serve::ConnectionSeries,
 }
 
 impl Metrics {
@@ -105,6 +113,32 @@ impl Metrics {
                 &["reason"],
             )?,
         )?;
+        let report_auth = register(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "netchecker_report_auth_total",
+                    "Reports by what their credentials proved (ok, missing, invalid, forbidden); counted with --report-auth warn or enforce",
+                ),
+                &["result"],
+            )?,
+        )?;
+        for result in netchecker_wire::AuthResult::ALL {
+            report_auth.with_label_values(&[result.as_str()]);
+        }
+        let connections = crate::serve::ConnectionSeries {
+            open: register(
+                r,
+                IntGauge::new("netchecker_connections", "HTTP connections open now")?,
+            )?,
+            shed: register(
+                r,
+                IntCounter::new(
+                    "netchecker_connections_shed_total",
+                    "Connections answered 503 and closed because --max-connections were open",
+                )?,
+            )?,
+        };
         let pod_view_synced = register(
             r,
             IntGauge::new(
@@ -149,8 +183,10 @@ impl Metrics {
             check_ok,
             reports_received,
             reports_rejected,
+            report_auth,
             pod_view_synced,
             pod_view_age,
+            connections,
         })
     }
 
@@ -179,6 +215,16 @@ impl Metrics {
         self.reports_received.inc();
         self.per_agent
             .report_accepted(agent, pod, probes, skew_seconds);
+    }
+
+    /// The connection series, for the accept loop.
+    pub fn connections(&self) -> &crate::serve::ConnectionSeries {
+        &self.connections
+    }
+
+    /// A report's credentials were checked with this result.
+    pub fn report_auth(&self, result: netchecker_wire::AuthResult) {
+        self.report_auth.with_label_values(&[result.as_str()]).inc();
     }
 
     pub fn report_rejected(&self, reason: Rejection) {

@@ -130,13 +130,13 @@ impl PodView {
         matches!(self, PodView::Kube(_))
     }
 
-    /// Forget a name given on the command line (no-Kubernetes mode).
-    pub fn forget_named(&self, name: &str) -> bool {
+    /// Whether `name` was given with `--expected-agents` (without Kubernetes).
+    pub fn is_named(&self, name: &str) -> bool {
         match self {
             PodView::Static(named) => named
-                .write()
+                .read()
                 .unwrap_or_else(PoisonError::into_inner)
-                .remove(name),
+                .contains(name),
             PodView::Kube(_) => false,
         }
     }
@@ -156,6 +156,15 @@ impl PodView {
                 None => Watched::NotWatched,
             },
             PodView::Kube(_) | PodView::Static(_) => Watched::NoView,
+        }
+    }
+
+    /// Call `f` with the watched pod named `name` (`None` without
+    /// Kubernetes, before the first sync, or when no pod has that name).
+    pub fn with_watched_pod<R>(&self, name: &str, f: impl FnOnce(Option<&WatchedPod>) -> R) -> R {
+        match self {
+            PodView::Kube(k) if k.status.synced() => f(k.pods.read().get(name)),
+            PodView::Kube(_) | PodView::Static(_) => f(None),
         }
     }
 

@@ -1,6 +1,8 @@
 //! The server binary as a child process, shared by the test files that run
 //! it: started on a free loopback port with its log in a temporary
-//! directory, killed and reaped when dropped.
+//! directory, killed and reaped when dropped. Each test file uses what it
+//! needs of it.
+#![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -40,6 +42,21 @@ impl Server {
             log,
             _dir: dir,
         }
+    }
+
+    /// The server's resident memory and its peak, in KiB.
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server process is alive");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
     }
 
     pub fn logs(&self) -> String {
