@@ -91,6 +91,15 @@ pub struct Args {
     )]
     pub report_timeout: Option<Seconds>,
 
+    /// File holding a bearer token to send with every report (a projected
+    /// ServiceAccount token, or a shared secret); re-read before each report.
+    #[arg(
+        long = "token-file",
+        env = "NETCHECKER_TOKEN_FILE",
+        value_name = "PATH"
+    )]
+    pub token_file: Option<PathBuf>,
+
     /// Log line format.
     #[arg(
         long = "log-format",
@@ -180,6 +189,10 @@ pub struct Config {
     pub probe_timeout: Duration,
     pub report_timeout: Duration,
     pub proc_uptime_path: PathBuf,
+    /// Where the bearer token is read from before each report; `None`: no
+    /// `Authorization` header at all. Only the path: the token itself is
+    /// never part of the configuration (nor of its `Debug` output).
+    pub token_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -242,6 +255,7 @@ impl Config {
             probe_timeout,
             report_timeout,
             proc_uptime_path: args.proc_uptime_path,
+            token_file: args.token_file,
         })
     }
 }

@@ -25,6 +25,8 @@ pub mod probe;
 pub mod report;
 /// The timer loop around the rounds.
 pub mod schedule;
+/// The bearer token file, read before each report.
+pub mod token;
 /// URLs, connections (TCP, TLS) and one HTTP/1.1 exchange per connection.
 pub mod transport;
 
@@ -127,13 +129,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Stats> {
         probes = agent.probe_urls().len(),
         probe_timeout = ?agent.config().probe_timeout,
         report_timeout = ?agent.config().report_timeout,
+        token_file = ?agent.config().token_file,
         "agent started"
     );
-    let stats = schedule(period, shutdown, || agent.round()).await;
+    let mut stats = schedule(period, shutdown, || agent.round()).await;
+    stats.without_token = agent.reports_without_token();
     tracing::info!(
         rounds = stats.rounds,
         sent = stats.sent,
         failed = stats.failed,
+        without_token = stats.without_token,
         "agent stopped"
     );
     Ok(stats)

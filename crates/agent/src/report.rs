@@ -1,11 +1,15 @@
-//! One round: gather a fresh report, pad it, POST it on a new connection.
+//! One round: gather a fresh report, pad it, POST it on a new connection
+//! (with the bearer token of `--token-file`, if any).
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use http::Method;
+use http::{HeaderValue, Method};
 use netchecker_wire::{AGENTS_PATH, AgentReport, HostDate, OutgoingReport, PING_PATH};
 use tokio_rustls::TlsConnector;
 
 use crate::config::Config;
+use crate::token::TokenFile;
 use crate::transport::{self, RequestSpec, Target};
 use crate::{Error, Result, gather, probe};
 
@@ -20,6 +24,10 @@ pub struct Agent {
     probes: Vec<Target>,
     /// Built only when some probe uses https.
     tls: Option<TlsConnector>,
+    /// Where the report's bearer token comes from (`--token-file`).
+    token: Option<TokenFile>,
+    /// Report attempts sent without a token because the file was unusable.
+    without_token: AtomicU64,
 }
 
 impl Agent {
@@ -37,11 +45,14 @@ impl Agent {
         } else {
             None
         };
+        let token = config.token_file.as_ref().map(TokenFile::new);
         Ok(Self {
             config,
             report_target,
             probes,
             tls,
+            token,
+            without_token: AtomicU64::new(0),
         })
     }
 
@@ -52,6 +63,12 @@ impl Agent {
     /// Where reports go: `http://{serverendpoint}/api/v1/agents/{pod}`.
     pub fn report_url(&self) -> &str {
         &self.report_target.url
+    }
+
+    /// Report attempts sent without the `Authorization` header because the
+    /// token file was missing, empty or unreadable (0 without `--token-file`).
+    pub fn reports_without_token(&self) -> u64 {
+        self.without_token.load(Ordering::Relaxed)
     }
 
     /// Every URL probed each round, the server's ping first.
@@ -103,7 +120,9 @@ impl Agent {
         Ok(serde_json::to_vec(&out)?.into())
     }
 
-    /// POST one encoded report on a new connection, within the report timeout.
+    /// POST one encoded report on a new connection, within the report
+    /// timeout, with the token as the file holds it now (the probes never
+    /// carry it).
     pub async fn send(&self, body: Bytes) -> Result<()> {
         let spec = RequestSpec {
             method: Method::POST,
@@ -112,6 +131,7 @@ impl Agent {
             keep_body: KEEP_ANSWER_BYTES,
             timeout: self.config.report_timeout,
             tls: None,
+            authorization: self.authorization(),
         };
         let ex = transport::request(&self.report_target, spec).await;
         ex.outcome?;
@@ -123,6 +143,16 @@ impl Agent {
             }),
             None => unreachable!("a completed exchange has a status"),
         }
+    }
+
+    /// `Bearer <token>` from the token file, read afresh; `None` without
+    /// `--token-file`, or (counted) when the file cannot be used.
+    fn authorization(&self) -> Option<HeaderValue> {
+        let value = self.token.as_ref()?.header();
+        if value.is_none() {
+            self.without_token.fetch_add(1, Ordering::Relaxed);
+        }
+        value
     }
 
     /// Gather, encode and send one report.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{Method, Request, StatusCode, Uri, header};
+use http::{HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -166,6 +166,9 @@ pub struct RequestSpec<'a> {
     pub keep_body: usize,
     pub timeout: Duration,
     pub tls: Option<&'a TlsConnector>,
+    /// `Authorization` header, sent last; none at all when `None`, so that
+    /// such a request is byte for byte what it was before tokens existed.
+    pub authorization: Option<HeaderValue>,
 }
 
 impl<'a> RequestSpec<'a> {
@@ -178,6 +181,7 @@ impl<'a> RequestSpec<'a> {
             keep_body: 0,
             timeout,
             tls,
+            authorization: None,
         }
     }
 }
@@ -297,6 +301,9 @@ fn build_request(target: &Target, spec: &RequestSpec<'_>) -> Request<Full<Bytes>
         .header(header::CONNECTION, "close");
     if let Some(ct) = spec.content_type {
         builder = builder.header(header::CONTENT_TYPE, ct);
+    }
+    if let Some(value) = &spec.authorization {
+        builder = builder.header(header::AUTHORIZATION, value.clone());
     }
     builder
         .body(Full::new(spec.body.clone()))

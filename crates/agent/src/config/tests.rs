@@ -238,3 +238,26 @@ fn unusable_urls_are_refused_at_start() {
         assert!(err.to_string().contains("invalid URL"), "{argv:?}: {err}");
     }
 }
+
+#[test]
+fn token_file_in_every_spelling() {
+    for argv in [
+        &["-token-file", "/var/run/secrets/tokens/netchecker"][..],
+        &["-token-file=/var/run/secrets/tokens/netchecker"],
+        &["--token-file", "/var/run/secrets/tokens/netchecker"],
+        &["--token-file=/var/run/secrets/tokens/netchecker"],
+    ] {
+        let c = Config::from_args(parse(argv), env_with_pod("p")).unwrap();
+        assert_eq!(
+            c.token_file,
+            Some(PathBuf::from("/var/run/secrets/tokens/netchecker")),
+            "{argv:?}"
+        );
+    }
+    let c = Config::from_args(parse(&[]), env_with_pod("p")).unwrap();
+    assert_eq!(c.token_file, None);
+    // An empty path is refused at start rather than taken as "no token".
+    let argv = ["netchecker-agent", "--token-file="];
+    let err = Args::try_parse_go(argv).unwrap_err().to_string();
+    assert!(err.contains("--token-file"), "{err}");
+}

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod logs;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,6 +69,9 @@ impl Default for Behaviour {
         }
     }
 }
+
+/// Where reports go.
+pub const REPORTS: &str = "/api/v1/agents/";
 
 #[derive(Default)]
 struct State {
