@@ -23,6 +23,8 @@ pub mod gather;
 pub mod probe;
 /// Building and sending one report.
 pub mod report;
+/// Prompt retries while the server has not seen this pod yet.
+pub mod retry;
 /// The timer loop around the rounds.
 pub mod schedule;
 /// The bearer token file, read before each report.
@@ -133,11 +135,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Stats> {
         "agent started"
     );
     let mut stats = schedule(period, shutdown, || agent.round()).await;
+    stats.retries = agent.retries();
     stats.without_token = agent.reports_without_token();
     tracing::info!(
         rounds = stats.rounds,
         sent = stats.sent,
         failed = stats.failed,
+        retries = stats.retries,
         without_token = stats.without_token,
         "agent stopped"
     );

@@ -1,14 +1,18 @@
 //! One round: gather a fresh report, pad it, POST it on a new connection
-//! (with the bearer token of `--token-file`, if any).
+//! (with the bearer token of `--token-file`, if any), and send it again
+//! promptly while the server has not seen this pod yet.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method};
 use netchecker_wire::{AGENTS_PATH, AgentReport, HostDate, OutgoingReport, PING_PATH};
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use crate::config::Config;
+use crate::retry::Retries;
 use crate::token::TokenFile;
 use crate::transport::{self, RequestSpec, Target};
 use crate::{Error, Result, gather, probe};
@@ -28,6 +32,7 @@ pub struct Agent {
     token: Option<TokenFile>,
     /// Report attempts sent without a token because the file was unusable.
     without_token: AtomicU64,
+    retries: Retries,
 }
 
 impl Agent {
@@ -53,6 +58,7 @@ impl Agent {
             tls,
             token,
             without_token: AtomicU64::new(0),
+            retries: Retries::default(),
         })
     }
 
@@ -63,6 +69,12 @@ impl Agent {
     /// Where reports go: `http://{serverendpoint}/api/v1/agents/{pod}`.
     pub fn report_url(&self) -> &str {
         &self.report_target.url
+    }
+
+    /// Report attempts made again because the server did not watch this
+    /// pod yet (see [`crate::retry`]).
+    pub fn retries(&self) -> u64 {
+        self.retries.count()
     }
 
     /// Report attempts sent without the `Authorization` header because the
@@ -120,16 +132,20 @@ impl Agent {
         Ok(serde_json::to_vec(&out)?.into())
     }
 
-    /// POST one encoded report on a new connection, within the report
-    /// timeout, with the token as the file holds it now (the probes never
-    /// carry it).
+    /// POST one encoded report on a new connection, within the report timeout.
     pub async fn send(&self, body: Bytes) -> Result<()> {
+        self.send_within(body, self.config.report_timeout).await
+    }
+
+    /// POST one encoded report on a new connection, within `limit`, with
+    /// the token as the file holds it now (the probes never carry it).
+    async fn send_within(&self, body: Bytes, limit: Duration) -> Result<()> {
         let spec = RequestSpec {
             method: Method::POST,
             content_type: Some("application/json"),
             body,
             keep_body: KEEP_ANSWER_BYTES,
-            timeout: self.config.report_timeout,
+            timeout: limit,
             tls: None,
             authorization: self.authorization(),
         };
@@ -155,9 +171,12 @@ impl Agent {
         value
     }
 
-    /// Gather, encode and send one report.
+    /// Gather, encode and send one report; send it again after 1 s, 2 s,
+    /// 4 s … while the server answers that it does not watch this pod yet,
+    /// until the next report is due (one interval after this round began).
     pub async fn round(&self) -> Result<()> {
-        let report = self.gather().await;
+        let due = Instant::now() + self.config.report_interval;
+        let mut report = self.gather().await;
         for p in &report.network_probes {
             tracing::debug!(
                 url = %p.url,
@@ -167,7 +186,19 @@ impl Agent {
                 "probe"
             );
         }
-        let body = self.encode(&report)?;
-        self.send(body).await
+        let mut first = true;
+        let attempt = |limit| {
+            if !first {
+                // The same report, but `hostdate` is the time of sending:
+                // the server reports the difference to its clock as skew.
+                report.hostdate = HostDate::from_timestamp(jiff::Timestamp::now());
+            }
+            first = false;
+            let body = self.encode(&report);
+            async move { self.send_within(body?, limit).await }
+        };
+        self.retries
+            .run(due, self.config.report_timeout, attempt)
+            .await
     }
 }

@@ -24,6 +24,9 @@ pub struct Stats {
     pub sent: u64,
     /// Rounds that failed (network, timeout, refusal).
     pub failed: u64,
+    /// Report attempts made again within a round because the server did
+    /// not watch the pod yet; filled in by [`crate::run`] from the agent.
+    pub retries: u64,
     /// Report attempts sent without a token because the token file could
     /// not be used; filled in by [`crate::run`] from the agent.
     pub without_token: u64,
