@@ -91,6 +91,15 @@ pub struct Args {
     )]
     pub report_timeout: Option<Seconds>,
 
+    /// File holding a bearer token to send with every report (a projected
+    /// ServiceAccount token, or a shared secret); re-read before each report.
+    #[arg(
+        long = "token-file",
+        env = "NETCHECKER_TOKEN_FILE",
+        value_name = "PATH"
+    )]
+    pub token_file: Option<PathBuf>,
+
     /// Log line format.
     #[arg(
         long = "log-format",
@@ -180,6 +189,10 @@ pub struct Config {
     pub probe_timeout: Duration,
     pub report_timeout: Duration,
     pub proc_uptime_path: PathBuf,
+    /// Where the bearer token is read from before each report; `None`: no
+    /// `Authorization` header at all. Only the path: the token itself is
+    /// never part of the configuration (nor of its `Debug` output).
+    pub token_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -242,6 +255,7 @@ impl Config {
             probe_timeout,
             report_timeout,
             proc_uptime_path: args.proc_uptime_path,
+            token_file: args.token_file,
         })
     }
 }
@@ -256,246 +270,4 @@ pub fn split_probe_urls(s: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use super::*;
-
-    fn parse(args: &[&str]) -> Args {
-        Args::try_parse_go(std::iter::once("netchecker-agent").chain(args.iter().copied()))
-            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
-    }
-
-    fn env_with_pod(name: &str) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            HashMap::from([(POD_NAME_ENV.to_owned(), name.to_owned())]);
-        move |k| map.get(k).cloned()
-    }
-
-    #[test]
-    fn command_is_well_formed() {
-        Args::go_command().debug_assert();
-    }
-
-    #[test]
-    fn defaults_are_the_originals() {
-        let a = parse(&[]);
-        assert_eq!(a.server_endpoint, "netchecker-service:8081");
-        assert_eq!(a.report_interval, 60);
-        assert_eq!(a.zero_extender_length, 1500);
-        assert_eq!(a.probe_urls, "");
-        assert_eq!(a.verbosity, 0);
-        assert_eq!(a.log_format, LogFormat::Plain);
-        assert_eq!(a.proc_uptime_path, PathBuf::from("/proc/uptime"));
-    }
-
-    #[test]
-    fn every_go_spelling_of_the_value_flags() {
-        for (flag, alias) in [
-            ("serverendpoint", "server-endpoint"),
-            ("reportinterval", "report-interval"),
-            ("probeurls", "probe-urls"),
-            ("zeroextenderlength", "zero-extender-length"),
-        ] {
-            let value = match flag {
-                "serverendpoint" => "10.0.0.1:9000",
-                "probeurls" => "http://a.example;https://b.example",
-                _ => "42",
-            };
-            let joined_single = format!("-{flag}={value}");
-            let joined_double = format!("--{flag}={value}");
-            let joined_alias = format!("--{alias}={value}");
-            let single = format!("-{flag}");
-            let double = format!("--{flag}");
-            let kebab = format!("--{alias}");
-            for argv in [
-                vec![single.as_str(), value],
-                vec![joined_single.as_str()],
-                vec![double.as_str(), value],
-                vec![joined_double.as_str()],
-                vec![kebab.as_str(), value],
-                vec![joined_alias.as_str()],
-            ] {
-                let a = parse(&argv);
-                let got = match flag {
-                    "serverendpoint" => a.server_endpoint,
-                    "reportinterval" => a.report_interval.to_string(),
-                    "probeurls" => a.probe_urls,
-                    _ => a.zero_extender_length.to_string(),
-                };
-                assert_eq!(got, value, "{argv:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn the_originals_manifest_line_parses() {
-        let a = parse(&[
-            "-v=5",
-            "-alsologtostderr=true",
-            "-serverendpoint=netchecker-service:8081",
-            "-reportinterval=60",
-            "-probeurls=http://ipinfo.io",
-        ]);
-        assert_eq!(a.verbosity, 5);
-        assert_eq!(a.alsologtostderr, Some(true));
-        assert_eq!(a.report_interval, 60);
-        assert_eq!(a.probe_urls, "http://ipinfo.io");
-    }
-
-    #[test]
-    fn glog_flags() {
-        for argv in [
-            &["-v", "5"][..],
-            &["-v=5"],
-            &["--v=5"],
-            &["-v5"],
-            &["--v", "5"],
-        ] {
-            assert_eq!(parse(argv).verbosity, 5, "{argv:?}");
-        }
-        assert_eq!(parse(&["-logtostderr"]).logtostderr, Some(true));
-        assert_eq!(parse(&["-logtostderr=false"]).logtostderr, Some(false));
-        assert_eq!(parse(&["--alsologtostderr"]).alsologtostderr, Some(true));
-        assert_eq!(
-            parse(&["-alsologtostderr=true"]).alsologtostderr,
-            Some(true)
-        );
-        assert_eq!(parse(&["-alsologtostderr=0"]).alsologtostderr, Some(false));
-        // A Go boolean never swallows the next word.
-        let a = parse(&["-logtostderr", "-reportinterval", "7"]);
-        assert_eq!((a.logtostderr, a.report_interval), (Some(true), 7));
-        assert_eq!(parse(&["--log-format", "json"]).log_format, LogFormat::Json);
-    }
-
-    #[test]
-    fn the_last_of_repeated_flags_wins_as_in_go() {
-        let a = parse(&["-reportinterval=5", "-reportinterval", "9"]);
-        assert_eq!(a.report_interval, 9);
-    }
-
-    #[test]
-    fn bad_values_are_refused() {
-        for argv in [
-            &["-reportinterval=0"][..],
-            &["-reportinterval=abc"],
-            &["-zeroextenderlength=-1"],
-            &["--log-format=xml"],
-            &["--probe-timeout=0"],
-            &["--no-such-flag"],
-        ] {
-            let argv = std::iter::once("netchecker-agent").chain(argv.iter().copied());
-            assert!(Args::try_parse_go(argv).is_err());
-        }
-    }
-
-    #[test]
-    fn probe_urls_split_on_commas_and_semicolons() {
-        assert_eq!(
-            split_probe_urls("http://a, https://b/x;http://c:81/;;"),
-            ["http://a", "https://b/x", "http://c:81/"]
-        );
-        assert!(split_probe_urls("").is_empty());
-    }
-
-    #[test]
-    fn config_from_args_and_env() {
-        let a = parse(&[
-            "-serverendpoint=127.0.0.1:8081",
-            "-reportinterval=15",
-            "-probeurls=http://127.0.0.1:1/;https://localhost:2/x",
-        ]);
-        let map = HashMap::from([
-            (POD_NAME_ENV.to_owned(), "netchecker-agent-x7k2p".to_owned()),
-            (NODE_NAME_ENV.to_owned(), "node-1".to_owned()),
-        ]);
-        let c = Config::from_args(a, |k| map.get(k).cloned()).unwrap();
-        assert_eq!(c.pod_name, "netchecker-agent-x7k2p");
-        assert_eq!(c.node_name, "node-1");
-        assert_eq!(c.report_interval, Duration::from_secs(15));
-        assert_eq!(
-            c.probe_urls,
-            ["http://127.0.0.1:1/", "https://localhost:2/x"]
-        );
-        assert_eq!(c.probe_timeout, Duration::from_secs(6));
-        assert_eq!(c.report_timeout, Duration::from_millis(7500));
-    }
-
-    #[test]
-    fn derived_timeouts_stay_inside_the_interval() {
-        for secs in [1u64, 2, 5, 60, 3600] {
-            let a = parse(&[&format!("-reportinterval={secs}")]);
-            let c = Config::from_args(a, env_with_pod("p")).unwrap();
-            assert!(
-                c.probe_timeout + c.report_timeout < c.report_interval,
-                "{secs}"
-            );
-            assert!(c.probe_timeout <= MAX_DERIVED_TIMEOUT);
-            assert!(c.report_timeout <= MAX_DERIVED_TIMEOUT);
-        }
-    }
-
-    #[test]
-    fn explicit_timeouts_must_fit_the_interval() {
-        let a = parse(&[
-            "-reportinterval=2",
-            "--probe-timeout=0.5",
-            "--report-timeout",
-            "1",
-        ]);
-        let c = Config::from_args(a, env_with_pod("p")).unwrap();
-        assert_eq!(
-            (c.probe_timeout, c.report_timeout),
-            (Duration::from_millis(500), Duration::from_secs(1))
-        );
-        let a = parse(&[
-            "-reportinterval=2",
-            "--probe-timeout=1",
-            "--report-timeout=1",
-        ]);
-        let err = Config::from_args(a, env_with_pod("p")).unwrap_err();
-        assert!(
-            err.to_string().contains("shorter than the report interval"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn missing_pod_name_names_the_variable() {
-        for env in [None, Some(""), Some("  ")] {
-            let err = Config::from_args(parse(&[]), |k| {
-                (k == POD_NAME_ENV)
-                    .then(|| env.map(str::to_owned))
-                    .flatten()
-            })
-            .unwrap_err();
-            assert!(err.to_string().contains("MY_POD_NAME"), "{err}");
-        }
-    }
-
-    #[test]
-    fn a_pod_name_that_cannot_be_a_path_segment_is_refused() {
-        let err = Config::from_args(parse(&[]), env_with_pod("a/b")).unwrap_err();
-        assert!(err.to_string().contains("MY_POD_NAME"), "{err}");
-    }
-
-    #[test]
-    fn missing_node_name_is_empty() {
-        let c = Config::from_args(parse(&[]), env_with_pod("p")).unwrap();
-        assert_eq!(c.node_name, "");
-    }
-
-    #[test]
-    fn unusable_urls_are_refused_at_start() {
-        for argv in [
-            &["-probeurls=ftp://example.org/"][..],
-            &["-probeurls=not a url"],
-            &["-probeurls=http://"],
-            &["-serverendpoint=a b"],
-            &["-serverendpoint="],
-        ] {
-            let err = Config::from_args(parse(argv), env_with_pod("p")).unwrap_err();
-            assert!(err.to_string().contains("invalid URL"), "{argv:?}: {err}");
-        }
-    }
-}
+mod tests;

@@ -23,8 +23,12 @@ pub mod gather;
 pub mod probe;
 /// Building and sending one report.
 pub mod report;
+/// Prompt retries while the server has not seen this pod yet.
+pub mod retry;
 /// The timer loop around the rounds.
 pub mod schedule;
+/// The bearer token file, read before each report.
+pub mod token;
 /// URLs, connections (TCP, TLS) and one HTTP/1.1 exchange per connection.
 pub mod transport;
 
@@ -127,13 +131,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Stats> {
         probes = agent.probe_urls().len(),
         probe_timeout = ?agent.config().probe_timeout,
         report_timeout = ?agent.config().report_timeout,
+        token_file = ?agent.config().token_file,
         "agent started"
     );
-    let stats = schedule(period, shutdown, || agent.round()).await;
+    let mut stats = schedule(period, shutdown, || agent.round()).await;
+    stats.retries = agent.retries();
+    stats.without_token = agent.reports_without_token();
     tracing::info!(
         rounds = stats.rounds,
         sent = stats.sent,
         failed = stats.failed,
+        retries = stats.retries,
+        without_token = stats.without_token,
         "agent stopped"
     );
     Ok(stats)

@@ -1,11 +1,19 @@
-//! One round: gather a fresh report, pad it, POST it on a new connection.
+//! One round: gather a fresh report, pad it, POST it on a new connection
+//! (with the bearer token of `--token-file`, if any), and send it again
+//! promptly while the server has not seen this pod yet.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::Method;
+use http::{HeaderValue, Method};
 use netchecker_wire::{AGENTS_PATH, AgentReport, HostDate, OutgoingReport, PING_PATH};
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use crate::config::Config;
+use crate::retry::Retries;
+use crate::token::TokenFile;
 use crate::transport::{self, RequestSpec, Target};
 use crate::{Error, Result, gather, probe};
 
@@ -20,6 +28,11 @@ pub struct Agent {
     probes: Vec<Target>,
     /// Built only when some probe uses https.
     tls: Option<TlsConnector>,
+    /// Where the report's bearer token comes from (`--token-file`).
+    token: Option<TokenFile>,
+    /// Report attempts sent without a token because the file was unusable.
+    without_token: AtomicU64,
+    retries: Retries,
 }
 
 impl Agent {
@@ -37,11 +50,15 @@ impl Agent {
         } else {
             None
         };
+        let token = config.token_file.as_ref().map(TokenFile::new);
         Ok(Self {
             config,
             report_target,
             probes,
             tls,
+            token,
+            without_token: AtomicU64::new(0),
+            retries: Retries::default(),
         })
     }
 
@@ -52,6 +69,18 @@ impl Agent {
     /// Where reports go: `http://{serverendpoint}/api/v1/agents/{pod}`.
     pub fn report_url(&self) -> &str {
         &self.report_target.url
+    }
+
+    /// Report attempts made again because the server did not watch this
+    /// pod yet (see [`crate::retry`]).
+    pub fn retries(&self) -> u64 {
+        self.retries.count()
+    }
+
+    /// Report attempts sent without the `Authorization` header because the
+    /// token file was missing, empty or unreadable (0 without `--token-file`).
+    pub fn reports_without_token(&self) -> u64 {
+        self.without_token.load(Ordering::Relaxed)
     }
 
     /// Every URL probed each round, the server's ping first.
@@ -105,13 +134,20 @@ impl Agent {
 
     /// POST one encoded report on a new connection, within the report timeout.
     pub async fn send(&self, body: Bytes) -> Result<()> {
+        self.send_within(body, self.config.report_timeout).await
+    }
+
+    /// POST one encoded report on a new connection, within `limit`, with
+    /// the token as the file holds it now (the probes never carry it).
+    async fn send_within(&self, body: Bytes, limit: Duration) -> Result<()> {
         let spec = RequestSpec {
             method: Method::POST,
             content_type: Some("application/json"),
             body,
             keep_body: KEEP_ANSWER_BYTES,
-            timeout: self.config.report_timeout,
+            timeout: limit,
             tls: None,
+            authorization: self.authorization(),
         };
         let ex = transport::request(&self.report_target, spec).await;
         ex.outcome?;
@@ -125,9 +161,22 @@ impl Agent {
         }
     }
 
-    /// Gather, encode and send one report.
+    /// `Bearer <token>` from the token file, read afresh; `None` without
+    /// `--token-file`, or (counted) when the file cannot be used.
+    fn authorization(&self) -> Option<HeaderValue> {
+        let value = self.token.as_ref()?.header();
+        if value.is_none() {
+            self.without_token.fetch_add(1, Ordering::Relaxed);
+        }
+        value
+    }
+
+    /// Gather, encode and send one report; send it again after 1 s, 2 s,
+    /// 4 s … while the server answers that it does not watch this pod yet,
+    /// until the next report is due (one interval after this round began).
     pub async fn round(&self) -> Result<()> {
-        let report = self.gather().await;
+        let due = Instant::now() + self.config.report_interval;
+        let mut report = self.gather().await;
         for p in &report.network_probes {
             tracing::debug!(
                 url = %p.url,
@@ -137,7 +186,19 @@ impl Agent {
                 "probe"
             );
         }
-        let body = self.encode(&report)?;
-        self.send(body).await
+        let mut first = true;
+        let attempt = |limit| {
+            if !first {
+                // The same report, but `hostdate` is the time of sending:
+                // the server reports the difference to its clock as skew.
+                report.hostdate = HostDate::from_timestamp(jiff::Timestamp::now());
+            }
+            first = false;
+            let body = self.encode(&report);
+            async move { self.send_within(body?, limit).await }
+        };
+        self.retries
+            .run(due, self.config.report_timeout, attempt)
+            .await
     }
 }

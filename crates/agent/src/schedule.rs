@@ -24,6 +24,12 @@ pub struct Stats {
     pub sent: u64,
     /// Rounds that failed (network, timeout, refusal).
     pub failed: u64,
+    /// Report attempts made again within a round because the server did
+    /// not watch the pod yet; filled in by [`crate::run`] from the agent.
+    pub retries: u64,
+    /// Report attempts sent without a token because the token file could
+    /// not be used; filled in by [`crate::run`] from the agent.
+    pub without_token: u64,
 }
 
 /// Run `round` at once and then every `period` until `shutdown` is
@@ -153,7 +159,8 @@ mod tests {
             Stats {
                 rounds: 5,
                 sent: 4,
-                failed: 0
+                failed: 0,
+                ..Stats::default()
             },
             "the round running at shutdown is cut short and not counted"
         );
@@ -177,7 +184,8 @@ mod tests {
             Stats {
                 rounds: 4,
                 sent: 2,
-                failed: 2
+                failed: 2,
+                ..Stats::default()
             }
         );
     }
@@ -199,7 +207,8 @@ mod tests {
             Stats {
                 rounds: 5,
                 sent: 4,
-                failed: 1
+                failed: 1,
+                ..Stats::default()
             }
         );
     }
@@ -240,7 +249,8 @@ mod tests {
             Stats {
                 rounds: 1,
                 sent: 0,
-                failed: 0
+                failed: 0,
+                ..Stats::default()
             }
         );
     }

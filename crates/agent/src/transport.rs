@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{Method, Request, StatusCode, Uri, header};
+use http::{HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -166,6 +166,9 @@ pub struct RequestSpec<'a> {
     pub keep_body: usize,
     pub timeout: Duration,
     pub tls: Option<&'a TlsConnector>,
+    /// `Authorization` header, sent last; none at all when `None`, so that
+    /// such a request is byte for byte what it was before tokens existed.
+    pub authorization: Option<HeaderValue>,
 }
 
 impl<'a> RequestSpec<'a> {
@@ -178,6 +181,7 @@ impl<'a> RequestSpec<'a> {
             keep_body: 0,
             timeout,
             tls,
+            authorization: None,
         }
     }
 }
@@ -298,6 +302,9 @@ fn build_request(target: &Target, spec: &RequestSpec<'_>) -> Request<Full<Bytes>
     if let Some(ct) = spec.content_type {
         builder = builder.header(header::CONTENT_TYPE, ct);
     }
+    if let Some(value) = &spec.authorization {
+        builder = builder.header(header::AUTHORIZATION, value.clone());
+    }
     builder
         .body(Full::new(spec.body.clone()))
         .expect("path and headers were validated when the target was parsed")
@@ -369,74 +376,4 @@ pub fn tls_connector() -> Result<TlsConnector> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn targets_parse() {
-        let t: Target = "http://netchecker-service:8081/api/v1/ping"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            t,
-            Target {
-                url: "http://netchecker-service:8081/api/v1/ping".into(),
-                tls: false,
-                host: "netchecker-service".into(),
-                port: 8081,
-                authority: "netchecker-service:8081".into(),
-                path: "/api/v1/ping".into(),
-            }
-        );
-        let t: Target = "https://example.org".parse().unwrap();
-        assert_eq!((t.tls, t.port, t.path.as_str()), (true, 443, "/"));
-        let t: Target = "http://[::1]:9/x?y=1".parse().unwrap();
-        assert_eq!(
-            (
-                t.host.as_str(),
-                t.port,
-                t.authority.as_str(),
-                t.path.as_str()
-            ),
-            ("::1", 9, "[::1]:9", "/x?y=1")
-        );
-        let t: Target = "http://user:pw@h.example/".parse().unwrap();
-        assert_eq!(
-            (t.host.as_str(), t.authority.as_str(), t.port),
-            ("h.example", "h.example", 80)
-        );
-    }
-
-    #[test]
-    fn server_targets_come_from_host_port() {
-        let t = Target::server("localhost:8081", "/api/v1/agents/p").unwrap();
-        assert_eq!(t.url, "http://localhost:8081/api/v1/agents/p");
-        assert_eq!((t.host.as_str(), t.port), ("localhost", 8081));
-        let t = Target::server("netchecker-service", "/").unwrap();
-        assert_eq!(t.port, 80);
-    }
-
-    #[test]
-    fn bad_targets() {
-        for url in [
-            "ftp://x/",
-            "x",
-            "//x/y",
-            "http://",
-            "http://a b/",
-            "https://:1/",
-        ] {
-            assert!(url.parse::<Target>().is_err(), "{url}");
-        }
-    }
-
-    #[test]
-    fn tls_connector_builds() {
-        tls_connector().unwrap();
-    }
-
-    #[test]
-    fn phases_name_dns_for_dns() {
-        assert!(Phase::Dns.to_string().contains("DNS"));
-    }
-}
+mod tests;

@@ -205,3 +205,92 @@ async fn sigterm_in_the_middle_of_a_round_exits_at_once() {
     assert!(status.success(), "{status}");
     assert!(started.elapsed() < Duration::from_secs(4));
 }
+
+/// Wait until the last report satisfies `pred`; panic after `within`.
+async fn wait_for_report(
+    rec: &Recorder,
+    within: Duration,
+    pred: impl Fn(&common::Recorded) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if rec.requests_to("/api/v1/agents/").last().is_some_and(&pred) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:#?}",
+            rec.requests()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_token_file_is_sent_followed_and_never_logged_even_at_trace_level() {
+    const FIRST: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJmaXJzdCJ9.Zmlyc3Qtc2lnbmF0dXJl";
+    const SECOND: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzZWNvbmQifQ.c2Vjb25kLXNpZ25hdHVyZQ";
+    let rec = Recorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    std::fs::write(&path, format!("{FIRST}\n")).unwrap();
+    let mut child = agent()
+        .env("MY_POD_NAME", "agent-token")
+        .env("NETCHECKER_TOKEN_FILE", &path)
+        .env("RUST_LOG", "trace")
+        .args([
+            "-serverendpoint",
+            &rec.addr().to_string(),
+            "-reportinterval=1",
+        ])
+        .spawn()
+        .unwrap();
+    let mut lines = log_lines(&mut child);
+    let log = tokio::spawn(async move {
+        let mut all = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            all.push(line);
+        }
+        all
+    });
+    let bearer = |token: &'static str| {
+        move |r: &common::Recorded| r.header("authorization") == Some(&format!("Bearer {token}"))
+    };
+    wait_for_report(&rec, Duration::from_secs(5), bearer(FIRST)).await;
+    // Rotated the way the kubelet does it: a new file renamed over the path.
+    std::fs::write(dir.path().join("token.new"), SECOND).unwrap();
+    std::fs::rename(dir.path().join("token.new"), &path).unwrap();
+    wait_for_report(&rec, Duration::from_secs(5), bearer(SECOND)).await;
+    std::fs::remove_file(&path).unwrap();
+    wait_for_report(&rec, Duration::from_secs(5), |r| {
+        r.header("authorization").is_none()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let status = stop(&mut child, Duration::from_secs(5)).await;
+    assert!(status.success(), "{status}");
+
+    let log = log.await.unwrap().join("\n");
+    // RUST_LOG=trace enables every event of every crate.
+    assert!(
+        log.contains("DEBUG") && log.contains("agent stopped"),
+        "{log}"
+    );
+    for secret in [
+        FIRST,
+        SECOND,
+        "Zmlyc3Qtc2lnbmF0dXJl",
+        "c2Vjb25kLXNpZ25hdHVyZQ",
+    ] {
+        assert!(!log.contains(secret), "{secret} logged:\n{log}");
+    }
+    // The missing file was warned about once, though several reports went without.
+    let warnings = log.matches("cannot use the token file").count();
+    assert_eq!(warnings, 1, "{log}");
+    assert!(rec.requests_to("/api/v1/agents/").len() >= 4);
+    assert!(
+        rec.requests_to("/api/v1/ping")
+            .iter()
+            .all(|p| p.header("authorization").is_none())
+    );
+}

@@ -7,6 +7,9 @@
 
 #![allow(dead_code)]
 
+pub mod logs;
+
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,6 +34,8 @@ pub struct Recorded {
     pub peer: SocketAddr,
     /// When the request head had been read.
     pub at: Instant,
+    /// The same on tokio's clock, which tests can pause and advance.
+    pub clock: tokio::time::Instant,
 }
 
 impl Recorded {
@@ -68,10 +73,15 @@ impl Default for Behaviour {
     }
 }
 
+/// Where reports go; [`Recorder::answer_reports`] applies to these only.
+pub const REPORTS: &str = "/api/v1/agents/";
+
 #[derive(Default)]
 struct State {
     requests: Mutex<Vec<Recorded>>,
     behaviour: Mutex<Behaviour>,
+    /// Answers to the next reports, in turn, before `behaviour` again.
+    report_answers: Mutex<VecDeque<Behaviour>>,
     connections: AtomicU64,
     changed: Notify,
 }
@@ -117,6 +127,12 @@ impl Recorder {
 
     pub fn set(&self, behaviour: Behaviour) {
         *self.state.behaviour.lock().unwrap() = behaviour;
+    }
+
+    /// Answer the next reports (not pings) with `answers`, one each in
+    /// turn; later ones get the behaviour set with [`Recorder::set`].
+    pub fn answer_reports(&self, answers: impl IntoIterator<Item = Behaviour>) {
+        self.state.report_answers.lock().unwrap().extend(answers);
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -206,6 +222,11 @@ async fn serve(stream: TcpStream, peer: SocketAddr, conn: u64, state: Arc<State>
         let close = headers
             .iter()
             .any(|(n, v)| n == "connection" && v.eq_ignore_ascii_case("close"));
+        let scripted = if path.starts_with(REPORTS) {
+            state.report_answers.lock().unwrap().pop_front()
+        } else {
+            None
+        };
         let request = Recorded {
             method,
             path,
@@ -214,11 +235,12 @@ async fn serve(stream: TcpStream, peer: SocketAddr, conn: u64, state: Arc<State>
             conn,
             peer,
             at: Instant::now(),
+            clock: tokio::time::Instant::now(),
         };
         state.requests.lock().unwrap().push(request);
         state.changed.notify_waiters();
 
-        let b = state.behaviour.lock().unwrap().clone();
+        let b = scripted.unwrap_or_else(|| state.behaviour.lock().unwrap().clone());
         tokio::time::sleep(b.head_delay).await;
         let head = format!(
             "HTTP/1.1 {} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n",
