@@ -67,6 +67,17 @@ def env(c):
     return {e["name"]: e for e in c.get("env", [])}
 
 
+def daemonsets(docs):
+    return [x for x in docs if x["kind"] == "DaemonSet"]
+
+
+def pod_spec(obj):
+    return obj["spec"]["template"]["spec"]
+
+
+TOKEN_DIR = "/var/run/secrets/netchecker"
+
+
 HARDENED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True}
 
 print("check-chart:")
@@ -76,7 +87,8 @@ print("check-chart:")
 def _():
     d = render()
     kinds = sorted(x["kind"] for x in d)
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "DaemonSet", "Deployment", "Service", "ServiceAccount"], kinds
+    assert kinds == ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "DaemonSet", "Deployment", "Service",
+                     "ServiceAccount", "ServiceAccount"], kinds
     svc = one(d, "Service", "netchecker-service")
     assert svc["spec"]["type"] == "ClusterIP"
     assert svc["spec"]["ports"][0]["port"] == 8081 and "nodePort" not in svc["spec"]["ports"][0]
@@ -135,6 +147,74 @@ def _():
     for s in (ps, hs):
         assert s["tolerations"] == [{"operator": "Exists"}]
         assert s["automountServiceAccountToken"] is False
+        assert s["serviceAccountName"] == "prod-netchecker-agent"
+
+
+@check("report auth (default enforce): agents mount a pod-bound token for the server's audience")
+def _():
+    d = render()
+    c = container(one(d, "Deployment"))
+    assert env(c)["NETCHECKER_REPORT_AUTH"]["value"] == "enforce"
+    assert env(c)["NETCHECKER_REPORT_AUTH_AUDIENCE"]["value"] == "netchecker"
+    assert not any("report-auth" in a for a in c["args"]), "passed as environment, not as flags"
+    assert len(daemonsets(d)) == 2
+    for ds in daemonsets(d):
+        spec = pod_spec(ds)
+        assert spec["serviceAccountName"] == "netchecker-agent"
+        assert spec["automountServiceAccountToken"] is False
+        vols = {v["name"]: v for v in spec["volumes"]}
+        assert list(vols) == ["report-token"], vols
+        assert vols["report-token"]["projected"]["sources"] == [
+            {"serviceAccountToken": {"audience": "netchecker", "expirationSeconds": 3600, "path": "token"}}]
+        ac = container(ds)
+        assert ac["volumeMounts"] == [{"name": "report-token", "mountPath": TOKEN_DIR, "readOnly": True}]
+        assert env(ac)["NETCHECKER_TOKEN_FILE"]["value"] == TOKEN_DIR + "/token"
+        assert not any("token" in a for a in ac["args"])
+
+
+@check("report auth: the agents' ServiceAccount has no API token and no RBAC")
+def _():
+    for d in (render(), render("server.watchNamespace=netchecker")):
+        sa = one(d, "ServiceAccount", "netchecker-agent")
+        assert sa["automountServiceAccountToken"] is False
+        for b in [x for x in d if x["kind"].endswith("RoleBinding")]:
+            assert all(s["name"] != "netchecker-agent" for s in b["subjects"]), b["subjects"]
+    d = render("agent.serviceAccount.name=nc-agents", release="prod", namespace="ops")
+    assert one(d, "ServiceAccount", "nc-agents")["metadata"]["namespace"] == "ops"
+    assert {pod_spec(ds)["serviceAccountName"] for ds in daemonsets(d)} == {"nc-agents"}
+    assert one(render(release="prod"), "ServiceAccount", "prod-netchecker-agent")
+    d = render("agent.serviceAccount.create=false", "agent.serviceAccount.name=existing")
+    assert [x["metadata"]["name"] for x in d if x["kind"] == "ServiceAccount"] == ["netchecker-server"]
+    assert {pod_spec(ds)["serviceAccountName"] for ds in daemonsets(d)} == {"existing"}
+
+
+@check("report auth: off mounts no token; warn mounts it; audience and lifetime from values")
+def _():
+    # `mode: off` in a YAML file arrives as false (YAML 1.1); both mean off.
+    for d in (render("reportAuth.mode=off"), render(values={"reportAuth": {"mode": False}})):
+        assert env(container(one(d, "Deployment")))["NETCHECKER_REPORT_AUTH"]["value"] == "off"
+        for ds in daemonsets(d):
+            assert "volumes" not in pod_spec(ds) and "volumeMounts" not in container(ds)
+            assert "NETCHECKER_TOKEN_FILE" not in env(container(ds))
+    d = render("reportAuth.mode=warn", "reportAuth.audience=nc.example", "reportAuth.expirationSeconds=600")
+    c = container(one(d, "Deployment"))
+    assert env(c)["NETCHECKER_REPORT_AUTH"]["value"] == "warn"
+    assert env(c)["NETCHECKER_REPORT_AUTH_AUDIENCE"]["value"] == "nc.example"
+    for ds in daemonsets(d):
+        sat = pod_spec(ds)["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"]
+        assert sat == {"audience": "nc.example", "expirationSeconds": 600, "path": "token"}
+        assert env(container(ds))["NETCHECKER_TOKEN_FILE"]["value"] == TOKEN_DIR + "/token"
+    for bad in ("reportAuth.mode=strict", "reportAuth.expirationSeconds=599"):
+        r = subprocess.run(["helm", "template", "x", str(CHART), "--set", bad], capture_output=True, text=True)
+        assert r.returncode != 0 and "reportAuth" in r.stderr, (bad, r.stderr)
+
+
+@check("report auth survives replaced arguments (the Go-style example)")
+def _():
+    d = render(values=ROOT / "examples/values-go-style-flags.yaml")
+    assert env(container(one(d, "Deployment")))["NETCHECKER_REPORT_AUTH"]["value"] == "enforce"
+    for ds in daemonsets(d):
+        assert env(container(ds))["NETCHECKER_TOKEN_FILE"]["value"] == TOKEN_DIR + "/token"
 
 
 @check("agents: downward API env and arguments from values")
@@ -186,7 +266,7 @@ def _():
     c = container(one(render("server.rustLog=trace", "server.logFormat=json"), "Deployment"))
     assert env(c)["RUST_LOG"]["value"] == "trace" and "--log-format=json" in c["args"]
     c = container(one(render("server.logLevel="), "Deployment"))
-    assert "env" not in c, "no RUST_LOG and no empty env list"
+    assert "RUST_LOG" not in env(c)
     c = container(one(render("agent.logLevel="), "DaemonSet", "netchecker-agent"))
     assert "RUST_LOG" not in env(c) and "MY_POD_NAME" in env(c)
 

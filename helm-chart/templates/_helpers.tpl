@@ -76,6 +76,34 @@ app: {{ .app }}
 {{- end }}
 {{- end }}
 
+{{/*
+Name of the agents' ServiceAccount. Their report tokens name it; it is never
+bound to any role.
+*/}}
+{{- define "netchecker.agent.serviceAccountName" -}}
+{{- if .Values.agent.serviceAccount.create }}
+{{- default (printf "%s-agent" (include "netchecker.fullname" . | trunc 57 | trimSuffix "-")) .Values.agent.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.agent.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+reportAuth.mode as off, warn or enforce. A bare `off` in a YAML values file
+arrives as the boolean false (YAML 1.1), which means off too.
+*/}}
+{{- define "netchecker.reportAuthMode" -}}
+{{- $m := .Values.reportAuth.mode | toString }}
+{{- if or (eq $m "false") (eq $m "off") }}off
+{{- else if has $m (list "warn" "enforce") }}{{ $m }}
+{{- else }}{{ fail (printf "reportAuth.mode must be off, warn or enforce, not %q" $m) }}
+{{- end }}
+{{- end }}
+
+{{/* Where the agents' projected report token is mounted, and its file. */}}
+{{- define "netchecker.agent.tokenDir" -}}/var/run/secrets/netchecker{{- end }}
+{{- define "netchecker.agent.tokenFile" -}}{{ include "netchecker.agent.tokenDir" . }}/token{{- end }}
+
 {{/* Image reference; the argument is an image values block plus the root context. */}}
 {{- define "netchecker.image" -}}
 {{- $img := .image }}
