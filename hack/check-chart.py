@@ -217,6 +217,30 @@ def _():
         assert env(container(ds))["NETCHECKER_TOKEN_FILE"]["value"] == TOKEN_DIR + "/token"
 
 
+@check("read token: off by default; a Secret mounted, its file passed, the ServiceMonitor sends it")
+def _():
+    d = render("metrics.serviceMonitor.enabled=true")
+    c = container(one(d, "Deployment"))
+    assert "NETCHECKER_READ_TOKEN_FILE" not in env(c) and "volumeMounts" not in c
+    assert "volumes" not in pod_spec(one(d, "Deployment"))
+    assert "bearerTokenSecret" not in one(d, "ServiceMonitor")["spec"]["endpoints"][0]
+    d = render("metrics.serviceMonitor.enabled=true", "server.readToken.existingSecret=nc-read",
+               "server.readToken.key=bearer")
+    dep = one(d, "Deployment")
+    c = container(dep)
+    assert pod_spec(dep)["volumes"] == [{"name": "read-token", "secret": {
+        "secretName": "nc-read", "items": [{"key": "bearer", "path": "token"}]}}], pod_spec(dep)["volumes"]
+    assert c["volumeMounts"] == [{"name": "read-token", "mountPath": "/var/run/secrets/netchecker-read", "readOnly": True}]
+    assert env(c)["NETCHECKER_READ_TOKEN_FILE"]["value"] == "/var/run/secrets/netchecker-read/token"
+    assert not any("token" in a for a in c["args"]), "passed as environment, not as a flag"
+    ep = one(d, "ServiceMonitor")["spec"]["endpoints"][0]
+    assert ep["bearerTokenSecret"] == {"name": "nc-read", "key": "bearer"}
+    assert ep["path"] == "/metrics"
+    # The agents need no read token.
+    for ds in daemonsets(d):
+        assert "NETCHECKER_READ_TOKEN_FILE" not in env(container(ds))
+
+
 @check("agents: downward API env and arguments from values")
 def _():
     d = render("agent.reportInterval=15", "agent.zeroExtenderLength=3000",

@@ -57,9 +57,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+def get(url: str, timeout: float = 2.0, token: str | None = None) -> tuple[int, str]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -153,6 +154,13 @@ def rewrite_agent_args(args, port):
     return out
 
 
+def server_supports(flag: str) -> bool:
+    """Whether this server binary knows a flag (older ones ignore the
+    variables of newer options, so there is nothing to check with them)."""
+    out = subprocess.run([str(BIN / "netchecker-server"), "--help"], capture_output=True, text=True).stdout
+    return flag in out
+
+
 def run_case(name, cmd, work: Path):
     docs = [d for d in yaml.safe_load_all(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout) if d]
     dep = [d for d in docs if d["kind"] == "Deployment"][0]
@@ -199,10 +207,12 @@ def run_case(name, cmd, work: Path):
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(kubeconfig), **kube_env(server_c, server_pod)}
-        provided = mount_volumes(dep["spec"]["template"]["spec"], server_c, server_pod, api, work / "server-volumes", env)
+        server_env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(kubeconfig),
+                      **kube_env(server_c, server_pod)}
+        provided = mount_volumes(dep["spec"]["template"]["spec"], server_c, server_pod, api,
+                                 work / "server-volumes", server_env)
         server_args = rewrite_server_args(server_c.get("args", []), port)
-        start("server", [str(BIN / "netchecker-server"), *server_args], env)
+        start("server", [str(BIN / "netchecker-server"), *server_args], server_env)
         wait_for(lambda: get(base + "/readyz")[0] == 200, "server /readyz (pod view synced)", procs)
 
         for pod, spec, c in agents:
@@ -218,6 +228,12 @@ def run_case(name, cmd, work: Path):
         body = wait_for(check_ok, "connectivity_check 200 with both agents", procs, seconds=30)
         answer = json.loads(body)
         assert answer["Message"] == "All 2 pods successfully reported back to the server", answer
+        read_token_file = server_env.get("NETCHECKER_READ_TOKEN_FILE")
+        if read_token_file and server_supports("--read-token-file"):
+            token = Path(read_token_file).read_text().strip()
+            assert get(base + "/metrics")[0] == 401, "/metrics without the read token"
+            assert get(base + "/metrics", token=token)[0] == 200, "/metrics with the read token"
+            provided.append("read token required by /metrics")
         nc_env = " ".join(sorted(e["name"] for e in server_c.get("env", []) if e["name"].startswith("NETCHECKER_")))
         print(f"  ok   {name}: server {' '.join(server_args)} [{nc_env}]"
               f"{' volumes: ' + ', '.join(provided) if provided else ''} | agents report, check: {answer['Message']}")

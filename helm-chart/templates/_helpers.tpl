@@ -104,6 +104,10 @@ arrives as the boolean false (YAML 1.1), which means off too.
 {{- define "netchecker.agent.tokenDir" -}}/var/run/secrets/netchecker{{- end }}
 {{- define "netchecker.agent.tokenFile" -}}{{ include "netchecker.agent.tokenDir" . }}/token{{- end }}
 
+{{/* Where the server's read token (server.readToken) is mounted, and its file. */}}
+{{- define "netchecker.server.readTokenDir" -}}/var/run/secrets/netchecker-read{{- end }}
+{{- define "netchecker.server.readTokenFile" -}}{{ include "netchecker.server.readTokenDir" . }}/token{{- end }}
+
 {{/* Image reference; the argument is an image values block plus the root context. */}}
 {{- define "netchecker.image" -}}
 {{- $img := .image }}
