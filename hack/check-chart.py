@@ -87,7 +87,7 @@ print("check-chart:")
 def _():
     d = render()
     kinds = sorted(x["kind"] for x in d)
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "DaemonSet", "Deployment", "Service",
+    assert kinds == ["DaemonSet", "DaemonSet", "Deployment", "Role", "RoleBinding", "Service",
                      "ServiceAccount", "ServiceAccount"], kinds
     svc = one(d, "Service", "netchecker-service")
     assert svc["spec"]["type"] == "ClusterIP"
@@ -102,21 +102,46 @@ def _():
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert "--endpoint=0.0.0.0:8081" in c["args"]
-    assert not any(a.startswith("--namespace") for a in c["args"]), "no --namespace when watching all"
+    assert not any(a.startswith("--namespace") for a in c["args"]), "the namespace goes in the environment"
     assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "netchecker-server"
 
 
-@check("RBAC: ClusterRole get/list/watch pods bound to the server's ServiceAccount")
+PODS_READ = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+RBAC_KINDS = {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
+
+
+@check("RBAC (default): a Role in the release namespace, pods only, and the server watches only there")
 def _():
-    d = render()
+    d = render(namespace="ops")
+    assert {x["kind"] for x in d} & RBAC_KINDS == {"Role", "RoleBinding"}
+    role = one(d, "Role")
+    assert role["metadata"]["namespace"] == "ops"
+    assert role["rules"] == PODS_READ, role["rules"]
+    b = one(d, "RoleBinding")
+    assert b["metadata"]["namespace"] == "ops"
+    assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
+    assert b["subjects"] == [{"kind": "ServiceAccount", "name": "netchecker-server", "namespace": "ops"}]
+    c = container(one(d, "Deployment"))
+    # The pod's own namespace, so plain manifests applied elsewhere follow.
+    assert env(c)["NETCHECKER_NAMESPACE"] == {
+        "name": "NETCHECKER_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
+    assert not any(a.startswith("--namespace") for a in c["args"])
+
+
+@check("RBAC: watchAllNamespaces takes a ClusterRole (pods only) and no namespace")
+def _():
+    d = render("server.watchAllNamespaces=true")
+    assert {x["kind"] for x in d} & RBAC_KINDS == {"ClusterRole", "ClusterRoleBinding"}
     role = one(d, "ClusterRole")
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    assert role["rules"] == PODS_READ and "namespace" not in role["metadata"]
     b = one(d, "ClusterRoleBinding")
     assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]}
     assert b["subjects"] == [{"kind": "ServiceAccount", "name": "netchecker-server", "namespace": "netchecker"}]
+    assert "NETCHECKER_NAMESPACE" not in env(container(one(d, "Deployment")))
+    assert not [x for x in render("rbac.create=false") if x["kind"] in RBAC_KINDS]
 
 
-@check("watchNamespace: Role + RoleBinding in that namespace and --namespace passed")
+@check("watchNamespace: Role + RoleBinding in that namespace, NETCHECKER_NAMESPACE set to it")
 def _():
     d = render("server.watchNamespace=team-a", namespace="ops")
     assert not [x for x in d if x["kind"].startswith("Cluster")]
@@ -125,7 +150,10 @@ def _():
     b = one(d, "RoleBinding")
     assert b["metadata"]["namespace"] == "team-a"
     assert b["subjects"][0]["namespace"] == "ops"
-    assert "--namespace=team-a" in container(one(d, "Deployment"))["args"]
+    assert env(container(one(d, "Deployment")))["NETCHECKER_NAMESPACE"]["value"] == "team-a"
+    r = subprocess.run(["helm", "template", "x", str(CHART), "--set", "server.watchNamespace=a",
+                        "--set", "server.watchAllNamespaces=true"], capture_output=True, text=True)
+    assert r.returncode != 0 and "exclude each other" in r.stderr, r.stderr
 
 
 @check("agents: two DaemonSets with the exact app labels the server selects on")
@@ -174,7 +202,7 @@ def _():
 
 @check("report auth: the agents' ServiceAccount has no API token and no RBAC")
 def _():
-    for d in (render(), render("server.watchNamespace=netchecker")):
+    for d in (render(), render("server.watchAllNamespaces=true")):
         sa = one(d, "ServiceAccount", "netchecker-agent")
         assert sa["automountServiceAccountToken"] is False
         for b in [x for x in d if x["kind"].endswith("RoleBinding")]:

@@ -184,10 +184,17 @@ def run_case(name, cmd, work: Path):
         }
         pods.append(pod)
         agents.append((pod, spec, spec["containers"][0]))
-    (work / "pods.json").write_text(json.dumps(pods))
     server_pod = {"metadata": {"name": "netchecker-server-t0abc", "namespace": namespace},
                   "spec": {"nodeName": "node-1", "serviceAccountName": dep["spec"]["template"]["spec"].get(
                       "serviceAccountName", "default")}}
+    if "NETCHECKER_NAMESPACE" in kube_env(server_c, server_pod):
+        # A server told to watch one namespace must not expect an agent pod
+        # elsewhere (which never reports): "All 2 pods" below proves it.
+        decoy = json.loads(json.dumps(pods[0]))
+        decoy["metadata"].update(name=decoy["metadata"]["name"] + "-decoy", namespace=f"not-{namespace}",
+                                 uid="uid-decoy")
+        pods.append(decoy)
+    (work / "pods.json").write_text(json.dumps(pods))
 
     procs = []
 

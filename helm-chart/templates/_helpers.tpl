@@ -108,6 +108,20 @@ arrives as the boolean false (YAML 1.1), which means off too.
 {{- define "netchecker.server.readTokenDir" -}}/var/run/secrets/netchecker-read{{- end }}
 {{- define "netchecker.server.readTokenFile" -}}{{ include "netchecker.server.readTokenDir" . }}/token{{- end }}
 
+{{/*
+The one namespace the server watches, or "" for all namespaces
+(server.watchAllNamespaces).
+*/}}
+{{- define "netchecker.watchNamespace" -}}
+{{- if .Values.server.watchAllNamespaces }}
+{{- if .Values.server.watchNamespace }}
+{{- fail "server.watchNamespace and server.watchAllNamespaces exclude each other: set one" }}
+{{- end }}
+{{- else }}
+{{- default .Release.Namespace .Values.server.watchNamespace }}
+{{- end }}
+{{- end }}
+
 {{/* Image reference; the argument is an image values block plus the root context. */}}
 {{- define "netchecker.image" -}}
 {{- $img := .image }}
