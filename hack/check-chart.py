@@ -373,15 +373,69 @@ def _():
     assert [x["metadata"]["name"] for x in d if x["kind"] == "DaemonSet"] == ["netchecker-agent"]
 
 
-@check("NetworkPolicy: open port by default (host-network agents), CIDRs narrow it")
+def np_peers(np):
+    """The peers of the policy's single ingress rule; asserts the rule's shape."""
+    spec = np["spec"]
+    assert spec["policyTypes"] == ["Ingress"]
+    for rule in spec["ingress"]:
+        assert rule.get("from"), f"an ingress rule without peers admits every source: {rule}"
+        assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert len(spec["ingress"]) <= 1
+    return spec["ingress"][0]["from"] if spec["ingress"] else []
+
+
+@check("NetworkPolicy (defaults): the release's pod-network agents only, never any source")
 def _():
-    np = one(render("networkPolicy.enabled=true"), "NetworkPolicy")
-    assert np["spec"]["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
-    np = one(render("networkPolicy.enabled=true", "networkPolicy.allowedCIDRs={10.0.0.0/16}"), "NetworkPolicy")
-    frm = np["spec"]["ingress"][0]["from"]
-    assert {"ipBlock": {"cidr": "10.0.0.0/16"}} in frm
-    agents = [p for p in frm if "podSelector" in p][0]
-    assert agents["podSelector"]["matchExpressions"][0]["values"] == ["netchecker-agent", "netchecker-agent-hostnet"]
+    d = render("networkPolicy.enabled=true", release="prod", namespace="ops")
+    np = one(d, "NetworkPolicy")
+    assert np["metadata"]["namespace"] == "ops"
+    server_labels = one(d, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert all(server_labels.get(k) == v for k, v in np["spec"]["podSelector"]["matchLabels"].items())
+    peers = np_peers(np)
+    agent_labels = one(d, "DaemonSet", "prod-netchecker-agent")["spec"]["template"]["metadata"]["labels"]
+    # Same namespace as the policy (no namespaceSelector), this release's agents only.
+    assert peers[0] == {"podSelector": {"matchLabels": {
+        "app": "netchecker-agent", "app.kubernetes.io/component": "netchecker-agent",
+        "app.kubernetes.io/instance": "prod", "app.kubernetes.io/name": "netchecker"}}}, peers[0]
+    assert all(agent_labels.get(k) == v for k, v in peers[0]["podSelector"]["matchLabels"].items())
+    assert len(peers) == 1, peers
+
+
+@check("NetworkPolicy: node CIDRs for host-network agents, Prometheus selectors, extra peers")
+def _():
+    d = render(values={"networkPolicy": {
+        "enabled": True, "nodeCIDRs": ["10.0.0.0/16", "fd00:10::/64"],
+        "prometheus": {"namespaceSelector": {"matchLabels": {"team": "obs"}},
+                       "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
+        "extraFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}}]}})
+    peers = np_peers(one(d, "NetworkPolicy"))
+    assert peers[1:] == [
+        {"ipBlock": {"cidr": "10.0.0.0/16"}}, {"ipBlock": {"cidr": "fd00:10::/64"}},
+        {"namespaceSelector": {"matchLabels": {"team": "obs"}},
+         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}}], peers
+    # Prometheus in the release namespace: a pod selector alone.
+    peers = np_peers(one(render(values={"networkPolicy": {"enabled": True, "prometheus": {
+        "namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "prometheus"}}}}}), "NetworkPolicy"))
+    assert peers[1:] == [{"podSelector": {"matchLabels": {"app": "prometheus"}}}], peers
+    # Namespaces only: every pod there.
+    peers = np_peers(one(render(values={"networkPolicy": {"enabled": True, "prometheus": {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}}}), "NetworkPolicy"))
+    assert peers[1:] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}], peers
+    r = subprocess.run(["helm", "template", "x", str(CHART), "--set", "networkPolicy.nodeCIDRs={10.0.0.0}"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "nodeCIDRs" in r.stderr, r.stderr
+
+
+@check("NetworkPolicy: with no peer at all nothing is admitted (never an open rule)")
+def _():
+    np = one(render(values={"agent": {"podNetwork": {"enabled": False}}, "networkPolicy": {"enabled": True}}),
+             "NetworkPolicy")
+    assert np["spec"]["ingress"] == [] and np["spec"]["policyTypes"] == ["Ingress"], np["spec"]
+    # Pod-network agents off: their peer goes, the node CIDRs stay.
+    peers = np_peers(one(render(values={"agent": {"podNetwork": {"enabled": False}}, "networkPolicy": {
+        "enabled": True, "nodeCIDRs": ["10.0.0.0/16"]}}), "NetworkPolicy"))
+    assert peers[0] == {"ipBlock": {"cidr": "10.0.0.0/16"}}, peers
 
 
 @check("ServiceMonitor selects the Service's port http")
