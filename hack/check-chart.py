@@ -4,6 +4,7 @@
 template change that breaks a deployment fails here, not in a cluster.
 Run by hack/test-deploy.sh: .tools/venv/bin/python hack/check-chart.py
 """
+import math
 import os
 import subprocess
 import sys
@@ -269,6 +270,67 @@ def _():
         assert "NETCHECKER_READ_TOKEN_FILE" not in env(container(ds))
 
 
+def server_memory(d):
+    r = container(one(d, "Deployment"))["resources"]
+    return r["requests"].get("memory"), r["limits"].get("memory")
+
+
+def expected_memory(max_agents, base, per_agent_kib, factor):
+    """The formula of doc/deployment.md, computed independently of the chart."""
+    request = math.ceil(base + per_agent_kib * max_agents / 1024)
+    return f"{request}Mi", f"{math.ceil(request * factor)}Mi"
+
+
+@check("server memory follows maxAgents (formula with the values.yaml coefficients)")
+def _():
+    v = yaml.safe_load(open(CHART / "values.yaml"))["server"]
+    m = v["memory"]
+    d = render()
+    assert env(container(one(d, "Deployment")))["NETCHECKER_MAX_AGENTS"]["value"] == str(v["maxAgents"])
+    assert server_memory(d) == expected_memory(v["maxAgents"], m["baseMiB"], m["perAgentKiB"], m["limitFactor"])
+    for n in (500, 10000):
+        d = render(f"server.maxAgents={n}")
+        assert env(container(one(d, "Deployment")))["NETCHECKER_MAX_AGENTS"]["value"] == str(n)
+        want = expected_memory(n, m["baseMiB"], m["perAgentKiB"], m["limitFactor"])
+        assert server_memory(d) == want, (n, server_memory(d), want)
+    # CPU stays as given.
+    r = container(one(render(), "Deployment"))["resources"]
+    assert r["requests"]["cpu"] == v["resources"]["requests"]["cpu"] and r["limits"]["cpu"] == v["resources"]["limits"]["cpu"]
+
+
+@check("server memory arithmetic with set coefficients: 2000 and 10000 agents, rounding up")
+def _():
+    coeff = {"baseMiB": 48, "perAgentKiB": 64, "limitFactor": 2}
+    # 48 + 64 * 2000 / 1024 = 173; 48 + 64 * 10000 / 1024 = 673.
+    assert server_memory(render(values={"server": {"maxAgents": 2000, "memory": coeff}})) == ("173Mi", "346Mi")
+    assert server_memory(render(values={"server": {"maxAgents": 10000, "memory": coeff}})) == ("673Mi", "1346Mi")
+    # 30 + 10 * 1000 / 1024 = 39.77 -> 40; 40 * 1.25 = 50. 1001 agents: 39.78 -> 40 too.
+    coeff = {"baseMiB": 30, "perAgentKiB": 10, "limitFactor": 1.25}
+    assert server_memory(render(values={"server": {"maxAgents": 1000, "memory": coeff}})) == ("40Mi", "50Mi")
+    # 100 + 1.5 * 3000 / 1024 = 104.39 -> 105; 105 * 1.5 = 157.5 -> 158.
+    coeff = {"baseMiB": 100, "perAgentKiB": 1.5, "limitFactor": 1.5}
+    assert server_memory(render(values={"server": {"maxAgents": 3000, "memory": coeff}})) == ("105Mi", "158Mi")
+
+
+@check("explicit server.resources memory wins over the formula")
+def _():
+    res = {"requests": {"cpu": "50m", "memory": "300Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+    d = render(values={"server": {"maxAgents": 10000, "resources": res}})
+    assert container(one(d, "Deployment"))["resources"] == res
+    # Either memory value alone counts as explicit: nothing is computed then.
+    assert server_memory(render("server.resources.limits.memory=2Gi", "server.maxAgents=10000")) == (None, "2Gi")
+    assert server_memory(render("server.resources.requests.memory=900Mi")) == ("900Mi", None)
+
+
+@check("--max-agents outside server.maxAgents is refused (the memory would not follow)")
+def _():
+    for bad in (["--set", "server.extraArgs={--max-agents=10000}"], ["--set-json", 'server.args=["-max-agents", "10"]'],
+                ["--set", "server.extraEnv[0].name=NETCHECKER_MAX_AGENTS", "--set", "server.extraEnv[0].value=9"]):
+        r = subprocess.run(["helm", "template", "x", str(CHART), *bad], capture_output=True, text=True)
+        assert r.returncode != 0 and "server.maxAgents" in r.stderr, (bad, r.stderr)
+    assert render("server.extraArgs={--max-agents-note=x}")  # only the flag itself
+
+
 @check("agents: downward API env and arguments from values")
 def _():
     d = render("agent.reportInterval=15", "agent.zeroExtenderLength=3000",
@@ -340,9 +402,9 @@ def _():
 
 @check("args override, extraArgs and extraEnv")
 def _():
-    d = render(values={"server": {"args": ["-v", "5", "-logtostderr"], "extraArgs": ["--max-agents=10"]},
+    d = render(values={"server": {"args": ["-v", "5", "-logtostderr"], "extraArgs": ["--request-timeout=5"]},
                        "agent": {"extraEnv": [{"name": "A", "value": "b"}]}})
-    assert container(one(d, "Deployment"))["args"] == ["-v", "5", "-logtostderr", "--max-agents=10"]
+    assert container(one(d, "Deployment"))["args"] == ["-v", "5", "-logtostderr", "--request-timeout=5"]
     assert env(container(one(d, "DaemonSet", "netchecker-agent")))["A"]["value"] == "b"
 
 

@@ -122,6 +122,29 @@ The one namespace the server watches, or "" for all namespaces
 {{- end }}
 {{- end }}
 
+{{/*
+The server's resources: server.resources, with the memory request and limit
+computed from server.maxAgents unless server.resources sets either:
+  request = baseMiB + perAgentKiB * maxAgents / 1024  (MiB, rounded up)
+  limit   = request * limitFactor                     (MiB, rounded up)
+*/}}
+{{- define "netchecker.server.resources" -}}
+{{- $s := .Values.server -}}
+{{- $r := deepCopy (default dict $s.resources) -}}
+{{- $req := default dict $r.requests -}}
+{{- $lim := default dict $r.limits -}}
+{{- if not (or (hasKey $req "memory") (hasKey $lim "memory")) -}}
+{{- $m := $s.memory -}}
+{{- $request := ceil (addf $m.baseMiB (divf (mulf $m.perAgentKiB $s.maxAgents) 1024)) | int -}}
+{{- $limit := ceil (mulf $request $m.limitFactor) | int -}}
+{{- $_ := set $req "memory" (printf "%dMi" $request) -}}
+{{- $_ := set $lim "memory" (printf "%dMi" $limit) -}}
+{{- $_ := set $r "requests" $req -}}
+{{- $_ := set $r "limits" $lim -}}
+{{- end -}}
+{{- toYaml $r }}
+{{- end }}
+
 {{/* Image reference; the argument is an image values block plus the root context. */}}
 {{- define "netchecker.image" -}}
 {{- $img := .image }}
