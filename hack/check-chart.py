@@ -293,6 +293,12 @@ def _():
         assert env(container(one(d, "Deployment")))["NETCHECKER_MAX_AGENTS"]["value"] == str(n)
         want = expected_memory(n, m["baseMiB"], m["perAgentKiB"], m["limitFactor"])
         assert server_memory(d) == want, (n, server_memory(d), want)
+    # Numbers from a values file reach templates as floats: no "1e+06".
+    d = render(values={"server": {"maxAgents": 1000000}, "reportAuth": {"expirationSeconds": 2592000}})
+    assert env(container(one(d, "Deployment")))["NETCHECKER_MAX_AGENTS"]["value"] == "1000000"
+    assert server_memory(d) == expected_memory(1000000, m["baseMiB"], m["perAgentKiB"], m["limitFactor"])
+    sat = pod_spec(one(d, "DaemonSet", "netchecker-agent"))["volumes"][0]["projected"]["sources"][0]
+    assert sat["serviceAccountToken"]["expirationSeconds"] == 2592000, sat
     # CPU stays as given.
     r = container(one(render(), "Deployment"))["resources"]
     assert r["requests"]["cpu"] == v["resources"]["requests"]["cpu"] and r["limits"]["cpu"] == v["resources"]["limits"]["cpu"]
