@@ -4,6 +4,7 @@
 template change that breaks a deployment fails here, not in a cluster.
 Run by hack/test-deploy.sh: .tools/venv/bin/python hack/check-chart.py
 """
+import math
 import os
 import subprocess
 import sys
@@ -67,6 +68,17 @@ def env(c):
     return {e["name"]: e for e in c.get("env", [])}
 
 
+def daemonsets(docs):
+    return [x for x in docs if x["kind"] == "DaemonSet"]
+
+
+def pod_spec(obj):
+    return obj["spec"]["template"]["spec"]
+
+
+TOKEN_DIR = "/var/run/secrets/netchecker"
+
+
 HARDENED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True}
 
 print("check-chart:")
@@ -76,7 +88,8 @@ print("check-chart:")
 def _():
     d = render()
     kinds = sorted(x["kind"] for x in d)
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "DaemonSet", "Deployment", "Service", "ServiceAccount"], kinds
+    assert kinds == ["DaemonSet", "DaemonSet", "Deployment", "Role", "RoleBinding", "Service",
+                     "ServiceAccount", "ServiceAccount"], kinds
     svc = one(d, "Service", "netchecker-service")
     assert svc["spec"]["type"] == "ClusterIP"
     assert svc["spec"]["ports"][0]["port"] == 8081 and "nodePort" not in svc["spec"]["ports"][0]
@@ -90,21 +103,46 @@ def _():
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert "--endpoint=0.0.0.0:8081" in c["args"]
-    assert not any(a.startswith("--namespace") for a in c["args"]), "no --namespace when watching all"
+    assert not any(a.startswith("--namespace") for a in c["args"]), "the namespace goes in the environment"
     assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "netchecker-server"
 
 
-@check("RBAC: ClusterRole get/list/watch pods bound to the server's ServiceAccount")
+PODS_READ = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+RBAC_KINDS = {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
+
+
+@check("RBAC (default): a Role in the release namespace, pods only, and the server watches only there")
 def _():
-    d = render()
+    d = render(namespace="ops")
+    assert {x["kind"] for x in d} & RBAC_KINDS == {"Role", "RoleBinding"}
+    role = one(d, "Role")
+    assert role["metadata"]["namespace"] == "ops"
+    assert role["rules"] == PODS_READ, role["rules"]
+    b = one(d, "RoleBinding")
+    assert b["metadata"]["namespace"] == "ops"
+    assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
+    assert b["subjects"] == [{"kind": "ServiceAccount", "name": "netchecker-server", "namespace": "ops"}]
+    c = container(one(d, "Deployment"))
+    # The pod's own namespace, so plain manifests applied elsewhere follow.
+    assert env(c)["NETCHECKER_NAMESPACE"] == {
+        "name": "NETCHECKER_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
+    assert not any(a.startswith("--namespace") for a in c["args"])
+
+
+@check("RBAC: watchAllNamespaces takes a ClusterRole (pods only) and no namespace")
+def _():
+    d = render("server.watchAllNamespaces=true")
+    assert {x["kind"] for x in d} & RBAC_KINDS == {"ClusterRole", "ClusterRoleBinding"}
     role = one(d, "ClusterRole")
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    assert role["rules"] == PODS_READ and "namespace" not in role["metadata"]
     b = one(d, "ClusterRoleBinding")
     assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]}
     assert b["subjects"] == [{"kind": "ServiceAccount", "name": "netchecker-server", "namespace": "netchecker"}]
+    assert "NETCHECKER_NAMESPACE" not in env(container(one(d, "Deployment")))
+    assert not [x for x in render("rbac.create=false") if x["kind"] in RBAC_KINDS]
 
 
-@check("watchNamespace: Role + RoleBinding in that namespace and --namespace passed")
+@check("watchNamespace: Role + RoleBinding in that namespace, NETCHECKER_NAMESPACE set to it")
 def _():
     d = render("server.watchNamespace=team-a", namespace="ops")
     assert not [x for x in d if x["kind"].startswith("Cluster")]
@@ -113,7 +151,10 @@ def _():
     b = one(d, "RoleBinding")
     assert b["metadata"]["namespace"] == "team-a"
     assert b["subjects"][0]["namespace"] == "ops"
-    assert "--namespace=team-a" in container(one(d, "Deployment"))["args"]
+    assert env(container(one(d, "Deployment")))["NETCHECKER_NAMESPACE"]["value"] == "team-a"
+    r = subprocess.run(["helm", "template", "x", str(CHART), "--set", "server.watchNamespace=a",
+                        "--set", "server.watchAllNamespaces=true"], capture_output=True, text=True)
+    assert r.returncode != 0 and "exclude each other" in r.stderr, r.stderr
 
 
 @check("agents: two DaemonSets with the exact app labels the server selects on")
@@ -135,6 +176,165 @@ def _():
     for s in (ps, hs):
         assert s["tolerations"] == [{"operator": "Exists"}]
         assert s["automountServiceAccountToken"] is False
+        assert s["serviceAccountName"] == "prod-netchecker-agent"
+
+
+@check("report auth (default enforce): agents mount a pod-bound token for the server's audience")
+def _():
+    d = render()
+    c = container(one(d, "Deployment"))
+    assert env(c)["NETCHECKER_REPORT_AUTH"]["value"] == "enforce"
+    assert env(c)["NETCHECKER_REPORT_AUTH_AUDIENCE"]["value"] == "netchecker"
+    assert not any("report-auth" in a for a in c["args"]), "passed as environment, not as flags"
+    assert len(daemonsets(d)) == 2
+    for ds in daemonsets(d):
+        spec = pod_spec(ds)
+        assert spec["serviceAccountName"] == "netchecker-agent"
+        assert spec["automountServiceAccountToken"] is False
+        vols = {v["name"]: v for v in spec["volumes"]}
+        assert list(vols) == ["report-token"], vols
+        assert vols["report-token"]["projected"]["sources"] == [
+            {"serviceAccountToken": {"audience": "netchecker", "expirationSeconds": 3600, "path": "token"}}]
+        ac = container(ds)
+        assert ac["volumeMounts"] == [{"name": "report-token", "mountPath": TOKEN_DIR, "readOnly": True}]
+        assert env(ac)["NETCHECKER_TOKEN_FILE"]["value"] == TOKEN_DIR + "/token"
+        assert not any("token" in a for a in ac["args"])
+
+
+@check("report auth: the agents' ServiceAccount has no API token and no RBAC")
+def _():
+    for d in (render(), render("server.watchAllNamespaces=true")):
+        sa = one(d, "ServiceAccount", "netchecker-agent")
+        assert sa["automountServiceAccountToken"] is False
+        for b in [x for x in d if x["kind"].endswith("RoleBinding")]:
+            assert all(s["name"] != "netchecker-agent" for s in b["subjects"]), b["subjects"]
+    d = render("agent.serviceAccount.name=nc-agents", release="prod", namespace="ops")
+    assert one(d, "ServiceAccount", "nc-agents")["metadata"]["namespace"] == "ops"
+    assert {pod_spec(ds)["serviceAccountName"] for ds in daemonsets(d)} == {"nc-agents"}
+    assert one(render(release="prod"), "ServiceAccount", "prod-netchecker-agent")
+    d = render("agent.serviceAccount.create=false", "agent.serviceAccount.name=existing")
+    assert [x["metadata"]["name"] for x in d if x["kind"] == "ServiceAccount"] == ["netchecker-server"]
+    assert {pod_spec(ds)["serviceAccountName"] for ds in daemonsets(d)} == {"existing"}
+
+
+@check("report auth: off mounts no token; warn mounts it; audience and lifetime from values")
+def _():
+    # `mode: off` in a YAML file arrives as false (YAML 1.1); both mean off.
+    for d in (render("reportAuth.mode=off"), render(values={"reportAuth": {"mode": False}})):
+        assert env(container(one(d, "Deployment")))["NETCHECKER_REPORT_AUTH"]["value"] == "off"
+        for ds in daemonsets(d):
+            assert "volumes" not in pod_spec(ds) and "volumeMounts" not in container(ds)
+            assert "NETCHECKER_TOKEN_FILE" not in env(container(ds))
+    d = render("reportAuth.mode=warn", "reportAuth.audience=nc.example", "reportAuth.expirationSeconds=600")
+    c = container(one(d, "Deployment"))
+    assert env(c)["NETCHECKER_REPORT_AUTH"]["value"] == "warn"
+    assert env(c)["NETCHECKER_REPORT_AUTH_AUDIENCE"]["value"] == "nc.example"
+    for ds in daemonsets(d):
+        sat = pod_spec(ds)["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"]
+        assert sat == {"audience": "nc.example", "expirationSeconds": 600, "path": "token"}
+        assert env(container(ds))["NETCHECKER_TOKEN_FILE"]["value"] == TOKEN_DIR + "/token"
+    for bad in ("reportAuth.mode=strict", "reportAuth.expirationSeconds=599"):
+        r = subprocess.run(["helm", "template", "x", str(CHART), "--set", bad], capture_output=True, text=True)
+        assert r.returncode != 0 and "reportAuth" in r.stderr, (bad, r.stderr)
+
+
+@check("report auth survives replaced arguments (the Go-style example)")
+def _():
+    d = render(values=ROOT / "examples/values-go-style-flags.yaml")
+    assert env(container(one(d, "Deployment")))["NETCHECKER_REPORT_AUTH"]["value"] == "enforce"
+    for ds in daemonsets(d):
+        assert env(container(ds))["NETCHECKER_TOKEN_FILE"]["value"] == TOKEN_DIR + "/token"
+
+
+@check("read token: off by default; a Secret mounted, its file passed, the ServiceMonitor sends it")
+def _():
+    d = render("metrics.serviceMonitor.enabled=true")
+    c = container(one(d, "Deployment"))
+    assert "NETCHECKER_READ_TOKEN_FILE" not in env(c) and "volumeMounts" not in c
+    assert "volumes" not in pod_spec(one(d, "Deployment"))
+    assert "bearerTokenSecret" not in one(d, "ServiceMonitor")["spec"]["endpoints"][0]
+    d = render("metrics.serviceMonitor.enabled=true", "server.readToken.existingSecret=nc-read",
+               "server.readToken.key=bearer")
+    dep = one(d, "Deployment")
+    c = container(dep)
+    assert pod_spec(dep)["volumes"] == [{"name": "read-token", "secret": {
+        "secretName": "nc-read", "items": [{"key": "bearer", "path": "token"}]}}], pod_spec(dep)["volumes"]
+    assert c["volumeMounts"] == [{"name": "read-token", "mountPath": "/var/run/secrets/netchecker-read", "readOnly": True}]
+    assert env(c)["NETCHECKER_READ_TOKEN_FILE"]["value"] == "/var/run/secrets/netchecker-read/token"
+    assert not any("token" in a for a in c["args"]), "passed as environment, not as a flag"
+    ep = one(d, "ServiceMonitor")["spec"]["endpoints"][0]
+    assert ep["bearerTokenSecret"] == {"name": "nc-read", "key": "bearer"}
+    assert ep["path"] == "/metrics"
+    # The agents need no read token.
+    for ds in daemonsets(d):
+        assert "NETCHECKER_READ_TOKEN_FILE" not in env(container(ds))
+
+
+def server_memory(d):
+    r = container(one(d, "Deployment"))["resources"]
+    return r["requests"].get("memory"), r["limits"].get("memory")
+
+
+def expected_memory(max_agents, base, per_agent_kib, factor):
+    """The formula of doc/deployment.md, computed independently of the chart."""
+    request = math.ceil(base + per_agent_kib * max_agents / 1024)
+    return f"{request}Mi", f"{math.ceil(request * factor)}Mi"
+
+
+@check("server memory follows maxAgents (formula with the values.yaml coefficients)")
+def _():
+    v = yaml.safe_load(open(CHART / "values.yaml"))["server"]
+    m = v["memory"]
+    d = render()
+    assert env(container(one(d, "Deployment")))["NETCHECKER_MAX_AGENTS"]["value"] == str(v["maxAgents"])
+    assert server_memory(d) == expected_memory(v["maxAgents"], m["baseMiB"], m["perAgentKiB"], m["limitFactor"])
+    for n in (500, 10000):
+        d = render(f"server.maxAgents={n}")
+        assert env(container(one(d, "Deployment")))["NETCHECKER_MAX_AGENTS"]["value"] == str(n)
+        want = expected_memory(n, m["baseMiB"], m["perAgentKiB"], m["limitFactor"])
+        assert server_memory(d) == want, (n, server_memory(d), want)
+    # Numbers from a values file reach templates as floats: no "1e+06".
+    d = render(values={"server": {"maxAgents": 1000000}, "reportAuth": {"expirationSeconds": 2592000}})
+    assert env(container(one(d, "Deployment")))["NETCHECKER_MAX_AGENTS"]["value"] == "1000000"
+    assert server_memory(d) == expected_memory(1000000, m["baseMiB"], m["perAgentKiB"], m["limitFactor"])
+    sat = pod_spec(one(d, "DaemonSet", "netchecker-agent"))["volumes"][0]["projected"]["sources"][0]
+    assert sat["serviceAccountToken"]["expirationSeconds"] == 2592000, sat
+    # CPU stays as given.
+    r = container(one(render(), "Deployment"))["resources"]
+    assert r["requests"]["cpu"] == v["resources"]["requests"]["cpu"] and r["limits"]["cpu"] == v["resources"]["limits"]["cpu"]
+
+
+@check("server memory arithmetic with set coefficients: 2000 and 10000 agents, rounding up")
+def _():
+    coeff = {"baseMiB": 48, "perAgentKiB": 64, "limitFactor": 2}
+    # 48 + 64 * 2000 / 1024 = 173; 48 + 64 * 10000 / 1024 = 673.
+    assert server_memory(render(values={"server": {"maxAgents": 2000, "memory": coeff}})) == ("173Mi", "346Mi")
+    assert server_memory(render(values={"server": {"maxAgents": 10000, "memory": coeff}})) == ("673Mi", "1346Mi")
+    # 30 + 10 * 1000 / 1024 = 39.77 -> 40; 40 * 1.25 = 50. 1001 agents: 39.78 -> 40 too.
+    coeff = {"baseMiB": 30, "perAgentKiB": 10, "limitFactor": 1.25}
+    assert server_memory(render(values={"server": {"maxAgents": 1000, "memory": coeff}})) == ("40Mi", "50Mi")
+    # 100 + 1.5 * 3000 / 1024 = 104.39 -> 105; 105 * 1.5 = 157.5 -> 158.
+    coeff = {"baseMiB": 100, "perAgentKiB": 1.5, "limitFactor": 1.5}
+    assert server_memory(render(values={"server": {"maxAgents": 3000, "memory": coeff}})) == ("105Mi", "158Mi")
+
+
+@check("explicit server.resources memory wins over the formula")
+def _():
+    res = {"requests": {"cpu": "50m", "memory": "300Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+    d = render(values={"server": {"maxAgents": 10000, "resources": res}})
+    assert container(one(d, "Deployment"))["resources"] == res
+    # Either memory value alone counts as explicit: nothing is computed then.
+    assert server_memory(render("server.resources.limits.memory=2Gi", "server.maxAgents=10000")) == (None, "2Gi")
+    assert server_memory(render("server.resources.requests.memory=900Mi")) == ("900Mi", None)
+
+
+@check("--max-agents outside server.maxAgents is refused (the memory would not follow)")
+def _():
+    for bad in (["--set", "server.extraArgs={--max-agents=10000}"], ["--set-json", 'server.args=["-max-agents", "10"]'],
+                ["--set", "server.extraEnv[0].name=NETCHECKER_MAX_AGENTS", "--set", "server.extraEnv[0].value=9"]):
+        r = subprocess.run(["helm", "template", "x", str(CHART), *bad], capture_output=True, text=True)
+        assert r.returncode != 0 and "server.maxAgents" in r.stderr, (bad, r.stderr)
+    assert render("server.extraArgs={--max-agents-note=x}")  # only the flag itself
 
 
 @check("agents: downward API env and arguments from values")
@@ -186,7 +386,7 @@ def _():
     c = container(one(render("server.rustLog=trace", "server.logFormat=json"), "Deployment"))
     assert env(c)["RUST_LOG"]["value"] == "trace" and "--log-format=json" in c["args"]
     c = container(one(render("server.logLevel="), "Deployment"))
-    assert "env" not in c, "no RUST_LOG and no empty env list"
+    assert "RUST_LOG" not in env(c)
     c = container(one(render("agent.logLevel="), "DaemonSet", "netchecker-agent"))
     assert "RUST_LOG" not in env(c) and "MY_POD_NAME" in env(c)
 
@@ -208,9 +408,9 @@ def _():
 
 @check("args override, extraArgs and extraEnv")
 def _():
-    d = render(values={"server": {"args": ["-v", "5", "-logtostderr"], "extraArgs": ["--max-agents=10"]},
+    d = render(values={"server": {"args": ["-v", "5", "-logtostderr"], "extraArgs": ["--request-timeout=5"]},
                        "agent": {"extraEnv": [{"name": "A", "value": "b"}]}})
-    assert container(one(d, "Deployment"))["args"] == ["-v", "5", "-logtostderr", "--max-agents=10"]
+    assert container(one(d, "Deployment"))["args"] == ["-v", "5", "-logtostderr", "--request-timeout=5"]
     assert env(container(one(d, "DaemonSet", "netchecker-agent")))["A"]["value"] == "b"
 
 
@@ -241,15 +441,69 @@ def _():
     assert [x["metadata"]["name"] for x in d if x["kind"] == "DaemonSet"] == ["netchecker-agent"]
 
 
-@check("NetworkPolicy: open port by default (host-network agents), CIDRs narrow it")
+def np_peers(np):
+    """The peers of the policy's single ingress rule; asserts the rule's shape."""
+    spec = np["spec"]
+    assert spec["policyTypes"] == ["Ingress"]
+    for rule in spec["ingress"]:
+        assert rule.get("from"), f"an ingress rule without peers admits every source: {rule}"
+        assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert len(spec["ingress"]) <= 1
+    return spec["ingress"][0]["from"] if spec["ingress"] else []
+
+
+@check("NetworkPolicy (defaults): the release's pod-network agents only, never any source")
 def _():
-    np = one(render("networkPolicy.enabled=true"), "NetworkPolicy")
-    assert np["spec"]["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
-    np = one(render("networkPolicy.enabled=true", "networkPolicy.allowedCIDRs={10.0.0.0/16}"), "NetworkPolicy")
-    frm = np["spec"]["ingress"][0]["from"]
-    assert {"ipBlock": {"cidr": "10.0.0.0/16"}} in frm
-    agents = [p for p in frm if "podSelector" in p][0]
-    assert agents["podSelector"]["matchExpressions"][0]["values"] == ["netchecker-agent", "netchecker-agent-hostnet"]
+    d = render("networkPolicy.enabled=true", release="prod", namespace="ops")
+    np = one(d, "NetworkPolicy")
+    assert np["metadata"]["namespace"] == "ops"
+    server_labels = one(d, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert all(server_labels.get(k) == v for k, v in np["spec"]["podSelector"]["matchLabels"].items())
+    peers = np_peers(np)
+    agent_labels = one(d, "DaemonSet", "prod-netchecker-agent")["spec"]["template"]["metadata"]["labels"]
+    # Same namespace as the policy (no namespaceSelector), this release's agents only.
+    assert peers[0] == {"podSelector": {"matchLabels": {
+        "app": "netchecker-agent", "app.kubernetes.io/component": "netchecker-agent",
+        "app.kubernetes.io/instance": "prod", "app.kubernetes.io/name": "netchecker"}}}, peers[0]
+    assert all(agent_labels.get(k) == v for k, v in peers[0]["podSelector"]["matchLabels"].items())
+    assert len(peers) == 1, peers
+
+
+@check("NetworkPolicy: node CIDRs for host-network agents, Prometheus selectors, extra peers")
+def _():
+    d = render(values={"networkPolicy": {
+        "enabled": True, "nodeCIDRs": ["10.0.0.0/16", "fd00:10::/64"],
+        "prometheus": {"namespaceSelector": {"matchLabels": {"team": "obs"}},
+                       "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
+        "extraFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}}]}})
+    peers = np_peers(one(d, "NetworkPolicy"))
+    assert peers[1:] == [
+        {"ipBlock": {"cidr": "10.0.0.0/16"}}, {"ipBlock": {"cidr": "fd00:10::/64"}},
+        {"namespaceSelector": {"matchLabels": {"team": "obs"}},
+         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}}], peers
+    # Prometheus in the release namespace: a pod selector alone.
+    peers = np_peers(one(render(values={"networkPolicy": {"enabled": True, "prometheus": {
+        "namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "prometheus"}}}}}), "NetworkPolicy"))
+    assert peers[1:] == [{"podSelector": {"matchLabels": {"app": "prometheus"}}}], peers
+    # Namespaces only: every pod there.
+    peers = np_peers(one(render(values={"networkPolicy": {"enabled": True, "prometheus": {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}}}), "NetworkPolicy"))
+    assert peers[1:] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}], peers
+    r = subprocess.run(["helm", "template", "x", str(CHART), "--set", "networkPolicy.nodeCIDRs={10.0.0.0}"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "nodeCIDRs" in r.stderr, r.stderr
+
+
+@check("NetworkPolicy: with no peer at all nothing is admitted (never an open rule)")
+def _():
+    np = one(render(values={"agent": {"podNetwork": {"enabled": False}}, "networkPolicy": {"enabled": True}}),
+             "NetworkPolicy")
+    assert np["spec"]["ingress"] == [] and np["spec"]["policyTypes"] == ["Ingress"], np["spec"]
+    # Pod-network agents off: their peer goes, the node CIDRs stay.
+    peers = np_peers(one(render(values={"agent": {"podNetwork": {"enabled": False}}, "networkPolicy": {
+        "enabled": True, "nodeCIDRs": ["10.0.0.0/16"]}}), "NetworkPolicy"))
+    assert peers[0] == {"ipBlock": {"cidr": "10.0.0.0/16"}}, peers
 
 
 @check("ServiceMonitor selects the Service's port http")

@@ -9,6 +9,14 @@ Only addresses are rewritten: the listen address to 127.0.0.1:PORT, the
 agents' server endpoint to that address, and extra probe URLs to the
 server's ping URL (no traffic leaves loopback).
 
+What the kubelet would provide is provided too: environment from the
+downward API (`fieldRef`: the pod's name, namespace, node), and the pod's
+volumes as temporary directories, with the environment's paths into them
+rewritten. A projected ServiceAccount token is minted by the fake API for
+that very pod with the volume's audience (so a server enforcing report
+authentication verifies it against the fake API's issuer, as it would
+against a cluster's), and a Secret key holds a made-up token.
+
 Usage: .tools/venv/bin/python hack/check-manifest-args.py
        (needs target/debug/netchecker-{server,agent,fake-apiserver}:
         cargo build -p netchecker-server -p netchecker-agent -p netchecker-fake-apiserver)
@@ -16,6 +24,7 @@ Usage: .tools/venv/bin/python hack/check-manifest-args.py
 import json
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -48,9 +57,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+def get(url: str, timeout: float = 2.0, token: str | None = None) -> tuple[int, str]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -71,8 +81,57 @@ def wait_for(pred, what: str, procs, seconds: float = 20.0):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def literal_env(container) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+def kube_env(container, pod: dict) -> dict[str, str]:
+    """The container's environment as the kubelet sets it: literal values and
+    the downward API fields the manifests use (Secret references are left out)."""
+    fields = {"metadata.name": pod["metadata"]["name"], "metadata.namespace": pod["metadata"]["namespace"],
+              "spec.nodeName": pod["spec"]["nodeName"], "spec.serviceAccountName": pod["spec"]["serviceAccountName"]}
+    out = {}
+    for e in container.get("env", []):
+        if "value" in e:
+            out[e["name"]] = str(e["value"])
+        elif "fieldRef" in e.get("valueFrom", {}):
+            path = e["valueFrom"]["fieldRef"]["fieldPath"]
+            assert path in fields, f"env {e['name']}: fieldRef {path} not provided by this check"
+            out[e["name"]] = fields[path]
+    return out
+
+
+def post_json(url: str, body) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def mount_volumes(pod_spec, container, pod: dict, api: str, into: Path, env: dict[str, str]):
+    """Materialises the container's volume mounts under `into` as the kubelet
+    would fill them and rewrites environment values that point into them.
+    Returns what was provided, for the log line."""
+    volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
+    provided = []
+    for m in container.get("volumeMounts", []):
+        vol = volumes[m["name"]]
+        d = into / m["name"]
+        d.mkdir(parents=True)
+        for src in vol.get("projected", {}).get("sources", []):
+            sat = src.get("serviceAccountToken")
+            if sat:
+                minted = post_json(api + "/fake/tokens", {
+                    "namespace": pod["metadata"]["namespace"], "pod": pod["metadata"]["name"],
+                    "audiences": [sat.get("audience", "")]})
+                assert minted["token"].count(".") == 2, f"the fake API minted no JWT: {minted}"
+                (d / sat["path"]).write_text(minted["token"])
+                provided.append(f"token(aud={sat.get('audience')})")
+        if "secret" in vol:
+            items = vol["secret"].get("items") or [{"key": "token", "path": "token"}]
+            for it in items:
+                (d / it["path"]).write_text(secrets.token_urlsafe(24))
+            provided.append(f"secret({vol['secret']['secretName']})")
+        mount = m["mountPath"].rstrip("/")
+        for k, v in env.items():
+            if v == mount or v.startswith(mount + "/"):
+                env[k] = str(d) + v[len(mount):]
+    return provided
 
 
 def rewrite_server_args(args, port):
@@ -95,6 +154,13 @@ def rewrite_agent_args(args, port):
     return out
 
 
+def server_supports(flag: str) -> bool:
+    """Whether this server binary knows a flag (older ones ignore the
+    variables of newer options, so there is nothing to check with them)."""
+    out = subprocess.run([str(BIN / "netchecker-server"), "--help"], capture_output=True, text=True).stdout
+    return flag in out
+
+
 def run_case(name, cmd, work: Path):
     docs = [d for d in yaml.safe_load_all(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout) if d]
     dep = [d for d in docs if d["kind"] == "Deployment"][0]
@@ -107,14 +173,27 @@ def run_case(name, cmd, work: Path):
     agents = []
     for i, ds in enumerate(daemonsets):
         app = ds["spec"]["template"]["metadata"]["labels"]["app"]
-        pod = f"{ds['metadata']['name']}-t{i}abc"
-        pods.append({
+        spec = ds["spec"]["template"]["spec"]
+        pod = {
             "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": pod, "namespace": ds["metadata"]["namespace"], "labels": {"app": app}, "uid": f"uid-{i}"},
-            "spec": {"nodeName": "node-1", "containers": [{"name": app, "image": "x"}]},
+            "metadata": {"name": f"{ds['metadata']['name']}-t{i}abc", "namespace": ds["metadata"]["namespace"],
+                         "labels": {"app": app}, "uid": f"uid-{i}"},
+            "spec": {"nodeName": "node-1", "serviceAccountName": spec.get("serviceAccountName", "default"),
+                     "containers": [{"name": app, "image": "x"}]},
             "status": {"phase": "Running"},
-        })
-        agents.append((pod, ds["spec"]["template"]["spec"]["containers"][0]))
+        }
+        pods.append(pod)
+        agents.append((pod, spec, spec["containers"][0]))
+    server_pod = {"metadata": {"name": "netchecker-server-t0abc", "namespace": namespace},
+                  "spec": {"nodeName": "node-1", "serviceAccountName": dep["spec"]["template"]["spec"].get(
+                      "serviceAccountName", "default")}}
+    if "NETCHECKER_NAMESPACE" in kube_env(server_c, server_pod):
+        # A server told to watch one namespace must not expect an agent pod
+        # elsewhere (which never reports): "All 2 pods" below proves it.
+        decoy = json.loads(json.dumps(pods[0]))
+        decoy["metadata"].update(name=decoy["metadata"]["name"] + "-decoy", namespace=f"not-{namespace}",
+                                 uid="uid-decoy")
+        pods.append(decoy)
     (work / "pods.json").write_text(json.dumps(pods))
 
     procs = []
@@ -131,17 +210,23 @@ def run_case(name, cmd, work: Path):
                                  "--kubeconfig-out", str(kubeconfig), "--pods", str(work / "pods.json")],
               dict(os.environ))
         wait_for(lambda: kubeconfig.exists() and kubeconfig.stat().st_size > 0, "the fake API's kubeconfig", procs)
+        api = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"].rstrip("/")
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(kubeconfig), **literal_env(server_c)}
+        server_env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(kubeconfig),
+                      **kube_env(server_c, server_pod)}
+        provided = mount_volumes(dep["spec"]["template"]["spec"], server_c, server_pod, api,
+                                 work / "server-volumes", server_env)
         server_args = rewrite_server_args(server_c.get("args", []), port)
-        start("server", [str(BIN / "netchecker-server"), *server_args], env)
+        start("server", [str(BIN / "netchecker-server"), *server_args], server_env)
         wait_for(lambda: get(base + "/readyz")[0] == 200, "server /readyz (pod view synced)", procs)
 
-        for pod, c in agents:
-            env = {"PATH": os.environ.get("PATH", ""), "MY_POD_NAME": pod, "MY_NODE_NAME": "node-1", **literal_env(c)}
-            start(f"agent-{pod}", [str(BIN / "netchecker-agent"), *rewrite_agent_args(c.get("args", []), port)], env)
+        for pod, spec, c in agents:
+            pod_name = pod["metadata"]["name"]
+            env = {"PATH": os.environ.get("PATH", ""), **kube_env(c, pod)}
+            provided += mount_volumes(spec, c, pod, api, work / f"volumes-{pod_name}", env)
+            start(f"agent-{pod_name}", [str(BIN / "netchecker-agent"), *rewrite_agent_args(c.get("args", []), port)], env)
 
         def check_ok():
             code, body = get(base + "/api/v1/connectivity_check")
@@ -150,7 +235,15 @@ def run_case(name, cmd, work: Path):
         body = wait_for(check_ok, "connectivity_check 200 with both agents", procs, seconds=30)
         answer = json.loads(body)
         assert answer["Message"] == "All 2 pods successfully reported back to the server", answer
-        print(f"  ok   {name}: server {' '.join(server_args)} | agents report, check: {answer['Message']}")
+        read_token_file = server_env.get("NETCHECKER_READ_TOKEN_FILE")
+        if read_token_file and server_supports("--read-token-file"):
+            token = Path(read_token_file).read_text().strip()
+            assert get(base + "/metrics")[0] == 401, "/metrics without the read token"
+            assert get(base + "/metrics", token=token)[0] == 200, "/metrics with the read token"
+            provided.append("read token required by /metrics")
+        nc_env = " ".join(sorted(e["name"] for e in server_c.get("env", []) if e["name"].startswith("NETCHECKER_")))
+        print(f"  ok   {name}: server {' '.join(server_args)} [{nc_env}]"
+              f"{' volumes: ' + ', '.join(provided) if provided else ''} | agents report, check: {answer['Message']}")
     finally:
         for _, p, _ in reversed(procs):
             if p.poll() is None:

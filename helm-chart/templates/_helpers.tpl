@@ -76,6 +76,75 @@ app: {{ .app }}
 {{- end }}
 {{- end }}
 
+{{/*
+Name of the agents' ServiceAccount. Their report tokens name it; it is never
+bound to any role.
+*/}}
+{{- define "netchecker.agent.serviceAccountName" -}}
+{{- if .Values.agent.serviceAccount.create }}
+{{- default (printf "%s-agent" (include "netchecker.fullname" . | trunc 57 | trimSuffix "-")) .Values.agent.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.agent.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+reportAuth.mode as off, warn or enforce. A bare `off` in a YAML values file
+arrives as the boolean false (YAML 1.1), which means off too.
+*/}}
+{{- define "netchecker.reportAuthMode" -}}
+{{- $m := .Values.reportAuth.mode | toString }}
+{{- if or (eq $m "false") (eq $m "off") }}off
+{{- else if has $m (list "warn" "enforce") }}{{ $m }}
+{{- else }}{{ fail (printf "reportAuth.mode must be off, warn or enforce, not %q" $m) }}
+{{- end }}
+{{- end }}
+
+{{/* Where the agents' projected report token is mounted, and its file. */}}
+{{- define "netchecker.agent.tokenDir" -}}/var/run/secrets/netchecker{{- end }}
+{{- define "netchecker.agent.tokenFile" -}}{{ include "netchecker.agent.tokenDir" . }}/token{{- end }}
+
+{{/* Where the server's read token (server.readToken) is mounted, and its file. */}}
+{{- define "netchecker.server.readTokenDir" -}}/var/run/secrets/netchecker-read{{- end }}
+{{- define "netchecker.server.readTokenFile" -}}{{ include "netchecker.server.readTokenDir" . }}/token{{- end }}
+
+{{/*
+The one namespace the server watches, or "" for all namespaces
+(server.watchAllNamespaces).
+*/}}
+{{- define "netchecker.watchNamespace" -}}
+{{- if .Values.server.watchAllNamespaces }}
+{{- if .Values.server.watchNamespace }}
+{{- fail "server.watchNamespace and server.watchAllNamespaces exclude each other: set one" }}
+{{- end }}
+{{- else }}
+{{- default .Release.Namespace .Values.server.watchNamespace }}
+{{- end }}
+{{- end }}
+
+{{/*
+The server's resources: server.resources, with the memory request and limit
+computed from server.maxAgents unless server.resources sets either:
+  request = baseMiB + perAgentKiB * maxAgents / 1024  (MiB, rounded up)
+  limit   = request * limitFactor                     (MiB, rounded up)
+*/}}
+{{- define "netchecker.server.resources" -}}
+{{- $s := .Values.server -}}
+{{- $r := deepCopy (default dict $s.resources) -}}
+{{- $req := default dict $r.requests -}}
+{{- $lim := default dict $r.limits -}}
+{{- if not (or (hasKey $req "memory") (hasKey $lim "memory")) -}}
+{{- $m := $s.memory -}}
+{{- $request := ceil (addf $m.baseMiB (divf (mulf $m.perAgentKiB $s.maxAgents) 1024)) | int -}}
+{{- $limit := ceil (mulf $request $m.limitFactor) | int -}}
+{{- $_ := set $req "memory" (printf "%dMi" $request) -}}
+{{- $_ := set $lim "memory" (printf "%dMi" $limit) -}}
+{{- $_ := set $r "requests" $req -}}
+{{- $_ := set $r "limits" $lim -}}
+{{- end -}}
+{{- toYaml $r }}
+{{- end }}
+
 {{/* Image reference; the argument is an image values block plus the root context. */}}
 {{- define "netchecker.image" -}}
 {{- $img := .image }}
