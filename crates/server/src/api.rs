@@ -1,6 +1,8 @@
 //! The HTTP API: the original's routes, unchanged on the wire, plus health
 //! endpoints. Handlers are thin; the decisions live in [`crate::app`].
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -298,8 +300,9 @@ async fn delete_agent(
     }
 }
 
-/// Stored reports per chunk of the agent list.
-const LIST_PAGE: usize = 64;
+/// Bytes per chunk of the agent list (one stored report more at most): what
+/// one connection holds while its client reads.
+const LIST_PAGE: usize = 32 * 1024;
 
 /// Every stored report, written a page at a time as the client reads: the
 /// answer is never held whole (see [`crate::cache::AgentCache::write_page`]).
@@ -320,7 +323,7 @@ async fn list_agents(State(app): State<App>, headers: HeaderMap) -> Response {
                 Cursor::After(name) => (Some(name.as_str()), false),
                 Cursor::Done => return None,
             };
-            let mut chunk = Vec::with_capacity(LIST_PAGE * 1024);
+            let mut chunk = Vec::with_capacity(LIST_PAGE + 4096);
             if first {
                 chunk.push(b'{');
             }
@@ -385,13 +388,37 @@ async fn status(State(app): State<App>, headers: HeaderMap) -> Response {
     if let Err(e) = authorize_read(&app, &headers) {
         return e.into_response();
     }
+    // One answer at a time, held until it is sent: its size grows with the
+    // agents, so a crowd of readers must not multiply it.
+    let Some(permit) = app.status_permit(Duration::from_secs(5)).await else {
+        return (
+            [(header::RETRY_AFTER, "1")],
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "another status answer is being sent; retry",
+            ),
+        )
+            .into_response();
+    };
     let now = Instant::now();
     let view = pod_view_headers(&app, now);
     // Judging every agent is work for a blocking thread, not the workers
     // that serve reports and checks.
     let answer = tokio::task::spawn_blocking(move || app.status_json(now)).await;
     match answer {
-        Ok(Ok(body)) => (view, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Ok(Ok(body)) => {
+            let chunk = futures::stream::once(async move {
+                Ok::<_, std::convert::Infallible>(Bytes::from(body))
+            });
+            // The permit goes when the body is dropped: sent, or the
+            // client gone.
+            let release = futures::stream::poll_fn(move |_| {
+                let _held = &permit;
+                std::task::Poll::Ready(None)
+            });
+            let body = axum::body::Body::from_stream(futures::StreamExt::chain(chunk, release));
+            (view, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
         Ok(Err(e)) => (
             view,
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

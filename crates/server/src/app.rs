@@ -74,6 +74,9 @@ pub(crate) struct Inner {
     pub(crate) webhooks: OnceLock<Webhooks>,
     pub(crate) refusal_log: LogRate,
     pub(crate) auth: ReportAuth,
+    /// One `/api/v2/status` answer at a time (built and sent): its size
+    /// grows with the agents, so concurrent ones must not multiply it.
+    pub(crate) status_permit: Arc<tokio::sync::Semaphore>,
     pub(crate) started: Instant,
     shutting_down: AtomicBool,
 }
@@ -101,6 +104,7 @@ impl App {
             webhooks: OnceLock::new(),
             refusal_log: LogRate::new(10, Duration::from_secs(1)),
             auth,
+            status_permit: Arc::new(tokio::sync::Semaphore::new(1)),
             started: Instant::now(),
             shutting_down: AtomicBool::new(false),
         }));
@@ -173,6 +177,15 @@ impl App {
         let wall = jiff::Timestamp::now();
         self.with_evaluation(now, |eval| status::render(eval, view, wall))
             .ok_or(NotSynced)
+    }
+
+    /// Wait (at most `within`) for the right to build and send a v2 answer.
+    pub async fn status_permit(
+        &self,
+        within: Duration,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let permit = self.0.status_permit.clone().acquire_owned();
+        tokio::time::timeout(within, permit).await.ok()?.ok()
     }
 
     /// The v2 diagnosis at `now` as JSON, written straight from the

@@ -218,16 +218,16 @@ impl AgentCache {
             .collect()
     }
 
-    /// Append up to `max` stored reports after the name `after` (from the
-    /// first without one) to `out` as `"name":{report}` members, each after
-    /// a comma unless it is the very first of the answer (`first`). Returns
-    /// the last name written, `None` when there was none left. A long list
-    /// is written a slice at a time, each under a short read lock, so an
-    /// answer never holds a copy of the whole cache.
+    /// Append stored reports after the name `after` (from the first without
+    /// one) to `out` as `"name":{report}` members, each after a comma unless
+    /// it is the very first of the answer (`first`), until `out` holds
+    /// `max_bytes` or more. Returns the last name written, `None` when there
+    /// was none left. A long list is written a slice at a time, each under a
+    /// short read lock, so an answer never holds a copy of the whole cache.
     pub fn write_page(
         &self,
         after: Option<&str>,
-        max: usize,
+        max_bytes: usize,
         mut first: bool,
         out: &mut Vec<u8>,
     ) -> Option<String> {
@@ -235,7 +235,10 @@ impl AgentCache {
         let map = self.read();
         let from = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut last = None;
-        for (name, entry) in map.range::<str, _>((from, Bound::Unbounded)).take(max) {
+        for (name, entry) in map.range::<str, _>((from, Bound::Unbounded)) {
+            if out.len() >= max_bytes {
+                break;
+            }
             if !first {
                 out.push(b',');
             }
@@ -384,7 +387,7 @@ mod tests {
         let mut paged = vec![b'{'];
         let mut after: Option<String> = None;
         let mut first = true;
-        while let Some(last) = c.write_page(after.as_deref(), 2, first, &mut paged) {
+        while let Some(last) = c.write_page(after.as_deref(), paged.len() + 1, first, &mut paged) {
             after = Some(last);
             first = false;
         }

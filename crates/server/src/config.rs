@@ -120,7 +120,7 @@ pub struct Config {
 
     /// Most connections served at once; beyond it new ones get 503 with
     /// Retry-After and are closed.
-    #[arg(long, env = "NETCHECKER_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "NETCHECKER_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
 
     /// Seconds an answer may wait for the client to read it before the
@@ -278,7 +278,7 @@ mod tests {
         assert_eq!(c.max_report_bytes, 65_536);
         assert_eq!(c.report_auth, Mode::Warn);
         assert_eq!(c.report_auth_audience, "netchecker");
-        assert_eq!((c.max_connections, c.write_timeout), (1024, 10));
+        assert_eq!((c.max_connections, c.write_timeout), (512, 10));
         assert!(c.read_token_file.is_none() && c.report_token_file.is_none());
         assert_eq!(c.max_agents, 50_000);
         assert_eq!(
