@@ -275,10 +275,11 @@ def server_memory(d):
     return r["requests"].get("memory"), r["limits"].get("memory")
 
 
-def expected_memory(max_agents, base, per_agent_kib, factor):
+def expected_memory(max_agents, m):
     """The formula of doc/deployment.md, computed independently of the chart."""
-    request = math.ceil(base + per_agent_kib * max_agents / 1024)
-    return f"{request}Mi", f"{math.ceil(request * factor)}Mi"
+    request = math.ceil(m["requestBaseMiB"] + m["requestPerAgentKiB"] * max_agents / 1024)
+    limit = math.ceil(m["limitBaseMiB"] + m["limitPerAgentKiB"] * max_agents / 1024)
+    return f"{request}Mi", f"{limit}Mi"
 
 
 @check("server memory follows maxAgents (formula with the values.yaml coefficients)")
@@ -287,16 +288,16 @@ def _():
     m = v["memory"]
     d = render()
     assert env(container(one(d, "Deployment")))["NETCHECKER_MAX_AGENTS"]["value"] == str(v["maxAgents"])
-    assert server_memory(d) == expected_memory(v["maxAgents"], m["baseMiB"], m["perAgentKiB"], m["limitFactor"])
+    assert server_memory(d) == expected_memory(v["maxAgents"], m)
     for n in (500, 10000):
         d = render(f"server.maxAgents={n}")
         assert env(container(one(d, "Deployment")))["NETCHECKER_MAX_AGENTS"]["value"] == str(n)
-        want = expected_memory(n, m["baseMiB"], m["perAgentKiB"], m["limitFactor"])
+        want = expected_memory(n, m)
         assert server_memory(d) == want, (n, server_memory(d), want)
     # Numbers from a values file reach templates as floats: no "1e+06".
     d = render(values={"server": {"maxAgents": 1000000}, "reportAuth": {"expirationSeconds": 2592000}})
     assert env(container(one(d, "Deployment")))["NETCHECKER_MAX_AGENTS"]["value"] == "1000000"
-    assert server_memory(d) == expected_memory(1000000, m["baseMiB"], m["perAgentKiB"], m["limitFactor"])
+    assert server_memory(d) == expected_memory(1000000, m)
     sat = pod_spec(one(d, "DaemonSet", "netchecker-agent"))["volumes"][0]["projected"]["sources"][0]
     assert sat["serviceAccountToken"]["expirationSeconds"] == 2592000, sat
     # CPU stays as given.
@@ -306,16 +307,14 @@ def _():
 
 @check("server memory arithmetic with set coefficients: 2000 and 10000 agents, rounding up")
 def _():
-    coeff = {"baseMiB": 48, "perAgentKiB": 64, "limitFactor": 2}
-    # 48 + 64 * 2000 / 1024 = 173; 48 + 64 * 10000 / 1024 = 673.
-    assert server_memory(render(values={"server": {"maxAgents": 2000, "memory": coeff}})) == ("173Mi", "346Mi")
-    assert server_memory(render(values={"server": {"maxAgents": 10000, "memory": coeff}})) == ("673Mi", "1346Mi")
-    # 30 + 10 * 1000 / 1024 = 39.77 -> 40; 40 * 1.25 = 50. 1001 agents: 39.78 -> 40 too.
-    coeff = {"baseMiB": 30, "perAgentKiB": 10, "limitFactor": 1.25}
-    assert server_memory(render(values={"server": {"maxAgents": 1000, "memory": coeff}})) == ("40Mi", "50Mi")
-    # 100 + 1.5 * 3000 / 1024 = 104.39 -> 105; 105 * 1.5 = 157.5 -> 158.
-    coeff = {"baseMiB": 100, "perAgentKiB": 1.5, "limitFactor": 1.5}
-    assert server_memory(render(values={"server": {"maxAgents": 3000, "memory": coeff}})) == ("105Mi", "158Mi")
+    coeff = {"requestBaseMiB": 32, "requestPerAgentKiB": 4, "limitBaseMiB": 64, "limitPerAgentKiB": 128}
+    # 32 + 4 * 2000 / 1024 = 39.8 -> 40; 64 + 128 * 2000 / 1024 = 314.
+    assert server_memory(render(values={"server": {"maxAgents": 2000, "memory": coeff}})) == ("40Mi", "314Mi")
+    # 32 + 4 * 10000 / 1024 = 71.06 -> 72; 64 + 128 * 10000 / 1024 = 1314.
+    assert server_memory(render(values={"server": {"maxAgents": 10000, "memory": coeff}})) == ("72Mi", "1314Mi")
+    # 30 + 10 * 1000 / 1024 = 39.77 -> 40; 50 + 1.5 * 1000 / 1024 = 51.46 -> 52.
+    coeff = {"requestBaseMiB": 30, "requestPerAgentKiB": 10, "limitBaseMiB": 50, "limitPerAgentKiB": 1.5}
+    assert server_memory(render(values={"server": {"maxAgents": 1000, "memory": coeff}})) == ("40Mi", "52Mi")
 
 
 @check("explicit server.resources memory wins over the formula")

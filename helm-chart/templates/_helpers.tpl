@@ -124,9 +124,10 @@ The one namespace the server watches, or "" for all namespaces
 
 {{/*
 The server's resources: server.resources, with the memory request and limit
-computed from server.maxAgents unless server.resources sets either:
-  request = baseMiB + perAgentKiB * maxAgents / 1024  (MiB, rounded up)
-  limit   = request * limitFactor                     (MiB, rounded up)
+computed from server.maxAgents unless server.resources sets either
+(coefficients measured, see doc/operations.md "Sizing"):
+  request = requestBaseMiB + requestPerAgentKiB * maxAgents / 1024  (MiB, rounded up)
+  limit   = limitBaseMiB + limitPerAgentKiB * maxAgents / 1024      (MiB, rounded up)
 */}}
 {{- define "netchecker.server.resources" -}}
 {{- $s := .Values.server -}}
@@ -135,8 +136,8 @@ computed from server.maxAgents unless server.resources sets either:
 {{- $lim := default dict $r.limits -}}
 {{- if not (or (hasKey $req "memory") (hasKey $lim "memory")) -}}
 {{- $m := $s.memory -}}
-{{- $request := ceil (addf $m.baseMiB (divf (mulf $m.perAgentKiB $s.maxAgents) 1024)) | int -}}
-{{- $limit := ceil (mulf $request $m.limitFactor) | int -}}
+{{- $request := ceil (addf $m.requestBaseMiB (divf (mulf $m.requestPerAgentKiB $s.maxAgents) 1024)) | int -}}
+{{- $limit := ceil (addf $m.limitBaseMiB (divf (mulf $m.limitPerAgentKiB $s.maxAgents) 1024)) | int -}}
 {{- $_ := set $req "memory" (printf "%dMi" $request) -}}
 {{- $_ := set $lim "memory" (printf "%dMi" $limit) -}}
 {{- $_ := set $r "requests" $req -}}
