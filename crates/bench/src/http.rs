@@ -66,10 +66,12 @@ impl LoadResult {
     }
 }
 
-/// The reports to send: agent names and padded bodies, prebuilt.
+/// The reports to send: agent names and padded bodies, prebuilt, and each
+/// agent's bearer token when the server wants one (else empty).
 pub struct Reports {
     pub paths: Vec<String>,
     pub bodies: Vec<Bytes>,
+    pub tokens: Vec<http::HeaderValue>,
 }
 
 fn post(addr: SocketAddr, reports: &Reports, i: usize, close: bool) -> Request<Full<Bytes>> {
@@ -81,6 +83,9 @@ fn post(addr: SocketAddr, reports: &Reports, i: usize, close: bool) -> Request<F
         .header(header::CONTENT_TYPE, "application/json");
     if close {
         b = b.header(header::CONNECTION, "close");
+    }
+    if let Some(token) = reports.tokens.get(i) {
+        b = b.header(header::AUTHORIZATION, token.clone());
     }
     b.body(Full::new(reports.bodies[i].clone()))
         .expect("static request parts are valid")

@@ -15,15 +15,15 @@ use crate::http::{self, LoadResult, Mode, Reports};
 use crate::procs::{Child, start_http};
 
 /// One server under load: its process, address and what each run measured.
-struct Target {
-    label: &'static str,
-    child: Child,
-    addr: SocketAddr,
-    runs: Vec<(Mode, LoadResult, f64)>,
+pub(crate) struct Target {
+    pub(crate) label: &'static str,
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
+    pub(crate) runs: Vec<(Mode, LoadResult, f64)>,
 }
 
 impl Target {
-    async fn load(
+    pub(crate) async fn load(
         &mut self,
         reports: &Arc<Reports>,
         mode: Mode,
@@ -54,11 +54,11 @@ impl Target {
         Ok(())
     }
 
-    fn of(&self, mode: Mode) -> impl Iterator<Item = &(Mode, LoadResult, f64)> {
+    pub(crate) fn of(&self, mode: Mode) -> impl Iterator<Item = &(Mode, LoadResult, f64)> {
         self.runs.iter().filter(move |(m, _, _)| *m == mode)
     }
 
-    fn merged(&self, mode: Mode) -> anyhow::Result<Histogram<u64>> {
+    pub(crate) fn merged(&self, mode: Mode) -> anyhow::Result<Histogram<u64>> {
         let mut h = Histogram::new_from(&self.runs[0].1.latency);
         for (_, r, _) in self.of(mode) {
             h.add(&r.latency)?;

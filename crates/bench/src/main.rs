@@ -13,7 +13,10 @@
 //!    server's throughput to the ceiling's, round by round.
 //! 2. **Memory.** The server's `VmRSS` once every agent is stored, and at
 //!    the end of all the runs.
-//! 3. **Check.** A second server watches the fake Kubernetes API
+//! 3. **Authenticated ingest.** The same load against a server with
+//!    `--report-auth enforce` in Kubernetes mode, every agent sending its
+//!    own pod-bound ServiceAccount token (see `auth.rs`).
+//! 4. **Check.** A second server watches the fake Kubernetes API
 //!    (`netchecker-fake-apiserver`) holding `--agents` agent pods; every
 //!    agent reports; then `--checks` sequential `GET
 //!    /api/v1/connectivity_check`, their latency, and the API requests the
@@ -22,6 +25,7 @@
 //! Prints Markdown on stdout, progress on stderr. Loopback only; every
 //! process started is killed by PID at the end, on failure or on panic.
 
+mod auth;
 mod check;
 mod figures;
 mod http;
@@ -104,6 +108,7 @@ async fn bench(a: Args) -> anyhow::Result<()> {
         return ingest::against(addr, &a, &reports).await;
     }
     let i = ingest::ingest(&a, &reports).await?;
+    let au = auth::authenticated(&a, &reports).await?;
     let c = check::check(&a, &reports).await?;
     let rss_mb = i.rss_end_kib.max(i.rss_full_kib) as f64 * 1024.0 / 1e6;
     println!("### Server targets\n");
@@ -118,6 +123,11 @@ async fn bench(a: Args) -> anyhow::Result<()> {
         "| ingest ≥ 60% of the ceiling, new connection per report | {:.0}% | {} |",
         i.ratio_new_conn * 100.0,
         met(i.ratio_new_conn >= 0.6)
+    );
+    println!(
+        "| ingest with --report-auth enforce ≥ 60% of the ceiling, keep-alive | {:.0}% | {} |",
+        au.ratio_keep_alive * 100.0,
+        met(au.ratio_keep_alive >= 0.6)
     );
     println!(
         "| ingest p99 ≤ 10 ms at {} connections | {:.2} ms | {} |",

@@ -37,7 +37,11 @@ pub fn build(agents: usize) -> anyhow::Result<Reports> {
             &r, PADDING,
         ))?));
     }
-    Ok(Reports { paths, bodies })
+    Ok(Reports {
+        paths,
+        bodies,
+        tokens: Vec::new(),
+    })
 }
 
 #[cfg(test)]
