@@ -123,6 +123,7 @@ impl Agent {
             nslookup,
             ips: gather::interfaces(),
             network_probes,
+            mesh: None,
         }
     }
 

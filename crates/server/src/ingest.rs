@@ -140,6 +140,9 @@ impl App {
         };
         limits::check(name, &report).map_err(IngestError::InvalidReport)?;
         limits::redact(&mut report);
+        // The mesh part is not a stored report's: the v1 answers serve back
+        // exactly what the original's agents send.
+        let _mesh = report.mesh.take();
         let node = node.as_deref();
         let agent = agent_label(name, node.unwrap_or(&report.nodename));
         let mut entry = Entry::new(&report, node, agent.clone(), now, jiff::Timestamp::now());

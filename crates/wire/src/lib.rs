@@ -10,6 +10,7 @@
 mod check;
 mod event;
 mod judged;
+pub mod mesh;
 mod report;
 mod status;
 

@@ -42,6 +42,11 @@ pub struct AgentReport {
     pub ips: AddressMap,
     #[serde(default, deserialize_with = "nullable_probes")]
     pub network_probes: Vec<ProbeResult>,
+    /// The node-to-node mesh: on which port this agent answers probes and
+    /// how its last probes went (our agents only, when the mesh is on; the
+    /// original server ignores the field, our server stores it apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<crate::mesh::MeshReport>,
 }
 
 /// Result of one HTTP probe; keys are PascalCase, times in whole milliseconds.
