@@ -262,6 +262,24 @@ async function browserPhases(ctx, status) {
   await page.unroute('**/api/v2/status');
   await page.clock.runFor(REFRESH_MS);
   await banner.waitFor({ state: 'hidden', timeout: 5000 });
+  assert.equal(await page.locator('#grid.stale').count(), 0);
+
+  step = '503 with Retry-After (busy): transient, the data stays as it is';
+  const busy = 'another status answer is being sent; retry';
+  await page.route('**/api/v2/status', (route) => route.fulfill({
+    status: 503, headers: { 'retry-after': '1' }, contentType: 'text/plain; charset=utf-8', body: `${busy}\n`,
+  }));
+  await page.clock.runFor(REFRESH_MS);
+  await banner.waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal(await banner.getAttribute('data-kind'), 'busy', 'a busy server is not reported as down or unsynced');
+  assert.ok((await banner.textContent()).includes(busy), await banner.textContent());
+  assert.equal(await tiles.count(), status.nodes.length + 1, 'the last data stays');
+  assert.equal(await page.locator('#grid.stale').count(), 0, 'one busy answer does not fade the data');
+  assert.equal(await page.locator('#summary').isVisible(), true);
+  log(`busy: banner "${await banner.textContent()}"`);
+  await page.unroute('**/api/v2/status');
+  await page.clock.runFor(REFRESH_MS);
+  await banner.waitFor({ state: 'hidden', timeout: 5000 });
 
   step = 'server stopped: error banner, last data kept';
   process.kill(SERVER_PID, 'SIGTERM');
