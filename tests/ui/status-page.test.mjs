@@ -5,9 +5,12 @@
 //   BASE_URL      http://127.0.0.1:PORT/ (the server)
 //   SERVER_PID    the server's PID: the last phase stops it (SIGTERM) to see the error banner
 //   EXPECT_JSON   {"node name": "verdict", ...}: every node /api/v2/status must report
+//   EXPECT_AUTH_JSON  {"agent": "missing" | "invalid" | null, ...}: the agents whose last
+//                 report did not prove its sender (the server runs --report-auth warn
+//                 --report-token-file), or that never reported; every other agent's is "ok"
 //   PAGE_FILE     crates/server/assets/status.html (what GET / must serve)
 //   SCREENSHOT    where to write the screenshot of the failing cluster
-//   EXTRA_REPORT  a JSON report for a new node, posted mid-test to see the page refresh
+//   EXTRA_REPORT  a JSON report for a new node, posted mid-test (without a token) to see the page refresh
 // The page's 5 s refresh timer runs on Playwright's fake clock: no sleeping.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,7 +29,10 @@ const EXPECT = JSON.parse(env('EXPECT_JSON'));
 const PAGE_FILE = env('PAGE_FILE');
 const SCREENSHOT = env('SCREENSHOT');
 const EXTRA = JSON.parse(env('EXTRA_REPORT'));
+const EXPECT_AUTH = JSON.parse(env('EXPECT_AUTH_JSON'));
 const REFRESH_MS = 5000;
+// What the page says of an agent's `auth` (doc/status-page.md).
+const AUTH_TEXT = { ok: 'verified', missing: 'no token', invalid: 'invalid token', forbidden: 'token of another pod' };
 
 // The colour class each verdict must get (doc/status-page.md), and what its colour must look like.
 const CLASS_OF = {
@@ -66,6 +72,7 @@ async function apiStatus() {
   return res.json();
 }
 const verdictsOf = (status) => Object.fromEntries(status.nodes.map((n) => [n.node, n.verdict]));
+const authOf = (status) => Object.fromEntries(status.nodes.flatMap((n) => n.agents.map((a) => [a.name, a.auth])));
 
 async function main() {
   step = 'GET / serves the page';
@@ -86,6 +93,10 @@ async function main() {
   for (const v of ['healthy', 'pod_network_down', 'unreachable', 'dns_failure']) {
     assert.ok(Object.values(EXPECT).includes(v), `the staged cluster must include a ${v} node`);
   }
+  const wantAuth = Object.fromEntries(Object.keys(authOf(status)).map((a) => [a, a in EXPECT_AUTH ? EXPECT_AUTH[a] : 'ok']));
+  assert.deepEqual(authOf(status), wantAuth, 'the server checked each report\'s sender as staged');
+  assert.equal(status.summary.unauthenticated, Object.values(EXPECT_AUTH).filter((r) => r != null).length);
+  log(`API: report senders ${JSON.stringify(EXPECT_AUTH)}, the others ok; ${status.summary.unauthenticated} unauthenticated`);
 
   const profile = mkdtempSync(join(tmpdir(), 'netchecker-ui-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
@@ -137,6 +148,7 @@ async function browserPhases(ctx, status) {
     if (byNode[t.node].reason) assert.equal(noNumbers(t.reason), noNumbers(byNode[t.node].reason), `tile ${t.node} shows its reason`);
     for (const a of byNode[t.node].agents) {
       assert.ok(t.title.includes(a.name) && t.title.includes(a.state), `tooltip of ${t.node} names ${a.name} (${a.state})`);
+      if (a.auth) assert.ok(t.title.includes(`report sender: ${AUTH_TEXT[a.auth]}`), `tooltip of ${t.node} says who sent ${a.name}'s report`);
     }
   }
   log(`grid: ${rendered.length} tiles, verdicts and colour classes match the API`);
@@ -166,6 +178,14 @@ async function browserPhases(ctx, status) {
   assert.ok(/^generated .*\d/.test(generated) && !/Invalid|T\d\d:/.test(generated), `generation time shown as a date: ${generated}`);
   log(`summary: ${JSON.stringify(counts)}`);
 
+  step = 'the summary warns of agents that did not prove who sent their reports';
+  const unauth = page.locator('#unauth');
+  assert.equal(counts.unauthenticated, String(s.unauthenticated));
+  assert.equal(await unauth.textContent(), `${s.unauthenticated} agents did not prove who sent their reports`);
+  assert.ok((await unauth.getAttribute('class')).split(' ').includes('sev-warn'), 'the warning has the warning colour');
+  assert.ok(await unauth.isVisible());
+  log(`summary warning: "${await unauth.textContent()}"`);
+
   step = 'text from the JSON is rendered as text';
   const xss = rendered.find((t) => t.node.includes('<img'));
   assert.ok(xss, 'the staged cluster has a node whose name contains markup');
@@ -183,12 +203,47 @@ async function browserPhases(ctx, status) {
   assert.equal(await tileOf(podDown.node).getAttribute('aria-expanded'), 'true');
   const rows = await detail.locator('tbody tr').evaluateAll((els) => els.map((e) => [e.dataset.agent, e.dataset.state]));
   assert.deepEqual(rows, podDown.agents.map((a) => [a.name, a.state]), 'the panel lists the node\'s agents');
+  assert.ok(podDown.agents.some((a) => a.auth !== 'ok'), `the screenshot's node has an agent without a verified sender`);
   assert.ok(noNumbers(await detail.textContent()).includes(noNumbers(podDown.reason)), 'the panel shows the reason');
   log(`click on ${podDown.node}: panel lists ${rows.map((r) => r.join('=')).join(', ')}`);
 
   step = 'the screenshot';
   await page.screenshot({ path: SCREENSHOT });
   log(`screenshot: ${SCREENSHOT}`);
+
+  step = 'the panel says who sent each agent\'s report';
+  // Every node's panel: a "report sender" column, warning style for anything but a verified sender.
+  const senderCells = () => detail.evaluate((box) => {
+    const col = [...box.querySelectorAll('thead th')].findIndex((th) => th.textContent === 'report sender');
+    return [...box.querySelectorAll('tbody tr')].map((tr) => {
+      const td = tr.children[col];
+      return { agent: tr.dataset.agent, auth: tr.dataset.auth, text: td && td.textContent, cls: td && td.className };
+    });
+  });
+  for (const n of status.nodes) {
+    await tileOf(n.node).click();
+    await until(`the panel of ${n.node}`, async () => (await detail.getAttribute('data-node')) === n.node);
+    const cells = await senderCells();
+    assert.deepEqual(cells.map((c) => c.agent), n.agents.map((a) => a.name));
+    for (const [i, a] of n.agents.entries()) {
+      const c = cells[i];
+      assert.equal(c.auth, a.auth || '', `${a.name}: data-auth`);
+      assert.equal(c.text, a.auth ? AUTH_TEXT[a.auth] : '—', `${a.name}: report sender shown`);
+      assert.equal(c.cls, a.auth == null ? '' : a.auth === 'ok' ? 'good' : 'warn', `${a.name}: report sender style`);
+    }
+  }
+  await page.keyboard.press('Escape');
+  await detail.waitFor({ state: 'hidden' });
+  const warnColour = await page.evaluate(() => {
+    const td = document.createElement('td');
+    td.className = 'warn';
+    document.body.append(td);
+    const c = getComputedStyle(td).color;
+    td.remove();
+    return c;
+  });
+  assert.ok(HUE['sev-warn'](warnColour.match(/\d+/g).map(Number)), `an unverified sender is amber, got ${warnColour}`);
+  log(`panels: report senders ${status.nodes.flatMap((n) => n.agents.filter((a) => a.auth !== 'ok').map((a) => `${a.name}=${a.auth ? AUTH_TEXT[a.auth] : '—'}`)).join(', ')}`);
 
   step = 'failing probes are highlighted; keyboard opens and closes the panel';
   const probeNode = status.nodes.find((n) => n.verdict === 'probe_failures');
@@ -211,6 +266,10 @@ async function browserPhases(ctx, status) {
   await page.locator('#filter').fill(podDown.node);
   assert.deepEqual(await tiles.evaluateAll((els) => els.map((e) => e.dataset.node)),
     status.nodes.filter((n) => n.node.includes(podDown.node)).map((n) => n.node));
+  await page.locator('#filter').fill('no token');
+  assert.deepEqual(await tiles.evaluateAll((els) => els.map((e) => e.dataset.node).sort()),
+    status.nodes.filter((n) => n.agents.some((a) => a.auth === 'missing')).map((n) => n.node).sort(),
+    'the filter finds the nodes whose agents sent no token');
   await page.locator('#filter').fill('');
   assert.equal(await tiles.count(), status.nodes.length);
 
@@ -224,6 +283,8 @@ async function browserPhases(ctx, status) {
   await tileOf(EXTRA.nodename).waitFor({ state: 'visible', timeout: 5000 });
   assert.equal(await tiles.count(), status.nodes.length + 1);
   assert.equal(await detail.getAttribute('data-node'), podDown.node, 'the open panel survives a refresh');
+  assert.equal(await page.locator('#unauth b').textContent(), String(s.unauthenticated + 1),
+    'the extra report, sent without a token, counts as unauthenticated');
   log(`refresh: ${EXTRA.nodename} appeared after ${REFRESH_MS} ms of page time`);
 
   step = 'pod view freshness and the startup grace in the summary';
@@ -231,13 +292,44 @@ async function browserPhases(ctx, status) {
   const restarted = await apiStatus();
   restarted.summary.in_startup_grace = true;
   restarted.summary.pod_view = { source: 'kubernetes', synced: true, stale: true, age_seconds: 75 };
+  // With Kubernetes, a valid ServiceAccount token of another pod: "forbidden"; the rest verified.
+  const podDownAgents = restarted.nodes.find((n) => n.node === podDown.node).agents;
+  for (const n of restarted.nodes) for (const a of n.agents) a.auth = a.auth == null ? null : 'ok';
+  podDownAgents[0].auth = 'forbidden';
+  restarted.summary.unauthenticated = 1;
   await page.route('**/api/v2/status', (route) => route.fulfill({ json: restarted }));
   await page.clock.runFor(REFRESH_MS);
   await page.locator('#grace').waitFor({ state: 'visible', timeout: 5000 });
   assert.equal(await page.locator('#grace').textContent(), 'pending since restart');
   assert.equal(await page.locator('#podview').textContent(), 'kubernetes: stale for 75 s');
+  assert.equal(await unauth.textContent(), '1 agent did not prove who sent its reports');
+  assert.deepEqual((await senderCells()).map((c) => [c.agent, c.text, c.cls]),
+    podDownAgents.map((a, i) => [a.name, i === 0 ? 'token of another pod' : 'verified', i === 0 ? 'warn' : 'good']));
   await page.unroute('**/api/v2/status');
-  log('summary shows "pending since restart" and a stale pod view with its age');
+  log('summary shows "pending since restart", a stale pod view with its age, one unverified sender (token of another pod)');
+
+  step = 'nothing about report senders when the server does not check them';
+  const unchecked = structuredClone(restarted);
+  for (const n of unchecked.nodes) for (const a of n.agents) a.auth = null;
+  unchecked.summary.unauthenticated = 0;
+  await page.route('**/api/v2/status', (route) => route.fulfill({ json: unchecked }));
+  await page.clock.runFor(REFRESH_MS);
+  await unauth.waitFor({ state: 'detached', timeout: 5000 });
+  assert.ok(!(await detail.locator('thead').textContent()).includes('report sender'), 'no report sender column');
+  assert.ok(!(await tileOf(podDown.node).getAttribute('title')).includes('report sender'));
+  assert.doesNotMatch(await page.locator('#summary').innerText(), /null|undefined|report senders/i);
+  // Checked and all verified: said so, without a warning.
+  const verified = structuredClone(restarted);
+  for (const n of verified.nodes) for (const a of n.agents) a.auth = a.last_report_age_seconds == null ? null : 'ok';
+  verified.summary.unauthenticated = 0;
+  await page.unroute('**/api/v2/status');
+  await page.route('**/api/v2/status', (route) => route.fulfill({ json: verified }));
+  await page.clock.runFor(REFRESH_MS);
+  await unauth.waitFor({ state: 'attached', timeout: 5000 });
+  assert.equal(await unauth.textContent(), 'all verified');
+  assert.ok((await unauth.getAttribute('class')).split(' ').includes('sev-ok'));
+  await page.unroute('**/api/v2/status');
+  log('unchecked: no report sender column or summary entry; all verified: "all verified"');
 
   step = 'dark mode';
   await page.emulateMedia({ colorScheme: 'dark' });
