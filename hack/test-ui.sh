@@ -6,11 +6,13 @@
 # Starts the server without Kubernetes on a free 127.0.0.1 port, checking who
 # sends reports against a shared secret (--report-auth warn
 # --report-token-file), stages a failing cluster by POSTing reports with curl
-# (most with the secret, one without, one with a wrong one), then runs
+# (most with the secret, one without, one with a wrong one), and a second
+# server with --read-token-file on another port. Then runs
 # tests/ui/status-page.test.mjs, which checks the grid against /api/v2/status,
-# takes a screenshot of the failing cluster, and finally stops the server to
-# see the error banner. Everything started here is stopped on exit, also on
-# failure.
+# takes a screenshot of the failing cluster, stops the first server to see the
+# error banner, and then has the second server's page ask for its read token.
+# The second server is stopped by its PID at the end. Everything started here
+# is stopped on exit, also on failure.
 #
 # Installs what is missing: chromium with apt (needs root), playwright-core
 # with `npm ci` into tests/ui/node_modules (git-ignored).
@@ -58,14 +60,25 @@ BIN=$TARGET_DIR/debug/netchecker-server
 SERVER="127.0.0.1:${UI_TEST_PORT:-$(free_port)}"
 LOGS=$(mktemp -d)
 at_exit rm -rf "$LOGS"
-show_log() { ((EXIT_RC == 0)) || { say "failed (exit $EXIT_RC); server log:"; tail -n 30 "$LOGS/server.log" >&2; }; }
+show_log() {
+  ((EXIT_RC == 0)) && return
+  say "failed (exit $EXIT_RC); server log:"
+  tail -n 30 "$LOGS/server.log" >&2
+  if [[ -f $LOGS/locked.log ]]; then
+    say "log of the server with --read-token-file:"
+    tail -n 30 "$LOGS/locked.log" >&2
+  fi
+}
 at_exit show_log
 
-# A secret for this run only: what agents send as their bearer token
-# (--report-token-file).
+# Secrets for this run only: what agents send as their bearer token
+# (--report-token-file), and what readers of the status must send
+# (--read-token-file, the second server).
 secret() { head -c 24 /dev/urandom | base64 | tr -d '/+='; }
 REPORT_TOKEN=$(secret)
+READ_TOKEN=$(secret)
 printf '%s\n' "$REPORT_TOKEN" >"$LOGS/report-token"
+printf '%s\n' "$READ_TOKEN" >"$LOGS/read-token"
 
 # Agents: per node a pod-network agent and a host-network one (`-hostnet` in
 # the name). Interval 600 s stays fresh for the whole test; interval 1 s is
@@ -125,7 +138,24 @@ EXPECT_AUTH_JSON='{"netchecker-agent-hostnet-b":"missing","netchecker-agent-d":"
 # Posted by the test, without a token.
 EXTRA_REPORT=$(report node-f netchecker-agent-f 600)
 
+# --- the server with a read token --------------------------------------------------
+LOCKED="127.0.0.1:$(free_port)"
+say "starting netchecker-server with --read-token-file on $LOCKED"
+start_and_wait_ready "$LOGS/locked.log" "http://$LOCKED/healthz" \
+  "$BIN" --kube=false --endpoint "$LOCKED" --startup-grace 0 --check-interval 1 \
+  --expected-agents netchecker-agent-a,netchecker-agent-hostnet-a,netchecker-agent-b,netchecker-agent-hostnet-b \
+  --read-token-file "$LOGS/read-token"
+LOCKED_PID=$BG_PID
+# Reports need no read token.
+post_to "$LOCKED" netchecker-agent-a "$(report node-a netchecker-agent-a 600)"
+post_to "$LOCKED" netchecker-agent-hostnet-a "$(report node-a netchecker-agent-hostnet-a 600)"
+post_to "$LOCKED" netchecker-agent-b "$(report node-b netchecker-agent-b 1)"
+post_to "$LOCKED" netchecker-agent-hostnet-b "$(report node-b netchecker-agent-hostnet-b 600)"
+
 say "running tests/ui/status-page.test.mjs in headless chromium"
 BASE_URL="http://$SERVER/" SERVER_PID=$SERVER_PID EXPECT_JSON=$EXPECT_JSON EXPECT_AUTH_JSON=$EXPECT_AUTH_JSON \
   PAGE_FILE="$ROOT/crates/server/assets/status.html" SCREENSHOT=$SCREENSHOT EXTRA_REPORT=$EXTRA_REPORT \
+  LOCKED_URL="http://$LOCKED/" READ_TOKEN=$READ_TOKEN \
   node tests/ui/status-page.test.mjs
+
+stop_pid "$LOCKED_PID"

@@ -11,6 +11,8 @@
 //   PAGE_FILE     crates/server/assets/status.html (what GET / must serve)
 //   SCREENSHOT    where to write the screenshot of the failing cluster
 //   EXTRA_REPORT  a JSON report for a new node, posted mid-test (without a token) to see the page refresh
+//   LOCKED_URL    http://127.0.0.1:PORT/ of a second server, started with --read-token-file
+//   READ_TOKEN    the token in that file
 // The page's 5 s refresh timer runs on Playwright's fake clock: no sleeping.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -30,6 +32,8 @@ const PAGE_FILE = env('PAGE_FILE');
 const SCREENSHOT = env('SCREENSHOT');
 const EXTRA = JSON.parse(env('EXTRA_REPORT'));
 const EXPECT_AUTH = JSON.parse(env('EXPECT_AUTH_JSON'));
+const LOCKED = env('LOCKED_URL');
+const READ_TOKEN = env('READ_TOKEN');
 const REFRESH_MS = 5000;
 // What the page says of an agent's `auth` (doc/status-page.md).
 const AUTH_TEXT = { ok: 'verified', missing: 'no token', invalid: 'invalid token', forbidden: 'token of another pod' };
@@ -66,13 +70,23 @@ async function until(what, fn, timeoutMs = 10000) {
   }
 }
 
-async function apiStatus() {
-  const res = await fetch(new URL('api/v2/status', BASE));
+async function apiStatus(base = BASE, headers = {}) {
+  const res = await fetch(new URL('api/v2/status', base), { headers });
   assert.equal(res.status, 200, `GET /api/v2/status answered ${res.status}`);
   return res.json();
 }
 const verdictsOf = (status) => Object.fromEntries(status.nodes.map((n) => [n.node, n.verdict]));
 const authOf = (status) => Object.fromEntries(status.nodes.flatMap((n) => n.agents.map((a) => [a.name, a.auth])));
+
+// The summary's counts as the page shows them, by data-count key.
+const summaryCounts = (page) => page.locator('#summary [data-count]').evaluateAll((els) =>
+  Object.fromEntries(els.map((e) => [e.dataset.count, e.querySelector('b').textContent])));
+function assertCounts(counts, s) {
+  assert.equal(counts.nodes, String(s.nodes));
+  assert.equal(counts.agents, String(s.agents));
+  for (const k of VERDICT_KEYS) assert.equal(counts[`verdict:${k}`], String(s.verdicts[k]), `summary count of ${k}`);
+  for (const k of STATE_KEYS) assert.equal(counts[`state:${k}`], String(s.agent_states[k]), `summary count of ${k} agents`);
+}
 
 async function main() {
   step = 'GET / serves the page';
@@ -109,6 +123,7 @@ async function main() {
   });
   try {
     await browserPhases(ctx, status);
+    await readTokenPhases(ctx);
   } finally {
     await ctx.close();
     rmSync(profile, { recursive: true, force: true });
@@ -164,13 +179,9 @@ async function browserPhases(ctx, status) {
   }
 
   step = 'the summary shows the counts';
-  const counts = await page.locator('#summary [data-count]').evaluateAll((els) =>
-    Object.fromEntries(els.map((e) => [e.dataset.count, e.querySelector('b').textContent])));
+  const counts = await summaryCounts(page);
   const s = status.summary;
-  assert.equal(counts.nodes, String(s.nodes));
-  assert.equal(counts.agents, String(s.agents));
-  for (const k of VERDICT_KEYS) assert.equal(counts[`verdict:${k}`], String(s.verdicts[k]), `summary count of ${k}`);
-  for (const k of STATE_KEYS) assert.equal(counts[`state:${k}`], String(s.agent_states[k]), `summary count of ${k} agents`);
+  assertCounts(counts, s);
   assert.equal(await page.locator('#overall').textContent(), s.healthy ? 'healthy' : 'failing');
   assert.match(await page.locator('#podview').textContent(), /^static: synced$/);
   assert.equal(await page.locator('#grace').count(), 0, 'no "pending since restart" with --startup-grace 0');
@@ -387,6 +398,166 @@ async function browserPhases(ctx, status) {
   log(`server stopped: banner "${await banner.textContent()}"`);
 
   assert.deepEqual(problems, [], 'no script errors, CSP refusals or dialogs');
+  await page.close();
+}
+
+// The second server, started with --read-token-file: the page asks for the token.
+async function readTokenPhases(ctx) {
+  const bearer = { authorization: `Bearer ${READ_TOKEN}` };
+  step = 'the second server wants the read token';
+  const open = await fetch(new URL('api/v2/status', LOCKED));
+  assert.equal(open.status, 401);
+  assert.match(open.headers.get('www-authenticate') || '', /^Bearer realm="netchecker"/);
+  const index = await fetch(LOCKED);
+  assert.equal(index.status, 200, 'the page itself needs no token');
+  const status = await apiStatus(LOCKED, bearer);
+  assert.ok(status.nodes.length > 0);
+
+  const page = await ctx.newPage();
+  const problems = [];
+  const consoled = [];
+  const sent = []; // the Authorization header of each status request, '' for none
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    consoled.push(m.text());
+    // 401s are expected here; script errors and CSP refusals are not.
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(m.text());
+  });
+  page.on('dialog', (d) => { problems.push(`dialog opened: ${d.message()}`); d.dismiss(); });
+  page.on('request', (r) => { if (r.url().endsWith('/api/v2/status')) sent.push(r.headers().authorization || ''); });
+  const login = page.locator('#login');
+  const loginError = page.locator('#login-error');
+  const input = page.locator('#token');
+  const tiles = page.locator('#grid [data-node]');
+  const stored = () => page.evaluate(() => ({
+    session: Object.keys(sessionStorage).map((k) => [k, sessionStorage.getItem(k)]),
+    local: localStorage.length,
+  }));
+  const tokenNowhere = async (what) => {
+    const seen = await page.evaluate((t) => ({
+      text: document.body.innerText.includes(t),
+      html: document.documentElement.outerHTML.includes(t),
+      input: document.getElementById('token').value.includes(t),
+      title: document.title.includes(t),
+    }), READ_TOKEN);
+    assert.deepEqual(seen, { text: false, html: false, input: false, title: false }, `${what}: the token is not in the DOM`);
+    assert.ok(!page.url().includes(READ_TOKEN) && page.url() === LOCKED, `${what}: the URL is ${page.url()}`);
+    assert.ok(!consoled.some((m) => m.includes(READ_TOKEN)), `${what}: the token is not in the console`);
+  };
+
+  step = 'read token: the page asks for it on 401';
+  await page.goto(LOCKED);
+  await login.waitFor({ state: 'visible', timeout: 5000 });
+  assert.match(await login.textContent(), /--read-token-file/);
+  assert.equal(await input.getAttribute('type'), 'password');
+  assert.equal(await input.getAttribute('name'), null, 'the input has no name: no submission can carry it');
+  assert.equal(await loginError.isVisible(), false, 'no error before a token was tried');
+  assert.equal(await tiles.count(), 0);
+  assert.equal(await page.locator('#summary').isVisible(), false);
+  assert.equal(await page.locator('#forget').isVisible(), false);
+  assert.equal(await page.locator('#banner').isVisible(), false, 'a 401 is not shown as the server being down');
+  assert.equal(await page.locator('#generated').textContent(), 'read token needed');
+  assert.deepEqual(sent, [''], 'the first request carries no token');
+  log('401: the page asks for the read token');
+
+  step = 'read token: a wrong one shows an error and the form again';
+  await input.fill('not-the-read-token');
+  await input.press('Enter');
+  await loginError.waitFor({ state: 'visible', timeout: 5000 });
+  assert.match(await loginError.textContent(), /refused this token \(HTTP 401\)/);
+  assert.equal(await login.isVisible(), true);
+  assert.equal(await input.inputValue(), '', 'the input is emptied');
+  assert.equal(sent.at(-1), 'Bearer not-the-read-token');
+  assert.deepEqual((await stored()).session, [], 'a refused token is not kept');
+  assert.ok(!(await page.evaluate(() => document.documentElement.outerHTML.includes('not-the-read-token'))));
+  assert.equal(page.url(), LOCKED, 'submitting did not navigate');
+  log(`wrong token: "${await loginError.textContent()}"`);
+
+  step = 'read token: the right one shows the grid with the counts of the API';
+  await input.fill(READ_TOKEN);
+  await page.locator('#login button[type=submit]').click();
+  await until('one tile per node', async () => (await tiles.count()) === status.nodes.length || (await tiles.count()));
+  assert.equal(await login.isVisible(), false);
+  assert.equal(await page.locator('#forget').isVisible(), true);
+  assert.equal(sent.at(-1), `Bearer ${READ_TOKEN}`);
+  assert.deepEqual(Object.fromEntries(await tiles.evaluateAll((els) => els.map((e) => [e.dataset.node, e.dataset.verdict]))),
+    verdictsOf(status));
+  assertCounts(await summaryCounts(page), status.summary);
+  assert.equal(await page.locator('#unauth').count(), 0, 'this server does not check report senders');
+  assert.doesNotMatch(await page.locator('#summary').innerText(), /null|undefined|report senders/i);
+  const kept = await stored();
+  assert.equal(kept.local, 0, 'nothing in localStorage');
+  assert.equal(kept.session.length, 1);
+  assert.equal(kept.session[0][1], READ_TOKEN, 'the token is in sessionStorage');
+  await tokenNowhere('after the right token');
+  log(`right token: ${await tiles.count()} tiles, counts match the API; kept in sessionStorage only`);
+
+  step = 'read token: every poll sends it';
+  const before = sent.length;
+  await page.clock.runFor(REFRESH_MS);
+  await until('the next poll', async () => sent.length > before || sent.length);
+  assert.equal(sent.at(-1), `Bearer ${READ_TOKEN}`);
+
+  step = 'read token: a reload keeps it (same tab, same session)';
+  await page.reload();
+  await until('the grid after the reload', async () => (await tiles.count()) === status.nodes.length || (await tiles.count()));
+  assert.equal(await login.isVisible(), false);
+  assert.equal(sent.at(-1), `Bearer ${READ_TOKEN}`);
+  await tokenNowhere('after the reload');
+
+  step = 'read token: another tab asks again (sessionStorage is per tab)';
+  const other = await ctx.newPage();
+  await other.goto(LOCKED);
+  await other.locator('#login').waitFor({ state: 'visible', timeout: 5000 });
+  await other.close();
+  log('reload keeps the token; a new tab asks for it');
+
+  step = 'read token: a 401 that is not netchecker\'s drops the token and says so';
+  await page.route('**/api/v2/status', (route) => route.fulfill({ status: 401, contentType: 'text/plain', body: 'Unauthorized\n' }));
+  await page.clock.runFor(REFRESH_MS);
+  await loginError.waitFor({ state: 'visible', timeout: 5000 });
+  assert.match(await loginError.textContent(), /not from netchecker/);
+  assert.equal(await tiles.count(), 0, 'no data is left on screen without a token');
+  assert.deepEqual((await stored()).session, []);
+  await page.unroute('**/api/v2/status');
+  await input.fill(READ_TOKEN);
+  await input.press('Enter');
+  await until('the grid again', async () => (await tiles.count()) === status.nodes.length || (await tiles.count()));
+
+  step = 'read token: a token removed on the way (as kubectl proxy does) is told from a wrong one';
+  await page.route('**/api/v2/status', (route) => {
+    const headers = { ...route.request().headers() };
+    delete headers.authorization;
+    return route.continue({ headers });
+  });
+  await page.clock.runFor(REFRESH_MS);
+  await loginError.waitFor({ state: 'visible', timeout: 5000 });
+  assert.match(await loginError.textContent(), /did not reach the server/);
+  assert.equal(await tiles.count(), 0);
+  await page.unroute('**/api/v2/status');
+  await input.fill(READ_TOKEN);
+  await input.press('Enter');
+  await until('the grid again', async () => (await tiles.count()) === status.nodes.length || (await tiles.count()));
+  log('a 401 from elsewhere and a token that did not arrive each get their own message');
+
+  step = 'read token: "forget token" brings the prompt back';
+  await page.locator('#forget').click();
+  await login.waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal(await tiles.count(), 0);
+  assert.equal(await page.locator('#summary').isVisible(), false);
+  assert.equal(await page.locator('#forget').isVisible(), false);
+  assert.equal(await loginError.isVisible(), false);
+  assert.deepEqual((await stored()).session, [], 'forgotten: nothing in sessionStorage');
+  await until('a request without the token', async () => sent.at(-1) === '' || sent.at(-1));
+  await page.reload();
+  await login.waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal(sent.at(-1), '', 'after a reload the token stays forgotten');
+  await tokenNowhere('after forgetting');
+  assert.ok(consoled.some((m) => m.includes('401')), 'the console was listened to (it reports the 401s)');
+  log('forget: the prompt is back, nothing stored');
+
+  assert.deepEqual(problems, [], 'no script errors, CSP refusals or dialogs');
+  await page.close();
 }
 
 main().then(() => log('all status page checks passed'), (err) => {
