@@ -3,12 +3,16 @@
 # netchecker-server, rendered in headless Chromium (Debian's package, driven
 # by playwright-core from tests/ui/; no browser is ever downloaded).
 #
-# Starts the server without Kubernetes on a free 127.0.0.1 port, stages a
-# failing cluster by POSTing reports with curl, then runs
+# Starts the server without Kubernetes on a free 127.0.0.1 port, checking who
+# sends reports against a shared secret (--report-auth warn
+# --report-token-file), stages a failing cluster by POSTing reports with curl
+# (most with the secret, one without, one with a wrong one), and a second
+# server with --read-token-file on another port. Then runs
 # tests/ui/status-page.test.mjs, which checks the grid against /api/v2/status,
-# takes a screenshot of the failing cluster, and finally stops the server to
-# see the error banner. Everything started here is stopped on exit, also on
-# failure.
+# takes a screenshot of the failing cluster, stops the first server to see the
+# error banner, and then has the second server's page ask for its read token.
+# The second server is stopped by its PID at the end. Everything started here
+# is stopped on exit, also on failure.
 #
 # Installs what is missing: chromium with apt (needs root), playwright-core
 # with `npm ci` into tests/ui/node_modules (git-ignored).
@@ -56,8 +60,25 @@ BIN=$TARGET_DIR/debug/netchecker-server
 SERVER="127.0.0.1:${UI_TEST_PORT:-$(free_port)}"
 LOGS=$(mktemp -d)
 at_exit rm -rf "$LOGS"
-show_log() { ((EXIT_RC == 0)) || { say "failed (exit $EXIT_RC); server log:"; tail -n 30 "$LOGS/server.log" >&2; }; }
+show_log() {
+  ((EXIT_RC == 0)) && return
+  say "failed (exit $EXIT_RC); server log:"
+  tail -n 30 "$LOGS/server.log" >&2
+  if [[ -f $LOGS/locked.log ]]; then
+    say "log of the server with --read-token-file:"
+    tail -n 30 "$LOGS/locked.log" >&2
+  fi
+}
 at_exit show_log
+
+# Secrets for this run only: what agents send as their bearer token
+# (--report-token-file), and what readers of the status must send
+# (--read-token-file, the second server).
+secret() { head -c 24 /dev/urandom | base64 | tr -d '/+='; }
+REPORT_TOKEN=$(secret)
+READ_TOKEN=$(secret)
+printf '%s\n' "$REPORT_TOKEN" >"$LOGS/report-token"
+printf '%s\n' "$READ_TOKEN" >"$LOGS/read-token"
 
 # Agents: per node a pod-network agent and a host-network one (`-hostnet` in
 # the name). Interval 600 s stays fresh for the whole test; interval 1 s is
@@ -73,7 +94,8 @@ AGENTS=(
 expected=$(IFS=,; echo "${AGENTS[*]}")
 say "starting netchecker-server on $SERVER"
 start_and_wait_ready "$LOGS/server.log" "http://$SERVER/healthz" \
-  "$BIN" --kube=false --endpoint "$SERVER" --startup-grace 0 --check-interval 1 --expected-agents "$expected"
+  "$BIN" --kube=false --endpoint "$SERVER" --startup-grace 0 --check-interval 1 --expected-agents "$expected" \
+  --report-auth warn --report-token-file "$LOGS/report-token"
 SERVER_PID=$BG_PID
 
 OK_DNS='{"netchecker-service":["10.233.0.10"]}'
@@ -85,26 +107,55 @@ report() {
   printf '{"report_interval":%s,"nodename":"%s","podname":"%s","hostdate":"%s","uptime":1000,"nslookup":%s,"ips":{"eth0":["10.233.64.5/24"]},"network_probes":[%s]}' \
     "$3" "$1" "$2" "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "${4:-$OK_DNS}" "${5:-$OK_PROBE}"
 }
-post() { # post POD JSON
-  curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary "$2" \
-    "http://$SERVER/api/v1/agents/$1" || die "POST report of $1 failed"
+# post_to HOST:PORT POD JSON [TOKEN]: a report, with TOKEN as its bearer token
+# if given and not empty.
+post_to() {
+  local auth=()
+  [[ -n ${4:-} ]] && auth=(-H "Authorization: Bearer $4")
+  curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' "${auth[@]}" --data-binary "$3" \
+    "http://$1/api/v1/agents/$2" || die "POST report of $2 to $1 failed"
 }
+# post POD JSON [TOKEN]: a report to $SERVER, by default with the
+# agents' shared secret (an agent that proves who it is); '' sends none.
+post() { post_to "$SERVER" "$1" "$2" "${3-$REPORT_TOKEN}"; }
 post netchecker-agent-a "$(report node-a netchecker-agent-a 600)"
 post netchecker-agent-hostnet-a "$(report node-a netchecker-agent-hostnet-a 600)"
 post netchecker-agent-b "$(report node-b netchecker-agent-b 1)"
-post netchecker-agent-hostnet-b "$(report node-b netchecker-agent-hostnet-b 600)"
+# Accepted with --report-auth warn, but shown: no token, a wrong token.
+post netchecker-agent-hostnet-b "$(report node-b netchecker-agent-hostnet-b 600)" ''
 post netchecker-agent-c "$(report node-c netchecker-agent-c 1)"
 post netchecker-agent-hostnet-c "$(report node-c netchecker-agent-hostnet-c 1)"
-post netchecker-agent-d "$(report node-d netchecker-agent-d 600 '{"netchecker-service":[]}')"
+post netchecker-agent-d "$(report node-d netchecker-agent-d 600 '{"netchecker-service":[]}')" "not-$REPORT_TOKEN"
 post netchecker-agent-e "$(report node-e netchecker-agent-e 600 "$OK_DNS" "$OK_PROBE,$BAD_PROBE")"
 # A node name is free text in a report: the page must show it as text.
 XSS_NODE='node-<img src=x onerror=window.__xss=1>'
 post netchecker-agent-x "$(report "$XSS_NODE" netchecker-agent-x 600)"
 
 EXPECT_JSON=$(printf '{"node-a":"healthy","node-b":"pod_network_down","node-c":"unreachable","":"unreachable","node-d":"dns_failure","node-e":"probe_failures","%s":"healthy"}' "$XSS_NODE")
+# Who sent each agent's last report, as the server must have checked it (an
+# agent that never reported has no result).
+EXPECT_AUTH_JSON='{"netchecker-agent-hostnet-b":"missing","netchecker-agent-d":"invalid","netchecker-agent-ghost":null}'
+# Posted by the test, without a token.
 EXTRA_REPORT=$(report node-f netchecker-agent-f 600)
 
+# --- the server with a read token --------------------------------------------------
+LOCKED="127.0.0.1:$(free_port)"
+say "starting netchecker-server with --read-token-file on $LOCKED"
+start_and_wait_ready "$LOGS/locked.log" "http://$LOCKED/healthz" \
+  "$BIN" --kube=false --endpoint "$LOCKED" --startup-grace 0 --check-interval 1 \
+  --expected-agents netchecker-agent-a,netchecker-agent-hostnet-a,netchecker-agent-b,netchecker-agent-hostnet-b \
+  --read-token-file "$LOGS/read-token"
+LOCKED_PID=$BG_PID
+# Reports need no read token.
+post_to "$LOCKED" netchecker-agent-a "$(report node-a netchecker-agent-a 600)"
+post_to "$LOCKED" netchecker-agent-hostnet-a "$(report node-a netchecker-agent-hostnet-a 600)"
+post_to "$LOCKED" netchecker-agent-b "$(report node-b netchecker-agent-b 1)"
+post_to "$LOCKED" netchecker-agent-hostnet-b "$(report node-b netchecker-agent-hostnet-b 600)"
+
 say "running tests/ui/status-page.test.mjs in headless chromium"
-BASE_URL="http://$SERVER/" SERVER_PID=$SERVER_PID EXPECT_JSON=$EXPECT_JSON \
+BASE_URL="http://$SERVER/" SERVER_PID=$SERVER_PID EXPECT_JSON=$EXPECT_JSON EXPECT_AUTH_JSON=$EXPECT_AUTH_JSON \
   PAGE_FILE="$ROOT/crates/server/assets/status.html" SCREENSHOT=$SCREENSHOT EXTRA_REPORT=$EXTRA_REPORT \
+  LOCKED_URL="http://$LOCKED/" READ_TOKEN=$READ_TOKEN \
   node tests/ui/status-page.test.mjs
+
+stop_pid "$LOCKED_PID"

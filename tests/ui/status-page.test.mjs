@@ -5,9 +5,14 @@
 //   BASE_URL      http://127.0.0.1:PORT/ (the server)
 //   SERVER_PID    the server's PID: the last phase stops it (SIGTERM) to see the error banner
 //   EXPECT_JSON   {"node name": "verdict", ...}: every node /api/v2/status must report
+//   EXPECT_AUTH_JSON  {"agent": "missing" | "invalid" | null, ...}: the agents whose last
+//                 report did not prove its sender (the server runs --report-auth warn
+//                 --report-token-file), or that never reported; every other agent's is "ok"
 //   PAGE_FILE     crates/server/assets/status.html (what GET / must serve)
 //   SCREENSHOT    where to write the screenshot of the failing cluster
-//   EXTRA_REPORT  a JSON report for a new node, posted mid-test to see the page refresh
+//   EXTRA_REPORT  a JSON report for a new node, posted mid-test (without a token) to see the page refresh
+//   LOCKED_URL    http://127.0.0.1:PORT/ of a second server, started with --read-token-file
+//   READ_TOKEN    the token in that file
 // The page's 5 s refresh timer runs on Playwright's fake clock: no sleeping.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,7 +31,12 @@ const EXPECT = JSON.parse(env('EXPECT_JSON'));
 const PAGE_FILE = env('PAGE_FILE');
 const SCREENSHOT = env('SCREENSHOT');
 const EXTRA = JSON.parse(env('EXTRA_REPORT'));
+const EXPECT_AUTH = JSON.parse(env('EXPECT_AUTH_JSON'));
+const LOCKED = env('LOCKED_URL');
+const READ_TOKEN = env('READ_TOKEN');
 const REFRESH_MS = 5000;
+// What the page says of an agent's `auth` (doc/status-page.md).
+const AUTH_TEXT = { ok: 'verified', missing: 'no token', invalid: 'invalid token', forbidden: 'token of another pod' };
 
 // The colour class each verdict must get (doc/status-page.md), and what its colour must look like.
 const CLASS_OF = {
@@ -60,12 +70,23 @@ async function until(what, fn, timeoutMs = 10000) {
   }
 }
 
-async function apiStatus() {
-  const res = await fetch(new URL('api/v2/status', BASE));
+async function apiStatus(base = BASE, headers = {}) {
+  const res = await fetch(new URL('api/v2/status', base), { headers });
   assert.equal(res.status, 200, `GET /api/v2/status answered ${res.status}`);
   return res.json();
 }
 const verdictsOf = (status) => Object.fromEntries(status.nodes.map((n) => [n.node, n.verdict]));
+const authOf = (status) => Object.fromEntries(status.nodes.flatMap((n) => n.agents.map((a) => [a.name, a.auth])));
+
+// The summary's counts as the page shows them, by data-count key.
+const summaryCounts = (page) => page.locator('#summary [data-count]').evaluateAll((els) =>
+  Object.fromEntries(els.map((e) => [e.dataset.count, e.querySelector('b').textContent])));
+function assertCounts(counts, s) {
+  assert.equal(counts.nodes, String(s.nodes));
+  assert.equal(counts.agents, String(s.agents));
+  for (const k of VERDICT_KEYS) assert.equal(counts[`verdict:${k}`], String(s.verdicts[k]), `summary count of ${k}`);
+  for (const k of STATE_KEYS) assert.equal(counts[`state:${k}`], String(s.agent_states[k]), `summary count of ${k} agents`);
+}
 
 async function main() {
   step = 'GET / serves the page';
@@ -86,6 +107,10 @@ async function main() {
   for (const v of ['healthy', 'pod_network_down', 'unreachable', 'dns_failure']) {
     assert.ok(Object.values(EXPECT).includes(v), `the staged cluster must include a ${v} node`);
   }
+  const wantAuth = Object.fromEntries(Object.keys(authOf(status)).map((a) => [a, a in EXPECT_AUTH ? EXPECT_AUTH[a] : 'ok']));
+  assert.deepEqual(authOf(status), wantAuth, 'the server checked each report\'s sender as staged');
+  assert.equal(status.summary.unauthenticated, Object.values(EXPECT_AUTH).filter((r) => r != null).length);
+  log(`API: report senders ${JSON.stringify(EXPECT_AUTH)}, the others ok; ${status.summary.unauthenticated} unauthenticated`);
 
   const profile = mkdtempSync(join(tmpdir(), 'netchecker-ui-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
@@ -98,6 +123,7 @@ async function main() {
   });
   try {
     await browserPhases(ctx, status);
+    await readTokenPhases(ctx);
   } finally {
     await ctx.close();
     rmSync(profile, { recursive: true, force: true });
@@ -137,6 +163,7 @@ async function browserPhases(ctx, status) {
     if (byNode[t.node].reason) assert.equal(noNumbers(t.reason), noNumbers(byNode[t.node].reason), `tile ${t.node} shows its reason`);
     for (const a of byNode[t.node].agents) {
       assert.ok(t.title.includes(a.name) && t.title.includes(a.state), `tooltip of ${t.node} names ${a.name} (${a.state})`);
+      if (a.auth) assert.ok(t.title.includes(`report sender: ${AUTH_TEXT[a.auth]}`), `tooltip of ${t.node} says who sent ${a.name}'s report`);
     }
   }
   log(`grid: ${rendered.length} tiles, verdicts and colour classes match the API`);
@@ -152,19 +179,23 @@ async function browserPhases(ctx, status) {
   }
 
   step = 'the summary shows the counts';
-  const counts = await page.locator('#summary [data-count]').evaluateAll((els) =>
-    Object.fromEntries(els.map((e) => [e.dataset.count, e.querySelector('b').textContent])));
+  const counts = await summaryCounts(page);
   const s = status.summary;
-  assert.equal(counts.nodes, String(s.nodes));
-  assert.equal(counts.agents, String(s.agents));
-  for (const k of VERDICT_KEYS) assert.equal(counts[`verdict:${k}`], String(s.verdicts[k]), `summary count of ${k}`);
-  for (const k of STATE_KEYS) assert.equal(counts[`state:${k}`], String(s.agent_states[k]), `summary count of ${k} agents`);
+  assertCounts(counts, s);
   assert.equal(await page.locator('#overall').textContent(), s.healthy ? 'healthy' : 'failing');
   assert.match(await page.locator('#podview').textContent(), /^static: synced$/);
   assert.equal(await page.locator('#grace').count(), 0, 'no "pending since restart" with --startup-grace 0');
   const generated = await page.locator('#generated').textContent();
   assert.ok(/^generated .*\d/.test(generated) && !/Invalid|T\d\d:/.test(generated), `generation time shown as a date: ${generated}`);
   log(`summary: ${JSON.stringify(counts)}`);
+
+  step = 'the summary warns of agents that did not prove who sent their reports';
+  const unauth = page.locator('#unauth');
+  assert.equal(counts.unauthenticated, String(s.unauthenticated));
+  assert.equal(await unauth.textContent(), `${s.unauthenticated} agents did not prove who sent their reports`);
+  assert.ok((await unauth.getAttribute('class')).split(' ').includes('sev-warn'), 'the warning has the warning colour');
+  assert.ok(await unauth.isVisible());
+  log(`summary warning: "${await unauth.textContent()}"`);
 
   step = 'text from the JSON is rendered as text';
   const xss = rendered.find((t) => t.node.includes('<img'));
@@ -183,12 +214,47 @@ async function browserPhases(ctx, status) {
   assert.equal(await tileOf(podDown.node).getAttribute('aria-expanded'), 'true');
   const rows = await detail.locator('tbody tr').evaluateAll((els) => els.map((e) => [e.dataset.agent, e.dataset.state]));
   assert.deepEqual(rows, podDown.agents.map((a) => [a.name, a.state]), 'the panel lists the node\'s agents');
+  assert.ok(podDown.agents.some((a) => a.auth !== 'ok'), `the screenshot's node has an agent without a verified sender`);
   assert.ok(noNumbers(await detail.textContent()).includes(noNumbers(podDown.reason)), 'the panel shows the reason');
   log(`click on ${podDown.node}: panel lists ${rows.map((r) => r.join('=')).join(', ')}`);
 
   step = 'the screenshot';
   await page.screenshot({ path: SCREENSHOT });
   log(`screenshot: ${SCREENSHOT}`);
+
+  step = 'the panel says who sent each agent\'s report';
+  // Every node's panel: a "report sender" column, warning style for anything but a verified sender.
+  const senderCells = () => detail.evaluate((box) => {
+    const col = [...box.querySelectorAll('thead th')].findIndex((th) => th.textContent === 'report sender');
+    return [...box.querySelectorAll('tbody tr')].map((tr) => {
+      const td = tr.children[col];
+      return { agent: tr.dataset.agent, auth: tr.dataset.auth, text: td && td.textContent, cls: td && td.className };
+    });
+  });
+  for (const n of status.nodes) {
+    await tileOf(n.node).click();
+    await until(`the panel of ${n.node}`, async () => (await detail.getAttribute('data-node')) === n.node);
+    const cells = await senderCells();
+    assert.deepEqual(cells.map((c) => c.agent), n.agents.map((a) => a.name));
+    for (const [i, a] of n.agents.entries()) {
+      const c = cells[i];
+      assert.equal(c.auth, a.auth || '', `${a.name}: data-auth`);
+      assert.equal(c.text, a.auth ? AUTH_TEXT[a.auth] : '—', `${a.name}: report sender shown`);
+      assert.equal(c.cls, a.auth == null ? '' : a.auth === 'ok' ? 'good' : 'warn', `${a.name}: report sender style`);
+    }
+  }
+  await page.keyboard.press('Escape');
+  await detail.waitFor({ state: 'hidden' });
+  const warnColour = await page.evaluate(() => {
+    const td = document.createElement('td');
+    td.className = 'warn';
+    document.body.append(td);
+    const c = getComputedStyle(td).color;
+    td.remove();
+    return c;
+  });
+  assert.ok(HUE['sev-warn'](warnColour.match(/\d+/g).map(Number)), `an unverified sender is amber, got ${warnColour}`);
+  log(`panels: report senders ${status.nodes.flatMap((n) => n.agents.filter((a) => a.auth !== 'ok').map((a) => `${a.name}=${a.auth ? AUTH_TEXT[a.auth] : '—'}`)).join(', ')}`);
 
   step = 'failing probes are highlighted; keyboard opens and closes the panel';
   const probeNode = status.nodes.find((n) => n.verdict === 'probe_failures');
@@ -211,6 +277,10 @@ async function browserPhases(ctx, status) {
   await page.locator('#filter').fill(podDown.node);
   assert.deepEqual(await tiles.evaluateAll((els) => els.map((e) => e.dataset.node)),
     status.nodes.filter((n) => n.node.includes(podDown.node)).map((n) => n.node));
+  await page.locator('#filter').fill('no token');
+  assert.deepEqual(await tiles.evaluateAll((els) => els.map((e) => e.dataset.node).sort()),
+    status.nodes.filter((n) => n.agents.some((a) => a.auth === 'missing')).map((n) => n.node).sort(),
+    'the filter finds the nodes whose agents sent no token');
   await page.locator('#filter').fill('');
   assert.equal(await tiles.count(), status.nodes.length);
 
@@ -224,6 +294,8 @@ async function browserPhases(ctx, status) {
   await tileOf(EXTRA.nodename).waitFor({ state: 'visible', timeout: 5000 });
   assert.equal(await tiles.count(), status.nodes.length + 1);
   assert.equal(await detail.getAttribute('data-node'), podDown.node, 'the open panel survives a refresh');
+  assert.equal(await page.locator('#unauth b').textContent(), String(s.unauthenticated + 1),
+    'the extra report, sent without a token, counts as unauthenticated');
   log(`refresh: ${EXTRA.nodename} appeared after ${REFRESH_MS} ms of page time`);
 
   step = 'pod view freshness and the startup grace in the summary';
@@ -231,13 +303,44 @@ async function browserPhases(ctx, status) {
   const restarted = await apiStatus();
   restarted.summary.in_startup_grace = true;
   restarted.summary.pod_view = { source: 'kubernetes', synced: true, stale: true, age_seconds: 75 };
+  // With Kubernetes, a valid ServiceAccount token of another pod: "forbidden"; the rest verified.
+  const podDownAgents = restarted.nodes.find((n) => n.node === podDown.node).agents;
+  for (const n of restarted.nodes) for (const a of n.agents) a.auth = a.auth == null ? null : 'ok';
+  podDownAgents[0].auth = 'forbidden';
+  restarted.summary.unauthenticated = 1;
   await page.route('**/api/v2/status', (route) => route.fulfill({ json: restarted }));
   await page.clock.runFor(REFRESH_MS);
   await page.locator('#grace').waitFor({ state: 'visible', timeout: 5000 });
   assert.equal(await page.locator('#grace').textContent(), 'pending since restart');
   assert.equal(await page.locator('#podview').textContent(), 'kubernetes: stale for 75 s');
+  assert.equal(await unauth.textContent(), '1 agent did not prove who sent its reports');
+  assert.deepEqual((await senderCells()).map((c) => [c.agent, c.text, c.cls]),
+    podDownAgents.map((a, i) => [a.name, i === 0 ? 'token of another pod' : 'verified', i === 0 ? 'warn' : 'good']));
   await page.unroute('**/api/v2/status');
-  log('summary shows "pending since restart" and a stale pod view with its age');
+  log('summary shows "pending since restart", a stale pod view with its age, one unverified sender (token of another pod)');
+
+  step = 'nothing about report senders when the server does not check them';
+  const unchecked = structuredClone(restarted);
+  for (const n of unchecked.nodes) for (const a of n.agents) a.auth = null;
+  unchecked.summary.unauthenticated = 0;
+  await page.route('**/api/v2/status', (route) => route.fulfill({ json: unchecked }));
+  await page.clock.runFor(REFRESH_MS);
+  await unauth.waitFor({ state: 'detached', timeout: 5000 });
+  assert.ok(!(await detail.locator('thead').textContent()).includes('report sender'), 'no report sender column');
+  assert.ok(!(await tileOf(podDown.node).getAttribute('title')).includes('report sender'));
+  assert.doesNotMatch(await page.locator('#summary').innerText(), /null|undefined|report senders/i);
+  // Checked and all verified: said so, without a warning.
+  const verified = structuredClone(restarted);
+  for (const n of verified.nodes) for (const a of n.agents) a.auth = a.last_report_age_seconds == null ? null : 'ok';
+  verified.summary.unauthenticated = 0;
+  await page.unroute('**/api/v2/status');
+  await page.route('**/api/v2/status', (route) => route.fulfill({ json: verified }));
+  await page.clock.runFor(REFRESH_MS);
+  await unauth.waitFor({ state: 'attached', timeout: 5000 });
+  assert.equal(await unauth.textContent(), 'all verified');
+  assert.ok((await unauth.getAttribute('class')).split(' ').includes('sev-ok'));
+  await page.unroute('**/api/v2/status');
+  log('unchecked: no report sender column or summary entry; all verified: "all verified"');
 
   step = 'dark mode';
   await page.emulateMedia({ colorScheme: 'dark' });
@@ -262,6 +365,24 @@ async function browserPhases(ctx, status) {
   await page.unroute('**/api/v2/status');
   await page.clock.runFor(REFRESH_MS);
   await banner.waitFor({ state: 'hidden', timeout: 5000 });
+  assert.equal(await page.locator('#grid.stale').count(), 0);
+
+  step = '503 with Retry-After (busy): transient, the data stays as it is';
+  const busy = 'another status answer is being sent; retry';
+  await page.route('**/api/v2/status', (route) => route.fulfill({
+    status: 503, headers: { 'retry-after': '1' }, contentType: 'text/plain; charset=utf-8', body: `${busy}\n`,
+  }));
+  await page.clock.runFor(REFRESH_MS);
+  await banner.waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal(await banner.getAttribute('data-kind'), 'busy', 'a busy server is not reported as down or unsynced');
+  assert.ok((await banner.textContent()).includes(busy), await banner.textContent());
+  assert.equal(await tiles.count(), status.nodes.length + 1, 'the last data stays');
+  assert.equal(await page.locator('#grid.stale').count(), 0, 'one busy answer does not fade the data');
+  assert.equal(await page.locator('#summary').isVisible(), true);
+  log(`busy: banner "${await banner.textContent()}"`);
+  await page.unroute('**/api/v2/status');
+  await page.clock.runFor(REFRESH_MS);
+  await banner.waitFor({ state: 'hidden', timeout: 5000 });
 
   step = 'server stopped: error banner, last data kept';
   process.kill(SERVER_PID, 'SIGTERM');
@@ -277,6 +398,166 @@ async function browserPhases(ctx, status) {
   log(`server stopped: banner "${await banner.textContent()}"`);
 
   assert.deepEqual(problems, [], 'no script errors, CSP refusals or dialogs');
+  await page.close();
+}
+
+// The second server, started with --read-token-file: the page asks for the token.
+async function readTokenPhases(ctx) {
+  const bearer = { authorization: `Bearer ${READ_TOKEN}` };
+  step = 'the second server wants the read token';
+  const open = await fetch(new URL('api/v2/status', LOCKED));
+  assert.equal(open.status, 401);
+  assert.match(open.headers.get('www-authenticate') || '', /^Bearer realm="netchecker"/);
+  const index = await fetch(LOCKED);
+  assert.equal(index.status, 200, 'the page itself needs no token');
+  const status = await apiStatus(LOCKED, bearer);
+  assert.ok(status.nodes.length > 0);
+
+  const page = await ctx.newPage();
+  const problems = [];
+  const consoled = [];
+  const sent = []; // the Authorization header of each status request, '' for none
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    consoled.push(m.text());
+    // 401s are expected here; script errors and CSP refusals are not.
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(m.text());
+  });
+  page.on('dialog', (d) => { problems.push(`dialog opened: ${d.message()}`); d.dismiss(); });
+  page.on('request', (r) => { if (r.url().endsWith('/api/v2/status')) sent.push(r.headers().authorization || ''); });
+  const login = page.locator('#login');
+  const loginError = page.locator('#login-error');
+  const input = page.locator('#token');
+  const tiles = page.locator('#grid [data-node]');
+  const stored = () => page.evaluate(() => ({
+    session: Object.keys(sessionStorage).map((k) => [k, sessionStorage.getItem(k)]),
+    local: localStorage.length,
+  }));
+  const tokenNowhere = async (what) => {
+    const seen = await page.evaluate((t) => ({
+      text: document.body.innerText.includes(t),
+      html: document.documentElement.outerHTML.includes(t),
+      input: document.getElementById('token').value.includes(t),
+      title: document.title.includes(t),
+    }), READ_TOKEN);
+    assert.deepEqual(seen, { text: false, html: false, input: false, title: false }, `${what}: the token is not in the DOM`);
+    assert.ok(!page.url().includes(READ_TOKEN) && page.url() === LOCKED, `${what}: the URL is ${page.url()}`);
+    assert.ok(!consoled.some((m) => m.includes(READ_TOKEN)), `${what}: the token is not in the console`);
+  };
+
+  step = 'read token: the page asks for it on 401';
+  await page.goto(LOCKED);
+  await login.waitFor({ state: 'visible', timeout: 5000 });
+  assert.match(await login.textContent(), /--read-token-file/);
+  assert.equal(await input.getAttribute('type'), 'password');
+  assert.equal(await input.getAttribute('name'), null, 'the input has no name: no submission can carry it');
+  assert.equal(await loginError.isVisible(), false, 'no error before a token was tried');
+  assert.equal(await tiles.count(), 0);
+  assert.equal(await page.locator('#summary').isVisible(), false);
+  assert.equal(await page.locator('#forget').isVisible(), false);
+  assert.equal(await page.locator('#banner').isVisible(), false, 'a 401 is not shown as the server being down');
+  assert.equal(await page.locator('#generated').textContent(), 'read token needed');
+  assert.deepEqual(sent, [''], 'the first request carries no token');
+  log('401: the page asks for the read token');
+
+  step = 'read token: a wrong one shows an error and the form again';
+  await input.fill('not-the-read-token');
+  await input.press('Enter');
+  await loginError.waitFor({ state: 'visible', timeout: 5000 });
+  assert.match(await loginError.textContent(), /refused this token \(HTTP 401\)/);
+  assert.equal(await login.isVisible(), true);
+  assert.equal(await input.inputValue(), '', 'the input is emptied');
+  assert.equal(sent.at(-1), 'Bearer not-the-read-token');
+  assert.deepEqual((await stored()).session, [], 'a refused token is not kept');
+  assert.ok(!(await page.evaluate(() => document.documentElement.outerHTML.includes('not-the-read-token'))));
+  assert.equal(page.url(), LOCKED, 'submitting did not navigate');
+  log(`wrong token: "${await loginError.textContent()}"`);
+
+  step = 'read token: the right one shows the grid with the counts of the API';
+  await input.fill(READ_TOKEN);
+  await page.locator('#login button[type=submit]').click();
+  await until('one tile per node', async () => (await tiles.count()) === status.nodes.length || (await tiles.count()));
+  assert.equal(await login.isVisible(), false);
+  assert.equal(await page.locator('#forget').isVisible(), true);
+  assert.equal(sent.at(-1), `Bearer ${READ_TOKEN}`);
+  assert.deepEqual(Object.fromEntries(await tiles.evaluateAll((els) => els.map((e) => [e.dataset.node, e.dataset.verdict]))),
+    verdictsOf(status));
+  assertCounts(await summaryCounts(page), status.summary);
+  assert.equal(await page.locator('#unauth').count(), 0, 'this server does not check report senders');
+  assert.doesNotMatch(await page.locator('#summary').innerText(), /null|undefined|report senders/i);
+  const kept = await stored();
+  assert.equal(kept.local, 0, 'nothing in localStorage');
+  assert.equal(kept.session.length, 1);
+  assert.equal(kept.session[0][1], READ_TOKEN, 'the token is in sessionStorage');
+  await tokenNowhere('after the right token');
+  log(`right token: ${await tiles.count()} tiles, counts match the API; kept in sessionStorage only`);
+
+  step = 'read token: every poll sends it';
+  const before = sent.length;
+  await page.clock.runFor(REFRESH_MS);
+  await until('the next poll', async () => sent.length > before || sent.length);
+  assert.equal(sent.at(-1), `Bearer ${READ_TOKEN}`);
+
+  step = 'read token: a reload keeps it (same tab, same session)';
+  await page.reload();
+  await until('the grid after the reload', async () => (await tiles.count()) === status.nodes.length || (await tiles.count()));
+  assert.equal(await login.isVisible(), false);
+  assert.equal(sent.at(-1), `Bearer ${READ_TOKEN}`);
+  await tokenNowhere('after the reload');
+
+  step = 'read token: another tab asks again (sessionStorage is per tab)';
+  const other = await ctx.newPage();
+  await other.goto(LOCKED);
+  await other.locator('#login').waitFor({ state: 'visible', timeout: 5000 });
+  await other.close();
+  log('reload keeps the token; a new tab asks for it');
+
+  step = 'read token: a 401 that is not netchecker\'s drops the token and says so';
+  await page.route('**/api/v2/status', (route) => route.fulfill({ status: 401, contentType: 'text/plain', body: 'Unauthorized\n' }));
+  await page.clock.runFor(REFRESH_MS);
+  await loginError.waitFor({ state: 'visible', timeout: 5000 });
+  assert.match(await loginError.textContent(), /not from netchecker/);
+  assert.equal(await tiles.count(), 0, 'no data is left on screen without a token');
+  assert.deepEqual((await stored()).session, []);
+  await page.unroute('**/api/v2/status');
+  await input.fill(READ_TOKEN);
+  await input.press('Enter');
+  await until('the grid again', async () => (await tiles.count()) === status.nodes.length || (await tiles.count()));
+
+  step = 'read token: a token removed on the way (as kubectl proxy does) is told from a wrong one';
+  await page.route('**/api/v2/status', (route) => {
+    const headers = { ...route.request().headers() };
+    delete headers.authorization;
+    return route.continue({ headers });
+  });
+  await page.clock.runFor(REFRESH_MS);
+  await loginError.waitFor({ state: 'visible', timeout: 5000 });
+  assert.match(await loginError.textContent(), /did not reach the server/);
+  assert.equal(await tiles.count(), 0);
+  await page.unroute('**/api/v2/status');
+  await input.fill(READ_TOKEN);
+  await input.press('Enter');
+  await until('the grid again', async () => (await tiles.count()) === status.nodes.length || (await tiles.count()));
+  log('a 401 from elsewhere and a token that did not arrive each get their own message');
+
+  step = 'read token: "forget token" brings the prompt back';
+  await page.locator('#forget').click();
+  await login.waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal(await tiles.count(), 0);
+  assert.equal(await page.locator('#summary').isVisible(), false);
+  assert.equal(await page.locator('#forget').isVisible(), false);
+  assert.equal(await loginError.isVisible(), false);
+  assert.deepEqual((await stored()).session, [], 'forgotten: nothing in sessionStorage');
+  await until('a request without the token', async () => sent.at(-1) === '' || sent.at(-1));
+  await page.reload();
+  await login.waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal(sent.at(-1), '', 'after a reload the token stays forgotten');
+  await tokenNowhere('after forgetting');
+  assert.ok(consoled.some((m) => m.includes('401')), 'the console was listened to (it reports the 401s)');
+  log('forget: the prompt is back, nothing stored');
+
+  assert.deepEqual(problems, [], 'no script errors, CSP refusals or dialogs');
+  await page.close();
 }
 
 main().then(() => log('all status page checks passed'), (err) => {
