@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
+use netchecker_wire::mesh::{MESH_HEADER, MESH_VERSION};
 use netchecker_wire::{CheckResponse, NO_SUCH_AGENT};
 use tokio::time::Instant;
 use tower_http::trace::TraceLayer;
@@ -215,7 +216,7 @@ async fn post_agent(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             app.metrics().report_rejected(Rejection::TooLarge);
@@ -229,9 +230,18 @@ async fn post_agent(
     })?;
     let credentials = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
     let verdict = app.authenticate(&name, credentials).await;
-    app.ingest_as(&name, verdict, &body, Instant::now())
+    // Our agents ask for mesh peers with a header; the original's do not,
+    // and get the original's empty 200.
+    let wants_mesh = headers
+        .get(MESH_HEADER)
+        .is_some_and(|v| v.as_bytes() == MESH_VERSION.as_bytes());
+    let answer = app
+        .ingest_report(&name, verdict, &body, Instant::now(), wants_mesh)
         .map_err(ApiError::from)?;
-    Ok(StatusCode::OK)
+    Ok(match answer {
+        Some(mesh) => axum::Json(mesh).into_response(),
+        None => StatusCode::OK.into_response(),
+    })
 }
 
 /// With `--read-token-file`, the read and admin routes want its token as

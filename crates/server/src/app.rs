@@ -18,11 +18,15 @@ use tokio::time::Instant;
 use crate::auth::ReportAuth;
 use crate::cache::{AgentCache, Entry};
 use crate::domain::Policy;
-use crate::evaluation::{Evaluation, evaluate};
+use crate::evaluation::{Evaluation, MeshPart, evaluate};
 use crate::lograte::LogRate;
+use crate::mesh::judge::judge;
+use crate::mesh::pairs::{MeshSettings, MeshStore};
+use crate::mesh::roster::roster;
 use crate::metrics::Metrics;
 use crate::nodes::NodeTracker;
 use crate::podview::PodView;
+use crate::podview::nodes::NodeIndex;
 use crate::secret::SecretFile;
 use crate::status::{self, ViewFacts};
 use crate::verdict::is_expired;
@@ -40,6 +44,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// The bearer token the read and admin routes require, if any.
     pub read_token: Option<SecretFile>,
+    /// The node-to-node mesh.
+    pub mesh: MeshSettings,
 }
 
 impl Default for Settings {
@@ -50,6 +56,7 @@ impl Default for Settings {
             max_agents: 50_000,
             request_timeout: Duration::from_secs(10),
             read_token: None,
+            mesh: MeshSettings::default(),
         }
     }
 }
@@ -74,6 +81,9 @@ pub(crate) struct Inner {
     pub(crate) webhooks: OnceLock<Webhooks>,
     pub(crate) refusal_log: LogRate,
     pub(crate) auth: ReportAuth,
+    pub(crate) mesh: MeshStore,
+    /// The nodes' conditions, while the mesh watches them.
+    pub(crate) node_index: NodeIndex,
     /// One `/api/v2/status` answer at a time (built and sent): its size
     /// grows with the agents, so concurrent ones must not multiply it.
     pub(crate) status_permit: Arc<tokio::sync::Semaphore>,
@@ -104,6 +114,8 @@ impl App {
             webhooks: OnceLock::new(),
             refusal_log: LogRate::new(10, Duration::from_secs(1)),
             auth,
+            mesh: MeshStore::default(),
+            node_index: NodeIndex::default(),
             status_permit: Arc::new(tokio::sync::Semaphore::new(1)),
             started: Instant::now(),
             shutting_down: AtomicBool::new(false),
@@ -137,6 +149,16 @@ impl App {
         &self.0.cache
     }
 
+    /// What is kept of the mesh.
+    pub fn mesh(&self) -> &MeshStore {
+        &self.0.mesh
+    }
+
+    /// The nodes' conditions (fed by the node watch).
+    pub fn node_index(&self) -> &NodeIndex {
+        &self.0.node_index
+    }
+
     /// When this server started (monotonic clock).
     pub fn started(&self) -> Instant {
         self.0.started
@@ -144,30 +166,55 @@ impl App {
 
     /// Evaluate every agent and node at `now` and hand the result to `f`,
     /// under the cache's read lock and without copying the cache. `None`
-    /// while the pod view has not synced.
+    /// while the pod view has not synced. The mesh is judged too when it
+    /// is on and `mesh` is asked for (the v1 check does not need it).
     pub fn with_evaluation<R>(
         &self,
         now: Instant,
+        mesh: bool,
         f: impl FnOnce(&Evaluation<'_, Entry>) -> R,
     ) -> Option<R> {
         let inner = &self.0;
         inner.cache.with_entries(|entries| {
             let reported = entries.keys().map(String::as_str);
             inner.pods.expected(reported, |expected| {
-                f(&evaluate(
+                let eval = evaluate(
                     expected,
                     entries,
                     now,
                     inner.started,
                     &inner.settings.policy,
-                ))
+                );
+                let settings = &inner.settings.mesh;
+                if !mesh || !settings.enabled() {
+                    return f(&eval);
+                }
+                // Locks in the one order: cache, pods, mesh agents, pairs.
+                inner.mesh.with_agents(|agents| {
+                    let places = roster(&eval.agents, agents, |n| inner.node_index.gate(n));
+                    inner.mesh.with_pairs(|pairs| {
+                        let unix = jiff::Timestamp::now().as_second();
+                        let round = settings.round_at(unix);
+                        let roster = &places.roster;
+                        let rings = [&roster.rings[0], &roster.rings[1]];
+                        let judged = judge(pairs, &rings, unix, round, settings.peers);
+                        f(&eval.with_mesh(MeshPart {
+                            judged,
+                            places: places.places,
+                            roster,
+                            pairs,
+                            unix,
+                            round_seconds: settings.round.as_secs(),
+                        }))
+                    })
+                })
             })
         })
     }
 
     /// The v1 connectivity-check answer at `now`.
     pub fn check(&self, now: Instant) -> Result<CheckResponse, NotSynced> {
-        self.with_evaluation(now, |eval| eval.check_response())
+        self.with_evaluation(now, false, |eval| eval.check_response())
             .ok_or(NotSynced)
     }
 
@@ -175,7 +222,7 @@ impl App {
     pub fn status(&self, now: Instant) -> Result<Status, NotSynced> {
         let view = self.view_facts(now);
         let wall = jiff::Timestamp::now();
-        self.with_evaluation(now, |eval| status::render(eval, view, wall))
+        self.with_evaluation(now, true, |eval| status::render(eval, view, wall))
             .ok_or(NotSynced)
     }
 
@@ -193,7 +240,7 @@ impl App {
     pub fn status_json(&self, now: Instant) -> Result<Vec<u8>, NotSynced> {
         let view = self.view_facts(now);
         let wall = jiff::Timestamp::now();
-        self.with_evaluation(now, |eval| {
+        self.with_evaluation(now, true, |eval| {
             let mut out = Vec::with_capacity(256 + eval.agents.len() * 512);
             status::write(eval, view, wall, &mut out);
             out
@@ -219,6 +266,7 @@ impl App {
     /// Forget agent `name`: its report and its metric series. True if it
     /// was known. (A name from `--expected-agents` stays expected.)
     pub fn forget(&self, name: &str) -> bool {
+        self.0.mesh.forget_agent(name);
         match self.0.cache.remove(name) {
             Some(_) => {
                 self.forget_series(name);

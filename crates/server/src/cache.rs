@@ -206,6 +206,11 @@ impl AgentCache {
         Ok(map.insert(name.to_owned(), entry))
     }
 
+    /// When agent `name` last reported, if it has.
+    pub fn get_seen(&self, name: &str) -> Option<crate::domain::Seen> {
+        self.read().get(name).map(Entry::seen)
+    }
+
     pub fn get(&self, name: &str) -> Option<StoredReport> {
         self.read().get(name).map(Entry::stored)
     }

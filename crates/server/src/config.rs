@@ -15,6 +15,7 @@ use netchecker_cli::{LogFormat, go_bool, normalize_args};
 use crate::app::Settings;
 use crate::auth::Mode;
 use crate::domain::Policy;
+use crate::mesh::pairs::MeshSettings;
 use crate::podview::DEFAULT_AGENT_SELECTOR;
 use crate::webhook::WebhookSettings;
 
@@ -153,6 +154,24 @@ pub struct Config {
     #[arg(long, env = "NETCHECKER_WEBHOOK_MAX_ATTEMPTS", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
     pub webhook_max_attempts: u32,
 
+    /// Peers each node probes (and is probed by) per mesh round; 0 turns
+    /// the node-to-node mesh off. Only agents that ask for peers take part.
+    #[arg(long, env = "NETCHECKER_MESH_PEERS", default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=netchecker_wire::mesh::MAX_PEERS as u64))]
+    pub mesh_peers: u64,
+
+    /// Seconds per mesh round: the assignment rotates every round. Set it to
+    /// the agents' report interval (they probe once per report).
+    #[arg(long, env = "NETCHECKER_MESH_ROUND", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub mesh_round: u64,
+
+    /// Seconds after which a completed mesh probe counts as slow.
+    #[arg(long, env = "NETCHECKER_MESH_SLOW", default_value_t = 1.0, value_parser = positive_f64)]
+    pub mesh_slow: f64,
+
+    /// Seconds one mesh probe may take (handed to the agents).
+    #[arg(long, env = "NETCHECKER_MESH_TIMEOUT", default_value_t = 2.0, value_parser = positive_f64)]
+    pub mesh_timeout: f64,
+
     /// Log line format.
     #[arg(long, env = "NETCHECKER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
     pub log_format: LogFormat,
@@ -255,6 +274,12 @@ impl Config {
             max_agents: usize::try_from(self.max_agents).unwrap_or(usize::MAX),
             request_timeout: Duration::from_secs(self.request_timeout),
             read_token: None,
+            mesh: MeshSettings {
+                peers: usize::try_from(self.mesh_peers).unwrap_or(0),
+                round: Duration::from_secs(self.mesh_round),
+                slow: Duration::from_secs_f64(self.mesh_slow.min(3600.0)),
+                timeout: Duration::from_secs_f64(self.mesh_timeout.min(60.0)),
+            },
         }
     }
 }

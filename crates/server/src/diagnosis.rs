@@ -31,6 +31,10 @@ pub struct AgentFacts<'a, R = ()> {
     pub dns_failures: Vec<&'a str>,
     /// URLs of the agent's failing probes.
     pub failing_probes: Vec<&'a str>,
+    /// Its pod is being deleted.
+    pub terminating: bool,
+    /// Where it answers on its network (the watched pod's addresses).
+    pub addresses: &'a [std::net::IpAddr],
     /// The stored report the facts come from, for the renderings that show
     /// its details; the rules never read it.
     pub report: Option<&'a R>,
@@ -189,6 +193,15 @@ pub fn reason<R>(verdict: NodeVerdict, agents: &[AgentFacts<R>]) -> String {
                     .map(move |url| format!("{url} from {}", a.name))
             }))
         ),
+        // Judged from the mesh: the evaluation writes these reasons from
+        // the failing pairs (`crate::mesh::judge`); this is the fallback.
+        NodeVerdict::MeshOutboundDown
+        | NodeVerdict::MeshInboundDown
+        | NodeVerdict::MeshPartition
+        | NodeVerdict::MeshMtu
+        | NodeVerdict::MeshSlow => {
+            format!("{}: see the failing pairs of the mesh", verdict.as_str())
+        }
         NodeVerdict::Healthy => {
             let n = expected.len();
             format!(
@@ -218,6 +231,8 @@ mod tests {
             interval: reported.then_some(Duration::from_secs(15)),
             dns_failures: Vec::new(),
             failing_probes: Vec::new(),
+            terminating: false,
+            addresses: &[],
             report: None,
         }
     }

@@ -8,6 +8,7 @@
 //! are wire types, shared with clients: they live in `netchecker_wire` and
 //! are re-exported here.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 pub use netchecker_wire::{AgentKind, AgentState, NodeVerdict, state_name};
@@ -77,6 +78,11 @@ pub struct ExpectedAgent<'a> {
     /// while unscheduled).
     pub node: Option<&'a str>,
     pub kind: AgentKind,
+    /// The pod is being deleted.
+    pub terminating: bool,
+    /// Where it answers on its network: the pod's IPs for a pod-network
+    /// agent, the node's for a host-network one (empty without Kubernetes).
+    pub addresses: &'a [IpAddr],
 }
 
 impl<'a> ExpectedAgent<'a> {
@@ -88,6 +94,8 @@ impl<'a> ExpectedAgent<'a> {
             namespace: None,
             node: None,
             kind: AgentKind::from_name(name),
+            terminating: false,
+            addresses: &[],
         }
     }
 }

@@ -4,7 +4,10 @@
 //! metric series. A refused report never changes what is stored; every
 //! refusal is counted, a few per second are logged (escaped).
 
-use netchecker_wire::AgentReport;
+use std::time::Duration;
+
+use netchecker_wire::mesh::{MeshAnswer, MeshReport};
+use netchecker_wire::{AgentKind, AgentReport, MeshNetwork};
 use tokio::time::Instant;
 
 use crate::app::App;
@@ -12,6 +15,7 @@ use crate::auth::{Mode, Verdict};
 use crate::cache::{CacheFull, Entry};
 use crate::domain::agent_label;
 use crate::limits;
+use crate::mesh::pairs::Received;
 use crate::metrics::Rejection;
 use crate::podview::Watched;
 
@@ -78,12 +82,66 @@ impl App {
         body: &[u8],
         now: Instant,
     ) -> Result<(), IngestError> {
-        let result = self.try_ingest(name, verdict, body, now);
-        if let Err(e) = &result {
-            self.0.metrics.report_rejected(e.rejection());
-            self.log_refusal(name, e, now);
+        self.ingest_report(name, verdict, body, now, false)
+            .map(|_| ())
+    }
+
+    /// [`App::ingest_as`], and take in the report's mesh part; an agent
+    /// that `wants_mesh` (the request header) gets its peers for the next
+    /// round, when the mesh is on.
+    pub fn ingest_report(
+        &self,
+        name: &str,
+        verdict: Verdict,
+        body: &[u8],
+        now: Instant,
+        wants_mesh: bool,
+    ) -> Result<Option<MeshAnswer>, IngestError> {
+        match self.try_ingest(name, verdict, body, now) {
+            Ok(stored) => Ok(self.mesh_exchange(name, stored, wants_mesh)),
+            Err(e) => {
+                self.0.metrics.report_rejected(e.rejection());
+                self.log_refusal(name, &e, now);
+                Err(e)
+            }
         }
-        result
+    }
+
+    /// Record a stored report's probe results, and hand its agent its next
+    /// peers if it asked.
+    fn mesh_exchange(&self, name: &str, stored: Stored, wants_mesh: bool) -> Option<MeshAnswer> {
+        let settings = &self.0.settings.mesh;
+        let mesh = stored.mesh?;
+        if !settings.enabled() || stored.node.is_empty() {
+            return None;
+        }
+        let kind = self
+            .0
+            .pods
+            .with_watched_pod(name, |pod| pod.map(|p| p.kind))
+            .unwrap_or_else(|| AgentKind::from_name(name));
+        let network = MeshNetwork::of(kind)?;
+        let wall = jiff::Timestamp::now();
+        let received = Received {
+            name,
+            node: &stored.node,
+            network,
+            report: &mesh,
+            interval: stored.interval,
+        };
+        let series = self.0.metrics.mesh();
+        for r in self.0.mesh.record(&received, settings, wall) {
+            series.probe(network, &stored.node, &r.peer, r.failed, r.rtt_us);
+        }
+        if !wants_mesh {
+            return None;
+        }
+        let round = settings.round_at(wall.as_second());
+        let mesh = self
+            .0
+            .mesh
+            .assign(name, &stored.node, network, round, settings);
+        Some(MeshAnswer { mesh })
     }
 
     /// Every refusal is counted; a few per second are logged, the agent's
@@ -100,7 +158,7 @@ impl App {
         verdict: Verdict,
         body: &[u8],
         now: Instant,
-    ) -> Result<(), IngestError> {
+    ) -> Result<Stored, IngestError> {
         validate_pod_name(name).map_err(|why| IngestError::InvalidName {
             name: name.to_owned(),
             why,
@@ -142,7 +200,7 @@ impl App {
         limits::redact(&mut report);
         // The mesh part is not a stored report's: the v1 answers serve back
         // exactly what the original's agents send.
-        let _mesh = report.mesh.take();
+        let mesh = report.mesh.take();
         let node = node.as_deref();
         let agent = agent_label(name, node.unwrap_or(&report.nodename));
         let mut entry = Entry::new(&report, node, agent.clone(), now, jiff::Timestamp::now());
@@ -154,7 +212,11 @@ impl App {
                 let probes = &report.network_probes;
                 self.0.metrics.report_accepted(&agent, name, probes, skew);
                 tracing::debug!(agent = name, "report stored");
-                Ok(())
+                Ok(Stored {
+                    node: node.unwrap_or(&report.nodename).into(),
+                    interval: Duration::from_secs(report.report_interval),
+                    mesh,
+                })
             }
             Err(CacheFull { max }) => Err(IngestError::CacheFull {
                 name: name.to_owned(),
@@ -162,6 +224,14 @@ impl App {
             }),
         }
     }
+}
+
+/// What the mesh needs of a stored report.
+struct Stored {
+    /// The pod's node (the reported one without Kubernetes).
+    node: Box<str>,
+    interval: Duration,
+    mesh: Option<MeshReport>,
 }
 
 /// Parse a whole body; the error says whether it is not JSON at all or

@@ -39,6 +39,8 @@ pub mod ingest;
 pub mod limits;
 /// A limit on repetitive log lines.
 pub mod lograte;
+/// The node-to-node mesh: assignment, kept pairs, their verdicts.
+pub mod mesh;
 /// Prometheus metrics.
 pub mod metrics;
 /// Node verdict changes over time: series and events.
@@ -281,6 +283,10 @@ pub async fn run_with_auth(
     }
     if let Some(watch) = watch {
         let poll_every = Duration::from_secs(config.check_interval);
+        if settings.mesh.enabled() {
+            let nodes = kube::Api::all(watch.api.clone().into_client());
+            tokio::spawn(watch::run_nodes(app.clone(), nodes, tasks.clone()));
+        }
         tokio::spawn(watch::run(app.clone(), watch, poll_every, tasks.clone()));
     }
     let checks = tokio::spawn(round::run(

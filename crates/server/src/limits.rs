@@ -32,6 +32,12 @@ pub const MAX_PROBES: usize = 16;
 /// One probe URL.
 pub const MAX_URL: usize = 2048;
 
+/// Addresses an agent may announce for the mesh.
+pub const MAX_MESH_ADDRESSES: usize = 8;
+/// The agent's words for a failed mesh probe (longer ones are cut, not
+/// refused).
+pub const MAX_MESH_ERROR: usize = 200;
+
 /// Why a report is outside the bounds: a sentence naming the limit.
 pub type Exceeded = String;
 
@@ -92,6 +98,45 @@ pub fn check(name: &str, report: &AgentReport) -> Result<(), Exceeded> {
     )?;
     for p in &report.network_probes {
         at_most("a probe URL (characters)", p.url.len(), MAX_URL)?;
+    }
+    if let Some(mesh) = &report.mesh {
+        check_mesh(mesh)?;
+    }
+    Ok(())
+}
+
+/// The mesh part: a port, a few addresses, one result per assigned peer.
+fn check_mesh(mesh: &netchecker_wire::mesh::MeshReport) -> Result<(), Exceeded> {
+    use netchecker_wire::mesh::MAX_RESULTS;
+    if mesh.port == 0 {
+        return Err("mesh.port must be a port number (1-65535)".into());
+    }
+    at_most(
+        "mesh.addresses (entries)",
+        mesh.addresses.len(),
+        MAX_MESH_ADDRESSES,
+    )?;
+    for a in &mesh.addresses {
+        if a.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!(
+                "mesh.addresses holds {:?}, not an IP address",
+                a.chars().take(MAX_ADDRESS).collect::<String>()
+            ));
+        }
+    }
+    at_most("mesh.results (entries)", mesh.results.len(), MAX_RESULTS)?;
+    for r in &mesh.results {
+        at_most("a mesh result's node (characters)", r.node.len(), MAX_NAME)?;
+        at_most(
+            "a mesh result's address (characters)",
+            r.address.len(),
+            MAX_ADDRESS,
+        )?;
+        at_most(
+            "a mesh result's error (characters)",
+            r.error.len(),
+            4 * MAX_MESH_ERROR,
+        )?;
     }
     Ok(())
 }
@@ -202,6 +247,23 @@ mod tests {
                 serde_json::json!({"network_probes": [{"URL": format!("http://h/{}", "p".repeat(2048))}]}),
                 "a probe URL",
             ),
+            (serde_json::json!({"mesh": {"port": 0}}), "mesh.port"),
+            (
+                serde_json::json!({"mesh": {"port": 1, "addresses": many(9, &|i| format!("198.18.0.{i}"))}}),
+                "mesh.addresses (entries) has 9",
+            ),
+            (
+                serde_json::json!({"mesh": {"port": 1, "addresses": ["evil.example"]}}),
+                "not an IP address",
+            ),
+            (
+                serde_json::json!({"mesh": {"port": 1, "results": many(65, &|i| format!("n{i}")).into_iter().map(|n| serde_json::json!({"node": n, "address": "a", "outcome": "ok"})).collect::<Vec<_>>()}}),
+                "mesh.results (entries) has 65",
+            ),
+            (
+                serde_json::json!({"mesh": {"port": 1, "results": [{"node": "n".repeat(254), "address": "a", "outcome": "ok"}]}}),
+                "mesh result's node",
+            ),
         ];
         for (json, want) in cases {
             let err = check("a", &report(json.clone())).unwrap_err();
@@ -216,6 +278,9 @@ mod tests {
             check("a", &report(serde_json::json!({"report_interval": 3600}))),
             Ok(())
         );
+        let mesh = serde_json::json!({"mesh": {"port": 8083, "addresses": ["198.18.0.1", "2001:2::1"], "round": 3,
+            "results": [{"node": "n2", "address": "198.18.0.2", "outcome": "transfer_failed", "error": "e".repeat(800)}]}});
+        assert_eq!(check("a", &report(mesh)), Ok(()));
     }
 
     #[test]

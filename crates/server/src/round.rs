@@ -8,7 +8,11 @@ use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
 use crate::app::App;
+use crate::evaluation::MeshPart;
+use crate::mesh::judge::PairKind;
 use crate::nodes;
 
 /// Run a round every `every` until `shutdown`.
@@ -59,13 +63,56 @@ impl App {
         self.publish_pod_view(now);
     }
 
+    /// The mesh part of a round: the roster the next assignments use, and
+    /// the mesh's gauges; nodes that left lose their series.
+    fn mesh_round(&self, mesh: &MeshPart<'_>) {
+        let inner = &self.0;
+        let roster = Arc::new(mesh.roster.clone());
+        let mut failing = [[0; PairKind::ALL.len()]; 2];
+        for p in &mesh.judged.failing {
+            failing[p.network.index()][p.kind as usize] += 1;
+        }
+        inner
+            .metrics
+            .mesh()
+            .round(&failing, mesh.judged.members, |network, node| {
+                roster.member(network, node).is_some()
+            });
+        inner.mesh.set_roster(roster);
+    }
+
+    /// Drop the mesh pairs and agents that are no longer current.
+    fn prune_mesh(&self) {
+        let inner = &self.0;
+        let unix = jiff::Timestamp::now().as_second();
+        let kube = inner.pods.is_kube();
+        // Decided before the mesh's locks are taken: never a cache or pod
+        // lock under them.
+        let gone: Vec<Box<str>> = inner
+            .mesh
+            .agent_names()
+            .into_iter()
+            .filter(|name| {
+                if kube {
+                    !inner.pods.is_watched(name)
+                } else {
+                    inner.cache.get_seen(name).is_none()
+                }
+            })
+            .collect();
+        inner.mesh.prune(unix, &gone);
+    }
+
     /// Render one evaluation as the state gauges and node verdict series,
     /// and an event per change worth one. The reason is written only for a
     /// change; nothing per agent is copied.
     fn judge_all(&self, now: Instant) {
         let inner = &self.0;
-        let events = self.with_evaluation(now, |eval| {
+        let events = self.with_evaluation(now, true, |eval| {
             inner.metrics.agent_states(&eval.states, eval.healthy);
+            if let Some(mesh) = &eval.mesh {
+                self.mesh_round(mesh);
+            }
             let mut round = inner.nodes.round();
             let mut events = Vec::new();
             for node in &eval.nodes {
@@ -85,6 +132,9 @@ impl App {
             round.finish();
             events
         });
+        if self.0.settings.mesh.enabled() {
+            self.prune_mesh();
+        }
         for event in events.into_iter().flatten() {
             tracing::info!(
                 node = ?event.node,

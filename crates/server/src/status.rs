@@ -6,13 +6,18 @@
 use std::collections::BTreeMap;
 
 use netchecker_wire::{
-    AgentStatus, AuthResult, Dns, NodeStatus, PodViewSource, PodViewStatus, Probe, Status, Summary,
-    UNEXPECTED,
+    AgentStatus, AuthResult, Dns, Membership, MeshFailingPair, MeshMatrix, MeshNetworkStatus,
+    MeshNode, MeshNodeNetwork, MeshStatus, NodeStatus, PodViewSource, PodViewStatus, Probe, Status,
+    Summary, UNEXPECTED,
 };
 
 use crate::cache::Entry;
 use crate::domain::{AgentState, NodeVerdict};
-use crate::evaluation::{Evaluation, round_ms, round_ms_f64};
+use crate::evaluation::{Evaluation, MeshPart, round_ms, round_ms_f64};
+use crate::mesh::Network;
+use crate::mesh::judge::{CONFIRM, MeshVerdict};
+use crate::mesh::pairs::PairOutcome;
+use crate::mesh::roster::Place;
 use crate::podview::ViewHealth;
 use crate::verdict::probe_ok;
 
@@ -29,6 +34,7 @@ pub fn render(eval: &Evaluation<'_, Entry>, view: ViewFacts, wall: jiff::Timesta
         generated_at: wall,
         summary: summary(eval, view),
         nodes: (0..eval.nodes.len()).map(|n| node(eval, n)).collect(),
+        mesh: Some(mesh(eval)),
     }
 }
 
@@ -52,7 +58,147 @@ pub fn write(
         }
         let _ = serde_json::to_writer(&mut *out, &node(eval, n));
     }
-    out.extend_from_slice(b"]}");
+    out.extend_from_slice(b"],\"mesh\":");
+    let _ = serde_json::to_writer(&mut *out, &mesh(eval));
+    out.push(b'}');
+}
+
+/// The mesh part of the answer (`enabled: false` and empty without it).
+fn mesh<R>(eval: &Evaluation<'_, R>) -> MeshStatus {
+    let Some(part) = &eval.mesh else {
+        return MeshStatus {
+            enabled: false,
+            peers: 0,
+            round: 0,
+            round_seconds: 0,
+            networks: Vec::new(),
+            failing_pairs: Vec::new(),
+            nodes: Vec::new(),
+            matrix: None,
+        };
+    };
+    let judged = &part.judged;
+    let networks = Network::ALL
+        .iter()
+        .map(|n| {
+            let cover = judged.cover_rounds[n.index()];
+            MeshNetworkStatus {
+                network: *n,
+                members: judged.members[n.index()],
+                cover_rounds: cover,
+                cover_seconds: cover.map(|c| c.saturating_mul(part.round_seconds)),
+            }
+        })
+        .collect();
+    let failing_pairs = judged
+        .failing
+        .iter()
+        .map(|p| MeshFailingPair {
+            from: p.from.to_owned(),
+            to: p.to.to_owned(),
+            network: p.network,
+            kind: p.kind,
+            since: p.since,
+            failures: p.failures,
+            reason: judged.pair_reason(p),
+            error: p.error.to_owned(),
+        })
+        .collect();
+    let nodes = part
+        .places
+        .iter()
+        .map(|(node, places)| {
+            let member = places.iter().flatten().any(|p| *p == Place::Member);
+            let verdict = match judged.verdict(node) {
+                _ if places.iter().flatten().all(|p| *p == Place::NoMesh) => {
+                    netchecker_wire::MeshVerdict::NoMesh
+                }
+                MeshVerdict::Ok if !member => netchecker_wire::MeshVerdict::Ok,
+                v => v.wire(),
+            };
+            let counts = judged.nodes.get(node).copied().unwrap_or_default();
+            let networks = Network::ALL
+                .iter()
+                .filter_map(|n| {
+                    let place = places[n.index()]?;
+                    let c = counts[n.index()];
+                    let (membership, left_out) = match place {
+                        Place::Member => (Membership::Member, None),
+                        Place::NoMesh => (Membership::NoMesh, None),
+                        Place::LeftOut(why) => (Membership::LeftOut, Some(why.as_str().to_owned())),
+                    };
+                    Some(MeshNodeNetwork {
+                        network: *n,
+                        membership,
+                        left_out,
+                        probed: c.probed,
+                        failed: c.failed,
+                        probed_by: c.probed_by,
+                        failed_by: c.failed_by,
+                    })
+                })
+                .collect();
+            MeshNode {
+                node: (*node).to_owned(),
+                verdict,
+                networks,
+            }
+        })
+        .collect();
+    MeshStatus {
+        enabled: true,
+        peers: judged.peers,
+        round: judged.round,
+        round_seconds: part.round_seconds,
+        networks,
+        failing_pairs,
+        nodes,
+        matrix: matrix(part),
+    }
+}
+
+/// The last result of every pair, while few enough nodes take part.
+fn matrix(part: &MeshPart<'_>) -> Option<MeshMatrix> {
+    let mut nodes: Vec<&str> = part.roster.rings.iter().flat_map(|r| r.nodes()).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    if nodes.is_empty() || nodes.len() > MeshMatrix::MAX_NODES {
+        return None;
+    }
+    let rows = |network: Network| -> Vec<String> {
+        nodes
+            .iter()
+            .map(|from| {
+                let probed = part.pairs.get(&(network, (*from).into()));
+                nodes
+                    .iter()
+                    .map(|to| {
+                        if from == to {
+                            return '-';
+                        }
+                        let Some(s) = probed
+                            .and_then(|p| p.get(*to))
+                            .filter(|s| s.fresh(part.unix))
+                        else {
+                            return '.';
+                        };
+                        match s.outcome {
+                            PairOutcome::Ok => 'o',
+                            _ if s.failures < CONFIRM => 'x',
+                            PairOutcome::Mtu => 'm',
+                            PairOutcome::Slow => 's',
+                            PairOutcome::Unreachable | PairOutcome::BadAnswer => 'u',
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    Some(MeshMatrix {
+        nodes: nodes.iter().map(|n| (*n).to_owned()).collect(),
+        pod: rows(Network::Pod),
+        host: rows(Network::Host),
+    })
 }
 
 fn summary(eval: &Evaluation<'_, Entry>, view: ViewFacts) -> Summary {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::ListParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
@@ -108,6 +108,55 @@ impl View<'_> {
             }
             watcher::Event::Init | watcher::Event::Apply(_) | watcher::Event::InitApply(_) => {}
         }
+    }
+}
+
+/// Watch the nodes for the mesh until `shutdown`: a node that is NotReady,
+/// cordoned or being deleted leaves the mesh. Where RBAC does not let the
+/// server read nodes, say so once and take every node as fit.
+pub async fn run_nodes(app: App, api: Api<Node>, shutdown: CancellationToken) {
+    let index = app.node_index();
+    // Only what the gate needs changes a node's facts; the rest of a
+    // node's status (heartbeats) still arrives, and is cheap to drop.
+    let stream = watcher(api, watcher::Config::default()).default_backoff();
+    let mut stream = std::pin::pin!(stream.take_until(shutdown.cancelled_owned()));
+    let mut failing = false;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(event) => {
+                if std::mem::take(&mut failing) {
+                    tracing::info!("node watch answers again");
+                }
+                if matches!(event, watcher::Event::InitDone) && !index.synced() {
+                    tracing::info!(
+                        "node view synced: NotReady, cordoned and deleting nodes leave the mesh"
+                    );
+                }
+                index.apply(&event);
+            }
+            Err(error) if is_forbidden_list(&error) => {
+                tracing::warn!(
+                    %error,
+                    "RBAC does not let the server read nodes: the mesh cannot leave out NotReady or cordoned nodes; grant get, list and watch on nodes (the chart does when the mesh is on)"
+                );
+                index.unknown();
+                return;
+            }
+            Err(error) => {
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!(%error, "node watch failed; keeping the last known nodes, retrying with backoff");
+                }
+            }
+        }
+    }
+}
+
+/// The API refused to list or watch: RBAC without the verbs.
+fn is_forbidden_list(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status)) => status.code == 403,
+        _ => false,
     }
 }
 

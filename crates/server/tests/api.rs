@@ -32,6 +32,7 @@ fn settings() -> Settings {
         max_agents: 3,
         request_timeout: Duration::from_secs(5),
         read_token: None,
+        mesh: Default::default(),
     }
 }
 

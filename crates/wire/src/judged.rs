@@ -136,11 +136,23 @@ pub enum NodeVerdict {
     AgentsLate,
     DnsFailure,
     ProbeFailures,
+    /// The node's agents reach the server, but the node cannot reach most
+    /// of its mesh peers.
+    MeshOutboundDown,
+    /// Most mesh peers cannot reach the node.
+    MeshInboundDown,
+    /// Probes between the node and some peers fail.
+    MeshPartition,
+    /// Padded transfers between the node and some peers fail while the
+    /// connect succeeds: an MTU blackhole.
+    MeshMtu,
+    /// Probes between the node and some peers are slow.
+    MeshSlow,
     Unknown,
 }
 
 impl NodeVerdict {
-    pub const ALL: [NodeVerdict; 9] = [
+    pub const ALL: [NodeVerdict; 14] = [
         NodeVerdict::Healthy,
         NodeVerdict::Pending,
         NodeVerdict::PodNetworkDown,
@@ -149,6 +161,11 @@ impl NodeVerdict {
         NodeVerdict::AgentsLate,
         NodeVerdict::DnsFailure,
         NodeVerdict::ProbeFailures,
+        NodeVerdict::MeshOutboundDown,
+        NodeVerdict::MeshInboundDown,
+        NodeVerdict::MeshPartition,
+        NodeVerdict::MeshMtu,
+        NodeVerdict::MeshSlow,
         NodeVerdict::Unknown,
     ];
 
@@ -163,6 +180,11 @@ impl NodeVerdict {
             NodeVerdict::AgentsLate => "agents_late",
             NodeVerdict::DnsFailure => "dns_failure",
             NodeVerdict::ProbeFailures => "probe_failures",
+            NodeVerdict::MeshOutboundDown => "mesh_outbound_down",
+            NodeVerdict::MeshInboundDown => "mesh_inbound_down",
+            NodeVerdict::MeshPartition => "mesh_partition",
+            NodeVerdict::MeshMtu => "mesh_mtu",
+            NodeVerdict::MeshSlow => "mesh_slow",
             NodeVerdict::Unknown => "unknown",
         }
     }

@@ -21,7 +21,9 @@ pub use report::{
     AgentReport, HostDate, InvalidHostDate, OutgoingReport, ProbeResult, StoredReport,
 };
 pub use status::{
-    AgentStatus, AuthResult, Dns, NodeStatus, PodViewSource, PodViewStatus, Probe, Status, Summary,
+    AgentStatus, AuthResult, Dns, Membership, MeshFailingPair, MeshMatrix, MeshNetwork,
+    MeshNetworkStatus, MeshNode, MeshNodeNetwork, MeshStatus, MeshVerdict, NodeStatus, PairKind,
+    PodViewSource, PodViewStatus, Probe, Status, Summary,
 };
 
 /// Path prefix under which the server receives and serves agent reports.

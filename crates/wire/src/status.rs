@@ -15,6 +15,9 @@ pub struct Status {
     pub summary: Summary,
     /// Sorted by node name.
     pub nodes: Vec<NodeStatus>,
+    /// The node-to-node mesh (absent from servers that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<MeshStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,12 +138,219 @@ pub struct Probe {
     pub total_ms: i64,
 }
 
+/// The node-to-node mesh: who probes whom, what fails, per node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeshStatus {
+    /// `--mesh-peers` is above 0.
+    pub enabled: bool,
+    /// K: the peers each node probes (and is probed by) per round.
+    pub peers: usize,
+    /// The current round number.
+    pub round: u64,
+    /// Length of a round (`--mesh-round`).
+    pub round_seconds: u64,
+    /// Per network: the nodes taking part, and how long until every ordered
+    /// pair has been probed.
+    pub networks: Vec<MeshNetworkStatus>,
+    /// Confirmed failing pairs (failed twice in a row), sorted by network,
+    /// from, to.
+    pub failing_pairs: Vec<MeshFailingPair>,
+    /// Every node with an agent, sorted by name.
+    pub nodes: Vec<MeshNode>,
+    /// The last results of every pair, while at most
+    /// [`MeshMatrix::MAX_NODES`] nodes take part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<MeshMatrix>,
+}
+
+/// One of the two meshes: pod-network agents probe each other's pod IPs,
+/// host-network agents each other's node IPs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeshNetwork {
+    Pod,
+    Host,
+}
+
+impl MeshNetwork {
+    pub const ALL: [MeshNetwork; 2] = [MeshNetwork::Pod, MeshNetwork::Host];
+
+    /// The name in JSON and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeshNetwork::Pod => "pod",
+            MeshNetwork::Host => "host",
+        }
+    }
+
+    /// Position in [`MeshNetwork::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The mesh an agent of `kind` takes part in (none for an agent whose
+    /// network is not known).
+    pub fn of(kind: AgentKind) -> Option<MeshNetwork> {
+        match kind {
+            AgentKind::PodNetwork => Some(MeshNetwork::Pod),
+            AgentKind::HostNetwork => Some(MeshNetwork::Host),
+            AgentKind::Unknown => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeshNetworkStatus {
+    pub network: MeshNetwork,
+    /// Nodes taking part this round.
+    pub members: usize,
+    /// Rounds within which every ordered pair is probed at least once
+    /// (`null` when fewer than two nodes take part, or with K = 1 on more
+    /// than two nodes).
+    pub cover_rounds: Option<u64>,
+    /// The same in seconds.
+    pub cover_seconds: Option<u64>,
+}
+
+/// What a failing pair shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairKind {
+    /// The probe could not connect (or got no valid answer).
+    Unreachable,
+    /// Connected, but the padded exchange did not complete.
+    Mtu,
+    /// Completed, slower than `--mesh-slow`.
+    Slow,
+}
+
+impl PairKind {
+    pub const ALL: [PairKind; 3] = [PairKind::Unreachable, PairKind::Mtu, PairKind::Slow];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PairKind::Unreachable => "unreachable",
+            PairKind::Mtu => "mtu",
+            PairKind::Slow => "slow",
+        }
+    }
+}
+
+/// A confirmed failing pair: `from`'s agent cannot probe `to`'s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeshFailingPair {
+    pub from: String,
+    pub to: String,
+    pub network: MeshNetwork,
+    pub kind: PairKind,
+    /// When its current run of failures began.
+    pub since: Option<jiff::Timestamp>,
+    /// Failed probes in a row.
+    pub failures: u32,
+    /// One line an operator can act on.
+    pub reason: String,
+    /// The prober's words for the last failure.
+    pub error: String,
+}
+
+/// A node's mesh verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeshVerdict {
+    /// Every pair it took part in answered (or is not confirmed failing).
+    Ok,
+    /// It fails to reach most of the peers it probes.
+    OutboundDown,
+    /// Most of the peers probing it fail to reach it.
+    InboundDown,
+    /// Probes between it and some peers fail both ways or one way, while
+    /// both reach the server.
+    Partition,
+    /// Padded transfers with some peers fail while the connect succeeds.
+    Mtu,
+    /// Probes with some peers complete, slowly.
+    Slow,
+    /// None of its agents takes part in the mesh.
+    NoMesh,
+}
+
+impl MeshVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeshVerdict::Ok => "ok",
+            MeshVerdict::OutboundDown => "outbound_down",
+            MeshVerdict::InboundDown => "inbound_down",
+            MeshVerdict::Partition => "partition",
+            MeshVerdict::Mtu => "mtu",
+            MeshVerdict::Slow => "slow",
+            MeshVerdict::NoMesh => "no_mesh",
+        }
+    }
+}
+
+/// One node on the mesh.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeshNode {
+    pub node: String,
+    pub verdict: MeshVerdict,
+    /// Pod network first, then host network.
+    pub networks: Vec<MeshNodeNetwork>,
+}
+
+/// Whether a node's agent of one network takes part this round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Membership {
+    /// It probes and is probed.
+    Member,
+    /// No agent of that network on the node serves the mesh (the
+    /// original's agent, or `--mesh-port 0`).
+    NoMesh,
+    /// Left out this round; `left_out` says why.
+    LeftOut,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeshNodeNetwork {
+    pub network: MeshNetwork,
+    pub membership: Membership,
+    /// Why a node is left out: `not_reporting`, `terminating`,
+    /// `node_not_ready`, `node_cordoned`, `node_deleting`, `node_gone`,
+    /// `no_address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_out: Option<String>,
+    /// Peers it probed lately, and of those the pairs confirmed failing.
+    pub probed: usize,
+    pub failed: usize,
+    /// Peers that probed it lately, and of those the pairs confirmed failing.
+    pub probed_by: usize,
+    pub failed_by: usize,
+}
+
+/// The last result of every pair, as rows of one character per cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeshMatrix {
+    /// Row and column order: every member of either network, sorted.
+    pub nodes: Vec<String>,
+    /// Pod network: `nodes.len()` rows (from) of `nodes.len()` characters
+    /// (to). `.` not probed lately, `o` ok, `u` unreachable, `m` MTU,
+    /// `s` slow, `x` failing once (not confirmed), `-` itself.
+    pub pod: Vec<String>,
+    /// Host network, the same way.
+    pub host: Vec<String>,
+}
+
+impl MeshMatrix {
+    /// Largest mesh shown as a matrix; larger ones list failing pairs only.
+    pub const MAX_NODES: usize = 300;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// An answer as the server writes it.
-    const ANSWER: &str = r#"{"generated_at":"2026-11-21T10:00:00Z","summary":{"healthy":false,"nodes":1,"agents":3,"verdicts":{"agents_late":0,"dns_failure":0,"healthy":0,"host_network_down":0,"pending":0,"pod_network_down":1,"probe_failures":0,"unknown":0,"unreachable":0},"agent_states":{"absent":0,"ok":1,"outdated":1,"pending":0,"unexpected":1},"in_startup_grace":false,"pod_view":{"source":"kubernetes","synced":true,"stale":false,"age_seconds":0.0},"unauthenticated":1},"nodes":[{"node":"node-1","verdict":"pod_network_down","reason":"host-network agent reports on time but pod-network agent a is outdated (last report 47 s ago, interval 15 s): check the pod network (CNI) on this node","agents":[{"name":"a","namespace":"nc","node":"node-1","kind":"pod_network","state":"outdated","last_report_age_seconds":47.25,"report_interval_seconds":15,"clock_skew_seconds":-0.5,"dns":{"ok":true,"lookups":{"netchecker-service":["10.233.0.10"]}},"probes":[{"url":"http://s/ping","ok":true,"connection_result":1,"http_code":200,"total_ms":3}],"auth":"ok"},{"name":"b-hostnet","namespace":"nc","node":"node-1","kind":"host_network","state":"ok","last_report_age_seconds":1.0,"report_interval_seconds":15,"clock_skew_seconds":0.0,"dns":null,"probes":[],"auth":"missing"},{"name":"stray","namespace":null,"node":"node-1","kind":"unknown","state":"unexpected","last_report_age_seconds":null,"report_interval_seconds":null,"clock_skew_seconds":null,"dns":null,"probes":[],"auth":null}]}]}"#;
+    const ANSWER: &str = r#"{"generated_at":"2026-11-21T10:00:00Z","summary":{"healthy":false,"nodes":1,"agents":3,"verdicts":{"agents_late":0,"dns_failure":0,"healthy":0,"host_network_down":0,"mesh_inbound_down":0,"mesh_mtu":0,"mesh_outbound_down":0,"mesh_partition":0,"mesh_slow":0,"pending":0,"pod_network_down":1,"probe_failures":0,"unknown":0,"unreachable":0},"agent_states":{"absent":0,"ok":1,"outdated":1,"pending":0,"unexpected":1},"in_startup_grace":false,"pod_view":{"source":"kubernetes","synced":true,"stale":false,"age_seconds":0.0},"unauthenticated":1},"nodes":[{"node":"node-1","verdict":"pod_network_down","reason":"host-network agent reports on time but pod-network agent a is outdated (last report 47 s ago, interval 15 s): check the pod network (CNI) on this node","agents":[{"name":"a","namespace":"nc","node":"node-1","kind":"pod_network","state":"outdated","last_report_age_seconds":47.25,"report_interval_seconds":15,"clock_skew_seconds":-0.5,"dns":{"ok":true,"lookups":{"netchecker-service":["10.233.0.10"]}},"probes":[{"url":"http://s/ping","ok":true,"connection_result":1,"http_code":200,"total_ms":3}],"auth":"ok"},{"name":"b-hostnet","namespace":"nc","node":"node-1","kind":"host_network","state":"ok","last_report_age_seconds":1.0,"report_interval_seconds":15,"clock_skew_seconds":0.0,"dns":null,"probes":[],"auth":"missing"},{"name":"stray","namespace":null,"node":"node-1","kind":"unknown","state":"unexpected","last_report_age_seconds":null,"report_interval_seconds":null,"clock_skew_seconds":null,"dns":null,"probes":[],"auth":null}]}],"mesh":{"enabled":true,"peers":8,"round":29653920,"round_seconds":60,"networks":[{"network":"pod","members":2,"cover_rounds":1,"cover_seconds":60},{"network":"host","members":0,"cover_rounds":null,"cover_seconds":null}],"failing_pairs":[{"from":"node-1","to":"node-2","network":"pod","kind":"mtu","since":"2026-11-21T09:58:00Z","failures":3,"reason":"padded transfers fail","error":"no answer within 2 s"}],"nodes":[{"node":"node-1","verdict":"mtu","networks":[{"network":"pod","membership":"member","probed":1,"failed":1,"probed_by":1,"failed_by":0},{"network":"host","membership":"left_out","left_out":"node_cordoned","probed":0,"failed":0,"probed_by":0,"failed_by":0}]}],"matrix":{"nodes":["node-1","node-2"],"pod":["-m","o-"],"host":["-.",".-"]}}}"#;
 
     #[test]
     fn an_answer_round_trips_byte_for_byte() {
@@ -151,6 +361,13 @@ mod tests {
         assert_eq!(status.summary.pod_view.source, PodViewSource::Kubernetes);
         assert_eq!(status.nodes[0].agents[1].auth, Some(AuthResult::Missing));
         assert_eq!(status.summary.unauthenticated, 1);
+        let mesh = status.mesh.as_ref().unwrap();
+        assert_eq!(mesh.failing_pairs[0].kind, PairKind::Mtu);
+        assert_eq!(mesh.nodes[0].networks[1].membership, Membership::LeftOut);
         assert_eq!(serde_json::to_string(&status).unwrap(), ANSWER);
+        // An answer from a server without the mesh still reads.
+        let cut = ANSWER.find(r#","mesh":"#).unwrap();
+        let old: Status = serde_json::from_str(&format!("{}}}", &ANSWER[..cut])).unwrap();
+        assert!(old.mesh.is_none());
     }
 }

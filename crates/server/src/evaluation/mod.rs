@@ -19,6 +19,9 @@ use tokio::time::Instant;
 
 use crate::diagnosis::{self, AgentFacts};
 use crate::domain::{AgentKind, AgentState, ExpectedAgent, NodeVerdict, Policy, Reported};
+use crate::mesh::judge::{MeshEvaluation, MeshVerdict};
+use crate::mesh::pairs::Pairs;
+use crate::mesh::roster::{Place, Roster};
 use crate::verdict::state_of;
 
 /// Everything judged at one moment.
@@ -42,6 +45,22 @@ pub struct Evaluation<'a, R> {
     /// The one rule for "healthy": no expected agent is absent or outdated
     /// (pending ones do not count).
     pub healthy: bool,
+    /// The node-to-node mesh, when it was judged ([`Evaluation::with_mesh`]).
+    pub mesh: Option<MeshPart<'a>>,
+}
+
+/// The mesh as judged with the rest: who takes part, the kept pairs and
+/// what they say.
+#[derive(Debug)]
+pub struct MeshPart<'a> {
+    pub judged: MeshEvaluation<'a>,
+    /// Every node's place on each network.
+    pub places: BTreeMap<&'a str, [Option<Place>; 2]>,
+    pub roster: &'a Roster,
+    pub pairs: &'a Pairs,
+    /// Wall-clock second of the evaluation.
+    pub unix: i64,
+    pub round_seconds: u64,
 }
 
 /// One node and its verdict.
@@ -96,6 +115,8 @@ pub fn evaluate<'a, R: Reported>(
                 states[state.index()] += 1;
                 let mut facts = facts(name, pod.node, pod.kind, Some(state), report, now);
                 facts.namespace = pod.namespace;
+                facts.terminating = pod.terminating;
+                facts.addresses = pod.addresses;
                 agents.push(facts);
             }
             Ordering::Greater => {
@@ -132,6 +153,48 @@ pub fn evaluate<'a, R: Reported>(
         unexpected,
         verdicts,
         healthy,
+        mesh: None,
+    }
+}
+
+impl<'a, R> Evaluation<'a, R> {
+    /// Fold the mesh's judgement into the node verdicts: a node whose agents
+    /// reach the server but not their peers gets the mesh verdict. A verdict
+    /// about the node's own path to the server (down, late, pending,
+    /// unknown) stays: it explains more. An MTU, partition or path verdict
+    /// outranks DNS and probe failures; a slow pair only a healthy node.
+    pub fn with_mesh<'b>(self, mesh: MeshPart<'b>) -> Evaluation<'b, R>
+    where
+        'a: 'b,
+    {
+        let mut eval: Evaluation<'b, R> = self;
+        for node in &mut eval.nodes {
+            let folded = fold(node.verdict, mesh.judged.verdict(node.name));
+            if folded != node.verdict {
+                eval.verdicts[node.verdict.index()] -= 1;
+                eval.verdicts[folded.index()] += 1;
+                node.verdict = folded;
+            }
+        }
+        eval.mesh = Some(mesh);
+        eval
+    }
+}
+
+/// A node's verdict, given its mesh verdict.
+pub fn fold(base: NodeVerdict, mesh: MeshVerdict) -> NodeVerdict {
+    let folded = match mesh {
+        MeshVerdict::OutboundDown => NodeVerdict::MeshOutboundDown,
+        MeshVerdict::InboundDown => NodeVerdict::MeshInboundDown,
+        MeshVerdict::Partition => NodeVerdict::MeshPartition,
+        MeshVerdict::Mtu => NodeVerdict::MeshMtu,
+        MeshVerdict::Slow => NodeVerdict::MeshSlow,
+        MeshVerdict::Ok => return base,
+    };
+    match base {
+        NodeVerdict::Healthy => folded,
+        NodeVerdict::DnsFailure | NodeVerdict::ProbeFailures if mesh != MeshVerdict::Slow => folded,
+        _ => base,
     }
 }
 
@@ -161,6 +224,8 @@ fn facts<'a, R: Reported>(
         failing_probes: report
             .map(|r| r.failing_probes().collect())
             .unwrap_or_default(),
+        terminating: false,
+        addresses: &[],
         report,
     }
 }
@@ -179,7 +244,17 @@ impl<'a, R> Evaluation<'a, R> {
     /// The one-line reason for `node`'s verdict (written only when asked:
     /// the background round needs it for changes alone).
     pub fn reason(&self, node: &NodeEval) -> String {
-        diagnosis::reason(node.verdict, self.agents_of(node))
+        match (&self.mesh, node.verdict) {
+            (
+                Some(mesh),
+                NodeVerdict::MeshOutboundDown
+                | NodeVerdict::MeshInboundDown
+                | NodeVerdict::MeshPartition
+                | NodeVerdict::MeshMtu
+                | NodeVerdict::MeshSlow,
+            ) => mesh.judged.reason(node.name),
+            _ => diagnosis::reason(node.verdict, self.agents_of(node)),
+        }
     }
 
     /// The v1 answer, literal as the original's: an expected agent without

@@ -277,3 +277,28 @@ fn nodes_group_agents_and_count_verdicts_and_states() {
     assert_eq!(e.verdicts.iter().sum::<usize>(), 3);
     assert_eq!(e.check_response().absent, names(&["netchecker-agent-b"]));
 }
+
+#[test]
+fn a_mesh_verdict_replaces_only_verdicts_that_explain_less() {
+    use crate::evaluation::fold;
+    use crate::mesh::judge::MeshVerdict as M;
+    use NodeVerdict as V;
+    // Healthy takes any mesh verdict; DNS and probe failures all but slow.
+    assert_eq!(fold(V::Healthy, M::Slow), V::MeshSlow);
+    assert_eq!(fold(V::Healthy, M::Partition), V::MeshPartition);
+    assert_eq!(fold(V::DnsFailure, M::Mtu), V::MeshMtu);
+    assert_eq!(fold(V::ProbeFailures, M::OutboundDown), V::MeshOutboundDown);
+    assert_eq!(fold(V::DnsFailure, M::Slow), V::DnsFailure);
+    // The node's own path to the server explains more.
+    for base in [
+        V::Unreachable,
+        V::PodNetworkDown,
+        V::HostNetworkDown,
+        V::AgentsLate,
+        V::Pending,
+        V::Unknown,
+    ] {
+        assert_eq!(fold(base, M::InboundDown), base);
+    }
+    assert_eq!(fold(V::Healthy, M::Ok), V::Healthy);
+}

@@ -7,6 +7,7 @@
 //! The series with one value per agent or per pod live in their own
 //! module, [`per_agent`], kept compactly and rendered at scrape time.
 
+pub mod mesh;
 pub mod per_agent;
 
 use netchecker_wire::ProbeResult;
@@ -71,6 +72,7 @@ pub struct Metrics {
     pod_view_synced: IntGauge,
     pod_view_age: Gauge,
     connections: crate::serve::ConnectionSeries,
+    mesh: mesh::MeshSeries,
 }
 
 impl Metrics {
@@ -172,6 +174,7 @@ impl Metrics {
         for reason in Rejection::ALL {
             reports_rejected.with_label_values(&[reason.as_str()]);
         }
+        let mesh = mesh::MeshSeries::new(r)?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -187,7 +190,13 @@ impl Metrics {
             pod_view_synced,
             pod_view_age,
             connections,
+            mesh,
         })
+    }
+
+    /// The mesh's series.
+    pub fn mesh(&self) -> &mesh::MeshSeries {
+        &self.mesh
     }
 
     /// Prometheus text exposition of every series.

@@ -94,6 +94,11 @@ impl WatchedPod {
             namespace: Some(&self.namespace),
             node: self.node.as_deref(),
             kind: self.kind,
+            terminating: self.terminating,
+            addresses: match self.kind {
+                AgentKind::HostNetwork => &self.host_ips,
+                AgentKind::PodNetwork | AgentKind::Unknown => &self.pod_ips,
+            },
         }
     }
 }
@@ -215,6 +220,8 @@ mod tests {
         });
         p.metadata.annotations = Some([("a".to_string(), "x".repeat(4096))].into());
         let (name, w) = WatchedPod::of(&p).unwrap();
+        let want_pod_ips: [IpAddr; 2] =
+            ["198.19.0.5".parse().unwrap(), "2001:2::5".parse().unwrap()];
         assert_eq!(&*name, "netchecker-agent-x");
         assert_eq!(
             w.expected(&name),
@@ -223,6 +230,8 @@ mod tests {
                 namespace: Some("netchecker"),
                 node: Some("node-1"),
                 kind: AgentKind::PodNetwork,
+                terminating: false,
+                addresses: &want_pod_ips,
             }
         );
         assert_eq!((&*w.uid, &*w.service_account), ("u-1", "netchecker-agent"));

@@ -10,6 +10,7 @@
 
 pub mod health;
 pub mod index;
+pub mod nodes;
 
 use std::collections::BTreeSet;
 use std::sync::{PoisonError, RwLock};

@@ -1,0 +1,348 @@
+//! What the probed pairs say: which pairs fail for sure, and for each node
+//! whether its outbound path, its inbound path or a few pairs are broken.
+//!
+//! Rules (pure, on the kept pairs and the rings of the round):
+//! - a pair is **failing** once it failed in two probes in a row;
+//! - a node that fails to reach more than half of the peers it probed
+//!   lately (at least two) has a broken **outbound** path;
+//! - a node that more than half of its recent probers (at least two) fail
+//!   to reach has a broken **inbound** path;
+//! - any other failing pair is a **partition** between its two nodes (an
+//!   **MTU** problem when the connect succeeded but the padded transfer
+//!   did not, **slow** when it completed over the slow threshold).
+//!
+//! A failing pair explained by one node's broken path counts against that
+//! node alone, not against the peer it happened to probe.
+
+use std::collections::BTreeMap;
+
+use super::Network;
+use super::assign::{Ring, cover_rounds};
+use super::pairs::{PairOutcome, Pairs};
+
+/// Failures in a row that confirm a failing pair.
+pub const CONFIRM: u32 = 2;
+
+pub use netchecker_wire::PairKind;
+
+/// What kind of failure a pair's last failed probe shows.
+fn kind_of(outcome: PairOutcome) -> PairKind {
+    match outcome {
+        PairOutcome::Mtu => PairKind::Mtu,
+        PairOutcome::Slow => PairKind::Slow,
+        PairOutcome::Ok | PairOutcome::Unreachable | PairOutcome::BadAnswer => {
+            PairKind::Unreachable
+        }
+    }
+}
+
+impl MeshVerdict {
+    /// The name on the wire.
+    pub fn wire(self) -> netchecker_wire::MeshVerdict {
+        match self {
+            MeshVerdict::OutboundDown => netchecker_wire::MeshVerdict::OutboundDown,
+            MeshVerdict::InboundDown => netchecker_wire::MeshVerdict::InboundDown,
+            MeshVerdict::Partition => netchecker_wire::MeshVerdict::Partition,
+            MeshVerdict::Mtu => netchecker_wire::MeshVerdict::Mtu,
+            MeshVerdict::Slow => netchecker_wire::MeshVerdict::Slow,
+            MeshVerdict::Ok => netchecker_wire::MeshVerdict::Ok,
+        }
+    }
+}
+
+/// A node's mesh verdict, most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MeshVerdict {
+    OutboundDown,
+    InboundDown,
+    Partition,
+    Mtu,
+    Slow,
+    Ok,
+}
+
+/// A confirmed failing pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailingPair<'a> {
+    pub network: Network,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub kind: PairKind,
+    pub since: Option<jiff::Timestamp>,
+    pub failures: u32,
+    /// The prober's words for the last failure.
+    pub error: &'a str,
+}
+
+/// A node's recent probes on one network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeCounts {
+    /// Peers it probed lately, and of those the ones failing.
+    pub probed: usize,
+    pub failed: usize,
+    /// Peers that probed it lately, and of those the ones failing.
+    pub probed_by: usize,
+    pub failed_by: usize,
+}
+
+/// The mesh part of the evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct MeshEvaluation<'a> {
+    pub round: u64,
+    pub peers: usize,
+    /// Nodes on each ring, by [`Network::index`].
+    pub members: [usize; 2],
+    /// Rounds to cover every pair, by network.
+    pub cover_rounds: [Option<u64>; 2],
+    /// Sorted by network, from, to.
+    pub failing: Vec<FailingPair<'a>>,
+    /// Every node on a ring, its counts by network.
+    pub nodes: BTreeMap<&'a str, [NodeCounts; 2]>,
+    /// The node's verdict and the networks where it holds.
+    pub verdicts: BTreeMap<&'a str, (MeshVerdict, [bool; 2])>,
+}
+
+impl MeshEvaluation<'_> {
+    /// A node's mesh verdict (`Ok` for a node with no problem or no mesh).
+    pub fn verdict(&self, node: &str) -> MeshVerdict {
+        self.verdicts.get(node).map_or(MeshVerdict::Ok, |v| v.0)
+    }
+
+    /// The one-line reason for a failing pair.
+    pub fn pair_reason(&self, p: &FailingPair<'_>) -> String {
+        let net = p.network.as_str();
+        let (from, to) = (p.from, p.to);
+        let explained = |node: &str, v: MeshVerdict| {
+            self.verdicts
+                .get(node)
+                .is_some_and(|(verdict, nets)| *verdict == v && nets[p.network.index()])
+        };
+        let runs = match p.failures {
+            1 => "1 probe".to_owned(),
+            n => format!("{n} probes in a row"),
+        };
+        if explained(from, MeshVerdict::OutboundDown) {
+            return format!(
+                "{from} cannot reach most of its peers on the {net} network, {to} among them: {from}'s outbound path is broken"
+            );
+        }
+        if explained(to, MeshVerdict::InboundDown) {
+            return format!(
+                "most peers cannot reach {to} on the {net} network, {from} among them: {to}'s inbound path is broken"
+            );
+        }
+        match p.kind {
+            PairKind::Unreachable => format!(
+                "{from} cannot reach {to} on the {net} network ({runs} failed) while both reach the server: the path between these two nodes is blocked"
+            ),
+            PairKind::Mtu => format!(
+                "{from} connects to {to} on the {net} network but the padded transfer fails ({runs}): an MTU blackhole on the path between them"
+            ),
+            PairKind::Slow => {
+                format!("probes from {from} to {to} on the {net} network are slow ({runs})")
+            }
+        }
+    }
+
+    /// The one-line reason for `node`'s mesh verdict.
+    pub fn reason(&self, node: &str) -> String {
+        let Some((verdict, nets)) = self.verdicts.get(node) else {
+            return "every peer probed on the mesh answered".to_owned();
+        };
+        let networks = Network::ALL
+            .iter()
+            .filter(|n| nets[n.index()])
+            .map(|n| format!("the {} network", n.as_str()))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        let counts = self.nodes.get(node).copied().unwrap_or_default();
+        let sum = |f: fn(&NodeCounts) -> usize| {
+            Network::ALL
+                .iter()
+                .filter(|n| nets[n.index()])
+                .map(|n| f(&counts[n.index()]))
+                .sum::<usize>()
+        };
+        let others = |outgoing: bool| {
+            let mut v: Vec<&str> = self
+                .failing
+                .iter()
+                .filter(|p| nets[p.network.index()])
+                .filter_map(|p| match (outgoing, p.from == node, p.to == node) {
+                    (true, true, _) => Some(p.to),
+                    (false, _, true) => Some(p.from),
+                    _ => None,
+                })
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v.join(", ")
+        };
+        let peers_of = || {
+            let mut v: Vec<&str> = self
+                .failing
+                .iter()
+                .filter(|p| nets[p.network.index()])
+                .filter_map(|p| {
+                    if p.from == node {
+                        Some(p.to)
+                    } else if p.to == node {
+                        Some(p.from)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v.join(", ")
+        };
+        match verdict {
+            MeshVerdict::OutboundDown => format!(
+                "cannot reach {} of the {} peers it probed on {networks} ({}): this node's outbound path is broken",
+                sum(|c| c.failed),
+                sum(|c| c.probed),
+                others(true)
+            ),
+            MeshVerdict::InboundDown => format!(
+                "{} of the {} peers that probed it cannot reach it on {networks} ({}): this node's inbound path is broken",
+                sum(|c| c.failed_by),
+                sum(|c| c.probed_by),
+                others(false)
+            ),
+            MeshVerdict::Partition => format!(
+                "partitioned from {} on {networks}: probes between them fail while both reach the server",
+                peers_of()
+            ),
+            MeshVerdict::Mtu => format!(
+                "padded transfers with {} fail on {networks} while the connect succeeds: an MTU blackhole on that path",
+                peers_of()
+            ),
+            MeshVerdict::Slow => format!("probes with {} on {networks} are slow", peers_of()),
+            MeshVerdict::Ok => "every peer probed on the mesh answered".to_owned(),
+        }
+    }
+}
+
+/// Judge the kept `pairs` at wall-clock second `unix` (in `round`) on these
+/// `rings` with `peers` a round. Only fresh results of pairs whose nodes
+/// are both on the ring count.
+pub fn judge<'a>(
+    pairs: &'a Pairs,
+    rings: &[&'a Ring; 2],
+    unix: i64,
+    round: u64,
+    peers: usize,
+) -> MeshEvaluation<'a> {
+    let mut eval = MeshEvaluation {
+        round,
+        peers,
+        members: [rings[0].len(), rings[1].len()],
+        cover_rounds: [
+            cover_rounds(rings[0].len(), peers),
+            cover_rounds(rings[1].len(), peers),
+        ],
+        ..MeshEvaluation::default()
+    };
+    for ring in rings {
+        for node in ring.nodes() {
+            eval.nodes.entry(node).or_default();
+        }
+    }
+    let results = pairs
+        .iter()
+        .filter(|((network, from), _)| rings[network.index()].position(from).is_some())
+        .flat_map(|((network, from), to)| to.iter().map(move |(to, s)| (*network, from, to, s)));
+    for (network, from, to, s) in results {
+        let ring = rings[network.index()];
+        if from == to || !s.fresh(unix) || ring.position(to).is_none() {
+            continue;
+        }
+        let confirmed = s.failures >= CONFIRM;
+        let i = network.index();
+        if let Some(c) = eval.nodes.get_mut(&**from) {
+            c[i].probed += 1;
+            c[i].failed += usize::from(confirmed);
+        }
+        if let Some(c) = eval.nodes.get_mut(&**to) {
+            c[i].probed_by += 1;
+            c[i].failed_by += usize::from(confirmed);
+        }
+        if confirmed {
+            eval.failing.push(FailingPair {
+                network,
+                from,
+                to,
+                kind: kind_of(s.outcome),
+                since: s.failing_since,
+                failures: s.failures,
+                error: &s.error,
+            });
+        }
+    }
+    eval.failing
+        .sort_by(|a, b| (a.network, a.from, a.to).cmp(&(b.network, b.from, b.to)));
+    let mostly = |failed: usize, of: usize| of >= 2 && failed * 2 > of;
+    let mut verdicts: BTreeMap<&'a str, (MeshVerdict, [bool; 2])> = BTreeMap::new();
+    for (node, counts) in &eval.nodes {
+        for network in Network::ALL {
+            let c = counts[network.index()];
+            if mostly(c.failed, c.probed) {
+                mark(&mut verdicts, node, MeshVerdict::OutboundDown, network);
+            } else if mostly(c.failed_by, c.probed_by) {
+                mark(&mut verdicts, node, MeshVerdict::InboundDown, network);
+            }
+        }
+    }
+    let mut pair_marks = Vec::new();
+    for p in &eval.failing {
+        // Explained by one node's broken path: that node only.
+        if verdicts_has(&verdicts, p.from, p.network, MeshVerdict::OutboundDown)
+            || verdicts_has(&verdicts, p.to, p.network, MeshVerdict::InboundDown)
+        {
+            continue;
+        }
+        let verdict = match p.kind {
+            PairKind::Unreachable => MeshVerdict::Partition,
+            PairKind::Mtu => MeshVerdict::Mtu,
+            PairKind::Slow => MeshVerdict::Slow,
+        };
+        pair_marks.push((p.from, verdict, p.network));
+        pair_marks.push((p.to, verdict, p.network));
+    }
+    for (node, verdict, network) in pair_marks {
+        mark(&mut verdicts, node, verdict, network);
+    }
+    eval.verdicts = verdicts;
+    eval
+}
+
+/// Note `verdict` for `node` on `network`, keeping the most severe.
+fn mark<'a>(
+    verdicts: &mut BTreeMap<&'a str, (MeshVerdict, [bool; 2])>,
+    node: &'a str,
+    verdict: MeshVerdict,
+    network: Network,
+) {
+    let v = verdicts.entry(node).or_insert((verdict, [false; 2]));
+    if verdict < v.0 {
+        *v = (verdict, [false; 2]);
+    }
+    if verdict == v.0 {
+        v.1[network.index()] = true;
+    }
+}
+
+fn verdicts_has(
+    verdicts: &BTreeMap<&str, (MeshVerdict, [bool; 2])>,
+    node: &str,
+    network: Network,
+    verdict: MeshVerdict,
+) -> bool {
+    verdicts
+        .get(node)
+        .is_some_and(|v| v.0 == verdict && v.1[network.index()])
+}
+
+#[cfg(test)]
+mod tests;

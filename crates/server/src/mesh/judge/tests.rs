@@ -1,0 +1,168 @@
+use super::*;
+use crate::mesh::pairs::PairState;
+
+/// The wall-clock second the pairs are judged at.
+const NOW: i64 = 1_796_000_000;
+
+/// A result received at `received` (fresh for 20 s).
+fn state(outcome: PairOutcome, failures: u32, received: i64) -> PairState {
+    PairState {
+        outcome,
+        failures,
+        failing_since: (failures > 0).then(|| "2026-12-01T00:00:00Z".parse().unwrap()),
+        round: 10,
+        received,
+        fresh_until: received + 20,
+        rtt_us: 300,
+        error: "".into(),
+    }
+}
+
+fn insert(pairs: &mut Pairs, from: &str, to: &str, s: PairState) {
+    pairs
+        .entry((Network::Pod, from.into()))
+        .or_default()
+        .insert(to.into(), s);
+}
+
+/// Every node probing every other on the pod network just now, `fail`
+/// listing the pairs (from, to, outcome, failures) that fail.
+fn full_mesh(nodes: &[&str], fail: &[(&str, &str, PairOutcome, u32)]) -> Pairs {
+    let mut pairs = Pairs::new();
+    for a in nodes {
+        for b in nodes {
+            if a != b {
+                insert(&mut pairs, a, b, state(PairOutcome::Ok, 0, NOW - 5));
+            }
+        }
+    }
+    for (a, b, outcome, n) in fail {
+        insert(&mut pairs, a, b, state(*outcome, *n, NOW - 5));
+    }
+    pairs
+}
+
+fn judged<'a>(pairs: &'a Pairs, rings: &'a [Ring; 2]) -> MeshEvaluation<'a> {
+    judge(pairs, &[&rings[0], &rings[1]], NOW, 10, 8)
+}
+
+const NODES: [&str; 5] = ["n1", "n2", "n3", "n4", "n5"];
+
+#[test]
+fn a_pair_fails_only_after_two_failures_in_a_row() {
+    let rings = [Ring::new(NODES), Ring::new([])];
+    let pairs = full_mesh(&NODES, &[("n1", "n2", PairOutcome::Unreachable, 1)]);
+    let e = judged(&pairs, &rings);
+    assert!(e.failing.is_empty());
+    assert_eq!(e.verdict("n1"), MeshVerdict::Ok);
+    let pairs = full_mesh(&NODES, &[("n1", "n2", PairOutcome::Unreachable, 2)]);
+    let e = judged(&pairs, &rings);
+    assert_eq!(e.failing.len(), 1);
+    assert_eq!(
+        (e.failing[0].from, e.failing[0].to, e.failing[0].kind),
+        ("n1", "n2", PairKind::Unreachable)
+    );
+}
+
+#[test]
+fn a_partition_between_two_nodes_is_named_as_such() {
+    let rings = [Ring::new(NODES), Ring::new([])];
+    let pairs = full_mesh(
+        &NODES,
+        &[
+            ("n1", "n2", PairOutcome::Unreachable, 3),
+            ("n2", "n1", PairOutcome::Unreachable, 3),
+        ],
+    );
+    let e = judged(&pairs, &rings);
+    assert_eq!(e.verdict("n1"), MeshVerdict::Partition);
+    assert_eq!(e.verdict("n2"), MeshVerdict::Partition);
+    assert_eq!(e.verdict("n3"), MeshVerdict::Ok);
+    assert_eq!(
+        e.reason("n1"),
+        "partitioned from n2 on the pod network: probes between them fail while both reach the server"
+    );
+    assert_eq!(
+        e.nodes["n1"][0],
+        NodeCounts {
+            probed: 4,
+            failed: 1,
+            probed_by: 4,
+            failed_by: 1
+        }
+    );
+}
+
+#[test]
+fn a_node_that_reaches_no_peer_has_a_broken_outbound_path_and_its_peers_are_fine() {
+    let rings = [Ring::new(NODES), Ring::new([])];
+    let fail: Vec<_> = NODES[1..]
+        .iter()
+        .map(|b| ("n1", *b, PairOutcome::Unreachable, 2))
+        .collect();
+    let pairs = full_mesh(&NODES, &fail);
+    let e = judged(&pairs, &rings);
+    assert_eq!(e.verdict("n1"), MeshVerdict::OutboundDown);
+    for n in &NODES[1..] {
+        assert_eq!(e.verdict(n), MeshVerdict::Ok, "{n}: explained by n1");
+    }
+    assert_eq!(
+        e.reason("n1"),
+        "cannot reach 4 of the 4 peers it probed on the pod network (n2, n3, n4, n5): this node's outbound path is broken"
+    );
+}
+
+#[test]
+fn a_node_no_peer_reaches_has_a_broken_inbound_path() {
+    let rings = [Ring::new(NODES), Ring::new([])];
+    let fail: Vec<_> = NODES
+        .iter()
+        .filter(|a| **a != "n3")
+        .map(|a| (*a, "n3", PairOutcome::Unreachable, 2))
+        .collect();
+    let pairs = full_mesh(&NODES, &fail);
+    let e = judged(&pairs, &rings);
+    assert_eq!(e.verdict("n3"), MeshVerdict::InboundDown);
+    assert_eq!(e.verdict("n1"), MeshVerdict::Ok);
+    assert_eq!(
+        e.reason("n3"),
+        "4 of the 4 peers that probed it cannot reach it on the pod network (n1, n2, n4, n5): this node's inbound path is broken"
+    );
+}
+
+#[test]
+fn a_connect_that_works_with_a_transfer_that_fails_is_an_mtu_problem() {
+    let rings = [Ring::new(NODES), Ring::new([])];
+    let pairs = full_mesh(
+        &NODES,
+        &[
+            ("n1", "n3", PairOutcome::Mtu, 2),
+            ("n3", "n1", PairOutcome::Mtu, 2),
+        ],
+    );
+    let e = judged(&pairs, &rings);
+    assert_eq!(e.failing[0].kind, PairKind::Mtu);
+    assert_eq!(e.verdict("n1"), MeshVerdict::Mtu);
+    assert!(
+        e.reason("n3").contains("MTU blackhole"),
+        "{}",
+        e.reason("n3")
+    );
+}
+
+#[test]
+fn pairs_off_the_ring_or_too_old_do_not_count() {
+    let rings = [Ring::new(["n1", "n2", "n3"]), Ring::new([])];
+    let mut pairs = full_mesh(&NODES, &[("n1", "n4", PairOutcome::Unreachable, 5)]);
+    insert(
+        &mut pairs,
+        "n1",
+        "n2",
+        state(PairOutcome::Unreachable, 5, NOW - 21),
+    );
+    let e = judged(&pairs, &rings);
+    assert!(e.failing.is_empty(), "{:?}", e.failing);
+    assert_eq!(e.nodes.len(), 3);
+    assert_eq!(e.members, [3, 0]);
+    assert_eq!(e.cover_rounds, [Some(1), None]);
+}

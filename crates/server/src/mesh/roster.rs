@@ -1,0 +1,314 @@
+//! Who takes part in the mesh this round: per network, the nodes whose
+//! agent serves the mesh, reports on time, is not going away, on a node
+//! that is Ready, schedulable and not being deleted, at an address the
+//! server knows. Everything else is left out with the reason, so a drain,
+//! a scale-down or a rolling update pages nobody.
+//!
+//! Pure: the facts of the one evaluation, the announced mesh agents and
+//! the node conditions in, the rings and the reasons out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use crate::diagnosis::AgentFacts;
+use crate::domain::AgentState;
+
+use super::Network;
+use super::assign::Ring;
+use super::pairs::MeshAgent;
+
+/// What the node's own conditions say about taking part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeGate {
+    /// Ready, schedulable, not being deleted (or not known: without
+    /// Kubernetes, or where the server may not read nodes).
+    Eligible,
+    NotReady,
+    Cordoned,
+    Deleting,
+    /// The node watch has no such node.
+    Gone,
+}
+
+/// Why an agent that serves the mesh is left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LeftOut {
+    NotReporting,
+    Terminating,
+    NodeNotReady,
+    NodeCordoned,
+    NodeDeleting,
+    NodeGone,
+    NoAddress,
+}
+
+impl LeftOut {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeftOut::NotReporting => "not_reporting",
+            LeftOut::Terminating => "terminating",
+            LeftOut::NodeNotReady => "node_not_ready",
+            LeftOut::NodeCordoned => "node_cordoned",
+            LeftOut::NodeDeleting => "node_deleting",
+            LeftOut::NodeGone => "node_gone",
+            LeftOut::NoAddress => "no_address",
+        }
+    }
+}
+
+/// A node's place on one network's mesh, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Place {
+    Member,
+    LeftOut(LeftOut),
+    /// Its agent does not serve the mesh.
+    NoMesh,
+}
+
+/// Where a member answers probes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The agent (pod) name.
+    pub agent: Box<str>,
+    pub address: IpAddr,
+    pub port: u16,
+}
+
+/// The members of both networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roster {
+    /// By [`Network::index`].
+    pub rings: [Ring; 2],
+    /// Node name to member, by [`Network::index`].
+    pub members: [HashMap<Box<str>, Member>; 2],
+}
+
+impl Roster {
+    pub fn ring(&self, network: Network) -> &Ring {
+        &self.rings[network.index()]
+    }
+
+    pub fn member(&self, network: Network, node: &str) -> Option<&Member> {
+        self.members[network.index()].get(node)
+    }
+}
+
+/// The roster and every node's place (per network; `None` where the node
+/// has no agent of that network).
+#[derive(Debug, Default)]
+pub struct Places<'a> {
+    pub roster: Roster,
+    pub places: BTreeMap<&'a str, [Option<Place>; 2]>,
+}
+
+/// Decide who takes part, from the evaluated `agents`, the agents that
+/// announced a mesh port (`mesh`), and the node conditions (`gate`).
+pub fn roster<'a, R>(
+    agents: &[AgentFacts<'a, R>],
+    mesh: &HashMap<Box<str>, MeshAgent>,
+    gate: impl Fn(&str) -> NodeGate,
+) -> Places<'a> {
+    let mut places: BTreeMap<&'a str, [Option<Place>; 2]> = BTreeMap::new();
+    let mut members: [HashMap<Box<str>, Member>; 2] = Default::default();
+    for a in agents {
+        let (Some(state), Some(network)) = (a.state, Network::of(a.kind)) else {
+            continue;
+        };
+        if a.node.is_empty() {
+            continue;
+        }
+        let announced = mesh.get(a.name).filter(|m| m.network == network);
+        let place = match announced {
+            None => Place::NoMesh,
+            Some(m) => match place_of(a, state, m, &gate) {
+                Ok(address) => {
+                    let member = Member {
+                        agent: a.name.into(),
+                        address,
+                        port: m.port,
+                    };
+                    members[network.index()]
+                        .entry(a.node.into())
+                        .or_insert(member);
+                    Place::Member
+                }
+                Err(why) => Place::LeftOut(why),
+            },
+        };
+        let slot = &mut places.entry(a.node).or_default()[network.index()];
+        if slot.is_none_or(|old| place < old) {
+            *slot = Some(place);
+        }
+    }
+    let rings =
+        [Network::Pod, Network::Host].map(|n| Ring::new(members[n.index()].keys().map(|k| &**k)));
+    Places {
+        roster: Roster { rings, members },
+        places,
+    }
+}
+
+/// The address of an agent that takes part, or why it does not.
+fn place_of<R>(
+    a: &AgentFacts<'_, R>,
+    state: AgentState,
+    m: &MeshAgent,
+    gate: &impl Fn(&str) -> NodeGate,
+) -> Result<IpAddr, LeftOut> {
+    if state != AgentState::Ok {
+        return Err(LeftOut::NotReporting);
+    }
+    if a.terminating {
+        return Err(LeftOut::Terminating);
+    }
+    match gate(a.node) {
+        NodeGate::Eligible => {}
+        NodeGate::NotReady => return Err(LeftOut::NodeNotReady),
+        NodeGate::Cordoned => return Err(LeftOut::NodeCordoned),
+        NodeGate::Deleting => return Err(LeftOut::NodeDeleting),
+        NodeGate::Gone => return Err(LeftOut::NodeGone),
+    }
+    // The watched pod's address when there is one: an agent cannot send
+    // its peers' probes elsewhere. Without Kubernetes, what it announced.
+    a.addresses
+        .first()
+        .copied()
+        .or_else(|| m.addresses.iter().find_map(|s| s.parse().ok()))
+        .ok_or(LeftOut::NoAddress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::AgentKind;
+
+    fn facts<'a>(
+        name: &'a str,
+        node: &'a str,
+        kind: AgentKind,
+        state: AgentState,
+        addresses: &'a [IpAddr],
+    ) -> AgentFacts<'a, ()> {
+        AgentFacts {
+            name,
+            namespace: Some("nc"),
+            node,
+            kind,
+            state: Some(state),
+            age: None,
+            interval: None,
+            dns_failures: Vec::new(),
+            failing_probes: Vec::new(),
+            terminating: false,
+            addresses,
+            report: None,
+        }
+    }
+
+    fn announced(node: &str, network: Network, addresses: &[&str]) -> MeshAgent {
+        MeshAgent {
+            node: node.into(),
+            network,
+            port: 8083,
+            addresses: addresses.iter().map(|a| (*a).into()).collect(),
+            assigned: None,
+        }
+    }
+
+    #[test]
+    fn members_report_on_time_on_good_nodes_at_known_addresses() {
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let a1 = [ip("198.18.1.1")];
+        let a2 = [ip("198.18.2.1")];
+        let h3 = [ip("198.18.3.1")];
+        let a4 = [ip("198.18.4.1")];
+        let mut agents = vec![
+            facts("pod-1", "n1", AgentKind::PodNetwork, AgentState::Ok, &a1),
+            facts(
+                "pod-2",
+                "n2",
+                AgentKind::PodNetwork,
+                AgentState::Outdated,
+                &a2,
+            ),
+            facts("host-3", "n3", AgentKind::HostNetwork, AgentState::Ok, &h3),
+            facts("pod-4", "n4", AgentKind::PodNetwork, AgentState::Ok, &a4),
+            facts("pod-5", "n5", AgentKind::PodNetwork, AgentState::Ok, &[]),
+            facts("pod-6", "n6", AgentKind::PodNetwork, AgentState::Ok, &a1),
+            facts("pod-7", "n7", AgentKind::PodNetwork, AgentState::Ok, &a1),
+            facts("old-8", "n8", AgentKind::PodNetwork, AgentState::Ok, &a1),
+        ];
+        agents[7].terminating = true;
+        let mesh: HashMap<Box<str>, MeshAgent> = [
+            ("pod-1", announced("n1", Network::Pod, &[])),
+            ("pod-2", announced("n2", Network::Pod, &[])),
+            ("host-3", announced("n3", Network::Host, &[])),
+            ("pod-4", announced("n4", Network::Pod, &["10.9.9.9"])),
+            (
+                "pod-5",
+                announced("n5", Network::Pod, &["not an address", "198.18.5.1"]),
+            ),
+            ("pod-6", announced("n6", Network::Pod, &[])),
+            ("old-8", announced("n8", Network::Pod, &[])),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v))
+        .collect();
+        let gate = |node: &str| match node {
+            "n6" => NodeGate::Cordoned,
+            _ => NodeGate::Eligible,
+        };
+        let p = roster(&agents, &mesh, gate);
+        let ring: Vec<&str> = {
+            let mut v: Vec<&str> = p.roster.ring(Network::Pod).nodes().collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(ring, ["n1", "n4", "n5"]);
+        assert_eq!(
+            p.roster.ring(Network::Host).nodes().collect::<Vec<_>>(),
+            ["n3"]
+        );
+        // The pod's address wins over what the agent announced.
+        assert_eq!(p.roster.member(Network::Pod, "n4").unwrap().address, a4[0]);
+        // Without a pod address, the first announced address that parses.
+        assert_eq!(
+            p.roster.member(Network::Pod, "n5").unwrap().address,
+            ip("198.18.5.1")
+        );
+        let place = |node: &str, n: Network| p.places[node][n.index()];
+        assert_eq!(
+            place("n2", Network::Pod),
+            Some(Place::LeftOut(LeftOut::NotReporting))
+        );
+        assert_eq!(
+            place("n6", Network::Pod),
+            Some(Place::LeftOut(LeftOut::NodeCordoned))
+        );
+        assert_eq!(place("n7", Network::Pod), Some(Place::NoMesh));
+        assert_eq!(
+            place("n8", Network::Pod),
+            Some(Place::LeftOut(LeftOut::Terminating))
+        );
+        assert_eq!(place("n3", Network::Pod), None);
+        assert_eq!(place("n3", Network::Host), Some(Place::Member));
+    }
+
+    #[test]
+    fn an_agent_announcing_the_other_network_does_not_take_part() {
+        let a = ["198.18.1.1".parse().unwrap()];
+        let agents = [facts(
+            "pod-1",
+            "n1",
+            AgentKind::PodNetwork,
+            AgentState::Ok,
+            &a,
+        )];
+        let mesh = [("pod-1".into(), announced("n1", Network::Host, &[]))]
+            .into_iter()
+            .collect();
+        let p = roster(&agents, &mesh, |_| NodeGate::Eligible);
+        assert!(p.roster.rings.iter().all(Ring::is_empty));
+        assert_eq!(p.places["n1"][0], Some(Place::NoMesh));
+    }
+}
