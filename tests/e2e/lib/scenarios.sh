@@ -149,7 +149,7 @@ scenario_4_mtu() {
     start_agent $n pod
     start_agent $n host
     restore_and_wait "$since" || ok=0
-    record 4 "MTU blackhole on node1's path (MTU $BLACKHOLE_MTU, ICMP frag-needed dropped, offloads off)" \
+    record 4 "MTU blackhole on node1's path (MTU $BLACKHOLE_MTU on a path of MTU $PATH_MTU, ICMP frag-needed dropped, offloads off)" \
         "400 Outdated=[${want//,/, }] within ${BOUND} s while a small request passes; with -zeroextenderlength=0 stays 200" \
         "$observed; $small; $icmp ICMP frag-needed suppressed; $unpadded" \
         "${detect:-none} s" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
