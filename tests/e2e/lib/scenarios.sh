@@ -35,13 +35,14 @@ scenario_1_healthy() {
     local polls mismatches non200 transitions
     polls=$(jget "$out" polls); mismatches=$(jget "$out" mismatches)
     non200=$(jget "$out" non200); transitions=$(jget "$out" transitions)
-    local verdict=FAIL nodes
+    local verdict=FAIL nodes auths
     nodes=$(node_verdicts)
+    auths=$(agent_auths)
     [[ $(jget "$out" ok) == true && $polls -ge $((STEADY_SECS - 2)) &&
-        $nodes == node1=healthy,node2=healthy,node3=healthy ]] && verdict=PASS
+        $nodes == node1=healthy,node2=healthy,node3=healthy && $auths == ok=6 ]] && verdict=PASS
     record 1 "healthy, ${STEADY_SECS} s polled every second" \
-        "$HEALTHY_ALL on every poll, 0 non-200; v2: every node healthy" \
-        "$polls polls: $((polls - mismatches)) exact, $non200 non-200, $transitions transitions$( ((mismatches == 0)) || echo "; answers $(jget "$out" answers)"); v2: $nodes" \
+        "$HEALTHY_ALL on every poll, 0 non-200; v2: every node healthy, every agent's token ok" \
+        "$polls polls: $((polls - mismatches)) exact, $non200 non-200, $transitions transitions$( ((mismatches == 0)) || echo "; answers $(jget "$out" answers)"); v2: $nodes; auth: $auths" \
         "n/a (no fault)" "$verdict"
 }
 
