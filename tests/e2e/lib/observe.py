@@ -28,6 +28,7 @@ HEALTHY = "All {n} pods successfully reported back to the server"
 FAILING = ("Connectivity check fails. Reason: there are absent or outdated pods; "
            "look up the payload")
 CHECK_PATH = "/api/v1/connectivity_check"
+STATUS_PATH = "/api/v2/status"
 
 
 # Never through a proxy from the environment: the server is on loopback.
@@ -105,6 +106,21 @@ def matches(status, body, want_status, want_json):
             and j.get("Outdated") == want_json["Outdated"])
 
 
+def verdicts(body):
+    """"node1=healthy,node2=unreachable,..." from a /api/v2/status body, in
+    the server's node order; None when it is not a status answer."""
+    try:
+        nodes = json.loads(body)["nodes"]
+        return ",".join(f'{n["node"]}={n["verdict"]}' for n in nodes)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def fetch_verdicts(base):
+    status, body = fetch(base, STATUS_PATH)
+    return verdicts(body) if status == 200 else None
+
+
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -134,15 +150,30 @@ def metric_sum(samples, name, **want):
 
 
 def cmd_wait(a):
+    """Poll until the check's answer is exactly the expected one (and, with
+    --verdicts, /api/v2/status's node verdicts too), then hold both."""
     want_status, want_json = expected_answer(a.code, a.pods, split_list(a.absent), split_list(a.outdated))
     since = a.since or time.time()
     deadline = since + a.timeout
     last = None
+    last_verdicts = None
+    v2_polls = 0
     detect = None
-    while time.time() < deadline:
+
+    def both_match():
+        nonlocal last, last_verdicts, v2_polls
         status, body = fetch(a.base, CHECK_PATH)
         last = describe(status, body)
-        if matches(status, body, want_status, want_json):
+        if not matches(status, body, want_status, want_json):
+            return False
+        if not a.verdicts:
+            return True
+        v2_polls += 1
+        last_verdicts = fetch_verdicts(a.base)
+        return last_verdicts == a.verdicts
+
+    while time.time() < deadline:
+        if both_match():
             detect = time.time() - since
             break
         time.sleep(a.period)
@@ -153,13 +184,14 @@ def cmd_wait(a):
         end = time.time() + a.hold
         while time.time() < end:
             time.sleep(a.period)
-            status, body = fetch(a.base, CHECK_PATH)
-            if not matches(status, body, want_status, want_json):
-                result.update(ok=False, observed=describe(status, body),
+            if not both_match():
+                result.update(ok=False, observed=last,
                               reason=f"answer changed within {a.hold}s of detection")
                 break
     if detect is None:
         result["reason"] = f"expected answer not seen within {a.timeout}s"
+    if a.verdicts:
+        result.update(v2_polls=v2_polls, verdicts=last_verdicts)
     print(json.dumps(result))
     return 0 if result["ok"] else 1
 
@@ -297,6 +329,8 @@ def main():
     w.add_argument("--since", type=float, help="epoch seconds of the fault (default: now)")
     w.add_argument("--timeout", type=float, required=True)
     w.add_argument("--hold", type=float, default=0)
+    w.add_argument("--verdicts", default="",
+                   help="also require /api/v2/status's node verdicts to be exactly this (node1=healthy,...)")
     w.set_defaults(fn=cmd_wait)
 
     s = sub.add_parser("steady")

@@ -53,6 +53,14 @@ c = collections.Counter(str(a.get("auth")) for n in d["nodes"] for a in n["agent
 print(",".join(f"{k}={v}" for k, v in sorted(c.items())))' 2>/dev/null || true
 }
 
+# rejected REASON -> netchecker_reports_rejected_total{reason=REASON} as an
+# integer, "" if the server does not answer.
+rejected() {
+    local v
+    v=$(jget "$(observe metric netchecker_reports_rejected_total "reason=$1")" value)
+    echo "${v%.*}"
+}
+
 # Comma-joined sorted names, the form the observer compares with.
 csv() { printf '%s\n' "$@" | sort | paste -sd, -; }
 

@@ -337,3 +337,96 @@ scenario_8_loss() {
         "$(jget "$out" polls) polls, $(jget "$out" mismatches) not healthy, $(jget "$out" transitions) transitions; node3 reports received $(jget "$out" reports); router dropped $drops packets" \
         "n/a (no alarm expected)" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
 }
+
+# (9) A forger on node1: while node2 is cut off (scenario 2's rules), a
+# process in node1's network namespace that holds node1's agents' valid
+# tokens posts healthy-looking reports in node2's agents' names, the whole
+# time the fault lasts (lib/forger.py). None may be stored: node2 must be
+# detected within the usual bound and stay unreachable.
+FORGER_HOLD=6
+
+# Fails (returns 1) unless the forger's answers for ATTEMPT are exactly
+# N answers of STATUS.
+forger_answers_are() {
+    local result=$1 attempt=$2 status=$3 n=$4
+    [[ $(jget "$(jget "$result" answers)" "$attempt") == "{\"$status\": $n}" ]]
+}
+
+scenario_9_forger() {
+    local n=2 f=1 want since out detect observed ok=1
+    want=$(csv "$(pod_agent_name $n)" "$(host_agent_name $n)")
+    local forbidden0 unauth0
+    forbidden0=$(rejected forbidden); unauth0=$(rejected unauthenticated)
+    local result_file=$RUN_DIR/forger.json
+    rm -f "$result_file"
+    since=$(now)
+    fault_partition_node $n
+    start_proc forger "$(node_ns $f)" -- "$PY" "$E2E_DIR/lib/forger.py" \
+        --base "http://$SERVICE_NAME:$SERVER_PORT" --server-ip "$SRV_IP" \
+        --victim-node "node$n" \
+        --victim "$(pod_agent_name $n)=$(pod_ip $n)" --victim "$(host_agent_name $n)=$(node_ip $n)" \
+        --own-node "node$f" \
+        --own "$(pod_agent_name $f)=$(token_file "$(pod_agent_name $f)")" \
+        --own "$(host_agent_name $f)=$(token_file "$(host_agent_name $f)")" \
+        --out "$result_file"
+    local verdicts="node1=healthy,node2=unreachable,node3=healthy"
+    out=$(observe wait --since "$since" --timeout 15 --hold "$FORGER_HOLD" --code 400 --pods 6 \
+        --absent "" --outdated "$want" --verdicts "$verdicts")
+    detect=$(jget "$out" detect_s); observed=$(jget "$out" observed)
+    [[ $(jget "$out" ok) == true ]] && in_bound "$detect" || ok=0
+    local forger_secs
+    forger_secs=$(elapsed_since "$since")
+    stop_proc forger
+    # What node2's agents have stored: still their own last reports.
+    local stored="" name body iv
+    for name in $(pod_agent_name $n) $(host_agent_name $n); do
+        body=$(jget "$(observe get "/api/v1/agents/$name")" body)
+        iv=$(jget "$body" report_interval 2>/dev/null || echo "not a report: ${body:0:60}")
+        stored+="${stored:+, }$name interval $iv s"
+        [[ $iv == "$INTERVAL" ]] || ok=0
+    done
+    local forbidden1 unauth1
+    forbidden1=$(rejected forbidden); unauth1=$(rejected unauthenticated)
+    since=$(now)
+    restore_partition_node
+    restore_and_wait "$since" || ok=0
+    # node2's first report after the heal may still carry the probes of a
+    # round that ran during the cut; v2 is all healthy one report later.
+    local healed healed_s
+    healed=$(observe wait --since "$since" --timeout 10 --code 200 --pods 6 \
+        --verdicts node1=healthy,node2=healthy,node3=healthy)
+    healed_s=$(jget "$healed" detect_s)
+    [[ $(jget "$healed" ok) == true ]] && le "$healed_s" "$BOUND" || ok=0
+
+    local result rounds forged_summary
+    result=$(cat "$result_file" 2>/dev/null || echo '{}')
+    rounds=$(jget "$result" rounds)
+    if [[ -z $rounds ]]; then
+        forged_summary="forger left no result"; ok=0
+    else
+        # Two victim names per round for the refused attempts, one own name.
+        forger_answers_are "$result" other-pod-token 403 $((2 * rounds)) || ok=0
+        forger_answers_are "$result" no-token 401 $((2 * rounds)) || ok=0
+        forger_answers_are "$result" rewritten-claims 401 $((2 * rounds)) || ok=0
+        forger_answers_are "$result" own-name 200 "$rounds" || ok=0
+        local own seen filed
+        own=$(jget "$result" own_name)
+        seen=$(jget "$own" stored_seen); filed=$(jget "$own" filed_under)
+        # Seen at least once (the real agent overwrites it within a second),
+        # and always filed under node1, the pod's node.
+        ((seen > 0)) && [[ $filed == "{\"node$f/node$f\": $seen}" ]] || ok=0
+        [[ $(jget "$result" victim_node_forged) == 0 ]] || ok=0
+        ((rounds >= FORGER_HOLD)) || ok=0
+        local d_forbidden=$((forbidden1 - forbidden0)) d_unauth=$((unauth1 - unauth0))
+        ((d_forbidden == 2 * rounds && d_unauth == 4 * rounds)) || ok=0
+        forged_summary="forger, $rounds rounds over $forger_secs s: answers $(jget "$result" answers)"
+        forged_summary+=" (403 says \`$(jget "$(jget "$result" samples)" other-pod-token | cut -c1-100)\`)"
+        forged_summary+="; own name with nodename node$n stored (seen $seen times in v2), filed under node/agent node $filed"
+        forged_summary+="; forged reports on node$n in v2: $(jget "$result" victim_node_forged)"
+        forged_summary+="; rejected_total forbidden +$d_forbidden, unauthenticated +$d_unauth"
+    fi
+    record 9 "forger on node1 (node1's valid tokens) while node2 is cut" \
+        "400 Outdated=[${want//,/, }] and v2 node2 unreachable within ${BOUND} s, both held ${FORGER_HOLD} s; forged reports for node2's agents refused: 403 with node1's tokens, 401 without a token or with rewritten claims; node1's own name with nodename node2 stored under node1; rejected_total{forbidden,unauthenticated} rose by exactly the refusals; 200 and v2 all healthy within ${BOUND} s of heal" \
+        "$observed; v2 $(jget "$out" verdicts) on $(jget "$out" v2_polls) polls$([[ -z $(jget "$out" reason) ]] || echo " ($(jget "$out" reason))"); $forged_summary; node2's stored reports: $stored (their own last ones); healed: 200 after ${RECOVERY} s, v2 every node healthy after ${healed_s:-never (last $(jget "$healed" verdicts))} s" \
+        "${detect:-none} s (recovery ${RECOVERY} s)" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
+}
