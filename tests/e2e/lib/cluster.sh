@@ -71,6 +71,8 @@ fake_delete_pod() {
     srv_curl -f -X DELETE "$FAKE_API/fake/pods/$K8S_NAMESPACE/$1" >/dev/null
     rm -rf "$(token_dir "$1")"
 }
+# The fake API's request counters: {"list":N,"watch":N,"total":N,...}.
+fake_requests() { srv_curl -f "$FAKE_API/fake/requests"; }
 
 # The projected ServiceAccount token of pod POD, as the kubelet mounts it
 # (the chart's `report-token` volume: audience netchecker, bound to the pod).
@@ -159,6 +161,14 @@ start_all_agents() {
     for n in "${NODES[@]}"; do
         start_agent "$n" pod
         start_agent "$n" host
+    done
+}
+
+stop_all_agents() {
+    local n
+    for n in "${NODES[@]}"; do
+        stop_agent "$n" pod
+        stop_agent "$n" host
     done
 }
 

@@ -12,6 +12,8 @@ Commands:
            the expected one and the transitions between distinct answers
   restart  after a server restart: poll /metrics and the check, assert the
            "pending since restart" rules, report the time to healthy
+  agents   poll /api/v1/agents/ until it holds a number of entries, as
+           kubespray's test playbook does, report the names and the time
   get      fetch one path (status and body), for single assertions
   metric   sum of one metric's samples matching label filters
 """
@@ -298,6 +300,27 @@ def cmd_restart(a):
     return 0 if not problems else 1
 
 
+def cmd_agents(a):
+    """Poll /api/v1/agents/ every --period until it is a JSON object with at
+    least --count entries (kubespray's playbook: `length >= nodes * 2`)."""
+    start = time.time()
+    names, last = None, None
+    while time.time() < start + a.timeout:
+        status, body = fetch(a.base, "/api/v1/agents/")
+        last = f"{status} {body.strip()[:80]!r}"
+        try:
+            j = json.loads(body) if status == 200 else None
+        except ValueError:
+            j = None
+        if isinstance(j, dict) and len(j) >= a.count:
+            names = sorted(j)
+            break
+        time.sleep(a.period)
+    print(json.dumps({"ok": names is not None, "names": names, "last": last,
+                      "after_s": round(time.time() - start, 1) if names is not None else None}))
+    return 0 if names is not None else 1
+
+
 def cmd_get(a):
     status, body = fetch(a.base, a.path)
     print(json.dumps({"status": status, "body": body}))
@@ -349,6 +372,12 @@ def main():
     r.add_argument("--pending-window", type=float, nargs=2, metavar=("FROM", "TO"),
                    help="seconds after the restart: collect the pending gauge's values in between")
     r.set_defaults(fn=cmd_restart)
+
+    ag = sub.add_parser("agents")
+    ag.add_argument("--count", type=int, required=True)
+    ag.add_argument("--timeout", type=float, required=True)
+    ag.add_argument("--period", type=float, default=0.2)
+    ag.set_defaults(fn=cmd_agents)
 
     g = sub.add_parser("get")
     g.add_argument("path")

@@ -430,3 +430,101 @@ scenario_9_forger() {
         "$observed; v2 $(jget "$out" verdicts) on $(jget "$out" v2_polls) polls$([[ -z $(jget "$out" reason) ]] || echo " ($(jget "$out" reason))"); $forged_summary; node2's stored reports: $stored (their own last ones); healed: 200 after ${RECOVERY} s, v2 every node healthy after ${healed_s:-never (last $(jget "$healed" verdicts))} s" \
         "${detect:-none} s (recovery ${RECOVERY} s)" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
 }
+
+# (10) kubespray, unchanged: the server with kubespray's exact flags (no
+# auth setting, so the binary's default `warn` applies; KUBECONFIG stands
+# for the in-cluster configuration) and the agents with kubespray's exact
+# flags and no token, as the original's agents run. Then the assertions of
+# kubespray's test playbook, and a DaemonSet rollout replacing one pod.
+# Afterwards the suite's own server and agents come back.
+KUBESPRAY_SERVER_ARGS=(-v=5 -logtostderr -kubeproxyinit=false "-endpoint=0.0.0.0:$SERVER_PORT"
+    -etcd-endpoints=http://127.0.0.1:2379)
+ETCD_WARNING="flags of the original's etcd storage are accepted but ignored"
+
+# start_kubespray_agent N pod|host POD: kubespray's agent command line.
+start_kubespray_agent() {
+    local n=$1 kind=$2 pod=$3 ns proc
+    if [[ $kind == pod ]]; then ns=$(pod_ns "$n"); proc=agent-pod$n; else ns=$(node_ns "$n"); proc=agent-host$n; fi
+    start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" -- "$BIN_DIR/netchecker-agent" \
+        -v=5 -alsologtostderr=true "-serverendpoint=$SERVICE_NAME:$SERVER_PORT" "-reportinterval=$INTERVAL"
+}
+
+scenario_10_kubespray() {
+    local ok=1 since n out observed
+    stop_all_agents
+    stop_proc server
+    local req0 log_from
+    req0=$(fake_requests)
+    log_from=$(stat -c %s "$RUN_DIR/server.log")
+    start_proc server "$NS_SRV" "KUBECONFIG=$RUN_DIR/kubeconfig" -- "$BIN_DIR/netchecker-server" \
+        "${KUBESPRAY_SERVER_ARGS[@]}"
+    wait_server_ready
+    since=$(now)
+    # shellcheck disable=SC2153 # NODES is topology.sh's, not a misspelt "nodes"
+    for n in "${NODES[@]}"; do
+        start_kubespray_agent "$n" pod "$(pod_agent_name "$n")"
+        start_kubespray_agent "$n" host "$(host_agent_name "$n")"
+    done
+    # The playbook: GET /api/v1/agents/ up to 18 times, one report interval
+    # apart, until it holds 2 x nodes entries; then the check must be 200.
+    out=$(observe agents --count "${#ALL_AGENTS[@]}" --timeout $((18 * INTERVAL)))
+    [[ $(jget "$out" ok) == true ]] || ok=0
+    observed="agents/ held $(jget "$out" names | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin) or []))') entries after $(jget "$out" after_s) s"
+    out=$(wait_answer "$(now)" 1 0 200 6 "" "")
+    [[ $(jget "$out" ok) == true ]] || ok=0
+    local auths
+    auths=$(agent_auths)
+    [[ $auths == missing=6 ]] || ok=0
+    observed+="; check $(jget "$out" observed), Absent [] and Outdated []; v2 auth (warn: counted, accepted): $auths"
+
+    # A DaemonSet rollout on node2: the kubelet stops the old pod's agent,
+    # the API deletes the pod, the DaemonSet creates one with a new name.
+    local old new gone_after
+    old=$(host_agent_name 2)
+    new=netchecker-agent-hostnet-x7k2p
+    since=$(now)
+    stop_agent 2 host
+    fake_delete_pod "$old"
+    pod_json "$new" netchecker-agent-hostnet node2 "$(node_ip 2)" | fake_add_pod
+    start_kubespray_agent 2 host "$new"
+    if gone_after=$(agent_entry_gone "$old" "$since"); then
+        observed+="; rollout $old -> $new: $old left agents/ after $gone_after s"
+    else
+        observed+="; rollout: $old still in agents/"; ok=0
+    fi
+    out=$(wait_healthy "$since" 10)
+    [[ $(jget "$out" ok) == true ]] || ok=0
+    local names want_names
+    names=$(jget "$(observe agents --count 6 --timeout 1)" names)
+    want_names=$(printf '%s\n' "${ALL_AGENTS[@]}" | grep -vx "$old" | { cat; echo "$new"; } | sort |
+        "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read().split()))')
+    [[ $names == "$want_names" ]] || ok=0
+    observed+=", check $(jget "$out" observed) after $(jget "$out" detect_s) s, no DELETE sent"
+
+    # The server's log (this process only) and its API traffic.
+    local log warnings req1 lists watches
+    log=$(tail -c +"$((log_from + 1))" "$RUN_DIR/server.log")
+    warnings=$(grep -c "$ETCD_WARNING" <<<"$log" || true)
+    ((warnings == 1)) && grep "$ETCD_WARNING" <<<"$log" | grep -q etcd-endpoints || ok=0
+    ! grep -q "running without Kubernetes" <<<"$log" || ok=0
+    req1=$(fake_requests)
+    lists=$(($(jget "$req1" list) - $(jget "$req0" list)))
+    watches=$(($(jget "$req1" watch) - $(jget "$req0" watch)))
+    ((lists >= 1 && watches >= 1)) || ok=0
+    observed+="; server log: $warnings etcd warning (naming -etcd-endpoints); fake API: $lists pod LIST, $watches pod WATCH requests"
+
+    # Back to the suite's deployment: enforce, tokens, the original pod.
+    stop_all_agents
+    stop_proc server
+    fake_delete_pod "$new"
+    host_agent_json 2 | fake_add_pod
+    since=$(now)
+    start_server
+    wait_server_ready
+    start_all_agents
+    restore_and_wait "$since" || ok=0
+    record 10 "kubespray's exact server and agent flags, its playbook's checks, a DaemonSet rollout" \
+        "agents/ reaches 6 entries, then 200 with Absent [] and Outdated []; warn (binary default): 6 agents without token accepted; rollout: old name leaves agents/ and 200 again without DELETE; one etcd-flag warning; pods listed and watched" \
+        "$observed; suite deployment back: 200 after ${RECOVERY} s" \
+        "${gone_after:-none} s (old pod gone)" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
+}
