@@ -4,7 +4,7 @@
 # answer checked for each (see doc/detection.md).
 #
 # Usage: tests/e2e/run.sh [--selftest | --loss-study] [SCENARIO...]
-#   SCENARIO   numbers 1-8 to run (default: all, in order)
+#   SCENARIO   numbers 1-10 to run (default: all, in order)
 #   --selftest check the topology and the faults with curl and a stand-in
 #              HTTP server only (no netchecker binaries needed)
 #   --loss-study  measure false Outdated windows under 20% loss at report
@@ -62,12 +62,12 @@ for arg in "$@"; do
     case $arg in
         --selftest) MODE=selftest ;;
         --loss-study) MODE=loss-study ;;
-        [1-8]) SCENARIOS+=("$arg") ;;
+        [1-9] | 10) SCENARIOS+=("$arg") ;;
         -h | --help) sed -n '2,/^# exits 0/p' "$0"; exit 0 ;;
         *) die "unknown argument: $arg" ;;
     esac
 done
-[[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=(1 2 3 4 5 6 7 8)
+[[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=(1 2 3 4 5 6 7 8 9 10)
 
 ensure_tools() {
     local -A need=([ip]=iproute2 [iptables]=iptables [ethtool]=ethtool [curl]=curl [ping]=iputils-ping [python3]=python3)
@@ -147,6 +147,8 @@ run_scenarios() {
             6) scenario_6_pods_change ;;
             7) scenario_7_restart ;;
             8) scenario_8_loss ;;
+            9) scenario_9_forger ;;
+            10) scenario_10_kubespray ;;
         esac
         # Each scenario ends healthy; if not, the next ones cannot be judged.
         local out

@@ -30,13 +30,20 @@ ALL_AGENTS=()
 for _n in 1 2 3; do ALL_AGENTS+=("$(pod_agent_name "$_n")" "$(host_agent_name "$_n")"); done
 unset _n
 
-# Pod JSON as the API would return it.
+# The agents' ServiceAccount, as the chart names it; the tokens the server
+# verifies are bound to it.
+AGENT_SA=netchecker-agent
+
+# Pod JSON as the API would return it. Every pod gets a fresh UID, as a pod
+# created by a DaemonSet does: a recreated pod is a new pod, and the tokens
+# of the old one do not speak for it.
 pod_json() {
-    local name=$1 app=$2 node=$3 ip=$4
+    local name=$1 app=$2 node=$3 ip=$4 uid
+    uid=$(cat /proc/sys/kernel/random/uuid)
     cat <<JSON
 {"apiVersion":"v1","kind":"Pod",
- "metadata":{"name":"$name","namespace":"$K8S_NAMESPACE","uid":"e2e-$name","labels":{"app":"$app"}},
- "spec":{"nodeName":"$node","containers":[{"name":"netchecker-agent","image":"netchecker-agent:e2e"}]},
+ "metadata":{"name":"$name","namespace":"$K8S_NAMESPACE","uid":"$uid","labels":{"app":"$app"}},
+ "spec":{"nodeName":"$node","serviceAccountName":"$AGENT_SA","containers":[{"name":"netchecker-agent","image":"netchecker-agent:e2e"}]},
  "status":{"phase":"Running","podIP":"$ip","hostIP":"$ip"}}
 JSON
 }
@@ -59,11 +66,48 @@ write_pods_file() {
 srv_curl() { in_ns "$NS_SRV" curl -sS --noproxy '*' --max-time 5 "$@"; }
 
 fake_add_pod() { srv_curl -f -X POST -H 'Content-Type: application/json' --data-binary @- "$FAKE_API/fake/pods" >/dev/null; }
-fake_delete_pod() { srv_curl -f -X DELETE "$FAKE_API/fake/pods/$K8S_NAMESPACE/$1" >/dev/null; }
+# Deleting a pod also removes its token volume, as the kubelet does.
+fake_delete_pod() {
+    srv_curl -f -X DELETE "$FAKE_API/fake/pods/$K8S_NAMESPACE/$1" >/dev/null
+    rm -rf "$(token_dir "$1")"
+}
+# The fake API's request counters: {"list":N,"watch":N,"total":N,...}.
+fake_requests() { srv_curl -f "$FAKE_API/fake/requests"; }
+
+# The projected ServiceAccount token of pod POD, as the kubelet mounts it
+# (the chart's `report-token` volume: audience netchecker, bound to the pod).
+# Each agent runs in a namespace of its own but shares the file system, so
+# every pod's volume is a directory of the run, named after the pod.
+token_dir() { echo "$RUN_DIR/kubelet/pods/$1/volumes/report-token"; }
+token_file() { echo "$(token_dir "$1")/token"; }
+
+# mint_token POD: a fresh token for POD from the fake API's issuer, written
+# the way the kubelet's atomic writer does: into a new timestamped directory,
+# `..data` swapped over to it in one rename, `token` -> `..data/token`. An
+# agent reading `token` sees the old token or the new one, never half of one.
+mint_token() {
+    local pod=$1 dir answer token ts old
+    dir=$(token_dir "$pod")
+    mkdir -p "$dir"
+    answer=$(printf '{"namespace":"%s","pod":"%s"}' "$K8S_NAMESPACE" "$pod" |
+        srv_curl -f -X POST -H 'Content-Type: application/json' --data-binary @- "$FAKE_API/fake/tokens") ||
+        die "the fake API minted no token for pod $pod"
+    token=$(jget "$answer" token)
+    [[ -n $token ]] || die "no token in the fake API's answer for pod $pod"
+    old=$(readlink "$dir/..data" || true)
+    ts=..$(date -u +%Y_%m_%d_%H_%M_%S.%N)
+    mkdir "$dir/$ts"
+    printf '%s' "$token" >"$dir/$ts/token"
+    ln -sfn "$ts" "$dir/..data_tmp"
+    mv -T "$dir/..data_tmp" "$dir/..data"
+    [[ -L $dir/token ]] || ln -s ..data/token "$dir/token"
+    [[ -z $old ]] || rm -rf "${dir:?}/$old"
+}
 
 fake_api_up() { [[ -s $RUN_DIR/kubeconfig ]] && srv_curl -o /dev/null "$FAKE_API/fake/requests"; }
 start_fake_api() {
     write_pods_file
+    rm -rf "$RUN_DIR/kubelet"   # new pods, new token volumes
     rm -f "$RUN_DIR/kubeconfig"
     start_proc fake-api "$NS_SRV" -- "$BIN_DIR/netchecker-fake-apiserver" \
         --listen "127.0.0.1:$FAKE_API_PORT" --kubeconfig-out "$RUN_DIR/kubeconfig" --pods "$RUN_DIR/pods.json"
@@ -71,9 +115,12 @@ start_fake_api() {
 }
 
 # The server: Go-style single-dash spellings for the flags old manifests use,
-# double-dash for the new ones (both must work).
+# double-dash for the new ones (both must work). Reports are authenticated as
+# the Helm chart deploys it: enforce, audience netchecker.
+REPORT_AUTH=enforce
 start_server() {
-    start_proc server "$NS_SRV" "KUBECONFIG=$RUN_DIR/kubeconfig" -- "$BIN_DIR/netchecker-server" \
+    start_proc server "$NS_SRV" "KUBECONFIG=$RUN_DIR/kubeconfig" \
+        "NETCHECKER_REPORT_AUTH=$REPORT_AUTH" NETCHECKER_REPORT_AUTH_AUDIENCE=netchecker -- "$BIN_DIR/netchecker-server" \
         -endpoint "0.0.0.0:$SERVER_PORT" -check-interval "$CHECK_INTERVAL" \
         --startup-grace "$GRACE" --outdated-factor "$FACTOR" -v 5 -logtostderr
 }
@@ -85,18 +132,25 @@ wait_server_ready() {
 # start_agent N pod|host [extra agent flags...]
 # Host-network agents get the original's Go-style command line
 # (`-serverendpoint=... -reportinterval=...`), pod-network agents the
-# double-dash spelling.
+# double-dash spelling. Each one reads the token of its own pod through
+# NETCHECKER_TOKEN_FILE, as the chart's DaemonSets set it; the token is
+# minted when the pod's first agent starts (a restarted container keeps its
+# pod's volume, a new pod gets a new one).
 start_agent() {
     local n=$1 kind=$2
     shift 2
     local pod ns proc
     if [[ $kind == pod ]]; then
         pod=$(pod_agent_name "$n"); ns=$(pod_ns "$n"); proc=agent-pod$n
-        start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" -- "$BIN_DIR/netchecker-agent" \
+        [[ -e $(token_file "$pod") ]] || mint_token "$pod"
+        start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" "NETCHECKER_TOKEN_FILE=$(token_file "$pod")" \
+            -- "$BIN_DIR/netchecker-agent" \
             --serverendpoint "$SERVICE_NAME:$SERVER_PORT" --reportinterval "$INTERVAL" "$@"
     else
         pod=$(host_agent_name "$n"); ns=$(node_ns "$n"); proc=agent-host$n
-        start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" -- "$BIN_DIR/netchecker-agent" \
+        [[ -e $(token_file "$pod") ]] || mint_token "$pod"
+        start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" "NETCHECKER_TOKEN_FILE=$(token_file "$pod")" \
+            -- "$BIN_DIR/netchecker-agent" \
             -v=5 -alsologtostderr=true "-serverendpoint=$SERVICE_NAME:$SERVER_PORT" "-reportinterval=$INTERVAL" "$@"
     fi
 }
@@ -107,6 +161,14 @@ start_all_agents() {
     for n in "${NODES[@]}"; do
         start_agent "$n" pod
         start_agent "$n" host
+    done
+}
+
+stop_all_agents() {
+    local n
+    for n in "${NODES[@]}"; do
+        stop_agent "$n" pod
+        stop_agent "$n" host
     done
 }
 

@@ -56,20 +56,34 @@ restore_pod_link_down() {
 # in transit), so the sender never learns: a blackhole. Offloads off on every
 # veth of the path, or GSO/GRO super-packets would bypass the per-packet MTU
 # check; tcp_mtu_probing stays 0 in the client namespaces.
-BLACKHOLE_MTU=${BLACKHOLE_MTU:-1280}
+#
+# The path's links run jumbo frames (MTU $PATH_MTU) while the fault holds, so
+# that a report that is not padded fits under the blackhole's MTU: every
+# report carries the pod's token (about 1.2 KB in its Authorization header),
+# which alone takes even an unpadded report past one 1500-byte packet. On a
+# jumbo path a request goes out as one packet of its own size: the padded
+# report (about 4.9 KB with its token) exceeds $BLACKHOLE_MTU, the unpadded one
+# (about 1.9 KB) and a small GET do not. The server's link to the router is part of the
+# path; packets from the server to the other nodes stay within their 1500-byte
+# MSS, which TCP takes from each peer.
+BLACKHOLE_MTU=${BLACKHOLE_MTU:-2500}
+PATH_MTU=9000
 BLACKHOLE_TABLE=101
 offloads_off() { in_ns "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || in_ns "$1" ethtool -K "$2" tso off gso off; }
+# The veths of node N's path to the server: "NS DEV" per line.
+mtu_path_links() {
+    local n=$1
+    printf '%s\n' "$(pod_ns "$n") eth0" "$(node_ns "$n") veth-pod" "$(node_ns "$n") eth0" \
+        "$NS_RTR to-node$n" "$NS_RTR to-srv" "$NS_SRV eth0"
+}
 fault_mtu_blackhole() {
-    local n=$1 node pod
+    local n=$1 node pod ns dev
     node=$(node_ns "$n")
     pod=$(pod_ns "$n")
-    offloads_off "$pod" eth0
-    offloads_off "$node" veth-pod
-    offloads_off "$node" eth0
-    offloads_off "$NS_RTR" "to-node$n"
-    offloads_off "$NS_RTR" to-srv
-    offloads_off "$NS_SRV" eth0
-    local ns
+    while read -r ns dev; do
+        offloads_off "$ns" "$dev"
+        ip -n "$ns" link set "$dev" mtu "$PATH_MTU"
+    done < <(mtu_path_links "$n")
     for ns in "$node" "$pod"; do
         [[ $(in_ns "$ns" sysctl -n net.ipv4.tcp_mtu_probing) == 0 ]] || die "tcp_mtu_probing is not 0 in $ns"
     done
@@ -84,11 +98,14 @@ fault_mtu_blackhole() {
     ip -n "$NS_RTR" rule add iif "to-node$n" table "$BLACKHOLE_TABLE" pref 100
 }
 restore_mtu_blackhole() {
-    local n=$1
+    local n=$1 ns dev
     ip -n "$NS_RTR" rule del iif "to-node$n" table "$BLACKHOLE_TABLE" pref 100 2>/dev/null || true
     ip -n "$NS_RTR" route flush table "$BLACKHOLE_TABLE" 2>/dev/null || true
     rtr_chain_remove FORWARD NC-MTU-FWD
     rtr_chain_remove OUTPUT NC-MTU-OUT
+    while read -r ns dev; do
+        ip -n "$ns" link set "$dev" mtu 1500
+    done < <(mtu_path_links "$n")
 }
 
 # (5) DNS broken for a node: the service name removed from the hosts files of

@@ -12,6 +12,8 @@ Commands:
            the expected one and the transitions between distinct answers
   restart  after a server restart: poll /metrics and the check, assert the
            "pending since restart" rules, report the time to healthy
+  agents   poll /api/v1/agents/ until it holds a number of entries, as
+           kubespray's test playbook does, report the names and the time
   get      fetch one path (status and body), for single assertions
   metric   sum of one metric's samples matching label filters
 """
@@ -28,6 +30,7 @@ HEALTHY = "All {n} pods successfully reported back to the server"
 FAILING = ("Connectivity check fails. Reason: there are absent or outdated pods; "
            "look up the payload")
 CHECK_PATH = "/api/v1/connectivity_check"
+STATUS_PATH = "/api/v2/status"
 
 
 # Never through a proxy from the environment: the server is on loopback.
@@ -105,6 +108,21 @@ def matches(status, body, want_status, want_json):
             and j.get("Outdated") == want_json["Outdated"])
 
 
+def verdicts(body):
+    """"node1=healthy,node2=unreachable,..." from a /api/v2/status body, in
+    the server's node order; None when it is not a status answer."""
+    try:
+        nodes = json.loads(body)["nodes"]
+        return ",".join(f'{n["node"]}={n["verdict"]}' for n in nodes)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def fetch_verdicts(base):
+    status, body = fetch(base, STATUS_PATH)
+    return verdicts(body) if status == 200 else None
+
+
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -134,15 +152,30 @@ def metric_sum(samples, name, **want):
 
 
 def cmd_wait(a):
+    """Poll until the check's answer is exactly the expected one (and, with
+    --verdicts, /api/v2/status's node verdicts too), then hold both."""
     want_status, want_json = expected_answer(a.code, a.pods, split_list(a.absent), split_list(a.outdated))
     since = a.since or time.time()
     deadline = since + a.timeout
     last = None
+    last_verdicts = None
+    v2_polls = 0
     detect = None
-    while time.time() < deadline:
+
+    def both_match():
+        nonlocal last, last_verdicts, v2_polls
         status, body = fetch(a.base, CHECK_PATH)
         last = describe(status, body)
-        if matches(status, body, want_status, want_json):
+        if not matches(status, body, want_status, want_json):
+            return False
+        if not a.verdicts:
+            return True
+        v2_polls += 1
+        last_verdicts = fetch_verdicts(a.base)
+        return last_verdicts == a.verdicts
+
+    while time.time() < deadline:
+        if both_match():
             detect = time.time() - since
             break
         time.sleep(a.period)
@@ -153,13 +186,14 @@ def cmd_wait(a):
         end = time.time() + a.hold
         while time.time() < end:
             time.sleep(a.period)
-            status, body = fetch(a.base, CHECK_PATH)
-            if not matches(status, body, want_status, want_json):
-                result.update(ok=False, observed=describe(status, body),
+            if not both_match():
+                result.update(ok=False, observed=last,
                               reason=f"answer changed within {a.hold}s of detection")
                 break
     if detect is None:
         result["reason"] = f"expected answer not seen within {a.timeout}s"
+    if a.verdicts:
+        result.update(v2_polls=v2_polls, verdicts=last_verdicts)
     print(json.dumps(result))
     return 0 if result["ok"] else 1
 
@@ -266,6 +300,27 @@ def cmd_restart(a):
     return 0 if not problems else 1
 
 
+def cmd_agents(a):
+    """Poll /api/v1/agents/ every --period until it is a JSON object with at
+    least --count entries (kubespray's playbook: `length >= nodes * 2`)."""
+    start = time.time()
+    names, last = None, None
+    while time.time() < start + a.timeout:
+        status, body = fetch(a.base, "/api/v1/agents/")
+        last = f"{status} {body.strip()[:80]!r}"
+        try:
+            j = json.loads(body) if status == 200 else None
+        except ValueError:
+            j = None
+        if isinstance(j, dict) and len(j) >= a.count:
+            names = sorted(j)
+            break
+        time.sleep(a.period)
+    print(json.dumps({"ok": names is not None, "names": names, "last": last,
+                      "after_s": round(time.time() - start, 1) if names is not None else None}))
+    return 0 if names is not None else 1
+
+
 def cmd_get(a):
     status, body = fetch(a.base, a.path)
     print(json.dumps({"status": status, "body": body}))
@@ -297,6 +352,8 @@ def main():
     w.add_argument("--since", type=float, help="epoch seconds of the fault (default: now)")
     w.add_argument("--timeout", type=float, required=True)
     w.add_argument("--hold", type=float, default=0)
+    w.add_argument("--verdicts", default="",
+                   help="also require /api/v2/status's node verdicts to be exactly this (node1=healthy,...)")
     w.set_defaults(fn=cmd_wait)
 
     s = sub.add_parser("steady")
@@ -315,6 +372,12 @@ def main():
     r.add_argument("--pending-window", type=float, nargs=2, metavar=("FROM", "TO"),
                    help="seconds after the restart: collect the pending gauge's values in between")
     r.set_defaults(fn=cmd_restart)
+
+    ag = sub.add_parser("agents")
+    ag.add_argument("--count", type=int, required=True)
+    ag.add_argument("--timeout", type=float, required=True)
+    ag.add_argument("--period", type=float, default=0.2)
+    ag.set_defaults(fn=cmd_agents)
 
     g = sub.add_parser("get")
     g.add_argument("path")

@@ -41,6 +41,26 @@ d = json.load(sys.stdin)
 print(",".join(n["node"] + "=" + n["verdict"] for n in d["nodes"]))' 2>/dev/null || true
 }
 
+# agent_auths -> "ok=6" (agents per `auth` result in /api/v2/status: ok,
+# missing, invalid, forbidden; "None" when the server checks nothing).
+agent_auths() {
+    in_ns "$NS_SRV" curl -sS --noproxy '*' --max-time 3 \
+        "http://127.0.0.1:$SERVER_PORT/api/v2/status" 2>/dev/null |
+        "$PY" -c '
+import collections, json, sys
+d = json.load(sys.stdin)
+c = collections.Counter(str(a.get("auth")) for n in d["nodes"] for a in n["agents"])
+print(",".join(f"{k}={v}" for k, v in sorted(c.items())))' 2>/dev/null || true
+}
+
+# rejected REASON -> netchecker_reports_rejected_total{reason=REASON} as an
+# integer, "" if the server does not answer.
+rejected() {
+    local v
+    v=$(jget "$(observe metric netchecker_reports_rejected_total "reason=$1")" value)
+    echo "${v%.*}"
+}
+
 # Comma-joined sorted names, the form the observer compares with.
 csv() { printf '%s\n' "$@" | sort | paste -sd, -; }
 

@@ -35,13 +35,14 @@ scenario_1_healthy() {
     local polls mismatches non200 transitions
     polls=$(jget "$out" polls); mismatches=$(jget "$out" mismatches)
     non200=$(jget "$out" non200); transitions=$(jget "$out" transitions)
-    local verdict=FAIL nodes
+    local verdict=FAIL nodes auths
     nodes=$(node_verdicts)
+    auths=$(agent_auths)
     [[ $(jget "$out" ok) == true && $polls -ge $((STEADY_SECS - 2)) &&
-        $nodes == node1=healthy,node2=healthy,node3=healthy ]] && verdict=PASS
+        $nodes == node1=healthy,node2=healthy,node3=healthy && $auths == ok=6 ]] && verdict=PASS
     record 1 "healthy, ${STEADY_SECS} s polled every second" \
-        "$HEALTHY_ALL on every poll, 0 non-200; v2: every node healthy" \
-        "$polls polls: $((polls - mismatches)) exact, $non200 non-200, $transitions transitions$( ((mismatches == 0)) || echo "; answers $(jget "$out" answers)"); v2: $nodes" \
+        "$HEALTHY_ALL on every poll, 0 non-200; v2: every node healthy, every agent's token ok" \
+        "$polls polls: $((polls - mismatches)) exact, $non200 non-200, $transitions transitions$( ((mismatches == 0)) || echo "; answers $(jget "$out" answers)"); v2: $nodes; auth: $auths" \
         "n/a (no fault)" "$verdict"
 }
 
@@ -149,7 +150,7 @@ scenario_4_mtu() {
     start_agent $n pod
     start_agent $n host
     restore_and_wait "$since" || ok=0
-    record 4 "MTU blackhole on node1's path (MTU $BLACKHOLE_MTU, ICMP frag-needed dropped, offloads off)" \
+    record 4 "MTU blackhole on node1's path (MTU $BLACKHOLE_MTU on a path of MTU $PATH_MTU, ICMP frag-needed dropped, offloads off)" \
         "400 Outdated=[${want//,/, }] within ${BOUND} s while a small request passes; with -zeroextenderlength=0 stays 200" \
         "$observed; $small; $icmp ICMP frag-needed suppressed; $unpadded" \
         "${detect:-none} s" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
@@ -335,4 +336,195 @@ scenario_8_loss() {
         "$HEALTHY_ALL on every poll (0 transitions); node3's reports keep arriving" \
         "$(jget "$out" polls) polls, $(jget "$out" mismatches) not healthy, $(jget "$out" transitions) transitions; node3 reports received $(jget "$out" reports); router dropped $drops packets" \
         "n/a (no alarm expected)" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
+}
+
+# (9) A forger on node1: while node2 is cut off (scenario 2's rules), a
+# process in node1's network namespace that holds node1's agents' valid
+# tokens posts healthy-looking reports in node2's agents' names, the whole
+# time the fault lasts (lib/forger.py). None may be stored: node2 must be
+# detected within the usual bound and stay unreachable.
+FORGER_HOLD=6
+
+# Fails (returns 1) unless the forger's answers for ATTEMPT are exactly
+# N answers of STATUS.
+forger_answers_are() {
+    local result=$1 attempt=$2 status=$3 n=$4
+    [[ $(jget "$(jget "$result" answers)" "$attempt") == "{\"$status\": $n}" ]]
+}
+
+scenario_9_forger() {
+    local n=2 f=1 want since out detect observed ok=1
+    want=$(csv "$(pod_agent_name $n)" "$(host_agent_name $n)")
+    local forbidden0 unauth0
+    forbidden0=$(rejected forbidden); unauth0=$(rejected unauthenticated)
+    local result_file=$RUN_DIR/forger.json
+    rm -f "$result_file"
+    since=$(now)
+    fault_partition_node $n
+    start_proc forger "$(node_ns $f)" -- "$PY" "$E2E_DIR/lib/forger.py" \
+        --base "http://$SERVICE_NAME:$SERVER_PORT" --server-ip "$SRV_IP" \
+        --victim-node "node$n" \
+        --victim "$(pod_agent_name $n)=$(pod_ip $n)" --victim "$(host_agent_name $n)=$(node_ip $n)" \
+        --own-node "node$f" \
+        --own "$(pod_agent_name $f)=$(token_file "$(pod_agent_name $f)")" \
+        --own "$(host_agent_name $f)=$(token_file "$(host_agent_name $f)")" \
+        --out "$result_file"
+    local verdicts="node1=healthy,node2=unreachable,node3=healthy"
+    out=$(observe wait --since "$since" --timeout 15 --hold "$FORGER_HOLD" --code 400 --pods 6 \
+        --absent "" --outdated "$want" --verdicts "$verdicts")
+    detect=$(jget "$out" detect_s); observed=$(jget "$out" observed)
+    [[ $(jget "$out" ok) == true ]] && in_bound "$detect" || ok=0
+    local forger_secs
+    forger_secs=$(elapsed_since "$since")
+    stop_proc forger
+    # What node2's agents have stored: still their own last reports.
+    local stored="" name body iv
+    for name in $(pod_agent_name $n) $(host_agent_name $n); do
+        body=$(jget "$(observe get "/api/v1/agents/$name")" body)
+        iv=$(jget "$body" report_interval 2>/dev/null || echo "not a report: ${body:0:60}")
+        stored+="${stored:+, }$name interval $iv s"
+        [[ $iv == "$INTERVAL" ]] || ok=0
+    done
+    local forbidden1 unauth1
+    forbidden1=$(rejected forbidden); unauth1=$(rejected unauthenticated)
+    since=$(now)
+    restore_partition_node
+    restore_and_wait "$since" || ok=0
+    # node2's first report after the heal may still carry the probes of a
+    # round that ran during the cut; v2 is all healthy one report later.
+    local healed healed_s
+    healed=$(observe wait --since "$since" --timeout 10 --code 200 --pods 6 \
+        --verdicts node1=healthy,node2=healthy,node3=healthy)
+    healed_s=$(jget "$healed" detect_s)
+    [[ $(jget "$healed" ok) == true ]] && le "$healed_s" "$BOUND" || ok=0
+
+    local result rounds forged_summary
+    result=$(cat "$result_file" 2>/dev/null || echo '{}')
+    rounds=$(jget "$result" rounds)
+    if [[ -z $rounds ]]; then
+        forged_summary="forger left no result"; ok=0
+    else
+        # Two victim names per round for the refused attempts, one own name.
+        forger_answers_are "$result" other-pod-token 403 $((2 * rounds)) || ok=0
+        forger_answers_are "$result" no-token 401 $((2 * rounds)) || ok=0
+        forger_answers_are "$result" rewritten-claims 401 $((2 * rounds)) || ok=0
+        forger_answers_are "$result" own-name 200 "$rounds" || ok=0
+        local own seen filed
+        own=$(jget "$result" own_name)
+        seen=$(jget "$own" stored_seen); filed=$(jget "$own" filed_under)
+        # Seen at least once (the real agent overwrites it within a second),
+        # and always filed under node1, the pod's node.
+        ((seen > 0)) && [[ $filed == "{\"node$f/node$f\": $seen}" ]] || ok=0
+        [[ $(jget "$result" victim_node_forged) == 0 ]] || ok=0
+        ((rounds >= FORGER_HOLD)) || ok=0
+        local d_forbidden=$((forbidden1 - forbidden0)) d_unauth=$((unauth1 - unauth0))
+        ((d_forbidden == 2 * rounds && d_unauth == 4 * rounds)) || ok=0
+        forged_summary="forger, $rounds rounds over $forger_secs s: answers $(jget "$result" answers)"
+        forged_summary+=" (403 says \`$(jget "$(jget "$result" samples)" other-pod-token | cut -c1-100)\`)"
+        forged_summary+="; own name with nodename node$n stored (seen $seen times in v2), filed under node/agent node $filed"
+        forged_summary+="; forged reports on node$n in v2: $(jget "$result" victim_node_forged)"
+        forged_summary+="; rejected_total forbidden +$d_forbidden, unauthenticated +$d_unauth"
+    fi
+    record 9 "forger on node1 (node1's valid tokens) while node2 is cut" \
+        "400 Outdated=[${want//,/, }] and v2 node2 unreachable within ${BOUND} s, both held ${FORGER_HOLD} s; forged reports for node2's agents refused: 403 with node1's tokens, 401 without a token or with rewritten claims; node1's own name with nodename node2 stored under node1; rejected_total{forbidden,unauthenticated} rose by exactly the refusals; 200 and v2 all healthy within ${BOUND} s of heal" \
+        "$observed; v2 $(jget "$out" verdicts) on $(jget "$out" v2_polls) polls$([[ -z $(jget "$out" reason) ]] || echo " ($(jget "$out" reason))"); $forged_summary; node2's stored reports: $stored (their own last ones); healed: 200 after ${RECOVERY} s, v2 every node healthy after ${healed_s:-never (last $(jget "$healed" verdicts))} s" \
+        "${detect:-none} s (recovery ${RECOVERY} s)" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
+}
+
+# (10) kubespray, unchanged: the server with kubespray's exact flags (no
+# auth setting, so the binary's default `warn` applies; KUBECONFIG stands
+# for the in-cluster configuration) and the agents with kubespray's exact
+# flags and no token, as the original's agents run. Then the assertions of
+# kubespray's test playbook, and a DaemonSet rollout replacing one pod.
+# Afterwards the suite's own server and agents come back.
+KUBESPRAY_SERVER_ARGS=(-v=5 -logtostderr -kubeproxyinit=false "-endpoint=0.0.0.0:$SERVER_PORT"
+    -etcd-endpoints=http://127.0.0.1:2379)
+ETCD_WARNING="flags of the original's etcd storage are accepted but ignored"
+
+# start_kubespray_agent N pod|host POD: kubespray's agent command line.
+start_kubespray_agent() {
+    local n=$1 kind=$2 pod=$3 ns proc
+    if [[ $kind == pod ]]; then ns=$(pod_ns "$n"); proc=agent-pod$n; else ns=$(node_ns "$n"); proc=agent-host$n; fi
+    start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" -- "$BIN_DIR/netchecker-agent" \
+        -v=5 -alsologtostderr=true "-serverendpoint=$SERVICE_NAME:$SERVER_PORT" "-reportinterval=$INTERVAL"
+}
+
+scenario_10_kubespray() {
+    local ok=1 since n out observed
+    stop_all_agents
+    stop_proc server
+    local req0 log_from
+    req0=$(fake_requests)
+    log_from=$(stat -c %s "$RUN_DIR/server.log")
+    start_proc server "$NS_SRV" "KUBECONFIG=$RUN_DIR/kubeconfig" -- "$BIN_DIR/netchecker-server" \
+        "${KUBESPRAY_SERVER_ARGS[@]}"
+    wait_server_ready
+    since=$(now)
+    # shellcheck disable=SC2153 # NODES is topology.sh's, not a misspelt "nodes"
+    for n in "${NODES[@]}"; do
+        start_kubespray_agent "$n" pod "$(pod_agent_name "$n")"
+        start_kubespray_agent "$n" host "$(host_agent_name "$n")"
+    done
+    # The playbook: GET /api/v1/agents/ up to 18 times, one report interval
+    # apart, until it holds 2 x nodes entries; then the check must be 200.
+    out=$(observe agents --count "${#ALL_AGENTS[@]}" --timeout $((18 * INTERVAL)))
+    [[ $(jget "$out" ok) == true ]] || ok=0
+    observed="agents/ held $(jget "$out" names | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin) or []))') entries after $(jget "$out" after_s) s"
+    out=$(wait_answer "$(now)" 1 0 200 6 "" "")
+    [[ $(jget "$out" ok) == true ]] || ok=0
+    local auths
+    auths=$(agent_auths)
+    [[ $auths == missing=6 ]] || ok=0
+    observed+="; check $(jget "$out" observed), Absent [] and Outdated []; v2 auth (warn: counted, accepted): $auths"
+
+    # A DaemonSet rollout on node2: the kubelet stops the old pod's agent,
+    # the API deletes the pod, the DaemonSet creates one with a new name.
+    local old new gone_after
+    old=$(host_agent_name 2)
+    new=netchecker-agent-hostnet-x7k2p
+    since=$(now)
+    stop_agent 2 host
+    fake_delete_pod "$old"
+    pod_json "$new" netchecker-agent-hostnet node2 "$(node_ip 2)" | fake_add_pod
+    start_kubespray_agent 2 host "$new"
+    if gone_after=$(agent_entry_gone "$old" "$since"); then
+        observed+="; rollout $old -> $new: $old left agents/ after $gone_after s"
+    else
+        observed+="; rollout: $old still in agents/"; ok=0
+    fi
+    out=$(wait_healthy "$since" 10)
+    [[ $(jget "$out" ok) == true ]] || ok=0
+    local names want_names
+    names=$(jget "$(observe agents --count 6 --timeout 1)" names)
+    want_names=$(printf '%s\n' "${ALL_AGENTS[@]}" | grep -vx "$old" | { cat; echo "$new"; } | sort |
+        "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read().split()))')
+    [[ $names == "$want_names" ]] || ok=0
+    observed+=", check $(jget "$out" observed) after $(jget "$out" detect_s) s, no DELETE sent"
+
+    # The server's log (this process only) and its API traffic.
+    local log warnings req1 lists watches
+    log=$(tail -c +"$((log_from + 1))" "$RUN_DIR/server.log")
+    warnings=$(grep -c "$ETCD_WARNING" <<<"$log" || true)
+    ((warnings == 1)) && grep "$ETCD_WARNING" <<<"$log" | grep -q etcd-endpoints || ok=0
+    ! grep -q "running without Kubernetes" <<<"$log" || ok=0
+    req1=$(fake_requests)
+    lists=$(($(jget "$req1" list) - $(jget "$req0" list)))
+    watches=$(($(jget "$req1" watch) - $(jget "$req0" watch)))
+    ((lists >= 1 && watches >= 1)) || ok=0
+    observed+="; server log: $warnings etcd warning (naming -etcd-endpoints); fake API: $lists pod LIST, $watches pod WATCH requests"
+
+    # Back to the suite's deployment: enforce, tokens, the original pod.
+    stop_all_agents
+    stop_proc server
+    fake_delete_pod "$new"
+    host_agent_json 2 | fake_add_pod
+    since=$(now)
+    start_server
+    wait_server_ready
+    start_all_agents
+    restore_and_wait "$since" || ok=0
+    record 10 "kubespray's exact server and agent flags, its playbook's checks, a DaemonSet rollout" \
+        "agents/ reaches 6 entries, then 200 with Absent [] and Outdated []; warn (binary default): 6 agents without token accepted; rollout: old name leaves agents/ and 200 again without DELETE; one etcd-flag warning; pods listed and watched" \
+        "$observed; suite deployment back: 200 after ${RECOVERY} s" \
+        "${gone_after:-none} s (old pod gone)" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
 }

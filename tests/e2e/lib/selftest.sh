@@ -10,8 +10,8 @@ st_curl() { # NS [curl args...] -> HTTP code, or 000 when it failed
     in_ns "$ns" curl -sS --noproxy '*' --max-time 3 -o /dev/null -w '%{http_code}' "$@" \
         "http://$SERVICE_NAME:$ST_PORT/" 2>/dev/null || true
 }
-st_big_post() { # NS: a 4 KB POST, several full-size packets
-    head -c 4000 /dev/zero | tr '\0' 0 >"$RUN_DIR/big.body"
+st_big_post() { # NS [BYTES]: a POST of BYTES (4000: several full-size packets)
+    head -c "${2:-4000}" /dev/zero | tr '\0' 0 >"$RUN_DIR/big.body"
     st_curl "$1" -X POST --data-binary @"$RUN_DIR/big.body"
 }
 ST_FAILS=0
@@ -54,6 +54,8 @@ run_selftest() {
     st_expect "blackhole: big POST from node1 hangs" 000 "$(st_big_post "$(node_ns 1)")"
     st_expect "blackhole: big POST from pod1 hangs" 000 "$(st_big_post "$(pod_ns 1)")"
     st_expect "blackhole: big POST from pod2 fine" 200 "$(st_big_post "$(pod_ns 2)")"
+    # The size of an unpadded report with its token fits under the blackhole.
+    st_expect "blackhole: 1.9 KB POST from pod1 fits" 200 "$(st_big_post "$(pod_ns 1)" 1900)"
     log "selftest: ICMP frag-needed suppressed in the router: $(rtr_chain_drops NC-MTU-OUT)"
     restore_mtu_blackhole 1
     st_expect "blackhole restored: big POST from pod1" 200 "$(st_big_post "$(pod_ns 1)")"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Unit tests of the observer's answer matching and metric parsing: the
-suite's verdicts are only as good as these. Run: python3 -m unittest
+"""Unit tests of the observer's answer matching and metric parsing (the
+suite's verdicts are only as good as these) and of the forger's forgeries. Run: python3 -m unittest
 tests/e2e/lib/test_observe.py (run.sh --selftest runs them too)."""
 
 import json
@@ -11,6 +11,7 @@ import unittest
 sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import observe  # noqa: E402
+import forger  # noqa: E402
 
 FAILING = ("Connectivity check fails. Reason: there are absent or outdated pods; "
            "look up the payload")
@@ -48,6 +49,37 @@ class Matching(unittest.TestCase):
     def test_not_json(self):
         self.assertFalse(observe.matches(200, "oops", *self.want(200)))
         self.assertIn("oops", observe.describe(503, "oops"))
+
+
+class Verdicts(unittest.TestCase):
+    def test_status_answer_to_verdict_list(self):
+        body = json.dumps({"summary": {}, "nodes": [
+            {"node": "node1", "verdict": "healthy", "agents": []},
+            {"node": "node2", "verdict": "unreachable", "agents": []}]})
+        self.assertEqual(observe.verdicts(body), "node1=healthy,node2=unreachable")
+
+    def test_not_a_status_answer(self):
+        self.assertIsNone(observe.verdicts("There is no such entry"))
+        self.assertIsNone(observe.verdicts(json.dumps({"Message": "x"})))
+        self.assertIsNone(observe.verdicts(json.dumps([1])))
+
+
+class Forgeries(unittest.TestCase):
+    def test_rewritten_claims_keep_header_and_signature(self):
+        claims = {"sub": "x", "kubernetes.io": {"pod": {"name": "netchecker-agent-node1", "uid": "u"}}}
+        token = ".".join(["aGVhZGVy", forger.b64url_encode(json.dumps(claims).encode()), "c2ln"])
+        forged = forger.rewrite_claims(token, "netchecker-agent-node2")
+        header, payload, sig = forged.split(".")
+        self.assertEqual((header, sig), ("aGVhZGVy", "c2ln"))
+        pod = json.loads(forger.b64url_decode(payload))["kubernetes.io"]["pod"]
+        self.assertEqual(pod, {"name": "netchecker-agent-node2", "uid": "u"})
+
+    def test_the_report_looks_like_the_go_agents(self):
+        r = json.loads(forger.go_report("netchecker-agent-node2", "node2", "198.19.2.2", "198.18.0.2"))
+        self.assertEqual((r["podname"], r["nodename"]), ("netchecker-agent-node2", "node2"))
+        self.assertEqual(r["report_interval"], forger.FORGED_INTERVAL)
+        self.assertEqual(len(r["zero_extender"]), 1500)
+        self.assertRegex(r["hostdate"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 
 
 class Metrics(unittest.TestCase):
