@@ -44,14 +44,15 @@ pub struct Args {
     )]
     pub server_endpoint: String,
 
-    /// Seconds between two reports.
+    /// Seconds between two reports (at most an hour: the server refuses
+    /// longer intervals, which would keep a dead agent's report fresh).
     #[arg(
         long = "reportinterval",
         visible_alias = "report-interval",
         env = "NETCHECKER_REPORT_INTERVAL",
         value_name = "SECS",
         default_value_t = 60,
-        value_parser = clap::value_parser!(u64).range(1..=86_400)
+        value_parser = clap::value_parser!(u64).range(1..=3600)
     )]
     pub report_interval: u64,
 
