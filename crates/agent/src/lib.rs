@@ -8,6 +8,10 @@
 //! overlap. A failed round is logged, counted and retried at the next tick:
 //! the network being broken is exactly when the agent must keep going.
 //!
+//! With `--mesh-port` the agent also takes part in the node-to-node mesh
+//! ([`mesh`]): it answers its peers' probes on that port and probes the
+//! peers the server names in its answer to each report.
+//!
 //! `main.rs` only parses the command line, sets up logging and a
 //! single-threaded runtime, and calls [`run`].
 //!
@@ -19,6 +23,8 @@
 pub mod config;
 /// The collectors of a report: interfaces, DNS, uptime.
 pub mod gather;
+/// The node-to-node mesh: the probe listener, the prober, the round state.
+pub mod mesh;
 /// Timed HTTP probes with per-phase durations.
 pub mod probe;
 /// Building and sending one report.
