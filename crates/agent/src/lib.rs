@@ -109,7 +109,7 @@ pub enum Error {
 }
 
 /// An error and its chain of causes, joined with ": ".
-fn with_causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(c) = cause {

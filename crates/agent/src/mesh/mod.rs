@@ -15,6 +15,8 @@
 
 /// The probe endpoint and its bounds.
 pub mod listener;
+/// Probing one peer, and a round's peers concurrently.
+pub mod prober;
 
 use std::sync::OnceLock;
 
@@ -22,6 +24,7 @@ use bytes::Bytes;
 use netchecker_wire::mesh::MAX_PROBE_PADDING;
 
 pub use listener::{Counts, Limits, Listener};
+pub use prober::{CONCURRENCY, probe, probe_round};
 
 /// `n` zero bytes (at most [`MAX_PROBE_PADDING`]), sliced from one buffer
 /// allocated once: neither a probe nor an answer allocates its padding.
