@@ -15,8 +15,12 @@
 
 /// The probe endpoint and its bounds.
 pub mod listener;
+/// The rate-limited log line of rounds whose probes failed.
+mod log;
 /// Probing one peer, and a round's peers concurrently.
 pub mod prober;
+/// What the agent keeps between rounds.
+mod state;
 
 use std::sync::OnceLock;
 
@@ -25,6 +29,7 @@ use netchecker_wire::mesh::MAX_PROBE_PADDING;
 
 pub use listener::{Counts, Limits, Listener};
 pub use prober::{CONCURRENCY, probe, probe_round};
+pub use state::Mesh;
 
 /// `n` zero bytes (at most [`MAX_PROBE_PADDING`]), sliced from one buffer
 /// allocated once: neither a probe nor an answer allocates its padding.
