@@ -84,6 +84,12 @@ async fn a_connection_broken_before_the_answer_is_transfer_failed() {
     let cut = Scripted::start(Script::Answer(http_answer("200 OK", 1500, &[0; 100]))).await;
     let r = probe_of(&cut.peer("node-5"), 1500).await;
     assert_eq!(r.outcome, ProbeOutcome::TransferFailed, "{r:?}");
+    // The peer's listener waited 5 s for the padding in vain (a limit
+    // longer than that): the padding did not get there.
+    let waited = Scripted::start(Script::Answer(http_answer("408 Request Timeout", 0, &[]))).await;
+    let r = probe_of(&waited.peer("node-5"), 1500).await;
+    assert_eq!(r.outcome, ProbeOutcome::TransferFailed, "{r:?}");
+    assert!(r.error.contains("408"), "{r:?}");
 }
 
 #[tokio::test]

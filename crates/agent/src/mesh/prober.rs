@@ -5,7 +5,8 @@
 //! refused or did not complete in time; `transfer_failed` when connected
 //! but the padded request and its answer did not complete in time or the
 //! connection broke (what an MTU blackhole looks like: the handshake's
-//! small packets pass, full-size ones vanish); `bad_answer` when the peer
+//! small packets pass, full-size ones vanish; so is the peer's `408`, its
+//! listener having waited in vain for the padding); `bad_answer` when the peer
 //! answered, but not `200` with the padding back (another service on the
 //! port). The peer's body never reaches the result or a log line: only its
 //! length and whether it was all zeros.
@@ -163,6 +164,14 @@ async fn exchange(stream: TcpStream, addr: SocketAddr, padding: usize) -> Result
     let talk = async {
         let answer = sender.send_request(request).await.map_err(failure)?;
         let status = answer.status();
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The peer's listener gave up waiting for the padding: it did
+            // not arrive, which is a transfer that failed, not a bad peer.
+            return Err((
+                ProbeOutcome::TransferFailed,
+                format!("the peer did not receive the padding in time ({status})"),
+            ));
+        }
         if status != StatusCode::OK {
             return Err(bad(format!("answered {status}")));
         }
