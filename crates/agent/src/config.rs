@@ -7,6 +7,7 @@
 //! `MY_NODE_NAME`, exactly as in the original manifests.
 
 use std::ffi::OsString;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -21,6 +22,10 @@ use crate::{Error, Result};
 pub const POD_NAME_ENV: &str = "MY_POD_NAME";
 /// Environment variable with the node name (optional, warned about).
 pub const NODE_NAME_ENV: &str = "MY_NODE_NAME";
+/// Environment variable with the pod's IP addresses (Downward API
+/// `status.podIP` or `status.podIPs`); announced as the mesh addresses
+/// unless `--mesh-address` is given.
+pub const POD_IP_ENV: &str = "MY_POD_IP";
 
 /// Upper bound of the derived probe and report timeouts.
 const MAX_DERIVED_TIMEOUT: Duration = Duration::from_secs(10);
@@ -100,6 +105,25 @@ pub struct Args {
         value_name = "PATH"
     )]
     pub token_file: Option<PathBuf>,
+
+    /// Port to answer node-to-node mesh probes on, on every address; 0
+    /// (the default) leaves the mesh off.
+    #[arg(
+        long = "mesh-port",
+        env = "NETCHECKER_MESH_PORT",
+        value_name = "PORT",
+        default_value_t = 0
+    )]
+    pub mesh_port: u16,
+
+    /// IP addresses that peers may probe this agent on, separated by `,`
+    /// [default: MY_POD_IP, else the local address of the connection to the server].
+    #[arg(
+        long = "mesh-address",
+        env = "NETCHECKER_MESH_ADDRESS",
+        value_name = "ADDRS"
+    )]
+    pub mesh_address: Option<String>,
 
     /// Log line format.
     #[arg(
@@ -194,6 +218,19 @@ pub struct Config {
     /// `Authorization` header at all. Only the path: the token itself is
     /// never part of the configuration (nor of its `Debug` output).
     pub token_file: Option<PathBuf>,
+    /// The node-to-node mesh; `None` (`--mesh-port 0`): off, and the
+    /// reports are exactly what they were without it.
+    pub mesh: Option<MeshConfig>,
+}
+
+/// Where this agent answers mesh probes and what it announces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshConfig {
+    /// Port of the probe listener (on every address).
+    pub port: u16,
+    /// Addresses announced to the server: `--mesh-address`, else
+    /// `MY_POD_IP`; empty: the local address of the connection to the server.
+    pub addresses: Vec<IpAddr>,
 }
 
 impl Config {
@@ -246,6 +283,8 @@ impl Config {
             url.parse::<Target>()?;
         }
 
+        let mesh = mesh_config(args.mesh_port, args.mesh_address.as_deref(), &env)?;
+
         Ok(Self {
             server_endpoint: args.server_endpoint,
             report_interval,
@@ -257,8 +296,42 @@ impl Config {
             report_timeout,
             proc_uptime_path: args.proc_uptime_path,
             token_file: args.token_file,
+            mesh,
         })
     }
+}
+
+/// The mesh part of the configuration: off without a port; the announced
+/// addresses from `--mesh-address`, else `MY_POD_IP` (each a list of IP
+/// addresses separated by `,`).
+fn mesh_config(
+    port: u16,
+    addresses: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<MeshConfig>> {
+    let addresses = addresses.filter(|a| !a.trim().is_empty());
+    if port == 0 {
+        return match addresses {
+            Some(_) => Err(Error::Config(
+                "--mesh-address needs --mesh-port: without a port the mesh is off".into(),
+            )),
+            None => Ok(None),
+        };
+    }
+    let (source, list) = match addresses {
+        Some(list) => ("--mesh-address", list.to_owned()),
+        None => (POD_IP_ENV, env(POD_IP_ENV).unwrap_or_default()),
+    };
+    let addresses = list
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse::<IpAddr>()
+                .map_err(|_| Error::Config(format!("{source}: {a:?} is not an IP address")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(MeshConfig { port, addresses }))
 }
 
 /// Split `-probeurls` on `,` and `;`, dropping blanks.

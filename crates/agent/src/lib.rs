@@ -8,6 +8,10 @@
 //! overlap. A failed round is logged, counted and retried at the next tick:
 //! the network being broken is exactly when the agent must keep going.
 //!
+//! With `--mesh-port` the agent also takes part in the node-to-node mesh
+//! ([`mesh`]): it answers its peers' probes on that port and probes the
+//! peers the server names in its answer to each report.
+//!
 //! `main.rs` only parses the command line, sets up logging and a
 //! single-threaded runtime, and calls [`run`].
 //!
@@ -19,6 +23,8 @@
 pub mod config;
 /// The collectors of a report: interfaces, DNS, uptime.
 pub mod gather;
+/// The node-to-node mesh: the probe listener, the prober, the round state.
+pub mod mesh;
 /// Timed HTTP probes with per-phase durations.
 pub mod probe;
 /// Building and sending one report.
@@ -100,10 +106,17 @@ pub enum Error {
     /// A whole round outlived the interval and was abandoned.
     #[error("round did not finish within the report interval ({0:?}); abandoned")]
     RoundTimeout(Duration),
+    /// The mesh probe listener could not be set up (at start only).
+    #[error("cannot listen for mesh probes on port {port} (--mesh-port): {source}")]
+    MeshListen {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// An error and its chain of causes, joined with ": ".
-fn with_causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(c) = cause {
@@ -118,12 +131,28 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Run the agent until `shutdown` is cancelled: report at once, then every
-/// interval. Returns the counts of rounds, reports sent and failures.
+/// interval. Returns the counts of rounds, reports sent and failures. With
+/// the mesh on, the probe listener is bound first: a port that cannot be
+/// bound is an error, before any report.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Stats> {
     if config.node_name.is_empty() {
         tracing::warn!("MY_NODE_NAME is not set; reports carry an empty nodename");
     }
     let period = config.report_interval;
+    let listener = match config.mesh.as_ref().map(|m| (m.port, m.addresses.clone())) {
+        Some((port, announced)) => {
+            let listener = mesh::Listener::bind_port(port)
+                .await
+                .map_err(|source| Error::MeshListen { port, source })?;
+            tracing::info!(
+                listening = ?listener.local_addrs(),
+                ?announced,
+                "mesh probe listener started"
+            );
+            Some(tokio::spawn(listener.serve(shutdown.clone())))
+        }
+        None => None,
+    };
     let agent = Agent::new(config)?;
     tracing::info!(
         server = %agent.report_url(),
@@ -135,14 +164,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Stats> {
         "agent started"
     );
     let mut stats = schedule(period, shutdown, || agent.round()).await;
+    if let Some(listener) = listener {
+        // It stops with the same token.
+        let _ = listener.await;
+    }
     stats.retries = agent.retries();
     stats.without_token = agent.reports_without_token();
+    if let Some(mesh) = agent.mesh() {
+        stats.mesh_probes = mesh.probes();
+        stats.mesh_failed = mesh.failed();
+    }
     tracing::info!(
         rounds = stats.rounds,
         sent = stats.sent,
         failed = stats.failed,
         retries = stats.retries,
         without_token = stats.without_token,
+        mesh_probes = stats.mesh_probes,
+        mesh_failed = stats.mesh_failed,
         "agent stopped"
     );
     Ok(stats)

@@ -81,6 +81,7 @@ mod tests {
             start,
             resolved: at(marks[0]),
             connected: at(marks[1]),
+            local: None,
             ready: at(marks[2]),
             head: at(marks[3]),
             done: at(marks[4]),

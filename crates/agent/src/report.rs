@@ -1,17 +1,21 @@
 //! One round: gather a fresh report, pad it, POST it on a new connection
 //! (with the bearer token of `--token-file`, if any), and send it again
-//! promptly while the server has not seen this pod yet.
+//! promptly while the server has not seen this pod yet. With the mesh on,
+//! the report also carries the last round's probe results, and the peers
+//! that the server names in its answer are probed before the next report.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method};
+use http::{HeaderName, HeaderValue, Method};
+use netchecker_wire::mesh::{MESH_HEADER, MESH_VERSION};
 use netchecker_wire::{AGENTS_PATH, AgentReport, HostDate, OutgoingReport, PING_PATH};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use crate::config::Config;
+use crate::mesh::Mesh;
 use crate::retry::Retries;
 use crate::token::TokenFile;
 use crate::transport::{self, RequestSpec, Target};
@@ -19,6 +23,12 @@ use crate::{Error, Result, gather, probe};
 
 /// How much of a refusal's body is kept for the log line.
 const KEEP_ANSWER_BYTES: usize = 512;
+/// Largest answer read as a mesh round (64 peers take about 20 KB); a
+/// longer one is no round.
+const MAX_MESH_ANSWER: usize = 64 * 1024;
+/// Mesh probes end this long before the next report is due, so that the
+/// round ends before its interval does.
+const MESH_MARGIN: Duration = Duration::from_millis(100);
 
 /// The agent: its configuration and everything derived from it once.
 pub struct Agent {
@@ -33,6 +43,8 @@ pub struct Agent {
     /// Report attempts sent without a token because the file was unusable.
     without_token: AtomicU64,
     retries: Retries,
+    /// The node-to-node mesh (`--mesh-port`); `None`: off.
+    mesh: Option<Mesh>,
 }
 
 impl Agent {
@@ -51,6 +63,10 @@ impl Agent {
             None
         };
         let token = config.token_file.as_ref().map(TokenFile::new);
+        let mesh = config
+            .mesh
+            .as_ref()
+            .map(|m| Mesh::new(m, config.zero_extender_length, config.probe_timeout));
         Ok(Self {
             config,
             report_target,
@@ -59,7 +75,13 @@ impl Agent {
             token,
             without_token: AtomicU64::new(0),
             retries: Retries::default(),
+            mesh,
         })
+    }
+
+    /// The mesh state (`None` with the mesh off).
+    pub fn mesh(&self) -> Option<&Mesh> {
+        self.mesh.as_ref()
     }
 
     pub fn config(&self) -> &Config {
@@ -135,28 +157,56 @@ impl Agent {
 
     /// POST one encoded report on a new connection, within the report timeout.
     pub async fn send(&self, body: Bytes) -> Result<()> {
-        self.send_within(body, self.config.report_timeout).await
+        self.send_within(body, self.config.report_timeout)
+            .await
+            .map(drop)
     }
 
     /// POST one encoded report on a new connection, within `limit`, with
-    /// the token as the file holds it now (the probes never carry it).
-    async fn send_within(&self, body: Bytes, limit: Duration) -> Result<()> {
+    /// the token as the file holds it now (the probes never carry it) and,
+    /// with the mesh on, its header. With the mesh on, returns the body of
+    /// the 2xx answer (empty when it was too long to be a mesh round); with
+    /// the mesh off, always an empty one.
+    async fn send_within(&self, body: Bytes, limit: Duration) -> Result<Bytes> {
         let spec = RequestSpec {
             method: Method::POST,
             content_type: Some("application/json"),
             body,
-            keep_body: KEEP_ANSWER_BYTES,
+            keep_body: match self.mesh {
+                Some(_) => MAX_MESH_ANSWER,
+                None => KEEP_ANSWER_BYTES,
+            },
             timeout: limit,
             tls: None,
+            extra_header: self.mesh.as_ref().map(|_| {
+                (
+                    HeaderName::from_static(MESH_HEADER),
+                    HeaderValue::from_static(MESH_VERSION),
+                )
+            }),
             authorization: self.authorization(),
         };
         let ex = transport::request(&self.report_target, spec).await;
+        if let (Some(mesh), Some(local)) = (&self.mesh, ex.local) {
+            mesh.connected_from(local);
+        }
         ex.outcome?;
         match ex.status {
-            Some(status) if status.is_success() => Ok(()),
+            Some(status) if status.is_success() => {
+                if self.mesh.is_none() {
+                    return Ok(Bytes::new());
+                }
+                if ex.body_len > ex.body.len() as u64 {
+                    tracing::debug!(bytes = ex.body_len, "the server's answer is too long");
+                    return Ok(Bytes::new());
+                }
+                Ok(ex.body)
+            }
             Some(status) => Err(Error::Status {
                 status,
-                body: String::from_utf8_lossy(&ex.body).trim().to_owned(),
+                body: String::from_utf8_lossy(&ex.body[..ex.body.len().min(KEEP_ANSWER_BYTES)])
+                    .trim()
+                    .to_owned(),
             }),
             None => unreachable!("a completed exchange has a status"),
         }
@@ -175,9 +225,14 @@ impl Agent {
     /// Gather, encode and send one report; send it again after 1 s, 2 s,
     /// 4 s … while the server answers that it does not watch this pod yet,
     /// until the next report is due (one interval after this round began).
+    /// With the mesh on, the report carries the last round's results, and
+    /// the peers in the server's answer are probed until shortly before the
+    /// next report is due. The outcome is the report's: the mesh never
+    /// fails a round.
     pub async fn round(&self) -> Result<()> {
         let due = Instant::now() + self.config.report_interval;
         let mut report = self.gather().await;
+        report.mesh = self.mesh.as_ref().map(Mesh::report);
         for p in &report.network_probes {
             tracing::debug!(
                 url = %p.url,
@@ -198,8 +253,15 @@ impl Agent {
             let body = self.encode(&report);
             async move { self.send_within(body?, limit).await }
         };
-        self.retries
+        let answer = self
+            .retries
             .run(due, self.config.report_timeout, attempt)
-            .await
+            .await?;
+        if let Some(mesh) = &self.mesh
+            && let Some(round) = mesh.round_of(&answer)
+        {
+            mesh.probe(round, due - MESH_MARGIN).await;
+        }
+        Ok(())
     }
 }

@@ -55,10 +55,10 @@ impl Retries {
     /// server answers that it does not watch this pod and the next attempt
     /// starts before `due` (when the next regular report is due). A retry's
     /// limit is cut so that it ends by `due`. Returns the last outcome.
-    pub async fn run<F, Fut>(&self, due: Instant, limit: Duration, mut attempt: F) -> Result<()>
+    pub async fn run<T, F, Fut>(&self, due: Instant, limit: Duration, mut attempt: F) -> Result<T>
     where
         F: FnMut(Duration) -> Fut,
-        Fut: Future<Output = Result<()>>,
+        Fut: Future<Output = Result<T>>,
     {
         let mut outcome = attempt(limit).await;
         let mut pause = FIRST_PAUSE;

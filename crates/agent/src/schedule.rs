@@ -30,6 +30,10 @@ pub struct Stats {
     /// Report attempts sent without a token because the token file could
     /// not be used; filled in by [`crate::run`] from the agent.
     pub without_token: u64,
+    /// Mesh probes sent to peers; filled in by [`crate::run`].
+    pub mesh_probes: u64,
+    /// Mesh probes whose outcome was not `ok`; filled in by [`crate::run`].
+    pub mesh_failed: u64,
 }
 
 /// Run `round` at once and then every `period` until `shutdown` is

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderValue, Method, Request, StatusCode, Uri, header};
+use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -139,6 +139,8 @@ pub struct Exchange {
     pub resolved: Option<Instant>,
     /// TCP connection established.
     pub connected: Option<Instant>,
+    /// This end's address of the connection, once connected.
+    pub local: Option<SocketAddr>,
     /// Connection ready for HTTP (after TLS for https).
     pub ready: Option<Instant>,
     /// Response head received.
@@ -166,6 +168,8 @@ pub struct RequestSpec<'a> {
     pub keep_body: usize,
     pub timeout: Duration,
     pub tls: Option<&'a TlsConnector>,
+    /// One more header (the mesh's), sent before `Authorization`.
+    pub extra_header: Option<(HeaderName, HeaderValue)>,
     /// `Authorization` header, sent last; none at all when `None`, so that
     /// such a request is byte for byte what it was before tokens existed.
     pub authorization: Option<HeaderValue>,
@@ -181,6 +185,7 @@ impl<'a> RequestSpec<'a> {
             keep_body: 0,
             timeout,
             tls,
+            extra_header: None,
             authorization: None,
         }
     }
@@ -193,6 +198,7 @@ pub async fn request(target: &Target, spec: RequestSpec<'_>) -> Exchange {
         start,
         resolved: None,
         connected: None,
+        local: None,
         ready: None,
         head: None,
         done: None,
@@ -224,6 +230,7 @@ async fn run(target: &Target, spec: &RequestSpec<'_>, ex: &mut Exchange) -> Resu
     ex.phase = Phase::TcpConnect;
     let tcp = connect(&target.host, &addrs).await?;
     ex.connected = Some(Instant::now());
+    ex.local = tcp.local_addr().ok();
     // Small requests go out at once rather than waiting for an ACK.
     tcp.set_nodelay(true).ok();
 
@@ -301,6 +308,9 @@ fn build_request(target: &Target, spec: &RequestSpec<'_>) -> Request<Full<Bytes>
         .header(header::CONNECTION, "close");
     if let Some(ct) = spec.content_type {
         builder = builder.header(header::CONTENT_TYPE, ct);
+    }
+    if let Some((name, value)) = &spec.extra_header {
+        builder = builder.header(name, value);
     }
     if let Some(value) = &spec.authorization {
         builder = builder.header(header::AUTHORIZATION, value.clone());

@@ -294,3 +294,34 @@ async fn the_token_file_is_sent_followed_and_never_logged_even_at_trace_level() 
             .all(|p| p.header("authorization").is_none())
     );
 }
+
+#[tokio::test]
+async fn a_mesh_port_that_cannot_be_bound_stops_it_before_any_report() {
+    let rec = Recorder::start().await;
+    let taken = tokio::net::TcpListener::bind("[::]:0").await.unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = tokio::time::timeout(
+        Duration::from_secs(10),
+        agent()
+            .env("MY_POD_NAME", "netchecker-agent-mesh")
+            .env("NETCHECKER_MESH_PORT", port.to_string())
+            .args([
+                &format!("-serverendpoint={}", rec.addr()),
+                "-reportinterval=1",
+            ])
+            .output(),
+    )
+    .await
+    .expect("exits at once")
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen for mesh probes on port {port} (--mesh-port)"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Address already in use"), "{stderr}");
+    assert!(rec.requests().is_empty(), "{:?}", rec.requests());
+}

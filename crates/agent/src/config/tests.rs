@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use super::*;
 
@@ -260,4 +261,74 @@ fn token_file_in_every_spelling() {
     let argv = ["netchecker-agent", "--token-file="];
     let err = Args::try_parse_go(argv).unwrap_err().to_string();
     assert!(err.contains("--token-file"), "{err}");
+}
+
+#[test]
+fn the_mesh_is_off_by_default() {
+    let c = Config::from_args(parse(&[]), env_with_pod("p")).unwrap();
+    assert_eq!(c.mesh, None);
+    let c = Config::from_args(parse(&["--mesh-port=0"]), env_with_pod("p")).unwrap();
+    assert_eq!(c.mesh, None);
+}
+
+#[test]
+fn mesh_port_and_addresses_in_every_spelling() {
+    let port = |argv: &[&str], env: &[(&str, &str)]| {
+        let map: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .chain([(POD_NAME_ENV.to_owned(), "p".to_owned())])
+            .collect();
+        Config::from_args(parse(argv), |k| map.get(k).cloned())
+            .unwrap()
+            .mesh
+            .unwrap()
+    };
+    for argv in [
+        &["-mesh-port", "8083"][..],
+        &["-mesh-port=8083"],
+        &["--mesh-port", "8083"],
+        &["--mesh-port=8083"],
+    ] {
+        let m = port(argv, &[]);
+        assert_eq!((m.port, m.addresses.len()), (8083, 0), "{argv:?}");
+    }
+    // MY_POD_IP (one address, or status.podIPs' list) is announced...
+    let m = port(&["-mesh-port=8083"], &[(POD_IP_ENV, "10.233.64.5,fd00::5")]);
+    let want: Vec<IpAddr> = vec!["10.233.64.5".parse().unwrap(), "fd00::5".parse().unwrap()];
+    assert_eq!(m.addresses, want);
+    // ... unless --mesh-address says otherwise.
+    let m = port(
+        &["-mesh-port=8083", "-mesh-address=192.0.2.7"],
+        &[(POD_IP_ENV, "10.233.64.5")],
+    );
+    assert_eq!(m.addresses, ["192.0.2.7".parse::<IpAddr>().unwrap()]);
+    // A blank list is no list.
+    let m = port(&["-mesh-port=8083", "--mesh-address= "], &[]);
+    assert!(m.addresses.is_empty());
+}
+
+#[test]
+fn mesh_mistakes_are_refused_at_start() {
+    for (argv, needle) in [
+        (
+            &["-mesh-port=8083", "-mesh-address=node-1.example"][..],
+            "not an IP address",
+        ),
+        (&["-mesh-address=10.0.0.1"], "needs --mesh-port"),
+    ] {
+        let err = Config::from_args(parse(argv), env_with_pod("p")).unwrap_err();
+        assert!(err.to_string().contains(needle), "{argv:?}: {err}");
+    }
+    let env = |k: &str| match k {
+        POD_NAME_ENV => Some("p".to_owned()),
+        POD_IP_ENV => Some("not-an-ip".to_owned()),
+        _ => None,
+    };
+    let err = Config::from_args(parse(&["-mesh-port=8083"]), env).unwrap_err();
+    assert!(err.to_string().contains("MY_POD_IP"), "{err}");
+    for bad in ["-mesh-port=65536", "-mesh-port=-1", "-mesh-port=x"] {
+        let argv = ["netchecker-agent", bad];
+        assert!(Args::try_parse_go(argv).is_err(), "{bad}");
+    }
 }

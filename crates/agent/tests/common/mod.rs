@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod logs;
+pub mod mesh;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
