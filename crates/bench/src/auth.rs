@@ -56,6 +56,7 @@ pub async fn authenticated(a: &Args, plain: &Reports) -> anyhow::Result<AuthFigu
         paths: plain.paths.clone(),
         bodies: plain.bodies.clone(),
         tokens,
+        mesh: false,
     });
     let dir = std::env::temp_dir().join(format!("netchecker-bench-auth-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

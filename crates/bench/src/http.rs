@@ -72,6 +72,8 @@ pub struct Reports {
     pub paths: Vec<String>,
     pub bodies: Vec<Bytes>,
     pub tokens: Vec<http::HeaderValue>,
+    /// Send the mesh header (`netchecker-mesh: 1`), as mesh agents do.
+    pub mesh: bool,
 }
 
 fn post(addr: SocketAddr, reports: &Reports, i: usize, close: bool) -> Request<Full<Bytes>> {
@@ -86,6 +88,12 @@ fn post(addr: SocketAddr, reports: &Reports, i: usize, close: bool) -> Request<F
     }
     if let Some(token) = reports.tokens.get(i) {
         b = b.header(header::AUTHORIZATION, token.clone());
+    }
+    if reports.mesh {
+        b = b.header(
+            netchecker_wire::mesh::MESH_HEADER,
+            netchecker_wire::mesh::MESH_VERSION,
+        );
     }
     b.body(Full::new(reports.bodies[i].clone()))
         .expect("static request parts are valid")
@@ -232,6 +240,44 @@ pub async fn run(
         elapsed,
         latency,
     })
+}
+
+/// POST every report once, over `connections` keep-alive connections;
+/// the status and body of each answer, in order.
+pub async fn post_each(
+    addr: SocketAddr,
+    reports: Arc<Reports>,
+    connections: usize,
+) -> anyhow::Result<Vec<(u16, Bytes)>> {
+    let n = reports.paths.len();
+    let next = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..connections.min(n).max(1))
+        .map(|_| {
+            let (reports, next) = (reports.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut sender = keep_alive_sender(addr).await?;
+                let mut out = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if i >= reports.paths.len() {
+                        return anyhow::Ok(out);
+                    }
+                    sender.ready().await?;
+                    let resp = sender.send_request(post(addr, &reports, i, false)).await?;
+                    let status = resp.status().as_u16();
+                    let body = resp.into_body().collect().await?.to_bytes();
+                    out.push((i, status, body));
+                }
+            })
+        })
+        .collect();
+    let mut all = vec![(0, Bytes::new()); n];
+    for w in workers {
+        for (i, status, body) in w.await?? {
+            all[i] = (status, body);
+        }
+    }
+    Ok(all)
 }
 
 /// `n` sequential `GET path` on one keep-alive connection: the latency of

@@ -22,6 +22,11 @@
 //!    /api/v1/connectivity_check`, their latency, and the API requests the
 //!    server made meanwhile (the fake's counters).
 //!
+//! 5. **Mesh.** A server with `--mesh-peers K` and `--mesh-nodes` simulated
+//!    nodes (a pod-network and a host-network agent each) whose reports
+//!    carry one result per assigned peer: ingest against the ceiling, RSS,
+//!    `/api/v2/status` latency and size (see `mesh.rs`).
+//!
 //! Prints Markdown on stdout, progress on stderr. Loopback only; every
 //! process started is killed by PID at the end, on failure or on panic.
 
@@ -30,6 +35,7 @@ mod check;
 mod figures;
 mod http;
 mod ingest;
+mod mesh;
 mod procs;
 mod reports;
 
@@ -71,6 +77,12 @@ pub struct Args {
     /// Tokio worker threads of the load generator
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = positive::<usize>())]
     pub client_threads: usize,
+    /// Simulated nodes of the mesh benchmark (comma-separated; 0 skips it)
+    #[arg(long, value_name = "N,...", value_delimiter = ',', default_values_t = [1000, 5000])]
+    pub mesh_nodes: Vec<usize>,
+    /// Peers per node and round in the mesh benchmark
+    #[arg(long, value_name = "K", default_value_t = 8, value_parser = RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub mesh_peers: usize,
     /// Profiling aid: load a server already running there instead
     #[arg(long, value_name = "ADDR")]
     pub against: Option<SocketAddr>,
@@ -110,6 +122,11 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     let i = ingest::ingest(&a, &reports).await?;
     let au = auth::authenticated(&a, &reports).await?;
     let c = check::check(&a, &reports).await?;
+    println!("### Mesh\n");
+    let mut meshes = Vec::new();
+    for &nodes in a.mesh_nodes.iter().filter(|n| **n >= 2) {
+        meshes.push(mesh::mesh(&a, nodes, a.mesh_peers).await?);
+    }
     let rss_mb = i.rss_end_kib.max(i.rss_full_kib) as f64 * 1024.0 / 1e6;
     println!("### Server targets\n");
     println!("| target | measured | |");
@@ -157,5 +174,29 @@ async fn bench(a: Args) -> anyhow::Result<()> {
         c.healthy,
         met(c.healthy)
     );
+    for m in meshes.iter().filter(|m| m.nodes >= 5000) {
+        println!(
+            "| mesh, {} nodes, K = {}: server RSS < 100 MB | {:.1} MB | {} |",
+            m.nodes,
+            m.peers,
+            m.rss_mib * 1.048_576,
+            met(m.rss_mib * 1.048_576 < 100.0)
+        );
+        println!(
+            "| mesh, {} nodes, K = {}: status p99 < 100 ms | {:.1} ms | {} |",
+            m.nodes,
+            m.peers,
+            m.status_p99_ms,
+            met(m.status_p99_ms < 100.0)
+        );
+    }
+    for m in &meshes {
+        println!(
+            "| mesh, {} nodes, K = {}: ingest vs ceiling (no target; for comparison) | {:.0}% | |",
+            m.nodes,
+            m.peers,
+            m.ratio * 100.0
+        );
+    }
     Ok(())
 }

@@ -41,6 +41,7 @@ pub fn build(agents: usize) -> anyhow::Result<Reports> {
         paths,
         bodies,
         tokens: Vec::new(),
+        mesh: false,
     })
 }
 
