@@ -88,8 +88,8 @@ print("check-chart:")
 def _():
     d = render()
     kinds = sorted(x["kind"] for x in d)
-    assert kinds == ["DaemonSet", "DaemonSet", "Deployment", "Role", "RoleBinding", "Service",
-                     "ServiceAccount", "ServiceAccount"], kinds
+    assert kinds == ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "DaemonSet", "Deployment", "Role",
+                     "RoleBinding", "Service", "ServiceAccount", "ServiceAccount"], kinds
     svc = one(d, "Service", "netchecker-service")
     assert svc["spec"]["type"] == "ClusterIP"
     assert svc["spec"]["ports"][0]["port"] == 8081 and "nodePort" not in svc["spec"]["ports"][0]
@@ -108,13 +108,21 @@ def _():
 
 
 PODS_READ = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+NODES_READ = [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}]
 RBAC_KINDS = {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
+# The mesh's (mesh.enabled, the default) read access to the nodes.
+NODES_ROLE = "netchecker-server-nodes"
+
+
+def pod_rbac(docs):
+    """The RBAC objects of the pod watch, without the mesh's on nodes."""
+    return [x for x in docs if x["kind"] in RBAC_KINDS and not x["metadata"]["name"].endswith("-server-nodes")]
 
 
 @check("RBAC (default): a Role in the release namespace, pods only, and the server watches only there")
 def _():
     d = render(namespace="ops")
-    assert {x["kind"] for x in d} & RBAC_KINDS == {"Role", "RoleBinding"}
+    assert {x["kind"] for x in pod_rbac(d)} == {"Role", "RoleBinding"}
     role = one(d, "Role")
     assert role["metadata"]["namespace"] == "ops"
     assert role["rules"] == PODS_READ, role["rules"]
@@ -132,10 +140,10 @@ def _():
 @check("RBAC: watchAllNamespaces takes a ClusterRole (pods only) and no namespace")
 def _():
     d = render("server.watchAllNamespaces=true")
-    assert {x["kind"] for x in d} & RBAC_KINDS == {"ClusterRole", "ClusterRoleBinding"}
-    role = one(d, "ClusterRole")
+    assert {x["kind"] for x in pod_rbac(d)} == {"ClusterRole", "ClusterRoleBinding"}
+    role = one(d, "ClusterRole", "netchecker-server")
     assert role["rules"] == PODS_READ and "namespace" not in role["metadata"]
-    b = one(d, "ClusterRoleBinding")
+    b = one(d, "ClusterRoleBinding", "netchecker-server")
     assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]}
     assert b["subjects"] == [{"kind": "ServiceAccount", "name": "netchecker-server", "namespace": "netchecker"}]
     assert "NETCHECKER_NAMESPACE" not in env(container(one(d, "Deployment")))
@@ -145,7 +153,7 @@ def _():
 @check("watchNamespace: Role + RoleBinding in that namespace, NETCHECKER_NAMESPACE set to it")
 def _():
     d = render("server.watchNamespace=team-a", namespace="ops")
-    assert not [x for x in d if x["kind"].startswith("Cluster")]
+    assert not [x for x in pod_rbac(d) if x["kind"].startswith("Cluster")]
     role = one(d, "Role")
     assert role["metadata"]["namespace"] == "team-a"
     b = one(d, "RoleBinding")
@@ -454,7 +462,7 @@ def np_peers(np):
 @check("NetworkPolicy (defaults): the release's pod-network agents only, never any source")
 def _():
     d = render("networkPolicy.enabled=true", release="prod", namespace="ops")
-    np = one(d, "NetworkPolicy")
+    np = one(d, "NetworkPolicy", "prod-netchecker-server")
     assert np["metadata"]["namespace"] == "ops"
     server_labels = one(d, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert all(server_labels.get(k) == v for k, v in np["spec"]["podSelector"]["matchLabels"].items())
@@ -475,7 +483,7 @@ def _():
         "prometheus": {"namespaceSelector": {"matchLabels": {"team": "obs"}},
                        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
         "extraFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}}]}})
-    peers = np_peers(one(d, "NetworkPolicy"))
+    peers = np_peers(one(d, "NetworkPolicy", "netchecker-server"))
     assert peers[1:] == [
         {"ipBlock": {"cidr": "10.0.0.0/16"}}, {"ipBlock": {"cidr": "fd00:10::/64"}},
         {"namespaceSelector": {"matchLabels": {"team": "obs"}},
@@ -483,11 +491,11 @@ def _():
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}}], peers
     # Prometheus in the release namespace: a pod selector alone.
     peers = np_peers(one(render(values={"networkPolicy": {"enabled": True, "prometheus": {
-        "namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "prometheus"}}}}}), "NetworkPolicy"))
+        "namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "prometheus"}}}}}), "NetworkPolicy", "netchecker-server"))
     assert peers[1:] == [{"podSelector": {"matchLabels": {"app": "prometheus"}}}], peers
     # Namespaces only: every pod there.
     peers = np_peers(one(render(values={"networkPolicy": {"enabled": True, "prometheus": {
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}}}), "NetworkPolicy"))
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}}}), "NetworkPolicy", "netchecker-server"))
     assert peers[1:] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}], peers
     r = subprocess.run(["helm", "template", "x", str(CHART), "--set", "networkPolicy.nodeCIDRs={10.0.0.0}"],
                        capture_output=True, text=True)
@@ -497,12 +505,99 @@ def _():
 @check("NetworkPolicy: with no peer at all nothing is admitted (never an open rule)")
 def _():
     np = one(render(values={"agent": {"podNetwork": {"enabled": False}}, "networkPolicy": {"enabled": True}}),
-             "NetworkPolicy")
+             "NetworkPolicy", "netchecker-server")
     assert np["spec"]["ingress"] == [] and np["spec"]["policyTypes"] == ["Ingress"], np["spec"]
     # Pod-network agents off: their peer goes, the node CIDRs stay.
     peers = np_peers(one(render(values={"agent": {"podNetwork": {"enabled": False}}, "networkPolicy": {
-        "enabled": True, "nodeCIDRs": ["10.0.0.0/16"]}}), "NetworkPolicy"))
+        "enabled": True, "nodeCIDRs": ["10.0.0.0/16"]}}), "NetworkPolicy", "netchecker-server"))
     assert peers[0] == {"ipBlock": {"cidr": "10.0.0.0/16"}}, peers
+
+
+MESH_ENV = ("NETCHECKER_MESH_PEERS", "NETCHECKER_MESH_ROUND", "NETCHECKER_MESH_SLOW", "NETCHECKER_MESH_TIMEOUT")
+
+
+def value(c, name):
+    return env(c)[name]["value"]
+
+
+@check("mesh (default on): server settings, agents on ports 8090 (pod) and 8091 (host, a host port)")
+def _():
+    d = render()
+    c = container(one(d, "Deployment"))
+    assert [value(c, k) for k in MESH_ENV] == ["8", "60", "1", "2"], [env(c).get(k) for k in MESH_ENV]
+    assert not any("mesh" in a for a in c["args"]), "passed as environment, not as flags"
+    for name, port, host in (("netchecker-agent", 8090, False), ("netchecker-agent-hostnet", 8091, True)):
+        ac = container(one(d, "DaemonSet", name))
+        assert value(ac, "NETCHECKER_MESH_PORT") == str(port)
+        assert env(ac)["MY_POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+        want = {"name": "mesh", "containerPort": port, "protocol": "TCP"}
+        if host:
+            want["hostPort"] = port
+        assert ac["ports"] == [want], ac["ports"]
+        assert not any("mesh" in a for a in ac["args"]), "passed as environment: agent.args keep it"
+
+
+@check("mesh: the round follows agent.reportInterval unless mesh.round is set; values reach the server")
+def _():
+    c = container(one(render("agent.reportInterval=15"), "Deployment"))
+    assert value(c, "NETCHECKER_MESH_ROUND") == "15"
+    d = render(values={"agent": {"reportInterval": 15}, "mesh": {
+        "round": 30, "peers": 16, "slow": 0.5, "timeout": 1.5, "podPort": 9000, "hostPort": 9001}})
+    c = container(one(d, "Deployment"))
+    assert [value(c, k) for k in MESH_ENV] == ["16", "30", "0.5", "1.5"]
+    assert value(container(one(d, "DaemonSet", "netchecker-agent")), "NETCHECKER_MESH_PORT") == "9000"
+    host = container(one(d, "DaemonSet", "netchecker-agent-hostnet"))
+    assert value(host, "NETCHECKER_MESH_PORT") == "9001"
+    assert host["ports"][0]["containerPort"] == host["ports"][0]["hostPort"] == 9001
+    # The ci values switch everything on: their agents report every 15 s.
+    c = container(one(render(values=CHART / "ci/all-on-values.yaml"), "Deployment"))
+    assert value(c, "NETCHECKER_MESH_ROUND") == "15"
+
+
+@check("mesh: a ClusterRole to read nodes, bound to the server's ServiceAccount")
+def _():
+    d = render(release="prod", namespace="ops")
+    role = one(d, "ClusterRole", "prod-netchecker-server-nodes")
+    assert role["rules"] == NODES_READ and "namespace" not in role["metadata"], role
+    b = one(d, "ClusterRoleBinding", "prod-netchecker-server-nodes")
+    assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": "prod-netchecker-server-nodes"}
+    assert b["subjects"] == [{"kind": "ServiceAccount", "name": "prod-netchecker-server", "namespace": "ops"}]
+    # Beside the pod watch's ClusterRole, not instead of it.
+    d = render("server.watchAllNamespaces=true")
+    assert one(d, "ClusterRole", NODES_ROLE)["rules"] == NODES_READ
+    assert one(d, "ClusterRole", "netchecker-server")["rules"] == PODS_READ
+    assert not [x for x in render("rbac.create=false") if x["kind"] in RBAC_KINDS]
+
+
+@check("mesh off: no peers, agents without port, MY_POD_IP or container port, no ClusterRole")
+def _():
+    d = render("mesh.enabled=false")
+    c = container(one(d, "Deployment"))
+    assert value(c, "NETCHECKER_MESH_PEERS") == "0"
+    assert not [k for k in MESH_ENV[1:] if k in env(c)]
+    for ds in daemonsets(d):
+        ac = container(ds)
+        assert value(ac, "NETCHECKER_MESH_PORT") == "0"
+        assert "MY_POD_IP" not in env(ac) and "ports" not in ac
+    assert not [x for x in d if x["kind"].startswith("Cluster")]
+    d = render("mesh.enabled=false", "networkPolicy.enabled=true")
+    assert [x["metadata"]["name"] for x in d if x["kind"] == "NetworkPolicy"] == ["netchecker-server"]
+
+
+@check("mesh survives replaced arguments (the Go-style example)")
+def _():
+    d = render(values=ROOT / "examples/values-go-style-flags.yaml")
+    assert value(container(one(d, "Deployment")), "NETCHECKER_MESH_PEERS") == "8"
+    assert {value(container(ds), "NETCHECKER_MESH_PORT") for ds in daemonsets(d)} == {"8090", "8091"}
+
+
+@check("mesh: the schema refuses peers outside 1..64, a round over an hour, port 0")
+def _():
+    for bad in ("mesh.peers=0", "mesh.peers=65", "mesh.round=3601", "mesh.podPort=0", "mesh.hostPort=70000",
+                "mesh.timeout=0", "agent.reportInterval=3601"):
+        r = subprocess.run(["helm", "template", "x", str(CHART), "--set", bad], capture_output=True, text=True)
+        assert r.returncode != 0 and bad.split("=")[0].split(".")[1] in r.stderr, (bad, r.stderr)
 
 
 @check("ServiceMonitor selects the Service's port http")

@@ -175,3 +175,18 @@ computed from server.maxAgents unless server.resources sets either
 {{- define "netchecker.namespaceOr" -}}
 {{- default .ctx.Release.Namespace .ns }}
 {{- end }}
+
+{{/*
+Seconds per mesh round: mesh.round, else the agents' report interval (they
+probe once per report, so a round should last one interval).
+*/}}
+{{- define "netchecker.mesh.round" -}}
+{{- if .Values.mesh.round }}{{ int64 .Values.mesh.round }}{{ else }}{{ int64 .Values.agent.reportInterval }}{{ end }}
+{{- end }}
+
+{{/*
+The mesh port of an agent variant (argument: dict with ctx and hostNetwork).
+*/}}
+{{- define "netchecker.mesh.port" -}}
+{{- if .hostNetwork }}{{ int64 .ctx.Values.mesh.hostPort }}{{ else }}{{ int64 .ctx.Values.mesh.podPort }}{{ end }}
+{{- end }}
