@@ -592,6 +592,25 @@ def _():
     assert {value(container(ds), "NETCHECKER_MESH_PORT") for ds in daemonsets(d)} == {"8090", "8091"}
 
 
+@check("NetworkPolicy: the pod-network agents admit mesh probes from each other only")
+def _():
+    d = render("networkPolicy.enabled=true", release="prod", namespace="ops")
+    np = one(d, "NetworkPolicy", "prod-netchecker-agent-mesh")
+    assert np["metadata"]["namespace"] == "ops"
+    labels = {"app": "netchecker-agent", "app.kubernetes.io/component": "netchecker-agent",
+              "app.kubernetes.io/instance": "prod", "app.kubernetes.io/name": "netchecker"}
+    pod_labels = one(d, "DaemonSet", "prod-netchecker-agent")["spec"]["template"]["metadata"]["labels"]
+    assert all(pod_labels.get(k) == v for k, v in labels.items())
+    host_labels = one(d, "DaemonSet", "prod-netchecker-agent-hostnet")["spec"]["template"]["metadata"]["labels"]
+    assert not all(host_labels.get(k) == v for k, v in labels.items()), "the host-network agents are not selected"
+    assert np["spec"] == {"podSelector": {"matchLabels": labels}, "policyTypes": ["Ingress"], "ingress": [
+        {"ports": [{"port": "mesh", "protocol": "TCP"}], "from": [{"podSelector": {"matchLabels": labels}}]}]}, np
+    # The named port is the agents' container port.
+    assert container(one(d, "DaemonSet", "prod-netchecker-agent"))["ports"][0]["name"] == "mesh"
+    d = render("networkPolicy.enabled=true", "agent.podNetwork.enabled=false")
+    assert [x["metadata"]["name"] for x in d if x["kind"] == "NetworkPolicy"] == ["netchecker-server"]
+
+
 @check("mesh: the schema refuses peers outside 1..64, a round over an hour, port 0")
 def _():
     for bad in ("mesh.peers=0", "mesh.peers=65", "mesh.round=3601", "mesh.podPort=0", "mesh.hostPort=70000",
