@@ -2,8 +2,10 @@
 # Checks that every metric name the Grafana dashboard and the alert rules use
 # is exposed by the real server: builds netchecker-server, starts it without
 # Kubernetes on 127.0.0.1, posts the Go agent fixture reports (and one bad
-# report, so that the rejection counter has a series), scrapes /metrics and
-# compares. Also runs `promtool check metrics` on the scrape.
+# report, so that the rejection counter has a series), lets two made-up
+# nodes' agents take one mesh round (peers handed out, results reported, so
+# that the mesh's probe series exist), scrapes /metrics and compares. Also
+# runs `promtool check metrics` on the scrape.
 #
 # Variables: NETCHECKER_SERVER_BIN (skip the build and use this binary).
 set -euo pipefail
@@ -33,9 +35,10 @@ fixtures=("$FIXTURES"/*.json)
 port="$(free_port)"
 base="http://127.0.0.1:$port"
 # An expected agent that never reports gives the absent state a non-zero
-# count; a short check interval and no start-up grace fill every state gauge.
+# count; a short check interval and no start-up grace fill every state gauge;
+# one-second mesh rounds hand out peers at once.
 start_and_wait_ready "$work/server.log" "$base/api/v1/ping" "$bin" --kube=false --endpoint "127.0.0.1:$port" \
-  --expected-agents netchecker-agent-never --check-interval 1 --startup-grace 0
+  --expected-agents netchecker-agent-never --check-interval 1 --startup-grace 0 --mesh-round 1
 say "server $bin up on $base (pid $BG_PID)"
 
 for f in "${fixtures[@]}"; do
@@ -48,6 +51,48 @@ done
 code="$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
   --data-binary '{"report_interval": ' "$base/api/v1/agents/netchecker-agent-broken")"
 [[ "$code" == 4* ]] || die "a malformed report was answered $code, expected 4xx"
+
+# One mesh round between the pod-network agents of two made-up nodes, as
+# agents with --mesh-port do it (doc/agent.md, "The node-to-node mesh"):
+# report with the mesh header and an address until the server hands out the
+# peer, then report the probe of it, mesh-a's ok, mesh-b's failed.
+"$PY" - "$base" "${fixtures[0]}" <<'PY' || die "no mesh round with the server (log: $work/server.log)"
+import json, sys, time, urllib.request
+
+base, fixture = sys.argv[1], sys.argv[2]
+template = json.load(open(fixture))
+nodes = {"mesh-a": "127.0.0.11", "mesh-b": "127.0.0.12"}
+
+
+def report(node, round_, results):
+    r = dict(template, podname=f"netchecker-agent-{node}", nodename=node)
+    r["mesh"] = {"port": 8090, "addresses": [nodes[node]], "round": round_, "results": results}
+    req = urllib.request.Request(f"{base}/api/v1/agents/{r['podname']}", data=json.dumps(r).encode(),
+                                 headers={"Content-Type": "application/json", "netchecker-mesh": "1"})
+    with urllib.request.urlopen(req, timeout=5) as a:
+        body = a.read()
+    return json.loads(body)["mesh"] if body else {"round": 0, "peers": []}
+
+
+handed = {}
+deadline = time.monotonic() + 15
+while time.monotonic() < deadline:
+    handed = {n: report(n, 0, []) for n in nodes}
+    if all(h["peers"] for h in handed.values()):
+        break
+    time.sleep(0.3)
+else:
+    sys.exit(f"check-dashboard-metrics: the server handed out no mesh peers: {handed}")
+for n, h in handed.items():
+    failed = n == "mesh-b"
+    results = [{"node": p["node"], "address": p["address"],
+                "outcome": "connect_failed" if failed else "ok",
+                "connect_us": 0 if failed else 150, "transfer_us": 0 if failed else 350,
+                "total_us": 2000000 if failed else 500, "padding": 1500,
+                "error": "connection refused" if failed else ""} for p in h["peers"]]
+    report(n, h["round"], results)
+print(f"check-dashboard-metrics: mesh round between {', '.join(nodes)} reported", file=sys.stderr)
+PY
 
 # Poll until every used name is there (the background check loop fills the
 # state gauges within a check interval), at most ~15 s.
