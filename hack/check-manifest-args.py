@@ -6,8 +6,11 @@ the connectivity check pass. This catches a flag the chart or an example
 passes that the binaries do not accept (kebab-case or the original Go style).
 
 Only addresses are rewritten: the listen address to 127.0.0.1:PORT, the
-agents' server endpoint to that address, and extra probe URLs to the
-server's ping URL (no traffic leaves loopback).
+agents' server endpoint to that address, extra probe URLs to the server's
+ping URL, and the agents' mesh ports (NETCHECKER_MESH_PORT, unless 0) to
+free ports (no traffic leaves loopback, no fixed port is taken). Each agent
+that serves the mesh must then answer a probe on its port, and the server's
+/api/v2/status must show the mesh settings the manifest gave it.
 
 What the kubelet would provide is provided too: environment from the
 downward API (`fieldRef`: the pod's name, namespace, node), and the pod's
@@ -48,6 +51,8 @@ CASES = [
                                      "netchecker", "-f", str(ROOT / "helm-chart/ci/all-on-values.yaml")]),
     ("examples/plain", ["cat"] + sorted(str(p) for p in (ROOT / "examples/plain").glob("*.yaml"))),
     ("examples/go-style-flags", ["cat", str(ROOT / "examples/go-style-flags/netchecker.yaml")]),
+    ("chart mesh.enabled=false", ["helm", "template", "netchecker", str(ROOT / "helm-chart"), "--namespace",
+                                  "netchecker", "--set", "mesh.enabled=false"]),
 ]
 
 
@@ -85,7 +90,8 @@ def kube_env(container, pod: dict) -> dict[str, str]:
     """The container's environment as the kubelet sets it: literal values and
     the downward API fields the manifests use (Secret references are left out)."""
     fields = {"metadata.name": pod["metadata"]["name"], "metadata.namespace": pod["metadata"]["namespace"],
-              "spec.nodeName": pod["spec"]["nodeName"], "spec.serviceAccountName": pod["spec"]["serviceAccountName"]}
+              "spec.nodeName": pod["spec"]["nodeName"], "spec.serviceAccountName": pod["spec"]["serviceAccountName"],
+              "status.podIP": "127.0.0.1"}
     out = {}
     for e in container.get("env", []):
         if "value" in e:
@@ -152,6 +158,18 @@ def rewrite_agent_args(args, port):
     if not any("serverendpoint=" in a for a in out):
         out.append(f"--serverendpoint=127.0.0.1:{port}")  # the binary's default is the Service name
     return out
+
+
+def probe_mesh(port: int) -> str | None:
+    """POST /mesh/probe with 100 bytes: the agent answers 200 with as many
+    zero bytes. None when it does; else what went wrong."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/mesh/probe", data=b"\0" * 100, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=2) as r:
+            body = r.read()
+            return None if r.status == 200 and body == b"\0" * 100 else f"answered {r.status}, {len(body)} bytes"
+    except (urllib.error.URLError, OSError) as e:
+        return str(e)
 
 
 def server_supports(flag: str) -> bool:
@@ -222,10 +240,17 @@ def run_case(name, cmd, work: Path):
         start("server", [str(BIN / "netchecker-server"), *server_args], server_env)
         wait_for(lambda: get(base + "/readyz")[0] == 200, "server /readyz (pod view synced)", procs)
 
+        mesh_ports = []
         for pod, spec, c in agents:
             pod_name = pod["metadata"]["name"]
             env = {"PATH": os.environ.get("PATH", ""), **kube_env(c, pod)}
             provided += mount_volumes(spec, c, pod, api, work / f"volumes-{pod_name}", env)
+            if env.get("NETCHECKER_MESH_PORT", "0") != "0":
+                declared = [p["containerPort"] for p in c.get("ports", []) if p.get("name") == "mesh"]
+                assert declared == [int(env["NETCHECKER_MESH_PORT"])], \
+                    f"{pod_name}: NETCHECKER_MESH_PORT {env['NETCHECKER_MESH_PORT']} is not its port 'mesh' {declared}"
+                env["NETCHECKER_MESH_PORT"] = str(free_port())
+                mesh_ports.append((pod_name, int(env["NETCHECKER_MESH_PORT"])))
             start(f"agent-{pod_name}", [str(BIN / "netchecker-agent"), *rewrite_agent_args(c.get("args", []), port)], env)
 
         def check_ok():
@@ -236,11 +261,31 @@ def run_case(name, cmd, work: Path):
         answer = json.loads(body)
         assert answer["Message"] == "All 2 pods successfully reported back to the server", answer
         read_token_file = server_env.get("NETCHECKER_READ_TOKEN_FILE")
+        token = None
         if read_token_file and server_supports("--read-token-file"):
             token = Path(read_token_file).read_text().strip()
             assert get(base + "/metrics")[0] == 401, "/metrics without the read token"
             assert get(base + "/metrics", token=token)[0] == 200, "/metrics with the read token"
             provided.append("read token required by /metrics")
+        # The mesh: every agent given a port answers probes on it, and the
+        # server runs with the settings of the manifest (or off).
+        for pod_name, mesh_port in mesh_ports:
+            wrong = probe_mesh(mesh_port)
+            assert wrong is None, f"{pod_name}: no mesh probe answer on NETCHECKER_MESH_PORT {mesh_port}: {wrong}"
+        peers = int(server_env.get("NETCHECKER_MESH_PEERS", "8"))
+        code, body = get(base + "/api/v2/status", token=token)
+        assert code == 200, f"/api/v2/status answered {code}"
+        mesh = json.loads(body).get("mesh") or {"enabled": False}
+        if peers:
+            want = {"enabled": True, "peers": peers, "round_seconds": int(server_env.get("NETCHECKER_MESH_ROUND", "60"))}
+            assert {k: mesh.get(k) for k in want} == want, f"/api/v2/status mesh {mesh}, the manifest says {want}"
+            assert len(mesh_ports) == 2, f"the server hands out peers but {len(mesh_ports)} agent(s) serve the mesh"
+            provided.append(f"mesh: {peers} peers per {want['round_seconds']} s round, "
+                            f"{len(mesh_ports)} agents answer probes")
+        else:
+            assert not mesh["enabled"], f"NETCHECKER_MESH_PEERS=0 but /api/v2/status says {mesh}"
+            assert not mesh_ports, "the mesh is off at the server but agents serve it"
+            provided.append("mesh off")
         nc_env = " ".join(sorted(e["name"] for e in server_c.get("env", []) if e["name"].startswith("NETCHECKER_")))
         print(f"  ok   {name}: server {' '.join(server_args)} [{nc_env}]"
               f"{' volumes: ' + ', '.join(provided) if provided else ''} | agents report, check: {answer['Message']}")
