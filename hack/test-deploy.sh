@@ -8,7 +8,10 @@
 # `make test-deploy` (and `make test`) run this. Tools go to .tools/.
 #
 # Variables: K8S_VERSIONS (default "1.33.0 1.37.0"),
-#            SKIP_BINARIES=1 skips the checks that build and run the binaries.
+#            SKIP_BINARIES=1 skips the checks that build and run the binaries,
+#            NETCHECKER_BIN_DIR=DIR runs them with the netchecker-server,
+#            netchecker-agent and netchecker-fake-apiserver in DIR instead of
+#            building (e.g. release binaries).
 set -euo pipefail
 # shellcheck source=hack/lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -77,14 +80,23 @@ hack/check-monitoring.sh
 if [[ "${SKIP_BINARIES:-0}" == 1 ]]; then
   step "checks against the real binaries: SKIPPED (SKIP_BINARIES=1)"
 else
-  step "cargo build -p netchecker-server -p netchecker-agent -p netchecker-fake-apiserver"
-  cargo build --quiet -p netchecker-server -p netchecker-agent -p netchecker-fake-apiserver
+  bin_dir="${NETCHECKER_BIN_DIR:-}"
+  if [[ -n "$bin_dir" ]]; then
+    step "binaries from NETCHECKER_BIN_DIR=$bin_dir (no build)"
+    for b in netchecker-server netchecker-agent netchecker-fake-apiserver; do
+      [[ -x "$bin_dir/$b" ]] || die "NETCHECKER_BIN_DIR: no $bin_dir/$b"
+    done
+  else
+    step "cargo build -p netchecker-server -p netchecker-agent -p netchecker-fake-apiserver"
+    cargo build --quiet -p netchecker-server -p netchecker-agent -p netchecker-fake-apiserver
+    bin_dir="$TARGET_DIR/debug"
+  fi
 
   step "dashboard and rule metric names against a live server, promtool check metrics"
-  NETCHECKER_SERVER_BIN="$TARGET_DIR/debug/netchecker-server" hack/check-dashboard-metrics.sh
+  NETCHECKER_SERVER_BIN="$bin_dir/netchecker-server" hack/check-dashboard-metrics.sh
 
   step "manifest command lines run the real binaries (fake Kubernetes API, loopback)"
-  NETCHECKER_BIN_DIR="$TARGET_DIR/debug" .tools/venv/bin/python hack/check-manifest-args.py
+  NETCHECKER_BIN_DIR="$bin_dir" .tools/venv/bin/python hack/check-manifest-args.py
 fi
 
 printf '\ntest-deploy: all %d steps passed\n' "$step_no" >&2
