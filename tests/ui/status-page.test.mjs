@@ -8,6 +8,8 @@
 //   EXPECT_AUTH_JSON  {"agent": "missing" | "invalid" | null, ...}: the agents whose last
 //                 report did not prove its sender (the server runs --report-auth warn
 //                 --report-token-file), or that never reported; every other agent's is "ok"
+//   EXPECT_PAIRS_JSON [[from, to, network, kind], ...]: the failing mesh pairs staged
+//                 (the server runs --mesh-peers 2 --mesh-round 1)
 //   PAGE_FILE     crates/server/assets/status.html (what GET / must serve)
 //   SCREENSHOT    where to write the screenshot of the failing cluster
 //   EXTRA_REPORT  a JSON report for a new node, posted mid-test (without a token) to see the page refresh
@@ -32,6 +34,7 @@ const PAGE_FILE = env('PAGE_FILE');
 const SCREENSHOT = env('SCREENSHOT');
 const EXTRA = JSON.parse(env('EXTRA_REPORT'));
 const EXPECT_AUTH = JSON.parse(env('EXPECT_AUTH_JSON'));
+const EXPECT_PAIRS = JSON.parse(env('EXPECT_PAIRS_JSON'));
 const LOCKED = env('LOCKED_URL');
 const READ_TOKEN = env('READ_TOKEN');
 const REFRESH_MS = 5000;
@@ -44,13 +47,22 @@ const CLASS_OF = {
   pod_network_down: 'sev-warn2', host_network_down: 'sev-warn2',
   dns_failure: 'sev-warn', probe_failures: 'sev-warn',
   unreachable: 'sev-crit', agents_late: 'sev-crit',
+  mesh_outbound_down: 'sev-warn2', mesh_inbound_down: 'sev-warn2', mesh_partition: 'sev-warn2', mesh_mtu: 'sev-warn2',
+  mesh_slow: 'sev-warn',
 };
+// What a tile says of the mesh verdicts (the others read as their name).
+const VERDICT_TEXT = {
+  mesh_outbound_down: 'mesh: cannot reach its peers', mesh_inbound_down: 'mesh: peers cannot reach it',
+  mesh_partition: 'mesh: partition', mesh_mtu: 'mesh: MTU blackhole', mesh_slow: 'mesh: slow peers',
+};
+const verdictText = (v) => VERDICT_TEXT[v] || v.replace(/_/g, ' ');
 const HUE = {
   'sev-ok': ([r, g, b]) => g > r + 40 && g > b + 40, // green
   'sev-warn': ([r, g, b]) => r > g + 30 && g > b + 30, // amber
   'sev-warn2': ([r, g, b]) => r > g + 60 && g > b, // orange
   'sev-crit': ([r, g, b]) => r > g + 80 && r > b + 80, // red
 };
+const pairKey = (p) => JSON.stringify(Array.isArray(p) ? p : [p.from, p.to, p.network, p.kind]);
 const VERDICT_KEYS = Object.keys(CLASS_OF);
 const STATE_KEYS = ['ok', 'absent', 'outdated', 'pending', 'unexpected'];
 
@@ -111,6 +123,9 @@ async function main() {
   assert.deepEqual(authOf(status), wantAuth, 'the server checked each report\'s sender as staged');
   assert.equal(status.summary.unauthenticated, Object.values(EXPECT_AUTH).filter((r) => r != null).length);
   log(`API: report senders ${JSON.stringify(EXPECT_AUTH)}, the others ok; ${status.summary.unauthenticated} unauthenticated`);
+  assert.deepEqual(status.mesh.failing_pairs.map(pairKey).sort(), EXPECT_PAIRS.map(pairKey).sort(),
+    'the server confirmed the staged failing pairs');
+  log(`API: mesh of ${status.mesh.matrix.nodes.length} nodes, ${status.mesh.failing_pairs.length} failing pairs`);
 
   const profile = mkdtempSync(join(tmpdir(), 'netchecker-ui-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
@@ -148,6 +163,7 @@ async function browserPhases(ctx, status) {
   const rendered = await tiles.evaluateAll((els) => els.map((e) => ({
     node: e.dataset.node, verdict: e.dataset.verdict, cls: e.className, tag: e.tagName,
     name: e.querySelector('.name').textContent, reason: e.querySelector('.reason').textContent,
+    verdictText: e.querySelector('.verdict').textContent,
     title: e.title, color: getComputedStyle(e).borderLeftColor,
   })));
   assert.deepEqual(Object.fromEntries(rendered.map((t) => [t.node, t.verdict])), verdictsOf(status));
@@ -159,6 +175,7 @@ async function browserPhases(ctx, status) {
     const rgb = t.color.match(/\d+/g).map(Number);
     if (HUE[want]) assert.ok(HUE[want](rgb), `tile ${t.node} (${t.verdict}) is coloured ${t.color}, not ${want}`);
     assert.equal(t.name, t.node === '' ? '(no node)' : t.node);
+    assert.equal(t.verdictText, verdictText(t.verdict), `tile ${t.node} names its verdict`);
     // Reasons quote report ages, which move between the page's fetch and ours: compare without numbers.
     if (byNode[t.node].reason) assert.equal(noNumbers(t.reason), noNumbers(byNode[t.node].reason), `tile ${t.node} shows its reason`);
     for (const a of byNode[t.node].agents) {
