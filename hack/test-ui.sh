@@ -9,18 +9,19 @@
 # stages a failing cluster by POSTing reports with curl (most with the
 # secret, one without, one with a wrong one), then stages failing mesh pairs
 # with tests/ui/stage-mesh.mjs (agents that ask for peers and report their
-# probes), and a second server with --read-token-file on another port. Then
-# runs tests/ui/status-page.test.mjs, which checks the grid against
-# /api/v2/status, takes a screenshot of the failing cluster, stops the first
-# server to see the error banner, and then has the second server's page ask for
-# its read token. The second server is stopped by its PID at the end.
-# Everything started here is stopped on exit, also on failure.
+# probes), and a second server with --read-token-file and the mesh off on
+# another port. Then runs tests/ui/status-page.test.mjs, which checks the grid
+# and the mesh section against /api/v2/status, takes screenshots of the failing
+# cluster, stops the first server to see the error banner, and then has the
+# second server's page ask for its read token. The second server is stopped by
+# its PID at the end. Everything started here is stopped on exit, also on
+# failure.
 #
 # Installs what is missing: chromium with apt (needs root), playwright-core
 # with `npm ci` into tests/ui/node_modules (git-ignored).
 # Variables: UI_TEST_PORT (default: a free port); UPDATE_SCREENSHOT=1 writes the
-# screenshot to doc/status-page.png (the one the docs show) instead of
-# target/ui-test/status-page.png, so that a test run leaves the tree clean.
+# screenshots to doc/status-page.png and doc/status-page-mesh.png (the ones the
+# docs show) instead of target/ui-test/, so that a test run leaves the tree clean.
 set -euo pipefail
 # shellcheck source=hack/lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -29,8 +30,10 @@ cd "$ROOT"
 CHROMIUM=/usr/bin/chromium
 if [[ ${UPDATE_SCREENSHOT:-0} == 1 ]]; then
   SCREENSHOT=$ROOT/doc/status-page.png
+  SCREENSHOT_MESH=$ROOT/doc/status-page-mesh.png
 else
   SCREENSHOT=$ROOT/target/ui-test/status-page.png
+  SCREENSHOT_MESH=$ROOT/target/ui-test/status-page-mesh.png
   mkdir -p "$(dirname "$SCREENSHOT")"
 fi
 
@@ -180,7 +183,7 @@ say "starting netchecker-server with --read-token-file on $LOCKED"
 start_and_wait_ready "$LOGS/locked.log" "http://$LOCKED/healthz" \
   "$BIN" --kube=false --endpoint "$LOCKED" --startup-grace 0 --check-interval 1 \
   --expected-agents netchecker-agent-a,netchecker-agent-hostnet-a,netchecker-agent-b,netchecker-agent-hostnet-b \
-  --read-token-file "$LOGS/read-token"
+  --read-token-file "$LOGS/read-token" --mesh-peers 0
 LOCKED_PID=$BG_PID
 # Reports need no read token.
 post_to "$LOCKED" netchecker-agent-a "$(report node-a netchecker-agent-a 600)"
@@ -191,7 +194,7 @@ post_to "$LOCKED" netchecker-agent-hostnet-b "$(report node-b netchecker-agent-h
 say "running tests/ui/status-page.test.mjs in headless chromium"
 BASE_URL="http://$SERVER/" SERVER_PID=$SERVER_PID EXPECT_JSON=$EXPECT_JSON EXPECT_AUTH_JSON=$EXPECT_AUTH_JSON \
   EXPECT_PAIRS_JSON=$EXPECT_PAIRS_JSON PAGE_FILE="$ROOT/crates/server/assets/status.html" \
-  SCREENSHOT=$SCREENSHOT EXTRA_REPORT=$EXTRA_REPORT \
+  SCREENSHOT=$SCREENSHOT SCREENSHOT_MESH=$SCREENSHOT_MESH EXTRA_REPORT=$EXTRA_REPORT \
   LOCKED_URL="http://$LOCKED/" READ_TOKEN=$READ_TOKEN \
   node tests/ui/status-page.test.mjs
 
