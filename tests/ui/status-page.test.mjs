@@ -59,9 +59,10 @@ const VERDICT_TEXT = {
   mesh_partition: 'mesh: partition', mesh_mtu: 'mesh: MTU blackhole', mesh_slow: 'mesh: slow peers',
 };
 const verdictText = (v) => VERDICT_TEXT[v] || v.replace(/_/g, ' ');
-// The mesh (doc/status-page.md): pair kinds.
+// The mesh (doc/status-page.md): pair kinds, and the class of each matrix character.
 const KIND_TEXT = { unreachable: 'unreachable', mtu: 'MTU', slow: 'slow' };
 const KIND_RANK = { unreachable: 0, mtu: 1, slow: 2 };
+const CELL_CLASS = { o: 'm-ok', u: 'm-unreachable', m: 'm-mtu', s: 'm-slow', x: 'm-once', '.': 'm-none', '-': 'm-self' };
 const PAIRS_SHOWN = 20;
 const HUE = {
   'sev-ok': ([r, g, b]) => g > r + 40 && g > b + 40, // green
@@ -392,6 +393,51 @@ async function browserPhases(ctx, status) {
   assert.doesNotMatch(await meshBox.innerText(), /undefined|null|NaN/);
   log(`mesh: ${shownPairs.length} failing pairs, worst first: ${shownPairs.map((r) => `${r.from} -> ${r.to} ${r.network} ${r.kind}`).join('; ')}`);
 
+  step = 'the matrix: a cell per pair, coloured by its last result';
+  const mx = mesh.matrix;
+  const n = mx.nodes.length;
+  assert.ok(n >= 6 && mx.nodes.some((x) => x.includes('<img')), `the matrix covers the staged mesh: ${mx.nodes}`);
+  const matrixCells = () => page.locator('#matrix .cell').evaluateAll((els) => els.map((e) => ({
+    cls: e.className.split(' '), title: e.title, bg: getComputedStyle(e).backgroundColor,
+  })));
+  const checkMatrix = async (net) => {
+    await until(`the ${net} matrix`, async () => (await page.locator('#matrix').getAttribute('data-network')) === net);
+    assert.equal(await page.locator(`#matrix-${net}`).getAttribute('aria-pressed'), 'true');
+    const cells = await matrixCells();
+    assert.equal(cells.length, n * n, `${n}×${n} cells`);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        const c = cells[i * n + j];
+        const want = CELL_CLASS[mx[net][i][j]];
+        assert.ok(c.cls.includes(want), `${net} ${mx.nodes[i]} -> ${mx.nodes[j]}: class ${c.cls}, want ${want}`);
+        assert.ok(c.title.startsWith(`${mx.nodes[i]} → ${mx.nodes[j]} on the ${net} network: `), c.title);
+      }
+    }
+    return cells;
+  };
+  let cells = await checkMatrix('pod');
+  const failedAt = mx.pod.join('').indexOf('u');
+  const okAt = mx.pod.join('').indexOf('o');
+  assert.ok(failedAt >= 0 && okAt >= 0);
+  const failedBg = cells[failedAt].bg;
+  assert.ok(HUE['sev-crit'](rgbOf(failedBg)), `a failed cell is red, got ${failedBg}`);
+  assert.ok(HUE['sev-ok'](rgbOf(cells[okAt].bg)), `an ok cell is green, got ${cells[okAt].bg}`);
+  assert.match(cells[failedAt].title, /: unreachable \(failing\)$/);
+  const labels = await page.locator('#matrix .lab').allTextContents();
+  assert.deepEqual(labels.slice(1), mx.nodes.map((x, i) => `${i + 1} ${x}`), 'rows labelled with the node names, as text');
+  await page.locator('#matrix .cell').nth(failedAt).hover();
+  assert.equal(await page.locator('#matrix-readout').textContent(), cells[failedAt].title, 'pointing at a cell names it');
+  const legend = await page.locator('#matrix-legend [data-cell]').evaluateAll((els) =>
+    Object.fromEntries(els.map((e) => [e.dataset.cell, e.querySelector('b').textContent])));
+  assert.equal(legend.u, String([...mx.pod.join('')].filter((c) => c === 'u').length), 'the legend counts the unreachable cells');
+  await page.locator('#matrix-host').click();
+  cells = await checkMatrix('host');
+  const slowAt = mx.host.join('').indexOf('s');
+  assert.ok(slowAt >= 0 && cells[slowAt].cls.includes('m-slow'), 'the slow host pair');
+  await page.locator('#matrix-pod').click();
+  await checkMatrix('pod');
+  log(`matrix: ${n}×${n} cells per network, classes match the API; a failed cell is ${failedBg}`);
+
   step = 'a node\'s panel shows its part of the mesh';
   const partitioned = status.nodes.find((x) => x.verdict === 'mesh_partition' && !x.node.includes('<'));
   await tileOf(partitioned.node).click();
@@ -469,15 +515,42 @@ async function browserPhases(ctx, status) {
   await page.unroute('**/api/v2/status');
   log('unchecked: no report sender column or summary entry; all verified: "all verified"');
 
-  step = 'a mesh of 300 nodes: the failing pairs, worst and oldest first, the first ones until asked for all';
+  step = 'a mesh of 300 nodes: the whole matrix in small cells, in its own scroll box';
   // Crafted (the local server cannot stage 300 agents quickly): node 100 is cut off, so
-  // every other node fails to reach it; one MTU and one slow pair besides.
+  // every other node fails to reach it (a red column); each node probed its 16 ring
+  // successors lately, the rest is not probed lately; one MTU, one slow and one
+  // unconfirmed cell.
   const big = bigMesh(await apiStatus(), 300);
   await page.route('**/api/v2/status', (route) => route.fulfill({ json: big }));
+  const started = Date.now();
   await page.clock.runFor(REFRESH_MS);
-  await until('the failing pairs of 300 nodes', async () =>
-    (await page.locator('#pairs-count').textContent()) === `(${big.mesh.failing_pairs.length})`
-    || (await page.locator('#pairs-count').textContent()), 20000);
+  await until('the 300-node matrix', async () => (await page.locator('#matrix').getAttribute('data-nodes')) === '300'
+    || (await page.locator('#matrix').getAttribute('data-nodes')), 20000);
+  const bigCells = page.locator('#matrix .cell');
+  assert.equal(await bigCells.count(), 300 * 300);
+  log(`300 nodes: ${300 * 300} cells on screen ${Date.now() - started} ms after the poll`);
+  const layout = await page.evaluate(() => {
+    const box = document.querySelector('.matrix-box');
+    const cell = document.querySelector('#matrix .cell').getBoundingClientRect();
+    return { cell: [cell.width, cell.height], client: [box.clientWidth, box.clientHeight],
+      scroll: [box.scrollWidth, box.scrollHeight], view: [innerWidth, innerHeight],
+      labels: document.querySelectorAll('#matrix .lab, #matrix .col').length };
+  });
+  assert.ok(layout.cell[0] <= 5 && layout.cell[0] >= 3 && layout.cell[1] === layout.cell[0], `small square cells: ${layout.cell}`);
+  assert.ok(layout.client[0] <= layout.view[0] && layout.client[1] <= layout.view[1], `the box fits the window: ${JSON.stringify(layout)}`);
+  assert.ok(layout.scroll[1] > layout.client[1], 'the rest scrolls inside the box');
+  assert.equal(layout.labels, 0, 'no labels at this size: the tooltip names the pair');
+  const column = await page.evaluate(() => {
+    const all = document.querySelectorAll('#matrix .cell');
+    return Array.from({ length: 300 }, (_, i) => all[i * 300 + 99].className);
+  });
+  assert.deepEqual(column.filter((c, i) => i !== 99 && !c.includes('m-unreachable')), [], 'the red column of the node cut off');
+  assert.equal(await bigCells.nth(10 * 300 + 13).getAttribute('class'), 'cell m-mtu');
+  assert.equal(await bigCells.nth(30 * 300 + 37).getAttribute('class'), 'cell m-once');
+  assert.equal(await bigCells.nth(30 * 300 + 37).getAttribute('title'), 'worker-031 → worker-038 on the pod network: failed once, not confirmed yet');
+  assert.equal(await page.locator('#matrix-legend [data-cell="u"] b').textContent(), '299');
+
+  step = 'a mesh of 300 nodes: the failing pairs, worst and oldest first, the first ones until asked for all';
   const bigPairs = page.locator('#pairs tbody tr');
   assert.equal(await bigPairs.count(), PAIRS_SHOWN);
   assert.equal(await page.locator('#pairs-count').textContent(), `(${big.mesh.failing_pairs.length})`);
@@ -489,17 +562,42 @@ async function browserPhases(ctx, status) {
   assert.deepEqual(order.slice(-2).map((r) => r.kind), ['mtu', 'slow'], 'MTU, then slow, after every unreachable pair');
   await page.locator('#pairs-more').click();
   assert.equal(await bigPairs.count(), PAIRS_SHOWN);
-  log('300 nodes: 20 failing pairs until "show all", worst and oldest first');
+
+  step = 'a mesh of 300 nodes: a poll changes only the cells that changed';
+  await page.evaluate(() => { window.__cell = document.querySelectorAll('#matrix .cell')[1]; });
+  const healed = structuredClone(big);
+  healed.mesh.matrix.pod[0] = `-u${healed.mesh.matrix.pod[0].slice(2)}`;
+  await page.unroute('**/api/v2/status');
+  await page.route('**/api/v2/status', (route) => route.fulfill({ json: healed }));
+  await page.clock.runFor(REFRESH_MS);
+  await until('the changed cell', async () => (await bigCells.nth(1).getAttribute('class')) === 'cell m-unreachable'
+    || (await bigCells.nth(1).getAttribute('class')));
+  assert.ok(await page.evaluate(() => window.__cell === document.querySelectorAll('#matrix .cell')[1]), 'the same cell, patched');
+  log('300 nodes: small cells in a scroll box, a red column, 20 failing pairs until "show all"; a poll patches the cells');
+
+  step = 'a mesh of 301 nodes: no matrix, the note says why';
+  await page.unroute('**/api/v2/status');
+  await page.route('**/api/v2/status', (route) => route.fulfill({ json: bigMesh(big, 301) }));
+  await page.clock.runFor(REFRESH_MS);
+  await page.locator('#matrix-note').waitFor({ state: 'visible', timeout: 10000 });
+  assert.equal(await page.locator('#matrix-note').textContent(),
+    'The matrix is shown up to 300 nodes; 301 take part in this mesh. The failing pairs above list every problem.');
+  assert.equal(await page.locator('#matrix-view').isVisible(), false);
+  assert.equal(await bigCells.count(), 0);
+  assert.equal(await bigPairs.count(), PAIRS_SHOWN, 'the failing pairs are listed at any size');
 
   step = 'a mesh without failing pairs, and a server without the mesh';
-  await page.unroute('**/api/v2/status');
   const calm = await apiStatus();
   calm.mesh.failing_pairs = [];
+  calm.mesh.matrix.pod = calm.mesh.matrix.pod.map((r) => r.replace(/[umsx]/g, 'o'));
+  calm.mesh.matrix.host = calm.mesh.matrix.host.map((r) => r.replace(/[umsx]/g, 'o'));
+  await page.unroute('**/api/v2/status');
   await page.route('**/api/v2/status', (route) => route.fulfill({ json: calm }));
   await page.clock.runFor(REFRESH_MS);
   await page.locator('#no-pairs').waitFor({ state: 'visible', timeout: 10000 });
   assert.match(await page.locator('#no-pairs').textContent(), /^No failing pairs/);
   assert.equal(await page.locator('#mesh-chip').textContent(), '0 failing pairs');
+  assert.equal(await page.locator('#matrix .m-unreachable').count(), 0);
   const old = await apiStatus();
   delete old.mesh;
   await page.unroute('**/api/v2/status');
@@ -509,18 +607,22 @@ async function browserPhases(ctx, status) {
   assert.equal(await page.locator('#mesh-off').textContent(), 'This server does not report a node-to-node mesh (a version without it).');
   assert.equal(await page.locator('#mesh-on').isVisible(), false);
   assert.equal(await page.locator('#mesh-chip').textContent(), 'not reported by this server');
+  assert.equal(await page.locator('#matrix .cell').count(), 0);
   await page.unroute('**/api/v2/status');
   await page.clock.runFor(REFRESH_MS);
-  await until('the mesh of the server again', async () => (await meshBox.getAttribute('data-state')) === 'on');
+  await until('the mesh of the server again', async () => (await meshBox.getAttribute('data-state')) === 'on'
+    && (await page.locator('#matrix .cell').count()) === n * n);
   log('no failing pairs: "No failing pairs"; without the mesh: said so; the real mesh is back');
 
   step = 'dark mode';
   await page.emulateMedia({ colorScheme: 'dark' });
   const dark = await page.evaluate(() => [getComputedStyle(document.body).backgroundColor,
-    getComputedStyle(document.querySelector('#grid .sev-crit')).borderLeftColor]);
-  const [bg, crit] = dark.map((c) => c.match(/\d+/g).map(Number));
+    getComputedStyle(document.querySelector('#grid .sev-crit')).borderLeftColor,
+    getComputedStyle(document.querySelector('#matrix .m-unreachable')).backgroundColor]);
+  const [bg, crit, failedCell] = dark.map((c) => c.match(/\d+/g).map(Number));
   assert.ok(bg.every((v) => v < 60), `dark background, got ${dark[0]}`);
   assert.ok(HUE['sev-crit'](crit), `red stays red in dark mode, got ${dark[1]}`);
+  assert.ok(HUE['sev-crit'](failedCell), `a failed matrix cell stays red in dark mode, got ${dark[2]}`);
   await page.emulateMedia({ colorScheme: 'light' });
 
   step = '503: the page says why and keeps the last data';
