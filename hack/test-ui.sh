@@ -5,20 +5,23 @@
 #
 # Starts the server without Kubernetes on a free 127.0.0.1 port, checking who
 # sends reports against a shared secret (--report-auth warn
-# --report-token-file), stages a failing cluster by POSTing reports with curl
-# (most with the secret, one without, one with a wrong one), and a second
-# server with --read-token-file on another port. Then runs
-# tests/ui/status-page.test.mjs, which checks the grid against /api/v2/status,
-# takes a screenshot of the failing cluster, stops the first server to see the
-# error banner, and then has the second server's page ask for its read token.
-# The second server is stopped by its PID at the end. Everything started here
-# is stopped on exit, also on failure.
+# --report-token-file), with a node-to-node mesh of 2 peers and 1 s rounds,
+# stages a failing cluster by POSTing reports with curl (most with the
+# secret, one without, one with a wrong one), then stages failing mesh pairs
+# with tests/ui/stage-mesh.mjs (agents that ask for peers and report their
+# probes), and a second server with --read-token-file and the mesh off on
+# another port. Then runs tests/ui/status-page.test.mjs, which checks the grid
+# and the mesh section against /api/v2/status, takes screenshots of the failing
+# cluster, stops the first server to see the error banner, and then has the
+# second server's page ask for its read token. The second server is stopped by
+# its PID at the end. Everything started here is stopped on exit, also on
+# failure.
 #
 # Installs what is missing: chromium with apt (needs root), playwright-core
 # with `npm ci` into tests/ui/node_modules (git-ignored).
 # Variables: UI_TEST_PORT (default: a free port); UPDATE_SCREENSHOT=1 writes the
-# screenshot to doc/status-page.png (the one the docs show) instead of
-# target/ui-test/status-page.png, so that a test run leaves the tree clean.
+# screenshots to doc/status-page.png and doc/status-page-mesh.png (the ones the
+# docs show) instead of target/ui-test/, so that a test run leaves the tree clean.
 set -euo pipefail
 # shellcheck source=hack/lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -27,8 +30,10 @@ cd "$ROOT"
 CHROMIUM=/usr/bin/chromium
 if [[ ${UPDATE_SCREENSHOT:-0} == 1 ]]; then
   SCREENSHOT=$ROOT/doc/status-page.png
+  SCREENSHOT_MESH=$ROOT/doc/status-page-mesh.png
 else
   SCREENSHOT=$ROOT/target/ui-test/status-page.png
+  SCREENSHOT_MESH=$ROOT/target/ui-test/status-page-mesh.png
   mkdir -p "$(dirname "$SCREENSHOT")"
 fi
 
@@ -40,8 +45,8 @@ else
   apt_install chromium
   [[ -x $CHROMIUM ]] || die "$CHROMIUM still missing after installing chromium"
 fi
-for tool in node npm; do
-  command -v "$tool" >/dev/null || die "$tool is needed (Debian: apt-get install -y nodejs npm)"
+for tool in node npm jq; do
+  command -v "$tool" >/dev/null || die "$tool is needed (Debian: apt-get install -y nodejs npm jq)"
 done
 want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' tests/ui/package.json)
 have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' tests/ui/node_modules/playwright-core/package.json 2>/dev/null || true)
@@ -83,19 +88,24 @@ printf '%s\n' "$READ_TOKEN" >"$LOGS/read-token"
 # Agents: per node a pod-network agent and a host-network one (`-hostnet` in
 # the name). Interval 600 s stays fresh for the whole test; interval 1 s is
 # outdated 2 s after its report. netchecker-agent-ghost never reports: absent,
-# and with no report it has no node ("").
+# and with no report it has no node (""). The agents of node-a, node-g..node-j
+# and the node named with markup take part in the mesh (stage-mesh.mjs); the
+# others are like the original's agents: no mesh.
 AGENTS=(
   netchecker-agent-a netchecker-agent-hostnet-a
   netchecker-agent-b netchecker-agent-hostnet-b
   netchecker-agent-c netchecker-agent-hostnet-c
   netchecker-agent-d netchecker-agent-e netchecker-agent-x
+  netchecker-agent-g netchecker-agent-hostnet-g
+  netchecker-agent-h netchecker-agent-hostnet-h
+  netchecker-agent-i netchecker-agent-j
   netchecker-agent-ghost
 )
 expected=$(IFS=,; echo "${AGENTS[*]}")
 say "starting netchecker-server on $SERVER"
 start_and_wait_ready "$LOGS/server.log" "http://$SERVER/healthz" \
   "$BIN" --kube=false --endpoint "$SERVER" --startup-grace 0 --check-interval 1 --expected-agents "$expected" \
-  --report-auth warn --report-token-file "$LOGS/report-token"
+  --report-auth warn --report-token-file "$LOGS/report-token" --mesh-peers 2 --mesh-round 1
 SERVER_PID=$BG_PID
 
 OK_DNS='{"netchecker-service":["10.233.0.10"]}'
@@ -131,7 +141,36 @@ post netchecker-agent-e "$(report node-e netchecker-agent-e 600 "$OK_DNS" "$OK_P
 XSS_NODE='node-<img src=x onerror=window.__xss=1>'
 post netchecker-agent-x "$(report "$XSS_NODE" netchecker-agent-x 600)"
 
-EXPECT_JSON=$(printf '{"node-a":"healthy","node-b":"pod_network_down","node-c":"unreachable","":"unreachable","node-d":"dns_failure","node-e":"probe_failures","%s":"healthy"}' "$XSS_NODE")
+# The mesh, as agents that serve it report it: node-a on both networks, node-g
+# and node-h on both, node-i, node-j and the node named with markup on the pod
+# network. On the pod network node-g and node-h cannot reach each other, node-i
+# connects to node-j but the padded transfer fails (MTU), node-j cannot reach
+# the node named with markup; on the host network node-g's probes of node-h are
+# slow. Every other pair answers.
+MESH_PLAN=$(jq -nc --arg x "$XSS_NODE" '{
+  agents: [
+    {name: "netchecker-agent-a", node: "node-a"}, {name: "netchecker-agent-hostnet-a", node: "node-a"},
+    {name: "netchecker-agent-g", node: "node-g"}, {name: "netchecker-agent-hostnet-g", node: "node-g"},
+    {name: "netchecker-agent-h", node: "node-h"}, {name: "netchecker-agent-hostnet-h", node: "node-h"},
+    {name: "netchecker-agent-i", node: "node-i"}, {name: "netchecker-agent-j", node: "node-j"},
+    {name: "netchecker-agent-x", node: $x}],
+  fail: [
+    {from: "node-g", to: "node-h", network: "pod", outcome: "connect_failed", error: "connect: connection timed out"},
+    {from: "node-h", to: "node-g", network: "pod", outcome: "connect_failed", error: "connect: connection timed out"},
+    {from: "node-i", to: "node-j", network: "pod", outcome: "transfer_failed", error: "no answer within 2 s"},
+    {from: "node-j", to: $x, network: "pod", outcome: "connect_failed", error: "connect: no route to host"},
+    {from: "node-g", to: "node-h", network: "host", outcome: "slow"}]}')
+say "staging the mesh (tests/ui/stage-mesh.mjs)"
+BASE_URL="http://$SERVER/" REPORT_TOKEN=$REPORT_TOKEN MESH_PLAN=$MESH_PLAN node tests/ui/stage-mesh.mjs >&2 ||
+  die "staging the mesh failed"
+
+EXPECT_JSON=$(jq -nc --arg x "$XSS_NODE" '{"node-a": "healthy", "node-b": "pod_network_down", "node-c": "unreachable",
+  "": "unreachable", "node-d": "dns_failure", "node-e": "probe_failures", "node-g": "mesh_partition",
+  "node-h": "mesh_partition", "node-i": "mesh_mtu", "node-j": "mesh_partition", ($x): "mesh_partition"}')
+# The failing pairs the server must show: [from, to, network, kind].
+EXPECT_PAIRS_JSON=$(jq -nc --arg x "$XSS_NODE" '[["node-g", "node-h", "pod", "unreachable"],
+  ["node-h", "node-g", "pod", "unreachable"], ["node-i", "node-j", "pod", "mtu"], ["node-j", $x, "pod", "unreachable"],
+  ["node-g", "node-h", "host", "slow"]]')
 # Who sent each agent's last report, as the server must have checked it (an
 # agent that never reported has no result).
 EXPECT_AUTH_JSON='{"netchecker-agent-hostnet-b":"missing","netchecker-agent-d":"invalid","netchecker-agent-ghost":null}'
@@ -144,7 +183,7 @@ say "starting netchecker-server with --read-token-file on $LOCKED"
 start_and_wait_ready "$LOGS/locked.log" "http://$LOCKED/healthz" \
   "$BIN" --kube=false --endpoint "$LOCKED" --startup-grace 0 --check-interval 1 \
   --expected-agents netchecker-agent-a,netchecker-agent-hostnet-a,netchecker-agent-b,netchecker-agent-hostnet-b \
-  --read-token-file "$LOGS/read-token"
+  --read-token-file "$LOGS/read-token" --mesh-peers 0
 LOCKED_PID=$BG_PID
 # Reports need no read token.
 post_to "$LOCKED" netchecker-agent-a "$(report node-a netchecker-agent-a 600)"
@@ -154,7 +193,8 @@ post_to "$LOCKED" netchecker-agent-hostnet-b "$(report node-b netchecker-agent-h
 
 say "running tests/ui/status-page.test.mjs in headless chromium"
 BASE_URL="http://$SERVER/" SERVER_PID=$SERVER_PID EXPECT_JSON=$EXPECT_JSON EXPECT_AUTH_JSON=$EXPECT_AUTH_JSON \
-  PAGE_FILE="$ROOT/crates/server/assets/status.html" SCREENSHOT=$SCREENSHOT EXTRA_REPORT=$EXTRA_REPORT \
+  EXPECT_PAIRS_JSON=$EXPECT_PAIRS_JSON PAGE_FILE="$ROOT/crates/server/assets/status.html" \
+  SCREENSHOT=$SCREENSHOT SCREENSHOT_MESH=$SCREENSHOT_MESH EXTRA_REPORT=$EXTRA_REPORT \
   LOCKED_URL="http://$LOCKED/" READ_TOKEN=$READ_TOKEN \
   node tests/ui/status-page.test.mjs
 

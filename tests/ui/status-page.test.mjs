@@ -8,10 +8,14 @@
 //   EXPECT_AUTH_JSON  {"agent": "missing" | "invalid" | null, ...}: the agents whose last
 //                 report did not prove its sender (the server runs --report-auth warn
 //                 --report-token-file), or that never reported; every other agent's is "ok"
+//   EXPECT_PAIRS_JSON [[from, to, network, kind], ...]: the failing mesh pairs staged
+//                 (the server runs --mesh-peers 2 --mesh-round 1)
 //   PAGE_FILE     crates/server/assets/status.html (what GET / must serve)
 //   SCREENSHOT    where to write the screenshot of the failing cluster
+//   SCREENSHOT_MESH  where to write the screenshot of its mesh section
 //   EXTRA_REPORT  a JSON report for a new node, posted mid-test (without a token) to see the page refresh
 //   LOCKED_URL    http://127.0.0.1:PORT/ of a second server, started with --read-token-file
+//                 and --mesh-peers 0
 //   READ_TOKEN    the token in that file
 // The page's 5 s refresh timer runs on Playwright's fake clock: no sleeping.
 import assert from 'node:assert/strict';
@@ -32,6 +36,8 @@ const PAGE_FILE = env('PAGE_FILE');
 const SCREENSHOT = env('SCREENSHOT');
 const EXTRA = JSON.parse(env('EXTRA_REPORT'));
 const EXPECT_AUTH = JSON.parse(env('EXPECT_AUTH_JSON'));
+const EXPECT_PAIRS = JSON.parse(env('EXPECT_PAIRS_JSON'));
+const SCREENSHOT_MESH = env('SCREENSHOT_MESH');
 const LOCKED = env('LOCKED_URL');
 const READ_TOKEN = env('READ_TOKEN');
 const REFRESH_MS = 5000;
@@ -44,13 +50,29 @@ const CLASS_OF = {
   pod_network_down: 'sev-warn2', host_network_down: 'sev-warn2',
   dns_failure: 'sev-warn', probe_failures: 'sev-warn',
   unreachable: 'sev-crit', agents_late: 'sev-crit',
+  mesh_outbound_down: 'sev-warn2', mesh_inbound_down: 'sev-warn2', mesh_partition: 'sev-warn2', mesh_mtu: 'sev-warn2',
+  mesh_slow: 'sev-warn',
 };
+// What a tile says of the mesh verdicts (the others read as their name).
+const VERDICT_TEXT = {
+  mesh_outbound_down: 'mesh: cannot reach its peers', mesh_inbound_down: 'mesh: peers cannot reach it',
+  mesh_partition: 'mesh: partition', mesh_mtu: 'mesh: MTU blackhole', mesh_slow: 'mesh: slow peers',
+};
+const verdictText = (v) => VERDICT_TEXT[v] || v.replace(/_/g, ' ');
+// The mesh (doc/status-page.md): pair kinds, and the class of each matrix character.
+const KIND_TEXT = { unreachable: 'unreachable', mtu: 'MTU', slow: 'slow' };
+const KIND_RANK = { unreachable: 0, mtu: 1, slow: 2 };
+const CELL_CLASS = { o: 'm-ok', u: 'm-unreachable', m: 'm-mtu', s: 'm-slow', x: 'm-once', '.': 'm-none', '-': 'm-self' };
+const PAIRS_SHOWN = 20;
 const HUE = {
   'sev-ok': ([r, g, b]) => g > r + 40 && g > b + 40, // green
   'sev-warn': ([r, g, b]) => r > g + 30 && g > b + 30, // amber
   'sev-warn2': ([r, g, b]) => r > g + 60 && g > b, // orange
   'sev-crit': ([r, g, b]) => r > g + 80 && r > b + 80, // red
 };
+const rgbOf = (css) => css.match(/\d+/g).map(Number);
+const timeOf = (iso) => Date.parse(String(iso).replace(/(\.\d{3})\d+/, '$1'));
+const pairKey = (p) => JSON.stringify(Array.isArray(p) ? p : [p.from, p.to, p.network, p.kind]);
 const VERDICT_KEYS = Object.keys(CLASS_OF);
 const STATE_KEYS = ['ok', 'absent', 'outdated', 'pending', 'unexpected'];
 
@@ -88,6 +110,46 @@ function assertCounts(counts, s) {
   for (const k of STATE_KEYS) assert.equal(counts[`state:${k}`], String(s.agent_states[k]), `summary count of ${k} agents`);
 }
 
+// A status of `n` mesh nodes (worker-001...) on the pod and host networks, from
+// `base` (a real answer): worker-100 is cut off (every other node fails to reach
+// it), each node probed its 16 ring successors lately; one MTU pair, one slow
+// pair and one unconfirmed failure. The matrix only up to 300 nodes, as the server.
+function bigMesh(base, n) {
+  const names = Array.from({ length: n }, (_, i) => `worker-${String(i + 1).padStart(3, '0')}`);
+  const down = names[99];
+  const t0 = timeOf(base.generated_at);
+  const at = (secondsAgo) => new Date(t0 - secondsAgo * 1000).toISOString();
+  const pod = names.map((_, i) => names.map((__, j) => {
+    const d = (j - i + n) % n;
+    if (i === j) return '-';
+    if (j === 99) return 'u';
+    if (i === 10 && d === 3) return 'm';
+    if (i === 20 && d === 5) return 's';
+    if (i === 30 && d === 7) return 'x';
+    return d <= 16 ? 'o' : '.';
+  }).join(''));
+  const pairs = [
+    { from: names[20], to: names[25], network: 'pod', kind: 'slow', since: at(7200), failures: 120, reason: 'slow', error: '' },
+    { from: names[10], to: names[13], network: 'pod', kind: 'mtu', since: at(3600), failures: 60, reason: 'MTU', error: 'no answer within 2 s' },
+    ...names.filter((x) => x !== down).map((from, i) => ({ from, to: down, network: 'pod', kind: 'unreachable',
+      since: at(600 - i), failures: 10, reason: `most peers cannot reach ${down}`, error: 'connect: connection refused' })),
+  ];
+  const s = structuredClone(base);
+  s.nodes = names.map((node) => ({ node, verdict: node === down ? 'mesh_inbound_down' : 'healthy',
+    reason: node === down ? 'most peers cannot reach it' : '', agents: [] }));
+  const cover = Math.ceil((n - 2) / 7);
+  s.mesh = {
+    enabled: true, peers: 8, round: 29653920, round_seconds: 60,
+    networks: ['pod', 'host'].map((network) => ({ network, members: n, cover_rounds: cover, cover_seconds: cover * 60 })),
+    failing_pairs: pairs,
+    nodes: names.map((node) => ({ node, verdict: node === down ? 'inbound_down' : 'ok',
+      networks: ['pod', 'host'].map((network) => ({ network, membership: 'member', probed: 16, failed: 0,
+        probed_by: 16, failed_by: node === down && network === 'pod' ? 16 : 0 })) })),
+  };
+  if (n <= 300) s.mesh.matrix = { nodes: names, pod, host: pod.map((r) => r.replace(/[umsx]/g, 'o')) };
+  return s;
+}
+
 async function main() {
   step = 'GET / serves the page';
   const index = await fetch(BASE);
@@ -111,6 +173,9 @@ async function main() {
   assert.deepEqual(authOf(status), wantAuth, 'the server checked each report\'s sender as staged');
   assert.equal(status.summary.unauthenticated, Object.values(EXPECT_AUTH).filter((r) => r != null).length);
   log(`API: report senders ${JSON.stringify(EXPECT_AUTH)}, the others ok; ${status.summary.unauthenticated} unauthenticated`);
+  assert.deepEqual(status.mesh.failing_pairs.map(pairKey).sort(), EXPECT_PAIRS.map(pairKey).sort(),
+    'the server confirmed the staged failing pairs');
+  log(`API: mesh of ${status.mesh.matrix.nodes.length} nodes, ${status.mesh.failing_pairs.length} failing pairs`);
 
   const profile = mkdtempSync(join(tmpdir(), 'netchecker-ui-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
@@ -148,6 +213,7 @@ async function browserPhases(ctx, status) {
   const rendered = await tiles.evaluateAll((els) => els.map((e) => ({
     node: e.dataset.node, verdict: e.dataset.verdict, cls: e.className, tag: e.tagName,
     name: e.querySelector('.name').textContent, reason: e.querySelector('.reason').textContent,
+    verdictText: e.querySelector('.verdict').textContent,
     title: e.title, color: getComputedStyle(e).borderLeftColor,
   })));
   assert.deepEqual(Object.fromEntries(rendered.map((t) => [t.node, t.verdict])), verdictsOf(status));
@@ -159,6 +225,7 @@ async function browserPhases(ctx, status) {
     const rgb = t.color.match(/\d+/g).map(Number);
     if (HUE[want]) assert.ok(HUE[want](rgb), `tile ${t.node} (${t.verdict}) is coloured ${t.color}, not ${want}`);
     assert.equal(t.name, t.node === '' ? '(no node)' : t.node);
+    assert.equal(t.verdictText, verdictText(t.verdict), `tile ${t.node} names its verdict`);
     // Reasons quote report ages, which move between the page's fetch and ours: compare without numbers.
     if (byNode[t.node].reason) assert.equal(noNumbers(t.reason), noNumbers(byNode[t.node].reason), `tile ${t.node} shows its reason`);
     for (const a of byNode[t.node].agents) {
@@ -284,6 +351,112 @@ async function browserPhases(ctx, status) {
   await page.locator('#filter').fill('');
   assert.equal(await tiles.count(), status.nodes.length);
 
+  step = 'the mesh section lists the failing pairs of the API';
+  const mesh = status.mesh;
+  const meshBox = page.locator('#mesh');
+  assert.equal(await meshBox.isVisible(), true);
+  assert.equal(await meshBox.getAttribute('data-state'), 'on');
+  const pairRows = () => page.locator('#pairs tbody tr').evaluateAll((els) => els.map((e) => ({
+    from: e.dataset.from, to: e.dataset.to, network: e.dataset.network, kind: e.dataset.kind,
+    fromText: e.querySelector('.from').textContent, toText: e.querySelector('.to').textContent,
+    kindText: e.children[2].textContent, kindColor: getComputedStyle(e.children[2]).color, text: e.textContent,
+  })));
+  const shownPairs = await pairRows();
+  assert.deepEqual(shownPairs.map(pairKey).sort(), mesh.failing_pairs.map(pairKey).sort(), 'one row per failing pair');
+  const sinceOf = Object.fromEntries(mesh.failing_pairs.map((p) => [pairKey(p), timeOf(p.since)]));
+  const reasonOf = Object.fromEntries(mesh.failing_pairs.map((p) => [pairKey(p), p]));
+  for (const [i, r] of shownPairs.entries()) {
+    assert.equal(r.fromText, r.from, 'from as text');
+    assert.equal(r.toText, r.to, 'to as text');
+    assert.equal(r.kindText, KIND_TEXT[r.kind], `kind of ${pairKey(r)}`);
+    const p = reasonOf[pairKey(r)];
+    assert.ok(r.text.includes(p.reason), `the row of ${pairKey(r)} shows its reason`);
+    if (p.error) assert.ok(r.text.includes(`last error: ${p.error}`), `the row of ${pairKey(r)} shows the prober's error`);
+    if (i === 0) continue;
+    const q = shownPairs[i - 1];
+    assert.ok(KIND_RANK[q.kind] < KIND_RANK[r.kind] || (KIND_RANK[q.kind] === KIND_RANK[r.kind]
+      && sinceOf[pairKey(q)] <= sinceOf[pairKey(r)]), `worst and oldest first: ${shownPairs.map(pairKey)}`);
+  }
+  assert.ok(HUE['sev-crit'](rgbOf(shownPairs[0].kindColor)), `"unreachable" in red, got ${shownPairs[0].kindColor}`);
+  const hostile = shownPairs.find((r) => r.to.includes('<img'));
+  assert.ok(hostile, 'a failing pair names the node whose name contains markup');
+  assert.equal(await page.locator('img').count(), 0, 'no element was injected from the mesh');
+  assert.equal(await page.evaluate(() => window.__xss), undefined, 'no injected handler ran');
+  assert.equal(await page.locator('#no-pairs').count(), 0);
+  assert.equal(await page.locator('#mesh-peers b').textContent(), String(mesh.peers));
+  assert.equal(await page.locator('#mesh-failing b').textContent(), String(mesh.failing_pairs.length));
+  assert.equal(await page.locator('#mesh-chip').textContent(), `${mesh.failing_pairs.length} failing pairs`);
+  for (const net of mesh.networks) {
+    const chip = await page.locator(`#mesh-facts [data-network="${net.network}"]`).textContent();
+    assert.ok(chip.includes(`${net.members} members`) && chip.includes(`within ${net.cover_rounds} round`), chip);
+  }
+  assert.doesNotMatch(await meshBox.innerText(), /undefined|null|NaN/);
+  log(`mesh: ${shownPairs.length} failing pairs, worst first: ${shownPairs.map((r) => `${r.from} -> ${r.to} ${r.network} ${r.kind}`).join('; ')}`);
+
+  step = 'the matrix: a cell per pair, coloured by its last result';
+  const mx = mesh.matrix;
+  const n = mx.nodes.length;
+  assert.ok(n >= 6 && mx.nodes.some((x) => x.includes('<img')), `the matrix covers the staged mesh: ${mx.nodes}`);
+  const matrixCells = () => page.locator('#matrix .cell').evaluateAll((els) => els.map((e) => ({
+    cls: e.className.split(' '), title: e.title, bg: getComputedStyle(e).backgroundColor,
+  })));
+  const checkMatrix = async (net) => {
+    await until(`the ${net} matrix`, async () => (await page.locator('#matrix').getAttribute('data-network')) === net);
+    assert.equal(await page.locator(`#matrix-${net}`).getAttribute('aria-pressed'), 'true');
+    const cells = await matrixCells();
+    assert.equal(cells.length, n * n, `${n}×${n} cells`);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        const c = cells[i * n + j];
+        const want = CELL_CLASS[mx[net][i][j]];
+        assert.ok(c.cls.includes(want), `${net} ${mx.nodes[i]} -> ${mx.nodes[j]}: class ${c.cls}, want ${want}`);
+        assert.ok(c.title.startsWith(`${mx.nodes[i]} → ${mx.nodes[j]} on the ${net} network: `), c.title);
+      }
+    }
+    return cells;
+  };
+  let cells = await checkMatrix('pod');
+  const failedAt = mx.pod.join('').indexOf('u');
+  const okAt = mx.pod.join('').indexOf('o');
+  assert.ok(failedAt >= 0 && okAt >= 0);
+  const failedBg = cells[failedAt].bg;
+  assert.ok(HUE['sev-crit'](rgbOf(failedBg)), `a failed cell is red, got ${failedBg}`);
+  assert.ok(HUE['sev-ok'](rgbOf(cells[okAt].bg)), `an ok cell is green, got ${cells[okAt].bg}`);
+  assert.match(cells[failedAt].title, /: unreachable \(failing\)$/);
+  const labels = await page.locator('#matrix .lab').allTextContents();
+  assert.deepEqual(labels.slice(1), mx.nodes.map((x, i) => `${i + 1} ${x}`), 'rows labelled with the node names, as text');
+  await page.locator('#matrix .cell').nth(failedAt).hover();
+  assert.equal(await page.locator('#matrix-readout').textContent(), cells[failedAt].title, 'pointing at a cell names it');
+  const legend = await page.locator('#matrix-legend [data-cell]').evaluateAll((els) =>
+    Object.fromEntries(els.map((e) => [e.dataset.cell, e.querySelector('b').textContent])));
+  assert.equal(legend.u, String([...mx.pod.join('')].filter((c) => c === 'u').length), 'the legend counts the unreachable cells');
+  await page.locator('#matrix-host').click();
+  cells = await checkMatrix('host');
+  const slowAt = mx.host.join('').indexOf('s');
+  assert.ok(slowAt >= 0 && cells[slowAt].cls.includes('m-slow'), 'the slow host pair');
+  await page.locator('#matrix-pod').click();
+  await checkMatrix('pod');
+  log(`matrix: ${n}×${n} cells per network, classes match the API; a failed cell is ${failedBg}`);
+
+  step = 'a node\'s panel shows its part of the mesh';
+  const partitioned = status.nodes.find((x) => x.verdict === 'mesh_partition' && !x.node.includes('<'));
+  await tileOf(partitioned.node).click();
+  await until(`the panel of ${partitioned.node}`, async () => (await detail.getAttribute('data-node')) === partitioned.node);
+  assert.equal(await detail.locator('#detail-mesh').textContent(), 'Mesh: partition');
+  const itsPairs = mesh.failing_pairs.filter((p) => p.from === partitioned.node || p.to === partitioned.node);
+  assert.deepEqual((await detail.locator('ul.mesh-pairs li').allTextContents()).length, itsPairs.length);
+  const nets = await detail.locator('ul.mesh-nets li').evaluateAll((els) => els.map((e) => [e.dataset.network, e.dataset.membership]));
+  assert.deepEqual(nets, mesh.nodes.find((x) => x.node === partitioned.node).networks.map((x) => [x.network, x.membership]));
+  await tileOf(podDown.node).click();
+  await until(`the panel of ${podDown.node}`, async () => (await detail.getAttribute('data-node')) === podDown.node);
+  assert.equal(mesh.nodes.find((x) => x.node === podDown.node).verdict, 'no_mesh', `${podDown.node} runs agents without the mesh`);
+  assert.equal(await detail.locator('#detail-mesh').textContent(), 'Mesh: no mesh');
+  assert.ok((await tileOf(podDown.node).getAttribute('title')).includes('mesh: no mesh'));
+  log(`panels: ${partitioned.node} lists ${itsPairs.length} failing pairs; ${podDown.node} has no mesh`);
+
+  await page.locator('#mesh').screenshot({ path: SCREENSHOT_MESH });
+  log(`screenshot: ${SCREENSHOT_MESH}`);
+
   step = 'the page refreshes itself';
   const res = await fetch(new URL(`api/v1/agents/${EXTRA.podname}`, BASE), {
     method: 'POST', body: JSON.stringify(EXTRA), headers: { 'content-type': 'application/json' },
@@ -342,13 +515,114 @@ async function browserPhases(ctx, status) {
   await page.unroute('**/api/v2/status');
   log('unchecked: no report sender column or summary entry; all verified: "all verified"');
 
+  step = 'a mesh of 300 nodes: the whole matrix in small cells, in its own scroll box';
+  // Crafted (the local server cannot stage 300 agents quickly): node 100 is cut off, so
+  // every other node fails to reach it (a red column); each node probed its 16 ring
+  // successors lately, the rest is not probed lately; one MTU, one slow and one
+  // unconfirmed cell.
+  const big = bigMesh(await apiStatus(), 300);
+  await page.route('**/api/v2/status', (route) => route.fulfill({ json: big }));
+  const started = Date.now();
+  await page.clock.runFor(REFRESH_MS);
+  await until('the 300-node matrix', async () => (await page.locator('#matrix').getAttribute('data-nodes')) === '300'
+    || (await page.locator('#matrix').getAttribute('data-nodes')), 20000);
+  const bigCells = page.locator('#matrix .cell');
+  assert.equal(await bigCells.count(), 300 * 300);
+  log(`300 nodes: ${300 * 300} cells on screen ${Date.now() - started} ms after the poll`);
+  const layout = await page.evaluate(() => {
+    const box = document.querySelector('.matrix-box');
+    const cell = document.querySelector('#matrix .cell').getBoundingClientRect();
+    return { cell: [cell.width, cell.height], client: [box.clientWidth, box.clientHeight],
+      scroll: [box.scrollWidth, box.scrollHeight], view: [innerWidth, innerHeight],
+      labels: document.querySelectorAll('#matrix .lab, #matrix .col').length };
+  });
+  assert.ok(layout.cell[0] <= 5 && layout.cell[0] >= 3 && layout.cell[1] === layout.cell[0], `small square cells: ${layout.cell}`);
+  assert.ok(layout.client[0] <= layout.view[0] && layout.client[1] <= layout.view[1], `the box fits the window: ${JSON.stringify(layout)}`);
+  assert.ok(layout.scroll[1] > layout.client[1], 'the rest scrolls inside the box');
+  assert.equal(layout.labels, 0, 'no labels at this size: the tooltip names the pair');
+  const column = await page.evaluate(() => {
+    const all = document.querySelectorAll('#matrix .cell');
+    return Array.from({ length: 300 }, (_, i) => all[i * 300 + 99].className);
+  });
+  assert.deepEqual(column.filter((c, i) => i !== 99 && !c.includes('m-unreachable')), [], 'the red column of the node cut off');
+  assert.equal(await bigCells.nth(10 * 300 + 13).getAttribute('class'), 'cell m-mtu');
+  assert.equal(await bigCells.nth(30 * 300 + 37).getAttribute('class'), 'cell m-once');
+  assert.equal(await bigCells.nth(30 * 300 + 37).getAttribute('title'), 'worker-031 → worker-038 on the pod network: failed once, not confirmed yet');
+  assert.equal(await page.locator('#matrix-legend [data-cell="u"] b').textContent(), '299');
+
+  step = 'a mesh of 300 nodes: the failing pairs, worst and oldest first, the first ones until asked for all';
+  const bigPairs = page.locator('#pairs tbody tr');
+  assert.equal(await bigPairs.count(), PAIRS_SHOWN);
+  assert.equal(await page.locator('#pairs-count').textContent(), `(${big.mesh.failing_pairs.length})`);
+  assert.equal(await page.locator('#pairs-more').textContent(), `show all ${big.mesh.failing_pairs.length} failing pairs`);
+  await page.locator('#pairs-more').click();
+  assert.equal(await bigPairs.count(), big.mesh.failing_pairs.length);
+  const order = await pairRows();
+  assert.deepEqual(order.slice(0, 2).map((r) => r.from), ['worker-001', 'worker-002'], 'the oldest unreachable pair first');
+  assert.deepEqual(order.slice(-2).map((r) => r.kind), ['mtu', 'slow'], 'MTU, then slow, after every unreachable pair');
+  await page.locator('#pairs-more').click();
+  assert.equal(await bigPairs.count(), PAIRS_SHOWN);
+
+  step = 'a mesh of 300 nodes: a poll changes only the cells that changed';
+  await page.evaluate(() => { window.__cell = document.querySelectorAll('#matrix .cell')[1]; });
+  const healed = structuredClone(big);
+  healed.mesh.matrix.pod[0] = `-u${healed.mesh.matrix.pod[0].slice(2)}`;
+  await page.unroute('**/api/v2/status');
+  await page.route('**/api/v2/status', (route) => route.fulfill({ json: healed }));
+  await page.clock.runFor(REFRESH_MS);
+  await until('the changed cell', async () => (await bigCells.nth(1).getAttribute('class')) === 'cell m-unreachable'
+    || (await bigCells.nth(1).getAttribute('class')));
+  assert.ok(await page.evaluate(() => window.__cell === document.querySelectorAll('#matrix .cell')[1]), 'the same cell, patched');
+  log('300 nodes: small cells in a scroll box, a red column, 20 failing pairs until "show all"; a poll patches the cells');
+
+  step = 'a mesh of 301 nodes: no matrix, the note says why';
+  await page.unroute('**/api/v2/status');
+  await page.route('**/api/v2/status', (route) => route.fulfill({ json: bigMesh(big, 301) }));
+  await page.clock.runFor(REFRESH_MS);
+  await page.locator('#matrix-note').waitFor({ state: 'visible', timeout: 10000 });
+  assert.equal(await page.locator('#matrix-note').textContent(),
+    'The matrix is shown up to 300 nodes; 301 take part in this mesh. The failing pairs above list every problem.');
+  assert.equal(await page.locator('#matrix-view').isVisible(), false);
+  assert.equal(await bigCells.count(), 0);
+  assert.equal(await bigPairs.count(), PAIRS_SHOWN, 'the failing pairs are listed at any size');
+
+  step = 'a mesh without failing pairs, and a server without the mesh';
+  const calm = await apiStatus();
+  calm.mesh.failing_pairs = [];
+  calm.mesh.matrix.pod = calm.mesh.matrix.pod.map((r) => r.replace(/[umsx]/g, 'o'));
+  calm.mesh.matrix.host = calm.mesh.matrix.host.map((r) => r.replace(/[umsx]/g, 'o'));
+  await page.unroute('**/api/v2/status');
+  await page.route('**/api/v2/status', (route) => route.fulfill({ json: calm }));
+  await page.clock.runFor(REFRESH_MS);
+  await page.locator('#no-pairs').waitFor({ state: 'visible', timeout: 10000 });
+  assert.match(await page.locator('#no-pairs').textContent(), /^No failing pairs/);
+  assert.equal(await page.locator('#mesh-chip').textContent(), '0 failing pairs');
+  assert.equal(await page.locator('#matrix .m-unreachable').count(), 0);
+  const old = await apiStatus();
+  delete old.mesh;
+  await page.unroute('**/api/v2/status');
+  await page.route('**/api/v2/status', (route) => route.fulfill({ json: old }));
+  await page.clock.runFor(REFRESH_MS);
+  await until('the mesh section of a server without the mesh', async () => (await meshBox.getAttribute('data-state')) === 'absent');
+  assert.equal(await page.locator('#mesh-off').textContent(), 'This server does not report a node-to-node mesh (a version without it).');
+  assert.equal(await page.locator('#mesh-on').isVisible(), false);
+  assert.equal(await page.locator('#mesh-chip').textContent(), 'not reported by this server');
+  assert.equal(await page.locator('#matrix .cell').count(), 0);
+  await page.unroute('**/api/v2/status');
+  await page.clock.runFor(REFRESH_MS);
+  await until('the mesh of the server again', async () => (await meshBox.getAttribute('data-state')) === 'on'
+    && (await page.locator('#matrix .cell').count()) === n * n);
+  log('no failing pairs: "No failing pairs"; without the mesh: said so; the real mesh is back');
+
   step = 'dark mode';
   await page.emulateMedia({ colorScheme: 'dark' });
   const dark = await page.evaluate(() => [getComputedStyle(document.body).backgroundColor,
-    getComputedStyle(document.querySelector('#grid .sev-crit')).borderLeftColor]);
-  const [bg, crit] = dark.map((c) => c.match(/\d+/g).map(Number));
+    getComputedStyle(document.querySelector('#grid .sev-crit')).borderLeftColor,
+    getComputedStyle(document.querySelector('#matrix .m-unreachable')).backgroundColor]);
+  const [bg, crit, failedCell] = dark.map((c) => c.match(/\d+/g).map(Number));
   assert.ok(bg.every((v) => v < 60), `dark background, got ${dark[0]}`);
   assert.ok(HUE['sev-crit'](crit), `red stays red in dark mode, got ${dark[1]}`);
+  assert.ok(HUE['sev-crit'](failedCell), `a failed matrix cell stays red in dark mode, got ${dark[2]}`);
   await page.emulateMedia({ colorScheme: 'light' });
 
   step = '503: the page says why and keeps the last data';
@@ -395,6 +669,7 @@ async function browserPhases(ctx, status) {
   assert.match(await banner.textContent(), /Cannot load api\/v2\/status/);
   assert.equal(await tiles.count(), status.nodes.length + 1, 'the last data stays on screen');
   assert.ok(await page.locator('#grid.stale').count(), 'the kept data is marked stale');
+  assert.ok(await page.locator('#mesh.stale').count(), 'the kept mesh is marked stale');
   log(`server stopped: banner "${await banner.textContent()}"`);
 
   assert.deepEqual(problems, [], 'no script errors, CSP refusals or dialogs');
@@ -484,6 +759,11 @@ async function readTokenPhases(ctx) {
     verdictsOf(status));
   assertCounts(await summaryCounts(page), status.summary);
   assert.equal(await page.locator('#unauth').count(), 0, 'this server does not check report senders');
+  assert.equal(await page.locator('#mesh').getAttribute('data-state'), 'off', 'this server runs --mesh-peers 0');
+  assert.equal(await page.locator('#mesh-off').textContent(),
+    'The node-to-node mesh is off: the server runs with --mesh-peers 0, so agents probe only the server.');
+  assert.equal(await page.locator('#mesh-on').isVisible(), false);
+  assert.equal(await page.locator('#mesh-chip').textContent(), 'off');
   assert.doesNotMatch(await page.locator('#summary').innerText(), /null|undefined|report senders/i);
   const kept = await stored();
   assert.equal(kept.local, 0, 'nothing in localStorage');
@@ -547,6 +827,7 @@ async function readTokenPhases(ctx) {
   assert.equal(await page.locator('#summary').isVisible(), false);
   assert.equal(await page.locator('#forget').isVisible(), false);
   assert.equal(await loginError.isVisible(), false);
+  assert.equal(await page.locator('#mesh').isVisible(), false, 'no mesh without a token');
   assert.deepEqual((await stored()).session, [], 'forgotten: nothing in sessionStorage');
   await until('a request without the token', async () => sent.at(-1) === '' || sent.at(-1));
   await page.reload();
