@@ -1,16 +1,19 @@
 //! The mesh's series: per node and network, probes sent and received by
 //! result; one round-trip histogram per network; failing pairs by kind;
 //! members per network. No series per pair: a cluster of N nodes has at
-//! most 16·N probe series, whatever K.
+//! most 8·N probe series (4 per network it takes part in), whatever K.
 //!
 //! A node's series exist while it takes part and go when it leaves
 //! ([`MeshSeries::members`]).
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{MetricFamily, MetricType};
+use prometheus::{HistogramOpts, HistogramVec, IntGaugeVec, Opts, Registry};
 
+use super::families::{counter_metric, desc, family, label_pairs};
 use super::register;
 use crate::mesh::Network;
 use crate::mesh::judge::PairKind;
@@ -20,34 +23,96 @@ const RTT_BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0, 10.0,
 ];
 
-/// The (node, network) pairs that have probe series.
-type Labelled = Arc<Mutex<HashSet<(Box<str>, Network)>>>;
-
-#[derive(Clone)]
-pub struct MeshSeries {
-    probes: IntCounterVec,
-    rtt: HistogramVec,
-    failing: IntGaugeVec,
-    members: IntGaugeVec,
-    /// (node, network) pairs that have probe series.
-    labelled: Labelled,
-}
-
 const DIRECTIONS: [&str; 2] = ["out", "in"];
 const RESULTS: [&str; 2] = ["ok", "failed"];
 
+/// One node's probe counts on one network, by direction then result.
+type Counts = [[u64; 2]; 2];
+
+/// The probe counters, kept as a few words per node and network and turned
+/// into `netchecker_mesh_probes_total` only when scraped: as `prometheus`
+/// vector children (about 1 KB and a dozen allocations each) the 8 series
+/// of each of 5,000 nodes took tens of megabytes, and every probe result
+/// hashed four label values twice.
+#[derive(Clone)]
+struct ProbeCounters(Arc<ProbeCountersInner>);
+
+struct ProbeCountersInner {
+    desc: Desc,
+    /// By network index, then node.
+    nodes: Mutex<[HashMap<Box<str>, Counts>; 2]>,
+}
+
+impl ProbeCounters {
+    fn new() -> prometheus::Result<Self> {
+        Ok(Self(Arc::new(ProbeCountersInner {
+            desc: desc(
+                "netchecker_mesh_probes_total",
+                "Mesh probes by node and network: sent by the node (direction out) or aimed at it (in), by result (ok, failed; slow counts as failed)",
+                &["direction", "network", "node", "result"],
+            )?,
+            nodes: Mutex::default(),
+        })))
+    }
+
+    fn nodes(&self) -> MutexGuard<'_, [HashMap<Box<str>, Counts>; 2]> {
+        // Each update is one addition: a panic cannot leave it half done.
+        self.0.nodes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Add one to `node`'s count, making its entry on first use only.
+fn bump(map: &mut HashMap<Box<str>, Counts>, node: &str, direction: usize, result: usize) {
+    if let Some(c) = map.get_mut(node) {
+        c[direction][result] += 1;
+    } else {
+        let mut c = Counts::default();
+        c[direction][result] = 1;
+        map.insert(node.into(), c);
+    }
+}
+
+impl Collector for ProbeCounters {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.0.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let nodes = self.nodes();
+        let mut metrics = Vec::with_capacity(nodes.iter().map(|m| m.len() * 4).sum());
+        for network in Network::ALL {
+            for (node, counts) in &nodes[network.index()] {
+                for (d, direction) in DIRECTIONS.iter().enumerate() {
+                    for (r, result) in RESULTS.iter().enumerate() {
+                        metrics.push(counter_metric(
+                            label_pairs(&[
+                                ("direction", direction),
+                                ("network", network.as_str()),
+                                ("node", node),
+                                ("result", result),
+                            ]),
+                            counts[d][r],
+                        ));
+                    }
+                }
+            }
+        }
+        drop(nodes);
+        vec![family(&self.0.desc, MetricType::COUNTER, metrics)]
+    }
+}
+
+#[derive(Clone)]
+pub struct MeshSeries {
+    probes: ProbeCounters,
+    rtt: HistogramVec,
+    failing: IntGaugeVec,
+    members: IntGaugeVec,
+}
+
 impl MeshSeries {
     pub fn new(r: &Registry) -> prometheus::Result<Self> {
-        let probes = register(
-            r,
-            IntCounterVec::new(
-                Opts::new(
-                    "netchecker_mesh_probes_total",
-                    "Mesh probes by node and network: sent by the node (direction out) or aimed at it (in), by result (ok, failed; slow counts as failed)",
-                ),
-                &["node", "network", "direction", "result"],
-            )?,
-        )?;
+        let probes = register(r, ProbeCounters::new()?)?;
         let rtt = register(
             r,
             HistogramVec::new(
@@ -91,28 +156,22 @@ impl MeshSeries {
             rtt,
             failing,
             members,
-            labelled: Arc::default(),
         })
     }
 
     /// `from` on `network` probed `to`: one result.
     pub fn probe(&self, network: Network, from: &str, to: &str, failed: bool, rtt_us: Option<u64>) {
-        let net = network.as_str();
-        let result = RESULTS[usize::from(failed)];
-        self.probes
-            .with_label_values(&[from, net, "out", result])
-            .inc();
-        self.probes
-            .with_label_values(&[to, net, "in", result])
-            .inc();
-        if let Some(us) = rtt_us {
-            self.rtt.with_label_values(&[net]).observe(us as f64 / 1e6);
+        let result = usize::from(failed);
+        {
+            let mut nodes = self.probes.nodes();
+            let map = &mut nodes[network.index()];
+            bump(map, from, 0, result);
+            bump(map, to, 1, result);
         }
-        let mut labelled = self.labelled.lock().unwrap_or_else(PoisonError::into_inner);
-        for node in [from, to] {
-            if !labelled.contains(&(node.into(), network)) {
-                labelled.insert((node.into(), network));
-            }
+        if let Some(us) = rtt_us {
+            self.rtt
+                .with_label_values(&[network.as_str()])
+                .observe(us as f64 / 1e6);
         }
     }
 
@@ -134,20 +193,10 @@ impl MeshSeries {
                 .with_label_values(&[n.as_str()])
                 .set(i64::try_from(members[n.index()]).unwrap_or(i64::MAX));
         }
-        let mut labelled = self.labelled.lock().unwrap_or_else(PoisonError::into_inner);
-        labelled.retain(|(node, network)| {
-            if is_member(*network, node) {
-                return true;
-            }
-            for d in DIRECTIONS {
-                for r in RESULTS {
-                    let _ = self
-                        .probes
-                        .remove_label_values(&[node, network.as_str(), d, r]);
-                }
-            }
-            false
-        });
+        let mut nodes = self.probes.nodes();
+        for n in Network::ALL {
+            nodes[n.index()].retain(|node, _| is_member(n, node));
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! The series with one value per agent or per pod live in their own
 //! module, [`per_agent`], kept compactly and rendered at scrape time.
 
+mod families;
 pub mod mesh;
 pub mod per_agent;
 

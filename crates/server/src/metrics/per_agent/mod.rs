@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use netchecker_wire::ProbeResult;
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
+use prometheus::proto::{self, MetricFamily, MetricType};
+
+use super::families::{counter_metric, desc, family, gauge_metric, label_pairs};
 
 /// The original's eight probe gauges, in `ProbeResult` field order.
 const PROBE_GAUGES: [(&str, &str); 8] = [
@@ -132,52 +134,6 @@ struct PerAgentInner {
     report_age: Desc,
     clock_skew: Desc,
     state: Mutex<SeriesState>,
-}
-
-fn desc(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<Desc> {
-    Desc::new(
-        name.to_owned(),
-        help.to_owned(),
-        labels.iter().map(|l| (*l).to_owned()).collect(),
-        HashMap::new(),
-    )
-}
-
-fn label_pairs(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
-    pairs
-        .iter()
-        .map(|(name, value)| {
-            let mut p = LabelPair::default();
-            p.set_name((*name).to_owned());
-            p.set_value((*value).to_owned());
-            p
-        })
-        .collect()
-}
-
-fn family(d: &Desc, kind: MetricType, metrics: Vec<proto::Metric>) -> MetricFamily {
-    let mut f = MetricFamily::default();
-    f.set_name(d.fq_name.clone());
-    f.set_help(d.help.clone());
-    f.set_field_type(kind);
-    f.set_metric(metrics);
-    f
-}
-
-fn counter_metric(labels: Vec<LabelPair>, value: u64) -> proto::Metric {
-    let mut c = proto::Counter::default();
-    c.set_value(value as f64);
-    let mut m = proto::Metric::from_label(labels);
-    m.set_counter(c);
-    m
-}
-
-fn gauge_metric(labels: Vec<LabelPair>, value: f64) -> proto::Metric {
-    let mut g = proto::Gauge::default();
-    g.set_value(value);
-    let mut m = proto::Metric::from_label(labels);
-    m.set_gauge(g);
-    m
 }
 
 impl PerAgentSeries {
