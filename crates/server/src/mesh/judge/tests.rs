@@ -166,3 +166,26 @@ fn pairs_off_the_ring_or_too_old_do_not_count() {
     assert_eq!(e.members, [3, 0]);
     assert_eq!(e.cover_rounds, [Some(1), None]);
 }
+
+#[test]
+fn a_node_slow_to_every_peer_is_slow_not_down() {
+    let rings = [Ring::new(NODES), Ring::new([])];
+    let slow: Vec<(&str, &str, PairOutcome, u32)> = NODES[1..]
+        .iter()
+        .map(|to| ("n1", *to, PairOutcome::Slow, 2))
+        .collect();
+    let pairs = full_mesh(&NODES, &slow);
+    let e = judged(&pairs, &rings);
+    assert_eq!(e.failing.len(), 4, "the slow pairs are still listed");
+    assert!(e.failing.iter().all(|p| p.kind == PairKind::Slow));
+    assert_eq!(e.verdict("n1"), MeshVerdict::Slow);
+    assert_eq!(e.nodes["n1"][0].failed, 0, "slow is not a failure to reach");
+    // The same pairs unreachable: the node's outbound path is down.
+    let down: Vec<_> = slow
+        .iter()
+        .map(|(a, b, _, n)| (*a, *b, PairOutcome::Unreachable, *n))
+        .collect();
+    let pairs = full_mesh(&NODES, &down);
+    let e = judged(&pairs, &rings);
+    assert_eq!(e.verdict("n1"), MeshVerdict::OutboundDown);
+}
