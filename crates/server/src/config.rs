@@ -16,6 +16,9 @@ use crate::app::Settings;
 use crate::auth::Mode;
 use crate::domain::Policy;
 use crate::mesh::pairs::MeshSettings;
+
+/// The largest `--mesh-peers`: half of what one answer may hand out.
+const MAX_MESH_PEERS: u64 = netchecker_wire::mesh::MAX_PEERS as u64 / 2;
 use crate::podview::DEFAULT_AGENT_SELECTOR;
 use crate::webhook::WebhookSettings;
 
@@ -154,9 +157,11 @@ pub struct Config {
     #[arg(long, env = "NETCHECKER_WEBHOOK_MAX_ATTEMPTS", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
     pub webhook_max_attempts: u32,
 
-    /// Peers each node probes (and is probed by) per mesh round; 0 turns
-    /// the node-to-node mesh off. Only agents that ask for peers take part.
-    #[arg(long, env = "NETCHECKER_MESH_PEERS", default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=netchecker_wire::mesh::MAX_PEERS as u64))]
+    /// Peers each node probes (and is probed by) per mesh round, at most
+    /// 32 so that an answer's 64 peers always leave room for re-probes of
+    /// failing pairs; 0 turns the node-to-node mesh off. Only agents that
+    /// ask for peers take part.
+    #[arg(long, env = "NETCHECKER_MESH_PEERS", default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=MAX_MESH_PEERS))]
     pub mesh_peers: u64,
 
     /// Seconds per mesh round: the assignment rotates every round. Set it to
