@@ -50,6 +50,15 @@ run netchecker-server hostile
 run netchecker-server chaos
 run netchecker-agent resilience
 
+# The mesh assignment's coverage at 5,000 nodes (ignored in `make test`:
+# minutes in a debug build, seconds in release).
+echo "== netchecker-server: mesh cover at 5000 nodes" | tee -a "$log"
+if ! "$CARGO" test --release -q -p netchecker-server --lib -- --ignored \
+    mesh::assign::tests::every_ordered_pair_is_probed_within_the_cover_time_at_5000_nodes \
+    2>&1 | tee -a "$log"; then
+    failed+=("netchecker-server/mesh cover at 5000 nodes")
+fi
+
 echo
 echo "figures:"
 grep -E '(^|[.])(flood|stalls|bad bodies|churn|410 on every watch|agent)' "$log" || true

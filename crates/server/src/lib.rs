@@ -8,13 +8,16 @@
 // Layers, each calling only into the ones above it in this list (no
 // module imports one that imports it back; `make lint` checks it):
 //   domain                          the vocabulary, pure
-//   verdict, limits, diagnosis,
-//   evaluation                      the rules, pure
-//   cache, podview, auth, secret,
+//   verdict, limits, padding,
+//   diagnosis, mesh, evaluation     the rules, pure (mesh also keeps its
+//                                   pairs and roster)
+//   cache, podview, secret, auth,
 //   lograte                         the state
-//   metrics, nodes, status, webhook what the state is rendered into
+//   serve, metrics, nodes, status,
+//   webhook                         what the state is rendered into
+//                                   (serve: the accept loop metrics count)
 //   app, ingest, round              the core that ties them together
-//   api, watch, serve, config       the edges: HTTP, Kubernetes, flags
+//   api, watch, config              the edges: HTTP, Kubernetes, flags
 // doc/architecture.md is the map.
 
 /// HTTP routes and handlers.
