@@ -611,9 +611,9 @@ def _():
     assert [x["metadata"]["name"] for x in d if x["kind"] == "NetworkPolicy"] == ["netchecker-server"]
 
 
-@check("mesh: the schema refuses peers outside 1..64, a round over an hour, port 0")
+@check("mesh: the schema refuses peers outside 1..32, a round over an hour, port 0")
 def _():
-    for bad in ("mesh.peers=0", "mesh.peers=65", "mesh.round=3601", "mesh.podPort=0", "mesh.hostPort=70000",
+    for bad in ("mesh.peers=0", "mesh.peers=33", "mesh.round=3601", "mesh.podPort=0", "mesh.hostPort=70000",
                 "mesh.timeout=0", "agent.reportInterval=3601"):
         r = subprocess.run(["helm", "template", "x", str(CHART), "--set", bad], capture_output=True, text=True)
         assert r.returncode != 0 and bad.split("=")[0].split(".")[1] in r.stderr, (bad, r.stderr)
