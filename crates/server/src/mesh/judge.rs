@@ -13,7 +13,9 @@
 //!   did not, **slow** when it completed over the slow threshold).
 //!
 //! A failing pair explained by one node's broken path counts against that
-//! node alone, not against the peer it happened to probe.
+//! node alone, not against the peer it happened to probe. A node may have
+//! both paths broken (one that sends nothing also answers no probe): each
+//! explains its own pairs, and the node shows the outbound verdict.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -87,6 +89,13 @@ pub struct NodeCounts {
     pub failed_by: usize,
 }
 
+/// Whether a node's outbound and inbound paths are broken on one network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Paths {
+    pub outbound: bool,
+    pub inbound: bool,
+}
+
 /// The mesh part of the evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct MeshEvaluation<'a> {
@@ -102,6 +111,8 @@ pub struct MeshEvaluation<'a> {
     pub nodes: BTreeMap<&'a str, [NodeCounts; 2]>,
     /// The node's verdict and the networks where it holds.
     pub verdicts: BTreeMap<&'a str, (MeshVerdict, [bool; 2])>,
+    /// The nodes with a broken path, by network.
+    pub broken: BTreeMap<&'a str, [Paths; 2]>,
 }
 
 impl MeshEvaluation<'_> {
@@ -114,21 +125,22 @@ impl MeshEvaluation<'_> {
     pub fn pair_reason(&self, p: &FailingPair<'_>) -> String {
         let net = p.network.as_str();
         let (from, to) = (p.from, p.to);
-        let explained = |node: &str, v: MeshVerdict| {
-            self.verdicts
+        let paths = |node: &str| {
+            self.broken
                 .get(node)
-                .is_some_and(|(verdict, nets)| *verdict == v && nets[p.network.index()])
+                .map(|b| b[p.network.index()])
+                .unwrap_or_default()
         };
         let runs = match p.failures {
             1 => "1 probe".to_owned(),
             n => format!("{n} probes in a row"),
         };
-        if explained(from, MeshVerdict::OutboundDown) {
+        if paths(from).outbound {
             return format!(
                 "{from} cannot reach most of its peers on the {net} network, {to} among them: {from}'s outbound path is broken"
             );
         }
-        if explained(to, MeshVerdict::InboundDown) {
+        if paths(to).inbound {
             return format!(
                 "most peers cannot reach {to} on the {net} network, {from} among them: {to}'s inbound path is broken"
             );
@@ -200,12 +212,28 @@ impl MeshEvaluation<'_> {
             v.join(", ")
         };
         match verdict {
-            MeshVerdict::OutboundDown => format!(
-                "cannot reach {} of the {} peers it probed on {networks} ({}): this node's outbound path is broken",
-                sum(|c| c.failed),
-                sum(|c| c.probed),
-                others(true)
-            ),
+            MeshVerdict::OutboundDown => {
+                let inbound_too = self.broken.get(node).is_some_and(|b| {
+                    Network::ALL
+                        .iter()
+                        .any(|n| nets[n.index()] && b[n.index()].inbound)
+                });
+                let inbound = if inbound_too {
+                    format!(
+                        ", and {} of the {} peers that probed it cannot reach it",
+                        sum(|c| c.failed_by),
+                        sum(|c| c.probed_by)
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    "cannot reach {} of the {} peers it probed on {networks} ({}){inbound}: this node's outbound path is broken",
+                    sum(|c| c.failed),
+                    sum(|c| c.probed),
+                    others(true)
+                )
+            }
             MeshVerdict::InboundDown => format!(
                 "{} of the {} peers that probed it cannot reach it on {networks} ({}): this node's inbound path is broken",
                 sum(|c| c.failed_by),
@@ -289,26 +317,34 @@ pub fn judge<'a>(
     }
     failing.sort_by(|(a, ..), (b, ..)| (a.network, a.from, a.to).cmp(&(b.network, b.from, b.to)));
     let mostly = |failed: usize, of: usize| of >= 2 && failed * 2 > of;
+    // Each node's broken paths by network: both may hold at once (a node
+    // that can send nothing also answers no probe), and each explains its
+    // own pairs, whichever verdict is shown.
+    let broken: Vec<[Paths; 2]> = counts
+        .iter()
+        .map(|c| {
+            c.map(|c| Paths {
+                outbound: mostly(c.failed, c.probed),
+                inbound: mostly(c.failed_by, c.probed_by),
+            })
+        })
+        .collect();
     let mut verdicts: Vec<Option<(MeshVerdict, [bool; 2])>> = vec![None; names.len()];
-    for (node, c) in counts.iter().enumerate() {
+    for (node, paths) in broken.iter().enumerate() {
         for network in Network::ALL {
-            let c = c[network.index()];
-            if mostly(c.failed, c.probed) {
+            let p = paths[network.index()];
+            if p.outbound {
                 mark(&mut verdicts[node], MeshVerdict::OutboundDown, network);
-            } else if mostly(c.failed_by, c.probed_by) {
+            } else if p.inbound {
                 mark(&mut verdicts[node], MeshVerdict::InboundDown, network);
             }
         }
     }
-    let has = |v: &Option<(MeshVerdict, [bool; 2])>, network: Network, verdict: MeshVerdict| {
-        v.is_some_and(|v| v.0 == verdict && v.1[network.index()])
-    };
     let mut pair_marks = Vec::new();
     for (p, f, t) in &failing {
         // Explained by one node's broken path: that node only.
-        if has(&verdicts[*f], p.network, MeshVerdict::OutboundDown)
-            || has(&verdicts[*t], p.network, MeshVerdict::InboundDown)
-        {
+        let i = p.network.index();
+        if broken[*f][i].outbound || broken[*t][i].inbound {
             continue;
         }
         let verdict = match p.kind {
@@ -331,8 +367,14 @@ pub fn judge<'a>(
             cover_rounds(rings[1].len(), peers),
         ],
         failing: failing.into_iter().map(|(p, ..)| p).collect(),
-        // `names` is sorted: both maps are built in one pass.
+        // `names` is sorted: the maps are built in one pass.
         nodes: names.iter().copied().zip(counts).collect(),
+        broken: names
+            .iter()
+            .zip(broken)
+            .filter(|(_, b)| b.iter().any(|p| p.outbound || p.inbound))
+            .map(|(n, b)| (*n, b))
+            .collect(),
         verdicts: names
             .iter()
             .zip(verdicts)

@@ -189,3 +189,38 @@ fn a_node_slow_to_every_peer_is_slow_not_down() {
     let e = judged(&pairs, &rings);
     assert_eq!(e.verdict("n1"), MeshVerdict::OutboundDown);
 }
+
+#[test]
+fn a_node_cut_off_both_ways_is_named_alone_and_its_peers_are_fine() {
+    // n1 sends nothing to its peers, so it neither reaches them nor
+    // answers their probes: both of its paths fail.
+    let rings = [Ring::new(NODES), Ring::new([])];
+    let fail: Vec<_> = NODES[1..]
+        .iter()
+        .flat_map(|b| {
+            [
+                ("n1", *b, PairOutcome::Unreachable, 2),
+                (*b, "n1", PairOutcome::Unreachable, 2),
+            ]
+        })
+        .collect();
+    let pairs = full_mesh(&NODES, &fail);
+    let e = judged(&pairs, &rings);
+    assert_eq!(e.failing.len(), 8);
+    assert_eq!(e.verdict("n1"), MeshVerdict::OutboundDown);
+    for n in &NODES[1..] {
+        assert_eq!(e.verdict(n), MeshVerdict::Ok, "{n}: explained by n1");
+    }
+    let into = e.failing.iter().find(|p| p.to == "n1").unwrap();
+    assert!(
+        e.pair_reason(into).contains("n1's inbound path is broken"),
+        "{}",
+        e.pair_reason(into)
+    );
+    assert!(
+        e.reason("n1")
+            .contains("and 4 of the 4 peers that probed it cannot reach it"),
+        "{}",
+        e.reason("n1")
+    );
+}
