@@ -50,6 +50,35 @@ JSON
 pod_agent_json() { pod_json "$(pod_agent_name "$1")" netchecker-agent "node$1" "$(pod_ip "$1")"; }
 host_agent_json() { pod_json "$(host_agent_name "$1")" netchecker-agent-hostnet "node$1" "$(node_ip "$1")"; }
 
+# Node JSON as the API would return it: Ready, schedulable, its InternalIP
+# the node's address. The server watches nodes while the mesh is on (a
+# NotReady, cordoned or deleting node leaves the mesh), and a node missing
+# from a synced node list is gone: without these every node would be left
+# out of the mesh as `node_gone`.
+node_json() {
+    local n=$1 uid
+    uid=$(cat /proc/sys/kernel/random/uuid)
+    cat <<JSON
+{"apiVersion":"v1","kind":"Node",
+ "metadata":{"name":"node$n","uid":"$uid","labels":{"kubernetes.io/hostname":"node$n","kubernetes.io/os":"linux"}},
+ "spec":{},
+ "status":{"addresses":[{"type":"InternalIP","address":"$(node_ip "$n")"},{"type":"Hostname","address":"node$n"}],
+  "conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status"}]}}
+JSON
+}
+
+write_nodes_file() {
+    local n sep="" f=$RUN_DIR/nodes.json
+    {
+        echo "["
+        for n in "${NODES[@]}"; do
+            printf '%s' "$sep"; node_json "$n"; sep=","
+        done
+        echo "]"
+    } >"$f"
+    python3 -m json.tool "$f" >/dev/null || die "generated nodes file is not valid JSON"
+}
+
 write_pods_file() {
     local n sep="" f=$RUN_DIR/pods.json
     {
@@ -107,10 +136,12 @@ mint_token() {
 fake_api_up() { [[ -s $RUN_DIR/kubeconfig ]] && srv_curl -o /dev/null "$FAKE_API/fake/requests"; }
 start_fake_api() {
     write_pods_file
+    write_nodes_file
     rm -rf "$RUN_DIR/kubelet"   # new pods, new token volumes
     rm -f "$RUN_DIR/kubeconfig"
     start_proc fake-api "$NS_SRV" -- "$BIN_DIR/netchecker-fake-apiserver" \
-        --listen "127.0.0.1:$FAKE_API_PORT" --kubeconfig-out "$RUN_DIR/kubeconfig" --pods "$RUN_DIR/pods.json"
+        --listen "127.0.0.1:$FAKE_API_PORT" --kubeconfig-out "$RUN_DIR/kubeconfig" --pods "$RUN_DIR/pods.json" \
+        --nodes "$RUN_DIR/nodes.json"
     wait_ready "${PIDS[fake-api]}" "$RUN_DIR/fake-api.log" 10 fake_api_up
 }
 
