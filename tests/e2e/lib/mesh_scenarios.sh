@@ -90,6 +90,10 @@ unexpected_note() {
     [[ -z $u || $u == "{}" ]] || printf ' (UNEXPECTED pairs: %s)' "$u"
 }
 
+# save_status NAME: the /api/v2/status answer as it is now, kept in the run
+# directory as status-NAME.json (what the server said while a fault held).
+save_status() { jget "$(observe get /api/v2/status)" body >"$RUN_DIR/status-$1.json"; }
+
 # node_reason NODE: NODE's reason in /api/v2/status.
 node_reason() {
     jget "$(observe get /api/v2/status)" body | "$PY" -c '
@@ -109,6 +113,7 @@ scenario_11_mesh_cut() {
         out=$(mesh_wait --since "$since" --timeout 10 --hold 2 --pairs "$want" \
             --verdicts node1=mesh_partition,node2=mesh_partition,node3=healthy --v1-pods 6)
         detect=$(jget "$out" detect_s)
+        save_status "11-$net"
         drops=$(rtr_chain_drops NC-MESH-CUT)
         since=$(now)
         restore_mesh_cut
@@ -164,6 +169,7 @@ scenario_12_mesh_mtu() {
     out=$(mesh_wait --since "$since" --timeout 10 --hold 2 --pairs "$want" \
         --verdicts "node$a=mesh_mtu,node2=healthy,node$b=mesh_mtu" --v1-pods 6)
     detect=$(jget "$out" detect_s)
+    save_status 12
     [[ $(jget "$out" ok) == true ]] && mesh_detect_in_bound "$detect" || ok=0
     local observed
     observed="$(jget "$out" pairs) after ${detect:-never} s and held 2 s$(unexpected_note "$out"), v2 $(jget "$out" verdicts)"
@@ -223,6 +229,7 @@ mesh_outbound() {
     out=$(mesh_wait --since "$since" --timeout 10 --hold 2 --pairs "$want" \
         --verdicts node1=healthy,node$n=mesh_outbound_down,node3=healthy --v1-pods 6)
     OUT_DETECT=$(jget "$out" detect_s)
+    save_status "outbound-$what"
     local reason reasons="" m drops
     reason=$(node_reason node$n)
     for m in 1 3; do
