@@ -4,7 +4,8 @@
 # answer checked for each (see doc/detection.md).
 #
 # Usage: tests/e2e/run.sh [--selftest | --loss-study] [SCENARIO...]
-#   SCENARIO   numbers 1-10 to run (default: all, in order)
+#   SCENARIO   numbers 1-16 to run, in the order given, or `mesh` for the
+#              node-to-node mesh scenarios 11-16 (default: all, in order)
 #   --selftest check the topology and the faults with curl and a stand-in
 #              HTTP server only (no netchecker binaries needed)
 #   --loss-study  measure false Outdated windows under 20% loss at report
@@ -13,7 +14,7 @@
 #   BIN_DIR          where the binaries are (default: target/release, or
 #                    $CARGO_TARGET_DIR/release)
 #   E2E_RUN_DIR      where logs and results go (default: .e2e/<UTC time>)
-#   E2E_STEADY_SECS  length of the steady windows of scenarios 1 and 8 (60)
+#   E2E_STEADY_SECS  length of the steady windows of scenarios 1, 8 and 14 (60)
 #   E2E_LOSS_INTERVAL  report interval of node3's agents in scenario 8 (10)
 #   E2E_STUDY_SECS   length of the loss study (240)
 #   E2E_PREFIX       namespace name prefix (default: nc-)
@@ -51,6 +52,8 @@ source "$E2E_DIR/lib/observe.sh"
 source "$E2E_DIR/lib/cluster.sh"
 # shellcheck source=lib/scenarios.sh
 source "$E2E_DIR/lib/scenarios.sh"
+# shellcheck source=lib/mesh_scenarios.sh
+source "$E2E_DIR/lib/mesh_scenarios.sh"
 # shellcheck source=lib/selftest.sh
 source "$E2E_DIR/lib/selftest.sh"
 # shellcheck source=lib/study.sh
@@ -62,12 +65,13 @@ for arg in "$@"; do
     case $arg in
         --selftest) MODE=selftest ;;
         --loss-study) MODE=loss-study ;;
-        [1-9] | 10) SCENARIOS+=("$arg") ;;
+        [1-9] | 1[0-6]) SCENARIOS+=("$arg") ;;
+        mesh) SCENARIOS+=("${MESH_SCENARIOS[@]}") ;;
         -h | --help) sed -n '2,/^# exits 0/p' "$0"; exit 0 ;;
         *) die "unknown argument: $arg" ;;
     esac
 done
-[[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=(1 2 3 4 5 6 7 8 9 10)
+[[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=(1 2 3 4 5 6 7 8 9 10 "${MESH_SCENARIOS[@]}")
 
 ensure_tools() {
     local -A need=([ip]=iproute2 [iptables]=iptables [ethtool]=ethtool [curl]=curl [ping]=iputils-ping [python3]=python3)
@@ -138,6 +142,15 @@ run_scenarios() {
             continue
         fi
         log "===== scenario $s ====="
+        # 1-10 run without the mesh, 11-16 with it: switched (server and
+        # agents restarted) when the next scenario needs the other.
+        local mesh=0
+        is_mesh_scenario "$s" && mesh=1
+        if ! mesh_deploy "$mesh"; then
+            record "$s" "not run" "-" "could not turn the mesh $( ((mesh == 1)) && echo on || echo off) (see the log)" "-" FAIL
+            remaining+=(stop)
+            continue
+        fi
         case $s in
             1) scenario_1_healthy ;;
             2) scenario_2_partition ;;
@@ -149,6 +162,12 @@ run_scenarios() {
             8) scenario_8_loss ;;
             9) scenario_9_forger ;;
             10) scenario_10_kubespray ;;
+            11) scenario_11_mesh_cut ;;
+            12) scenario_12_mesh_mtu ;;
+            13) scenario_13_mesh_outbound ;;
+            14) scenario_14_mesh_soak ;;
+            15) scenario_15_mesh_pod_gone ;;
+            16) scenario_16_mesh_outbound_all ;;
         esac
         # Each scenario ends healthy; if not, the next ones cannot be judged.
         local out

@@ -24,6 +24,17 @@ SLACK=1
 # shellcheck disable=SC2034 # read by scenarios.sh and run.sh
 BOUND=$((WINDOW + SLACK))
 
+# The node-to-node mesh (scenarios 11-16; off for 1-10). MESH=1: the
+# server runs rounds of MESH_ROUND seconds (1, the agents' interval: each
+# report hands out a new round) with its other mesh settings at their
+# defaults (8 peers, so every node probes both others; 2 s probe timeout,
+# cut by the agents to end before their next report), and every agent
+# answers probes on MESH_PORT, announcing its pod's address in MY_POD_IP as
+# a DaemonSet's fieldRef would. Set by mesh_deploy (mesh_scenarios.sh).
+MESH=0
+MESH_PORT=8083
+MESH_ROUND=$INTERVAL
+
 pod_agent_name() { echo "netchecker-agent-node$1"; }
 host_agent_name() { echo "netchecker-agent-hostnet-node$1"; }
 ALL_AGENTS=()
@@ -50,6 +61,35 @@ JSON
 pod_agent_json() { pod_json "$(pod_agent_name "$1")" netchecker-agent "node$1" "$(pod_ip "$1")"; }
 host_agent_json() { pod_json "$(host_agent_name "$1")" netchecker-agent-hostnet "node$1" "$(node_ip "$1")"; }
 
+# Node JSON as the API would return it: Ready, schedulable, its InternalIP
+# the node's address. The server watches nodes while the mesh is on (a
+# NotReady, cordoned or deleting node leaves the mesh), and a node missing
+# from a synced node list is gone: without these every node would be left
+# out of the mesh as `node_gone`.
+node_json() {
+    local n=$1 uid
+    uid=$(cat /proc/sys/kernel/random/uuid)
+    cat <<JSON
+{"apiVersion":"v1","kind":"Node",
+ "metadata":{"name":"node$n","uid":"$uid","labels":{"kubernetes.io/hostname":"node$n","kubernetes.io/os":"linux"}},
+ "spec":{},
+ "status":{"addresses":[{"type":"InternalIP","address":"$(node_ip "$n")"},{"type":"Hostname","address":"node$n"}],
+  "conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status"}]}}
+JSON
+}
+
+write_nodes_file() {
+    local n sep="" f=$RUN_DIR/nodes.json
+    {
+        echo "["
+        for n in "${NODES[@]}"; do
+            printf '%s' "$sep"; node_json "$n"; sep=","
+        done
+        echo "]"
+    } >"$f"
+    python3 -m json.tool "$f" >/dev/null || die "generated nodes file is not valid JSON"
+}
+
 write_pods_file() {
     local n sep="" f=$RUN_DIR/pods.json
     {
@@ -71,6 +111,9 @@ fake_delete_pod() {
     srv_curl -f -X DELETE "$FAKE_API/fake/pods/$K8S_NAMESPACE/$1" >/dev/null
     rm -rf "$(token_dir "$1")"
 }
+# A pod being deleted: deletionTimestamp set (the API's first step; the
+# kubelet then stops its containers and the pod object goes).
+fake_terminate_pod() { srv_curl -f -X POST "$FAKE_API/fake/pods/$K8S_NAMESPACE/$1/terminate" >/dev/null; }
 # The fake API's request counters: {"list":N,"watch":N,"total":N,...}.
 fake_requests() { srv_curl -f "$FAKE_API/fake/requests"; }
 
@@ -107,10 +150,12 @@ mint_token() {
 fake_api_up() { [[ -s $RUN_DIR/kubeconfig ]] && srv_curl -o /dev/null "$FAKE_API/fake/requests"; }
 start_fake_api() {
     write_pods_file
+    write_nodes_file
     rm -rf "$RUN_DIR/kubelet"   # new pods, new token volumes
     rm -f "$RUN_DIR/kubeconfig"
     start_proc fake-api "$NS_SRV" -- "$BIN_DIR/netchecker-fake-apiserver" \
-        --listen "127.0.0.1:$FAKE_API_PORT" --kubeconfig-out "$RUN_DIR/kubeconfig" --pods "$RUN_DIR/pods.json"
+        --listen "127.0.0.1:$FAKE_API_PORT" --kubeconfig-out "$RUN_DIR/kubeconfig" --pods "$RUN_DIR/pods.json" \
+        --nodes "$RUN_DIR/nodes.json"
     wait_ready "${PIDS[fake-api]}" "$RUN_DIR/fake-api.log" 10 fake_api_up
 }
 
@@ -119,10 +164,12 @@ start_fake_api() {
 # the Helm chart deploys it: enforce, audience netchecker.
 REPORT_AUTH=enforce
 start_server() {
+    local mesh_args=()
+    ((MESH == 0)) || mesh_args=(--mesh-round "$MESH_ROUND")
     start_proc server "$NS_SRV" "KUBECONFIG=$RUN_DIR/kubeconfig" \
         "NETCHECKER_REPORT_AUTH=$REPORT_AUTH" NETCHECKER_REPORT_AUTH_AUDIENCE=netchecker -- "$BIN_DIR/netchecker-server" \
         -endpoint "0.0.0.0:$SERVER_PORT" -check-interval "$CHECK_INTERVAL" \
-        --startup-grace "$GRACE" --outdated-factor "$FACTOR" -v 5 -logtostderr
+        --startup-grace "$GRACE" --outdated-factor "$FACTOR" "${mesh_args[@]}" -v 5 -logtostderr
 }
 
 wait_server_ready() {
@@ -139,19 +186,22 @@ wait_server_ready() {
 start_agent() {
     local n=$1 kind=$2
     shift 2
-    local pod ns proc
+    local pod ns proc mesh_env=() mesh_args=()
     if [[ $kind == pod ]]; then
         pod=$(pod_agent_name "$n"); ns=$(pod_ns "$n"); proc=agent-pod$n
+        ((MESH == 0)) || { mesh_env=("MY_POD_IP=$(pod_ip "$n")"); mesh_args=(--mesh-port "$MESH_PORT"); }
         [[ -e $(token_file "$pod") ]] || mint_token "$pod"
-        start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" "NETCHECKER_TOKEN_FILE=$(token_file "$pod")" \
-            -- "$BIN_DIR/netchecker-agent" \
-            --serverendpoint "$SERVICE_NAME:$SERVER_PORT" --reportinterval "$INTERVAL" "$@"
+        start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" "${mesh_env[@]}" \
+            "NETCHECKER_TOKEN_FILE=$(token_file "$pod")" -- "$BIN_DIR/netchecker-agent" \
+            --serverendpoint "$SERVICE_NAME:$SERVER_PORT" --reportinterval "$INTERVAL" "${mesh_args[@]}" "$@"
     else
         pod=$(host_agent_name "$n"); ns=$(node_ns "$n"); proc=agent-host$n
+        ((MESH == 0)) || { mesh_env=("MY_POD_IP=$(node_ip "$n")"); mesh_args=("-mesh-port=$MESH_PORT"); }
         [[ -e $(token_file "$pod") ]] || mint_token "$pod"
-        start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" "NETCHECKER_TOKEN_FILE=$(token_file "$pod")" \
-            -- "$BIN_DIR/netchecker-agent" \
-            -v=5 -alsologtostderr=true "-serverendpoint=$SERVICE_NAME:$SERVER_PORT" "-reportinterval=$INTERVAL" "$@"
+        start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" "${mesh_env[@]}" \
+            "NETCHECKER_TOKEN_FILE=$(token_file "$pod")" -- "$BIN_DIR/netchecker-agent" \
+            -v=5 -alsologtostderr=true "-serverendpoint=$SERVICE_NAME:$SERVER_PORT" "-reportinterval=$INTERVAL" \
+            "${mesh_args[@]}" "$@"
     fi
 }
 stop_agent() { if [[ $2 == pod ]]; then stop_proc "agent-pod$1"; else stop_proc "agent-host$1"; fi; }

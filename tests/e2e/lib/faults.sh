@@ -135,3 +135,105 @@ add_loss_rule() {
         rtr_ipt -A NC-LOSS -o "to-node$n" -m statistic --mode random --probability "$p" -j DROP
 }
 restore_loss() { rtr_chain_remove FORWARD NC-LOSS; }
+
+# The node-to-node mesh (scenarios 11-13): faults between nodes, on paths
+# that do not lead to the server, so every agent keeps reporting.
+#
+# mesh_addr pod|host N: what node N's agent of that network answers probes
+# on, as a router match (its pod's subnet, its node's address).
+mesh_addr() { if [[ $1 == pod ]]; then echo "198.19.$2.0/24"; else echo "$(node_ip "$2")/32"; fi; }
+
+# (11) Nodes A and B cut from each other on one network (pod or host): the
+# router drops whatever one's agent of that network sends to the other's,
+# both ways. Both still reach the server, and the other network between
+# them is untouched.
+fault_mesh_cut() {
+    local net=$1 a=$2 b=$3
+    rtr_chain_create FORWARD NC-MESH-CUT
+    rtr_ipt -A NC-MESH-CUT -s "$(mesh_addr "$net" "$a")" -d "$(mesh_addr "$net" "$b")" -j DROP
+    rtr_ipt -A NC-MESH-CUT -s "$(mesh_addr "$net" "$b")" -d "$(mesh_addr "$net" "$a")" -j DROP
+}
+restore_mesh_cut() { rtr_chain_remove FORWARD NC-MESH-CUT; }
+
+# (12) A path MTU blackhole between nodes A and B only, on both networks:
+# in the router, what enters from A's link towards B's pod subnet or node
+# address (and from B's towards A's) is routed (policy rules on the input
+# interface and destination) over routes with MTU $MESH_BLACKHOLE_MTU, and
+# ICMP fragmentation-needed is dropped, as scenario 4 does on node1's path
+# to the server. Offloads go off on every veth between the two pods, for
+# the same reason as there. The links keep their 1500 bytes: a mesh probe
+# carries no token, so a probe padded with the default 1500 zeros fills
+# full-size (1500-byte) packets, which the blackhole swallows, while the
+# handshake and an unpadded probe (a few hundred bytes) pass. The paths to
+# the server are not touched, so the reports, tokens and all, still arrive.
+MESH_BLACKHOLE_MTU=${MESH_BLACKHOLE_MTU:-1400}
+MESH_MTU_TABLE=102
+MESH_MTU_PREF=110
+mesh_mtu_links() {
+    local n
+    for n in "$@"; do
+        printf '%s\n' "$(pod_ns "$n") eth0" "$(node_ns "$n") veth-pod" "$(node_ns "$n") eth0" "$NS_RTR to-node$n"
+    done
+}
+# The policy rules, one per line: "IIF DESTINATION".
+mesh_mtu_rules() {
+    local a=$1 b=$2 net
+    for net in pod host; do
+        echo "to-node$a $(mesh_addr "$net" "$b")"
+        echo "to-node$b $(mesh_addr "$net" "$a")"
+    done
+}
+fault_mesh_mtu() {
+    local a=$1 b=$2 ns dev n iif to
+    while read -r ns dev; do offloads_off "$ns" "$dev"; done < <(mesh_mtu_links "$a" "$b")
+    for n in "$a" "$b"; do
+        for ns in "$(node_ns "$n")" "$(pod_ns "$n")"; do
+            [[ $(in_ns "$ns" sysctl -n net.ipv4.tcp_mtu_probing) == 0 ]] || die "tcp_mtu_probing is not 0 in $ns"
+        done
+    done
+    # The ICMP drops go in before the lower MTU (see scenario 4).
+    rtr_chain_create FORWARD NC-MESH-MTU-FWD
+    rtr_chain_create OUTPUT NC-MESH-MTU-OUT
+    rtr_ipt -A NC-MESH-MTU-FWD -p icmp --icmp-type fragmentation-needed -j DROP
+    rtr_ipt -A NC-MESH-MTU-OUT -p icmp --icmp-type fragmentation-needed -j DROP
+    for n in "$a" "$b"; do
+        ip -n "$NS_RTR" route add "198.19.$n.0/24" via "$(node_ip "$n")" dev "to-node$n" \
+            mtu lock "$MESH_BLACKHOLE_MTU" table "$MESH_MTU_TABLE"
+        ip -n "$NS_RTR" route add "$(node_ip "$n")/32" dev "to-node$n" \
+            mtu lock "$MESH_BLACKHOLE_MTU" table "$MESH_MTU_TABLE"
+    done
+    while read -r iif to; do
+        ip -n "$NS_RTR" rule add iif "$iif" to "$to" table "$MESH_MTU_TABLE" pref "$MESH_MTU_PREF"
+    done < <(mesh_mtu_rules "$a" "$b")
+}
+restore_mesh_mtu() {
+    local a=$1 b=$2 iif to
+    while read -r iif to; do
+        ip -n "$NS_RTR" rule del iif "$iif" to "$to" table "$MESH_MTU_TABLE" pref "$MESH_MTU_PREF" 2>/dev/null || true
+    done < <(mesh_mtu_rules "$a" "$b")
+    ip -n "$NS_RTR" route flush table "$MESH_MTU_TABLE" 2>/dev/null || true
+    rtr_chain_remove FORWARD NC-MESH-MTU-FWD
+    rtr_chain_remove OUTPUT NC-MESH-MTU-OUT
+}
+
+# (13, 16) Node N's outbound path to its peers broken, on both networks,
+# while it reaches the server. WHAT says what the router drops of what node
+# N's pod and node send towards the other nodes' agents:
+#   syn  the SYNs only (13): node N opens no connection to any peer, as
+#        behind an egress rule (a NetworkPolicy, a host firewall), while its
+#        peers' connections to it still work;
+#   all  everything (16): node N sends nothing to its peers, not even the
+#        answers to their probes, as when its overlay or its route to the
+#        other nodes is broken.
+fault_mesh_egress() {
+    local n=$1 what=$2 m net match=()
+    [[ $what == syn ]] && match=(-p tcp --syn)
+    rtr_chain_create FORWARD NC-MESH-EGRESS
+    for m in "${NODES[@]}"; do
+        [[ $m != "$n" ]] || continue
+        for net in pod host; do
+            rtr_ipt -A NC-MESH-EGRESS -i "to-node$n" -d "$(mesh_addr "$net" "$m")" "${match[@]}" -j DROP
+        done
+    done
+}
+restore_mesh_egress() { rtr_chain_remove FORWARD NC-MESH-EGRESS; }

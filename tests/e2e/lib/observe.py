@@ -16,6 +16,12 @@ Commands:
            kubespray's test playbook does, report the names and the time
   get      fetch one path (status and body), for single assertions
   metric   sum of one metric's samples matching label filters
+  mesh-wait    poll /api/v2/status until the mesh's failing pairs are exactly
+               an expected set (optionally node verdicts, members, every pair
+               probed fine too), then hold; report the time, any pair outside
+               the expected ones, and whether the v1 check stayed healthy
+  mesh-steady  poll the mesh once a period for a duration: failing pairs,
+               members and the v1 check on every poll, probes counted
 """
 
 import argparse
@@ -149,6 +155,171 @@ def metric_sum(samples, name, **want):
     """Sum of NAME's samples whose labels include WANT; None when absent."""
     vals = [v for n, l, v in samples if n == name and all(l.get(k) == x for k, x in want.items())]
     return sum(vals) if vals else None
+
+
+def mesh_view(body):
+    """The mesh of a /api/v2/status body: failing pairs as sorted
+    "network:from>to:kind" strings, members per network ("pod=3,host=3"),
+    node verdicts, the raw failing entries and the matrix; None when it is
+    not a status answer with a mesh."""
+    try:
+        mesh = json.loads(body)["mesh"]
+        failing = mesh["failing_pairs"]
+        pairs = sorted(f'{p["network"]}:{p["from"]}>{p["to"]}:{p["kind"]}' for p in failing)
+        members = ",".join(f'{n["network"]}={n["members"]}' for n in mesh["networks"])
+        return {"enabled": mesh["enabled"], "pairs": pairs, "members": members,
+                "verdicts": verdicts(body), "failing": failing, "matrix": mesh.get("matrix")}
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def matrix_full(matrix):
+    """Every ordered pair of both networks probed lately and answered: only
+    'o' off the diagonal (a '.' is a pair not probed, or a node off that
+    network's ring)."""
+    if not isinstance(matrix, dict):
+        return False
+    n = len(matrix.get("nodes") or [])
+    rows = (matrix.get("pod") or []) + (matrix.get("host") or [])
+    return n >= 2 and len(rows) == 2 * n and all(len(r) == n and set(r) <= {"-", "o"} for r in rows)
+
+
+def v1_healthy(status, body):
+    """The v1 check says every expected agent reported (any number)."""
+    try:
+        j = json.loads(body)
+    except ValueError:
+        return False
+    return (status == 200 and isinstance(j, dict) and j.get("Absent") == [] and j.get("Outdated") == []
+            and str(j.get("Message", "")).startswith("All "))
+
+
+class V1Tally:
+    """The v1 check's answers over a watch: how many, how many not as
+    wanted, and each distinct answer with its count. PODS > 0 wants exactly
+    the healthy answer for that many pods, 0 a healthy one for any number."""
+
+    def __init__(self, pods=0):
+        self.want = expected_answer(200, pods, [], []) if pods else None
+        self.polls = self.bad = 0
+        self.answers = {}
+
+    def add(self, status, body):
+        self.polls += 1
+        if not (matches(status, body, *self.want) if self.want else v1_healthy(status, body)):
+            self.bad += 1
+        d = brief(status, body)
+        self.answers[d] = self.answers.get(d, 0) + 1
+
+    def summary(self):
+        return {"polls": self.polls, "not_healthy": self.bad, "answers": self.answers}
+
+
+def probe_counts(base):
+    """netchecker_mesh_probes_total of the probers (direction out): ok, failed."""
+    status, text = fetch(base, "/metrics")
+    samples = parse_metrics(text) if status == 200 else []
+    return {r: metric_sum(samples, "netchecker_mesh_probes_total", direction="out", result=r) or 0
+            for r in ("ok", "failed")}
+
+
+def cmd_mesh_wait(a):
+    want = sorted(split_list(a.pairs))
+    allowed = set(want) | set(split_list(a.allow))
+    since = a.since or time.time()
+    deadline = since + a.timeout
+    v1 = V1Tally(a.v1_pods or 0)
+    unexpected = {}
+    last = None
+    polls = 0
+    pairs_at = None  # when the failing pairs were first exactly the expected ones
+
+    def matching():
+        nonlocal last, polls, pairs_at
+        polls += 1
+        v1.add(*fetch(a.base, CHECK_PATH))
+        status, body = fetch(a.base, STATUS_PATH)
+        last = mesh_view(body) if status == 200 else None
+        if last is None:
+            return False
+        for p in last["pairs"]:
+            if p not in allowed:
+                unexpected[p] = unexpected.get(p, 0) + 1
+        if pairs_at is None and last["pairs"] == want:
+            pairs_at = time.time()
+        return (last["pairs"] == want
+                and (not a.verdicts or last["verdicts"] == a.verdicts)
+                and (not a.members or last["members"] == a.members)
+                and (not a.matrix_full or matrix_full(last["matrix"])))
+
+    detect = None
+    while time.time() < deadline:
+        if matching():
+            detect = time.time() - since
+            break
+        time.sleep(a.period)
+    at_detect = last
+    result = {"ok": detect is not None, "detect_s": round(detect, 1) if detect is not None else None}
+    if detect is not None and a.hold > 0:
+        end = time.time() + a.hold
+        while time.time() < end:
+            time.sleep(a.period)
+            if not matching():
+                result.update(ok=False, reason=f"mesh changed within {a.hold}s of detection")
+                break
+    if detect is None:
+        result["reason"] = f"expected mesh not seen within {a.timeout}s"
+    if unexpected:
+        result["ok"] = False
+        result.setdefault("reason", "pairs outside the expected ones failed")
+    if a.v1_pods is not None and v1.bad:
+        result["ok"] = False
+        result.setdefault("reason", "the v1 check was not healthy on every poll")
+    view = last or {}
+    result.update(pairs_s=round(pairs_at - since, 1) if pairs_at is not None else None,
+                  pairs=view.get("pairs"), verdicts=view.get("verdicts"), members=view.get("members"),
+                  matrix=view.get("matrix"), unexpected=unexpected, polls=polls, v1=v1.summary(),
+                  failing=[{k: p.get(k) for k in ("network", "from", "to", "kind", "failures", "error", "reason")}
+                           for p in (at_detect or {}).get("failing", [])])
+    print(json.dumps(result))
+    return 0 if result["ok"] else 1
+
+
+def cmd_mesh_steady(a):
+    before = probe_counts(a.base)
+    v1 = V1Tally(a.v1_pods)
+    polls = with_pairs = wrong_members = 0
+    pairs_seen = {}
+    members_seen = []
+    end = time.time() + a.duration
+    next_poll = time.time()
+    while time.time() < end:
+        v1.add(*fetch(a.base, CHECK_PATH))
+        status, body = fetch(a.base, STATUS_PATH)
+        view = mesh_view(body) if status == 200 else None
+        polls += 1
+        if view is None:
+            with_pairs += 1
+            pairs_seen["no status answer"] = pairs_seen.get("no status answer", 0) + 1
+        else:
+            if view["pairs"]:
+                with_pairs += 1
+            for p in view["pairs"]:
+                pairs_seen[p] = pairs_seen.get(p, 0) + 1
+            if a.members and view["members"] != a.members:
+                wrong_members += 1
+            if not members_seen or members_seen[-1]["members"] != view["members"]:
+                members_seen.append({"members": view["members"], "at": round(time.time(), 2)})
+        next_poll += a.period
+        time.sleep(max(0.0, next_poll - time.time()))
+    after = probe_counts(a.base)
+    probes = {r: after[r] - before[r] for r in after}
+    ok = (with_pairs == 0 and v1.bad == 0 and wrong_members == 0 and polls > 0
+          and probes["ok"] >= a.min_probes)
+    print(json.dumps({"ok": ok, "polls": polls, "polls_with_failing_pairs": with_pairs,
+                      "pairs_seen": pairs_seen, "members_seen": members_seen,
+                      "polls_wrong_members": wrong_members, "probes": probes, "v1": v1.summary()}))
+    return 0 if ok else 1
 
 
 def cmd_wait(a):
@@ -387,6 +558,30 @@ def main():
     m.add_argument("name")
     m.add_argument("labels", nargs="*", help="label=value filters")
     m.set_defaults(fn=cmd_metric)
+
+    mw = sub.add_parser("mesh-wait")
+    mw.add_argument("--since", type=float, help="epoch seconds of the fault (default: now)")
+    mw.add_argument("--timeout", type=float, required=True)
+    mw.add_argument("--hold", type=float, default=0)
+    mw.add_argument("--pairs", default="", help="the failing pairs expected, network:from>to:kind,... ('' = none)")
+    mw.add_argument("--allow", default="",
+                    help="pairs that may still be seen meanwhile (those of the fault being healed)")
+    mw.add_argument("--verdicts", default="", help="also require these node verdicts (node1=healthy,...)")
+    mw.add_argument("--members", default="", help="also require these members (pod=3,host=3)")
+    mw.add_argument("--matrix-full", action="store_true", help="also require every pair probed and answered")
+    mw.add_argument("--v1-pods", type=int, help="fail unless every v1 check answer was healthy, for exactly "
+                    "this many pods (0: any number)")
+    mw.add_argument("--period", type=float, default=0.2)
+    mw.set_defaults(fn=cmd_mesh_wait)
+
+    ms = sub.add_parser("mesh-steady")
+    ms.add_argument("--duration", type=float, required=True)
+    ms.add_argument("--period", type=float, default=1.0)
+    ms.add_argument("--members", default="", help="require these members on every poll (pod=3,host=3)")
+    ms.add_argument("--min-probes", type=float, default=0, help="probes that must have succeeded meanwhile")
+    ms.add_argument("--v1-pods", type=int, default=0, help="every v1 answer must be healthy for exactly this "
+                    "many pods (0: any number)")
+    ms.set_defaults(fn=cmd_mesh_steady)
 
     a = p.parse_args()
     sys.exit(a.fn(a))

@@ -14,6 +14,17 @@ st_big_post() { # NS [BYTES]: a POST of BYTES (4000: several full-size packets)
     head -c "${2:-4000}" /dev/zero | tr '\0' 0 >"$RUN_DIR/big.body"
     st_curl "$1" -X POST --data-binary @"$RUN_DIR/big.body"
 }
+# NS ADDR [BYTES] -> HTTP code of a GET (a POST of BYTES zeros) to the
+# stand-in at ADDR's mesh port, 000 when it failed.
+st_peer() {
+    local ns=$1 addr=$2 bytes=${3:-} args=()
+    if [[ -n $bytes ]]; then
+        head -c "$bytes" /dev/zero >"$RUN_DIR/peer.body"
+        args=(-H 'Expect:' -X POST --data-binary @"$RUN_DIR/peer.body")
+    fi
+    in_ns "$ns" curl -sS --noproxy '*' --max-time 2 -o /dev/null -w '%{http_code}' "${args[@]}" \
+        "http://$addr:$MESH_PORT/" 2>/dev/null || true
+}
 ST_FAILS=0
 st_expect() { # DESCRIPTION WANT GOT
     if [[ $2 == "$3" ]]; then
@@ -75,7 +86,71 @@ run_selftest() {
     log "selftest: under 20% loss both ways, $okc/20 big POSTs from pod3 succeeded; router dropped $(rtr_chain_drops NC-LOSS) packets"
     restore_loss
 
+    selftest_mesh_faults
+
     stop_proc selftest-http
     ((ST_FAILS == 0)) || die "selftest: $ST_FAILS checks failed"
     log "selftest: all checks passed"
+}
+
+# The mesh scenarios' faults (between nodes), with a stand-in at the mesh
+# port in every node and pod.
+selftest_mesh_faults() {
+    local n
+    for n in "${NODES[@]}"; do
+        start_proc "selftest-mesh-pod$n" "$(pod_ns "$n")" -- "$PY" "$E2E_DIR/lib/selftest_server.py" "$MESH_PORT"
+        start_proc "selftest-mesh-node$n" "$(node_ns "$n")" -- "$PY" "$E2E_DIR/lib/selftest_server.py" "$MESH_PORT"
+    done
+    sleep 1
+    local pod1 pod2 pod3 node1 node2 node3
+    pod1=$(pod_ns 1); pod2=$(pod_ns 2); pod3=$(pod_ns 3)
+    node1=$(node_ns 1); node2=$(node_ns 2); node3=$(node_ns 3)
+    st_expect "mesh: pod1 -> pod2" 200 "$(st_peer "$pod1" "$(pod_ip 2)")"
+    st_expect "mesh: node1 -> node2" 200 "$(st_peer "$node1" "$(node_ip 2)")"
+
+    fault_mesh_cut pod 1 2
+    st_expect "mesh cut (pod): pod1 -> pod2 dropped" 000 "$(st_peer "$pod1" "$(pod_ip 2)")"
+    st_expect "mesh cut (pod): pod2 -> pod1 dropped" 000 "$(st_peer "$pod2" "$(pod_ip 1)")"
+    st_expect "mesh cut (pod): node1 -> node2 fine" 200 "$(st_peer "$node1" "$(node_ip 2)")"
+    st_expect "mesh cut (pod): pod1 -> pod3 fine" 200 "$(st_peer "$pod1" "$(pod_ip 3)")"
+    st_expect "mesh cut (pod): pod2 -> service fine" 200 "$(st_curl "$pod2")"
+    restore_mesh_cut
+    st_expect "mesh cut (pod) restored: pod1 -> pod2" 200 "$(st_peer "$pod1" "$(pod_ip 2)")"
+
+    fault_mesh_cut host 1 2
+    st_expect "mesh cut (host): node1 -> node2 dropped" 000 "$(st_peer "$node1" "$(node_ip 2)")"
+    st_expect "mesh cut (host): pod1 -> pod2 fine" 200 "$(st_peer "$pod1" "$(pod_ip 2)")"
+    st_expect "mesh cut (host): node2 -> service fine" 200 "$(st_curl "$node2")"
+    restore_mesh_cut
+    st_expect "mesh cut (host) restored: node1 -> node2" 200 "$(st_peer "$node1" "$(node_ip 2)")"
+
+    fault_mesh_mtu 1 3
+    st_expect "mesh blackhole: GET pod1 -> pod3 passes" 200 "$(st_peer "$pod1" "$(pod_ip 3)")"
+    st_expect "mesh blackhole: 1500-byte POST pod1 -> pod3 hangs" 000 "$(st_peer "$pod1" "$(pod_ip 3)" 1500)"
+    st_expect "mesh blackhole: 1500-byte POST pod3 -> pod1 hangs" 000 "$(st_peer "$pod3" "$(pod_ip 1)" 1500)"
+    st_expect "mesh blackhole: 1500-byte POST node3 -> node1 hangs" 000 "$(st_peer "$node3" "$(node_ip 1)" 1500)"
+    st_expect "mesh blackhole: 1500-byte POST pod1 -> pod2 fine" 200 "$(st_peer "$pod1" "$(pod_ip 2)" 1500)"
+    st_expect "mesh blackhole: big POST pod1 -> service fine" 200 "$(st_big_post "$pod1")"
+    log "selftest: ICMP frag-needed suppressed in the router: $(rtr_chain_drops NC-MESH-MTU-OUT)"
+    restore_mesh_mtu 1 3
+    st_expect "mesh blackhole restored: 1500-byte POST pod1 -> pod3" 200 "$(st_peer "$pod1" "$(pod_ip 3)" 1500)"
+
+    fault_mesh_egress 2 syn
+    st_expect "mesh egress (SYN): pod2 -> pod1 dropped" 000 "$(st_peer "$pod2" "$(pod_ip 1)")"
+    st_expect "mesh egress (SYN): node2 -> node3 dropped" 000 "$(st_peer "$node2" "$(node_ip 3)")"
+    st_expect "mesh egress (SYN): pod1 -> pod2 fine" 200 "$(st_peer "$pod1" "$(pod_ip 2)")"
+    st_expect "mesh egress (SYN): pod2 -> service fine" 200 "$(st_curl "$pod2")"
+    restore_mesh_egress
+
+    fault_mesh_egress 2 all
+    st_expect "mesh egress (all): pod1 -> pod2 gets no answer" 000 "$(st_peer "$pod1" "$(pod_ip 2)")"
+    st_expect "mesh egress (all): node3 -> node2 gets no answer" 000 "$(st_peer "$node3" "$(node_ip 2)")"
+    st_expect "mesh egress (all): node2 -> service fine" 200 "$(st_curl "$node2")"
+    restore_mesh_egress
+    st_expect "mesh egress restored: pod2 -> pod1" 200 "$(st_peer "$pod2" "$(pod_ip 1)")"
+
+    for n in "${NODES[@]}"; do
+        stop_proc "selftest-mesh-pod$n"
+        stop_proc "selftest-mesh-node$n"
+    done
 }

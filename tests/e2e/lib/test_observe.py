@@ -64,6 +64,45 @@ class Verdicts(unittest.TestCase):
         self.assertIsNone(observe.verdicts(json.dumps([1])))
 
 
+class Mesh(unittest.TestCase):
+    def status(self, failing=(), members=(3, 3), pod=("-oo", "o-o", "oo-"), host=("-oo", "o-o", "oo-")):
+        return json.dumps({"summary": {}, "nodes": [{"node": "node1", "verdict": "healthy", "agents": []}],
+                           "mesh": {"enabled": True, "peers": 8, "round": 1, "round_seconds": 1,
+                                    "networks": [{"network": "pod", "members": members[0]},
+                                                 {"network": "host", "members": members[1]}],
+                                    "failing_pairs": list(failing), "nodes": [],
+                                    "matrix": {"nodes": ["node1", "node2", "node3"],
+                                               "pod": list(pod), "host": list(host)}}})
+
+    def test_pairs_sorted_in_one_spelling(self):
+        failing = [{"from": "node2", "to": "node1", "network": "pod", "kind": "unreachable"},
+                   {"from": "node1", "to": "node3", "network": "host", "kind": "mtu"}]
+        v = observe.mesh_view(self.status(failing, members=(3, 2)))
+        self.assertEqual(v["pairs"], ["host:node1>node3:mtu", "pod:node2>node1:unreachable"])
+        self.assertEqual(v["members"], "pod=3,host=2")
+        self.assertEqual(v["verdicts"], "node1=healthy")
+
+    def test_not_a_mesh_answer(self):
+        self.assertIsNone(observe.mesh_view(json.dumps({"summary": {}, "nodes": []})))
+        self.assertIsNone(observe.mesh_view("no answer"))
+
+    def test_a_full_matrix_has_only_answered_pairs(self):
+        full = observe.mesh_view(self.status())["matrix"]
+        self.assertTrue(observe.matrix_full(full))
+        for pod in (("-ox", "o-o", "oo-"), ("-o.", "o-o", "oo-"), ("-om", "o-o", "oo-")):
+            self.assertFalse(observe.matrix_full(observe.mesh_view(self.status(pod=pod))["matrix"]), pod)
+        self.assertFalse(observe.matrix_full(None))
+        self.assertFalse(observe.matrix_full({"nodes": ["node1", "node2"], "pod": ["-o", "o-"], "host": []}))
+
+    def test_v1_healthy_whatever_the_count(self):
+        ok = json.dumps({"Message": "All 5 pods successfully reported back to the server",
+                         "Absent": [], "Outdated": []})
+        self.assertTrue(observe.v1_healthy(200, ok))
+        self.assertFalse(observe.v1_healthy(400, ok))
+        self.assertFalse(observe.v1_healthy(200, json.dumps({"Message": FAILING, "Absent": ["x"], "Outdated": []})))
+        self.assertFalse(observe.v1_healthy(0, "no answer"))
+
+
 class Forgeries(unittest.TestCase):
     def test_rewritten_claims_keep_header_and_signature(self):
         claims = {"sub": "x", "kubernetes.io": {"pod": {"name": "netchecker-agent-node1", "uid": "u"}}}
