@@ -132,6 +132,13 @@ pub fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// The allocator settings the server's image sets (`Dockerfile.server`):
+/// servers and the ceiling run with them, as deployed.
+pub const IMAGE_ENV: [(&str, &str); 2] = [
+    ("MALLOC_ARENA_MAX", "2"),
+    ("MALLOC_MMAP_THRESHOLD_", "131072"),
+];
+
 /// Start `bin` with `args` (and `env`) listening on a free loopback port;
 /// wait until `GET ready_path` answers 200. Returns the child and its address.
 pub async fn start_http(
@@ -147,6 +154,7 @@ pub async fn start_http(
     cmd.args(["--endpoint".to_owned(), addr.to_string()])
         .args(args)
         .env("RUST_LOG", "warn")
+        .envs(IMAGE_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     for (k, v) in env {

@@ -127,9 +127,12 @@ pub fn roster<'a, R>(
                         address,
                         port: m.port,
                     };
-                    members[network.index()]
-                        .entry(a.node.into())
-                        .or_insert(member);
+                    let members = &mut members[network.index()];
+                    // The first agent of a node stands for it; the key is
+                    // only allocated for a node not seen yet.
+                    if !members.contains_key(a.node) {
+                        members.insert(a.node.into(), member);
+                    }
                     Place::Member
                 }
                 Err(why) => Place::LeftOut(why),
