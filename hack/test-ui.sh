@@ -45,6 +45,7 @@ else
   apt_install chromium
   [[ -x $CHROMIUM ]] || die "$CHROMIUM still missing after installing chromium"
 fi
+command -v jq >/dev/null || { say "jq: apt-get install -y jq"; apt_install jq; }
 for tool in node npm jq; do
   command -v "$tool" >/dev/null || die "$tool is needed (Debian: apt-get install -y nodejs npm jq)"
 done
