@@ -6,16 +6,19 @@
 #
 #   1. the agent's resident memory and CPU per report
 #      (hack/agent-footprint.sh);
-#   2. the server: report ingest against a ceiling server, memory with every
+#   2. the agent's cost per mesh round with K = 0, 8 and 32 peers: CPU,
+#      peak memory, bytes on the wire (crates/agent/examples/mesh_round_cost.rs);
+#   3. the server: report ingest against a ceiling server, memory with every
 #      agent stored, connectivity-check latency over expected pods served by
-#      the fake Kubernetes API (target/release/netchecker-bench, from
-#      crates/bench).
+#      the fake Kubernetes API, and the mesh with MESH_NODES simulated nodes
+#      (target/release/netchecker-bench, from crates/bench).
 #
 # Loopback traffic only; every process started is stopped by PID. Never part
 # of `make test`: no figure here is asserted anywhere.
 #
 # Variables: AGENTS (10000), CONNECTIONS (64), SECONDS_PER_RUN (5), ROUNDS (3),
-# CHECKS (1000), REPORTS/RUNS (agent footprint, see its script), OUT (the
+# CHECKS (1000), MESH_NODES (1000,5000), MESH_PEERS (8), MESH_ROUNDS (300,
+# agent rounds per K), REPORTS/RUNS (agent footprint, see its script), OUT (the
 # document to update; default doc/benchmarks.md).
 set -euo pipefail
 # shellcheck source=hack/lib/common.sh
@@ -33,6 +36,11 @@ say "agent footprint"
 agent_out=$(hack/agent-footprint.sh)
 echo "$agent_out" >&2
 
+say "agent mesh round cost"
+cargo build --release --quiet -p netchecker-agent --example mesh_round_cost
+mesh_agent_out=$("$TARGET_DIR/release/examples/mesh_round_cost" --rounds "${MESH_ROUNDS:-300}")
+echo "$mesh_agent_out" >&2
+
 say "server"
 server_out=$("$TARGET_DIR/release/netchecker-bench" \
   --bin-dir "$TARGET_DIR/release" \
@@ -40,7 +48,9 @@ server_out=$("$TARGET_DIR/release/netchecker-bench" \
   --connections "${CONNECTIONS:-64}" \
   --seconds "${SECONDS_PER_RUN:-5}" \
   --rounds "${ROUNDS:-3}" \
-  --checks "${CHECKS:-1000}")
+  --checks "${CHECKS:-1000}" \
+  --mesh-nodes "${MESH_NODES:-1000,5000}" \
+  --mesh-peers "${MESH_PEERS:-8}")
 echo "$server_out" >&2
 
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n1)
@@ -58,6 +68,12 @@ $(rustc --version); release build.
 
 \`\`\`
 $agent_out
+\`\`\`
+
+### Agent, one mesh round (K peers probed, K probes answered)
+
+\`\`\`
+$mesh_agent_out
 \`\`\`
 
 $server_out
