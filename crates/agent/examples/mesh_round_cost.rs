@@ -22,6 +22,10 @@
 //! (`/proc/self/task/*/schedstat`) over the measured rounds, after a
 //! warm-up of 10; memory is its `VmHWM`. Padding 1500 (the default).
 
+#[path = "common/proc_self.rs"]
+mod proc_self;
+use proc_self::{on_cpu_ns, status_kib};
+
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -315,29 +319,4 @@ async fn agent(server: &str, rounds: u32) {
         mesh.probes(),
         mesh.failed()
     );
-}
-
-fn on_cpu_ns() -> u64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
-}
-
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(field)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
 }

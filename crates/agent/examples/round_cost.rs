@@ -10,34 +10,13 @@
 //! threads of this process (`/proc/self/task/*/schedstat`), including the
 //! resolver threads, measured after a warm-up of 10 rounds.
 
+#[path = "common/proc_self.rs"]
+mod proc_self;
+use proc_self::{on_cpu_ns, status_kib};
+
 use std::time::Instant;
 
 use netchecker_agent::{Agent, Args, Config};
-
-fn on_cpu_ns() -> u64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
-}
-
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(field)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
