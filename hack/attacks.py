@@ -39,6 +39,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -343,7 +344,9 @@ class Results:
 
     def table(self):
         print("\n| Attack | Before | After | Held? |\n|---|---|---|---|")
-        for a, b, af, h in self.rows:
+        # In the report's order (7 runs last: it needs a server of its own).
+        rows = sorted(self.rows, key=lambda r: (not r[0][0].isdigit(), r[0][0].isdigit() and int(r[0].split()[0])))
+        for a, b, af, h in rows:
             print(f"| {a} | {b} | {af} | {'yes' if h else 'NO'} |")
         return all(r[3] for r in self.rows)
 
@@ -357,6 +360,12 @@ def main():
     for b in ("netchecker-server", "netchecker-fake-apiserver"):
         if not os.access(os.path.join(args.bin_dir, b), os.X_OK):
             sys.exit(f"attacks: {b} not found in {args.bin_dir} (set ATTACKS_BIN_DIR or --bin-dir)")
+    # Ctrl-C and SIGTERM (also when started in the background, where SIGINT
+    # is ignored) end the run through the same path: stop what was started.
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     procs = Procs()
     tmp = tempfile.TemporaryDirectory(prefix="netchecker-attacks-")
     try:
