@@ -62,7 +62,7 @@ run-agent: ## Run one agent against $(SERVER_ENDPOINT) (MY_POD_NAME defaults to 
 bench: release ## Benchmarks; results go to doc/benchmarks.md
 	hack/bench.sh
 
-reliability: ## Full-size floods, stalls, API chaos and agent endurance (release; figures in doc/reliability.md)
+reliability: ## Full-size floods, stalls, API chaos, agent endurance and the attacks on trust (release; figures in doc/reliability.md)
 	hack/reliability.sh
 
 images: ## Build multi-arch images with docker buildx (REGISTRY=... TAG=... PUSH=1, see doc/deployment.md)

@@ -8,6 +8,9 @@
 #   RELIABILITY_STALLED       stalled connections              (600)
 #   RELIABILITY_CHURN_PODS    pods added and deleted           (3000)
 #   RELIABILITY_AGENT_ROUNDS  agent rounds back to back        (10000)
+#   ATTACKS_BIN_DIR           netchecker-server and netchecker-fake-apiserver
+#                             for hack/attacks.py (default: built here, in
+#                             $TARGET_DIR/release)
 #
 # Everything runs on 127.0.0.1; the tests start and kill only their own
 # processes. The output is also written to target/reliability.log.
@@ -59,7 +62,18 @@ if ! "$CARGO" test --release -q -p netchecker-server --lib -- --ignored \
     failed+=("netchecker-server/mesh cover at 5000 nodes")
 fi
 
+# The attacks of the trust work (doc/security.md), replayed against a server
+# run with the Helm chart's defaults and a fake API server (hack/attacks.py).
+echo "== attacks on trust (hack/attacks.py)" | tee -a "$log"
+if [ -z "${ATTACKS_BIN_DIR:-}" ] && ! "$CARGO" build --release -q \
+    -p netchecker-server -p netchecker-fake-apiserver 2>&1 | tee -a "$log"; then
+    failed+=("attacks on trust (build)")
+elif ! python3 hack/attacks.py --bin-dir "${ATTACKS_BIN_DIR:-$TARGET_DIR/release}" \
+    2>&1 | tee -a "$log"; then
+    failed+=("attacks on trust")
+fi
+
 echo
 echo "figures:"
-grep -E '(^|[.])(flood|stalls|bad bodies|churn|410 on every watch|agent)' "$log" || true
+grep -E '(^|[.])(flood|stalls|bad bodies|churn|410 on every watch|agent)|^\| ([1-9] |throughout)' "$log" || true
 [ "${#failed[@]}" -eq 0 ] || die "failed: ${failed[*]}"
