@@ -432,3 +432,99 @@ async fn a_bad_mesh_part_is_refused_with_a_reason_and_nothing_is_stored() {
     assert_eq!(h.get(&format!("/api/v1/agents/{name}")).await.0, 404);
     h.stop().await;
 }
+
+/// Serve a webhook receiver on loopback that keeps every event it gets;
+/// returns its URL and the events.
+async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::routing::post;
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = events.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |body: String| {
+            let keep = keep.clone();
+            async move {
+                keep.lock()
+                    .unwrap()
+                    .push(serde_json::from_str::<Value>(&body).unwrap());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), events)
+}
+
+#[tokio::test]
+async fn a_mesh_verdict_change_is_sent_to_the_webhooks() {
+    let (url, events) = webhook_receiver().await;
+    let h = start(&["--webhook-url", &url]).await;
+    let mut last = h.round(&MESH, &[], |_, _| "ok").await;
+    for _ in 0..100 {
+        if last.iter().take(3).all(|r| r.peers.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        last = h.round(&MESH, &last, |_, _| "ok").await;
+    }
+    let cut = |a: &str, b: &str| {
+        if (a, b) == ("n1", "n2") || (a, b) == ("n2", "n1") {
+            "connect_failed"
+        } else {
+            "ok"
+        }
+    };
+    for _ in 0..2 {
+        last = h.round(&MESH, &last, cut).await;
+    }
+    assert_eq!(verdict(&h.status().await, "n1"), "mesh_partition");
+    // The background round (every second) judges the change and sends it.
+    let sent = |node: &str, verdict: &str| {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| e["node"] == node && e["new_verdict"] == verdict)
+            .cloned()
+    };
+    let mut event = None;
+    for _ in 0..100 {
+        event = sent("n1", "mesh_partition");
+        if event.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let event = event.expect("an event for n1's mesh partition");
+    assert_eq!(event["old_verdict"], "healthy");
+    let reason = event["reason"].as_str().unwrap();
+    assert!(reason.contains("partitioned from n2"), "{reason}");
+    assert!(
+        sent("n3", "mesh_partition").is_none(),
+        "a node outside the pair has no event"
+    );
+
+    // Healed: the change back is sent too.
+    h.round(&MESH, &last, |_, _| "ok").await;
+    let mut healed = None;
+    for _ in 0..100 {
+        healed = events
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| {
+                e["node"] == "n1"
+                    && e["old_verdict"] == "mesh_partition"
+                    && e["new_verdict"] == "healthy"
+            })
+            .cloned();
+        if healed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(healed.is_some(), "no event for n1's recovery");
+    h.stop().await;
+}
