@@ -157,12 +157,36 @@ impl Harness {
         next
     }
 
+    /// Every node's agent reports until the round has built the roster
+    /// (every second; until then, no peers) and n1..n3 each got their two
+    /// peers; returns the hand-outs by node.
+    async fn bootstrap(&self) -> Vec<MeshRound> {
+        let mut last = self.round(&MESH, &[], |_, _| "ok").await;
+        for _ in 0..100 {
+            if last.iter().take(3).all(|r| r.peers.len() == 2) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            last = self.round(&MESH, &last, |_, _| "ok").await;
+        }
+        last
+    }
+
     async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(15), self.task)
             .await
             .expect("server stops")
             .unwrap();
+    }
+}
+
+/// n1 and n2 cannot reach each other; every other probe succeeds.
+fn cut_n1_n2(a: &str, b: &str) -> &'static str {
+    if (a, b) == ("n1", "n2") || (a, b) == ("n2", "n1") {
+        "connect_failed"
+    } else {
+        "ok"
     }
 }
 
@@ -210,15 +234,7 @@ async fn peers_come_from_the_pods_and_a_partition_is_named_then_clears() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "");
 
-    // The roster is built by the round (every second): until then, no peers.
-    let mut last = h.round(&MESH, &[], |_, _| "ok").await;
-    for _ in 0..100 {
-        if last.iter().take(3).all(|r| r.peers.len() == 2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        last = h.round(&MESH, &last, |_, _| "ok").await;
-    }
+    let mut last = h.bootstrap().await;
     assert_eq!(
         peers(&last[0]),
         BTreeSet::from(["n2", "n3"]),
@@ -236,21 +252,14 @@ async fn peers_come_from_the_pods_and_a_partition_is_named_then_clears() {
     assert_eq!(last[0].timeout_ms, 2000);
 
     // n1 and n2 cannot reach each other; twice in a row confirms it.
-    let cut = |a: &str, b: &str| {
-        if (a, b) == ("n1", "n2") || (a, b) == ("n2", "n1") {
-            "connect_failed"
-        } else {
-            "ok"
-        }
-    };
-    last = h.round(&MESH, &last, cut).await;
+    last = h.round(&MESH, &last, cut_n1_n2).await;
     let s = h.status().await;
     assert!(
         pairs(&s).is_empty(),
         "one failure is not confirmed: {:?}",
         pairs(&s)
     );
-    last = h.round(&MESH, &last, cut).await;
+    last = h.round(&MESH, &last, cut_n1_n2).await;
     let s = h.status().await;
     assert_eq!(
         pairs(&s),
@@ -351,14 +360,7 @@ async fn peers_come_from_the_pods_and_a_partition_is_named_then_clears() {
 #[tokio::test]
 async fn a_deleted_agent_leaves_the_mesh_and_no_pair_with_it_fails() {
     let h = start(&[]).await;
-    let mut last = h.round(&MESH, &[], |_, _| "ok").await;
-    for _ in 0..100 {
-        if last.iter().take(3).all(|r| r.peers.len() == 2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        last = h.round(&MESH, &last, |_, _| "ok").await;
-    }
+    let last = h.bootstrap().await;
     h.api.delete_pod(NS, &agent("n3")).unwrap();
     // Peers keep failing to reach the agent that is gone...
     let gone = |_: &str, to: &str| if to == "n3" { "connect_failed" } else { "ok" };
@@ -461,70 +463,46 @@ async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Valu
 async fn a_mesh_verdict_change_is_sent_to_the_webhooks() {
     let (url, events) = webhook_receiver().await;
     let h = start(&["--webhook-url", &url]).await;
-    let mut last = h.round(&MESH, &[], |_, _| "ok").await;
-    for _ in 0..100 {
-        if last.iter().take(3).all(|r| r.peers.len() == 2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        last = h.round(&MESH, &last, |_, _| "ok").await;
-    }
-    let cut = |a: &str, b: &str| {
-        if (a, b) == ("n1", "n2") || (a, b) == ("n2", "n1") {
-            "connect_failed"
-        } else {
-            "ok"
-        }
-    };
+    let mut last = h.bootstrap().await;
     for _ in 0..2 {
-        last = h.round(&MESH, &last, cut).await;
+        last = h.round(&MESH, &last, cut_n1_n2).await;
     }
     assert_eq!(verdict(&h.status().await, "n1"), "mesh_partition");
     // The background round (every second) judges the change and sends it.
-    let sent = |node: &str, verdict: &str| {
+    let sent = |node: &str, old: &str, new: &str| {
         events
             .lock()
             .unwrap()
             .iter()
-            .find(|e| e["node"] == node && e["new_verdict"] == verdict)
+            .find(|e| e["node"] == node && e["old_verdict"] == old && e["new_verdict"] == new)
             .cloned()
     };
-    let mut event = None;
-    for _ in 0..100 {
-        event = sent("n1", "mesh_partition");
-        if event.is_some() {
-            break;
+    let event = async |node: &str, old: &str, new: &str| {
+        for _ in 0..100 {
+            if let Some(e) = sent(node, old, new) {
+                return Some(e);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let event = event.expect("an event for n1's mesh partition");
-    assert_eq!(event["old_verdict"], "healthy");
-    let reason = event["reason"].as_str().unwrap();
+        None
+    };
+    let partition = event("n1", "healthy", "mesh_partition")
+        .await
+        .expect("an event for n1's mesh partition");
+    let reason = partition["reason"].as_str().unwrap();
     assert!(reason.contains("partitioned from n2"), "{reason}");
-    assert!(
-        sent("n3", "mesh_partition").is_none(),
-        "a node outside the pair has no event"
-    );
+    let outside = events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| e["node"] == "n3" && e["new_verdict"] == "mesh_partition");
+    assert!(!outside, "a node outside the pair has no event");
 
     // Healed: the change back is sent too.
     h.round(&MESH, &last, |_, _| "ok").await;
-    let mut healed = None;
-    for _ in 0..100 {
-        healed = events
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|e| {
-                e["node"] == "n1"
-                    && e["old_verdict"] == "mesh_partition"
-                    && e["new_verdict"] == "healthy"
-            })
-            .cloned();
-        if healed.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(healed.is_some(), "no event for n1's recovery");
+    assert!(
+        event("n1", "mesh_partition", "healthy").await.is_some(),
+        "no event for n1's recovery"
+    );
     h.stop().await;
 }
