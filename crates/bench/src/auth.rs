@@ -16,9 +16,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use netchecker_fake_apiserver::{FakeApiServer, PodBuilder, TokenRequest};
 
-use crate::figures::{latency_cells, median, ms};
+use crate::figures::ms;
 use crate::http::{Mode, Reports};
-use crate::ingest::{Target, fill};
+use crate::ingest::{Target, fill, ratio_line, round_rows};
 use crate::procs::start_http;
 use crate::{Args, reports};
 
@@ -172,37 +172,8 @@ pub async fn authenticated(a: &Args, plain: &Reports) -> anyhow::Result<AuthFigu
     );
     println!();
     println!("#### keep-alive, tokens remembered\n");
-    println!(
-        "| round | target | reports/s | failed | CPU per report | p50 ms | p99 ms | p99.9 ms | max ms |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    let mut ratios = Vec::new();
-    for (round, (c, s)) in ceiling
-        .of(Mode::KeepAlive)
-        .zip(server.of(Mode::KeepAlive))
-        .enumerate()
-    {
-        for (t, (_, r, cpu)) in [("ceiling", c), ("server", s)] {
-            println!(
-                "| {} | {t} | {:.0} | {} | {cpu:.0} µs | {} |",
-                round + 1,
-                r.per_second(),
-                r.failed,
-                latency_cells(&r.latency)
-            );
-        }
-        ratios.push(s.1.per_second() / c.1.per_second());
-    }
-    let m = median(ratios.clone());
-    println!(
-        "\nServer (enforce) / ceiling throughput by round: {}; median **{:.0}%**.\n",
-        ratios
-            .iter()
-            .map(|r| format!("{:.0}%", r * 100.0))
-            .collect::<Vec<_>>()
-            .join(", "),
-        m * 100.0
-    );
+    let ratios = round_rows(&ceiling, &server, Mode::KeepAlive);
+    let m = ratio_line("Server (enforce)", &ratios);
     Ok(AuthFigures {
         ratio_keep_alive: m,
     })

@@ -22,6 +22,45 @@ pub(crate) struct Target {
     pub(crate) runs: Vec<(Mode, LoadResult, f64)>,
 }
 
+/// Print the table of `mode`'s rounds, ceiling and server side by side;
+/// returns the server's throughput over the ceiling's, round by round.
+pub(crate) fn round_rows(ceiling: &Target, server: &Target, mode: Mode) -> Vec<f64> {
+    println!(
+        "| round | target | reports/s | failed | CPU per report | p50 ms | p99 ms | p99.9 ms | max ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut ratios = Vec::new();
+    for (round, (c, s)) in ceiling.of(mode).zip(server.of(mode)).enumerate() {
+        for (t, (_, r, cpu)) in [("ceiling", c), ("server", s)] {
+            println!(
+                "| {} | {t} | {:.0} | {} | {cpu:.0} µs | {} |",
+                round + 1,
+                r.per_second(),
+                r.failed,
+                latency_cells(&r.latency)
+            );
+        }
+        ratios.push(s.1.per_second() / c.1.per_second());
+    }
+    ratios
+}
+
+/// Print `who`'s throughput over the ceiling's by round and their median;
+/// returns the median.
+pub(crate) fn ratio_line(who: &str, ratios: &[f64]) -> f64 {
+    let m = median(ratios.to_vec());
+    println!(
+        "\n{who} / ceiling throughput by round: {}; median **{:.0}%**.\n",
+        ratios
+            .iter()
+            .map(|r| format!("{:.0}%", r * 100.0))
+            .collect::<Vec<_>>()
+            .join(", "),
+        m * 100.0
+    );
+    m
+}
+
 impl Target {
     pub(crate) async fn load(
         &mut self,
@@ -167,37 +206,12 @@ pub async fn ingest(a: &Args, reports: &Arc<Reports>) -> anyhow::Result<IngestFi
     let mut ratios = Vec::new();
     for mode in [Mode::KeepAlive, Mode::NewConnection] {
         println!("#### {}\n", mode.label());
-        println!(
-            "| round | target | reports/s | failed | CPU per report | p50 ms | p99 ms | p99.9 ms | max ms |"
-        );
-        println!("|---|---|---|---|---|---|---|---|---|");
-        let mut mode_ratios = Vec::new();
-        for (round, (c, s)) in ceiling.of(mode).zip(server.of(mode)).enumerate() {
-            for (t, (_, r, cpu)) in [("ceiling", c), ("server", s)] {
-                println!(
-                    "| {} | {t} | {:.0} | {} | {cpu:.0} µs | {} |",
-                    round + 1,
-                    r.per_second(),
-                    r.failed,
-                    latency_cells(&r.latency)
-                );
-            }
-            mode_ratios.push(s.1.per_second() / c.1.per_second());
-        }
+        let mode_ratios = round_rows(&ceiling, &server, mode);
         let ch = ceiling.merged(mode)?;
         let sh = server.merged(mode)?;
         println!("| all | ceiling | | | | {} |", latency_cells(&ch));
         println!("| all | server | | | | {} |", latency_cells(&sh));
-        let m = median(mode_ratios.clone());
-        println!(
-            "\nServer / ceiling throughput by round: {}; median **{:.0}%**.\n",
-            mode_ratios
-                .iter()
-                .map(|r| format!("{:.0}%", r * 100.0))
-                .collect::<Vec<_>>()
-                .join(", "),
-            m * 100.0
-        );
+        let m = ratio_line("Server", &mode_ratios);
         ratios.push((m, ms(sh.value_at_quantile(0.99))));
     }
     println!("### Server memory\n");
