@@ -115,12 +115,7 @@ impl App {
         if !settings.enabled() || stored.node.is_empty() {
             return None;
         }
-        let kind = self
-            .0
-            .pods
-            .with_watched_pod(name, |pod| pod.map(|p| p.kind))
-            .unwrap_or_else(|| AgentKind::from_name(name));
-        let network = MeshNetwork::of(kind)?;
+        let network = MeshNetwork::of(stored.kind)?;
         let wall = jiff::Timestamp::now();
         let received = Received {
             name,
@@ -165,14 +160,14 @@ impl App {
         })?;
         // Once the pods are known, only a watched pod may report, and its
         // node is the pod's, never what the body says.
-        let node = match self.0.pods.watched_pod(name) {
-            Watched::Pod(node) => node,
+        let (node, kind) = match self.0.pods.watched_pod(name) {
+            Watched::Pod(node, kind) => (node, kind),
             Watched::NotWatched => {
                 return Err(IngestError::UnknownAgent {
                     name: name.to_owned(),
                 });
             }
-            Watched::NoView => None,
+            Watched::NoView => (None, AgentKind::from_name(name)),
         };
         let auth = verdict.result();
         if let Some(result) = auth {
@@ -214,6 +209,7 @@ impl App {
                 tracing::debug!(agent = name, "report stored");
                 Ok(Stored {
                     node: node.unwrap_or(&report.nodename).into(),
+                    kind,
                     interval: Duration::from_secs(report.report_interval),
                     mesh,
                 })
@@ -230,6 +226,8 @@ impl App {
 struct Stored {
     /// The pod's node (the reported one without Kubernetes).
     node: Box<str>,
+    /// The watched pod's kind (by its name without Kubernetes).
+    kind: AgentKind,
     interval: Duration,
     mesh: Option<MeshReport>,
 }

@@ -20,15 +20,15 @@ use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio::time::Instant;
 
-use crate::domain::ExpectedAgent;
+use crate::domain::{AgentKind, ExpectedAgent};
 pub use health::{ViewHealth, WatchStatus};
 pub use index::{PodIndex, WatchedPod, kind_of};
 
 /// Whether a name may report, by the pod view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Watched {
-    /// A watched pod, on this node (`None` while unscheduled).
-    Pod(Option<Box<str>>),
+    /// A watched pod, on this node (`None` while unscheduled), of this kind.
+    Pod(Option<Box<str>>, AgentKind),
     /// The view has synced and has no pod of that name.
     NotWatched,
     /// No view to ask: without Kubernetes, or before the first sync.
@@ -149,11 +149,12 @@ impl PodView {
         }
     }
 
-    /// Whether `name` may report and, if it is a watched pod, its node.
+    /// Whether `name` may report and, if it is a watched pod, its node and
+    /// kind.
     pub fn watched_pod(&self, name: &str) -> Watched {
         match self {
             PodView::Kube(k) if k.status.synced() => match k.pods.read().get(name) {
-                Some(pod) => Watched::Pod(pod.node.clone()),
+                Some(pod) => Watched::Pod(pod.node.clone(), pod.kind),
                 None => Watched::NotWatched,
             },
             PodView::Kube(_) | PodView::Static(_) => Watched::NoView,
