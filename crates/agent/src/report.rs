@@ -185,6 +185,7 @@ impl Agent {
                 )
             }),
             authorization: self.authorization(),
+            connect_to: None,
         };
         let ex = transport::request(&self.report_target, spec).await;
         if let (Some(mesh), Some(local)) = (&self.mesh, ex.local) {
