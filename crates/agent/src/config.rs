@@ -15,6 +15,7 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use netchecker_cli::{LogFormat, go_bool, normalize_args};
 
+use crate::targets::{MAX_TARGETS, split_endpoints};
 use crate::transport::Target;
 use crate::{Error, Result};
 
@@ -39,7 +40,8 @@ const MAX_DERIVED_TIMEOUT: Duration = Duration::from_secs(10);
     args_override_self = true
 )]
 pub struct Args {
-    /// host:port of the netchecker server.
+    /// host:port of the netchecker server; several, separated by `,`, get
+    /// every report each.
     #[arg(
         long = "serverendpoint",
         visible_alias = "server-endpoint",
@@ -48,6 +50,18 @@ pub struct Args {
         default_value = "netchecker-service:8081"
     )]
     pub server_endpoint: String,
+
+    /// Report to every address each server endpoint's name resolves to
+    /// (all replicas behind a headless Service), at most 16, instead of
+    /// one connection to the name.
+    #[arg(
+        long = "report-to-all-addresses",
+        env = "NETCHECKER_REPORT_TO_ALL_ADDRESSES",
+        value_name = "BOOL",
+        default_value = "false",
+        action = clap::ArgAction::Set
+    )]
+    pub report_to_all_addresses: bool,
 
     /// Seconds between two reports (at most an hour: the server refuses
     /// longer intervals, which would keep a dead agent's report fresh).
@@ -163,6 +177,7 @@ impl Args {
         Self::command()
             .mut_arg("logtostderr", go_bool)
             .mut_arg("alsologtostderr", go_bool)
+            .mut_arg("report_to_all_addresses", go_bool)
     }
 
     /// Parse a full argv (program name first), accepting Go spellings.
@@ -202,8 +217,13 @@ impl FromStr for Seconds {
 /// Everything a running agent needs, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// host:port of the server, as given.
+    /// `--serverendpoint` as given.
     pub server_endpoint: String,
+    /// Its `host:port` endpoints, in order, without repeats: one or more.
+    pub server_endpoints: Vec<String>,
+    /// `--report-to-all-addresses`: report to every address of each
+    /// endpoint's name rather than to the name.
+    pub report_to_all_addresses: bool,
     pub report_interval: Duration,
     /// Extra probe URLs, as given (the server ping is added by the agent).
     pub probe_urls: Vec<String>,
@@ -277,7 +297,23 @@ impl Config {
         }
 
         // Fail at start on a server endpoint or probe URL that can never work.
-        Target::server(&args.server_endpoint, "/")?;
+        let server_endpoints = split_endpoints(&args.server_endpoint);
+        if server_endpoints.is_empty() {
+            // The error of old for an empty value: "invalid URL".
+            Target::server(&args.server_endpoint, "/")?;
+            return Err(Error::Config(
+                "--serverendpoint names no host:port of the server".into(),
+            ));
+        }
+        if server_endpoints.len() > MAX_TARGETS {
+            return Err(Error::Config(format!(
+                "--serverendpoint names {} servers; at most {MAX_TARGETS} get each report",
+                server_endpoints.len()
+            )));
+        }
+        for endpoint in &server_endpoints {
+            Target::server(endpoint, "/")?;
+        }
         let probe_urls = split_probe_urls(&args.probe_urls);
         for url in &probe_urls {
             url.parse::<Target>()?;
@@ -287,6 +323,8 @@ impl Config {
 
         Ok(Self {
             server_endpoint: args.server_endpoint,
+            server_endpoints,
+            report_to_all_addresses: args.report_to_all_addresses,
             report_interval,
             probe_urls,
             zero_extender_length: args.zero_extender_length,

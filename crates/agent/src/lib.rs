@@ -3,7 +3,9 @@
 //!
 //! Each round gathers fresh data (interfaces, a DNS lookup of the server
 //! host, uptime, timed HTTP probes), builds an [`AgentReport`] padded with
-//! `zero_extender`, and POSTs it on a new connection. The first round starts
+//! `zero_extender`, and POSTs it on a new connection to every server
+//! endpoint (with `--report-to-all-addresses`, to every address of each,
+//! concurrently: [`fanout`]). The first round starts
 //! at once; later rounds follow the interval without drift and never
 //! overlap. A failed round is logged, counted and retried at the next tick:
 //! the network being broken is exactly when the agent must keep going.
@@ -21,6 +23,8 @@
 
 /// Command line, environment and the validated [`Config`].
 pub mod config;
+/// Sending one report to every server at once.
+pub mod fanout;
 /// The collectors of a report: interfaces, DNS, uptime.
 pub mod gather;
 /// The node-to-node mesh: the probe listener, the prober, the round state.
@@ -33,6 +37,8 @@ pub mod report;
 pub mod retry;
 /// The timer loop around the rounds.
 pub mod schedule;
+/// The server endpoints and addresses reported to, and their counts.
+pub mod targets;
 /// The bearer token file, read before each report.
 pub mod token;
 /// URLs, connections (TCP, TLS) and one HTTP/1.1 exchange per connection.
@@ -45,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{Args, Config};
 pub use report::Agent;
 pub use schedule::{Stats, schedule};
+pub use targets::{Resolver, TargetCounts};
 pub use transport::{Phase, Target};
 
 /// Everything that can go wrong in the agent. Network errors end one round,
@@ -103,6 +110,9 @@ pub enum Error {
     /// The report could not be serialised (never expected).
     #[error("cannot encode the report: {0}")]
     Encode(#[from] serde_json::Error),
+    /// Several servers were to get the report, and none took it.
+    #[error("no server took the report: {0}")]
+    NotTaken(String),
     /// A whole round outlived the interval and was abandoned.
     #[error("round did not finish within the report interval ({0:?}); abandoned")]
     RoundTimeout(Duration),
@@ -135,6 +145,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// the mesh on, the probe listener is bound first: a port that cannot be
 /// bound is an error, before any report.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Stats> {
+    run_with(config, targets::system_resolver(), shutdown).await
+}
+
+/// [`run`], resolving the server names that `--report-to-all-addresses`
+/// fans out to through `resolver` (tests pass a fixed list).
+pub async fn run_with(
+    config: Config,
+    resolver: Resolver,
+    shutdown: CancellationToken,
+) -> Result<Stats> {
     if config.node_name.is_empty() {
         tracing::warn!("MY_NODE_NAME is not set; reports carry an empty nodename");
     }
@@ -153,9 +173,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Stats> {
         }
         None => None,
     };
-    let agent = Agent::new(config)?;
+    let agent = Agent::with_resolver(config, resolver)?;
     tracing::info!(
-        server = %agent.report_url(),
+        server = %agent.report_urls().join(", "),
+        all_addresses = agent.config().report_to_all_addresses,
         interval = ?period,
         probes = agent.probe_urls().len(),
         probe_timeout = ?agent.config().probe_timeout,
@@ -170,6 +191,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Stats> {
     }
     stats.retries = agent.retries();
     stats.without_token = agent.reports_without_token();
+    stats.targets = agent.target_counts();
     if let Some(mesh) = agent.mesh() {
         stats.mesh_probes = mesh.probes();
         stats.mesh_failed = mesh.failed();
@@ -182,6 +204,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Stats> {
         without_token = stats.without_token,
         mesh_probes = stats.mesh_probes,
         mesh_failed = stats.mesh_failed,
+        targets = %targets::summary(&stats.targets),
         "agent stopped"
     );
     Ok(stats)

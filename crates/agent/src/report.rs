@@ -1,9 +1,12 @@
 //! One round: gather a fresh report, pad it, POST it on a new connection
-//! (with the bearer token of `--token-file`, if any), and send it again
-//! promptly while the server has not seen this pod yet. With the mesh on,
-//! the report also carries the last round's probe results, and the peers
-//! that the server names in its answer are probed before the next report.
+//! (with the bearer token of `--token-file`, if any) to every server
+//! ([`crate::fanout`]), and send it again promptly while a server has not
+//! seen this pod yet. With the mesh on, the report also carries the last
+//! round's probe results, and the peers that a server names in its answer
+//! are probed before the next report.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -17,6 +20,7 @@ use tokio_rustls::TlsConnector;
 use crate::config::Config;
 use crate::mesh::Mesh;
 use crate::retry::Retries;
+use crate::targets::{Resolver, Tally, TargetCounts, system_resolver};
 use crate::token::TokenFile;
 use crate::transport::{self, RequestSpec, Target};
 use crate::{Error, Result, gather, probe};
@@ -28,13 +32,14 @@ const KEEP_ANSWER_BYTES: usize = 512;
 const MAX_MESH_ANSWER: usize = 64 * 1024;
 /// Mesh probes end this long before the next report is due, so that the
 /// round ends before its interval does.
-const MESH_MARGIN: Duration = Duration::from_millis(100);
+pub(crate) const MESH_MARGIN: Duration = Duration::from_millis(100);
 
 /// The agent: its configuration and everything derived from it once.
 pub struct Agent {
-    config: Config,
-    report_target: Target,
-    /// The server's ping first, then the extra probe URLs.
+    pub(crate) config: Config,
+    /// One per server endpoint, in the order given.
+    pub(crate) report_targets: Vec<Target>,
+    /// Each server endpoint's ping, then the extra probe URLs.
     probes: Vec<Target>,
     /// Built only when some probe uses https.
     tls: Option<TlsConnector>,
@@ -42,18 +47,31 @@ pub struct Agent {
     token: Option<TokenFile>,
     /// Report attempts sent without a token because the file was unusable.
     without_token: AtomicU64,
-    retries: Retries,
+    pub(crate) retries: Retries,
     /// The node-to-node mesh (`--mesh-port`); `None`: off.
-    mesh: Option<Mesh>,
+    pub(crate) mesh: Option<Mesh>,
+    /// Resolves the server names with `--report-to-all-addresses`.
+    pub(crate) resolver: Resolver,
+    /// Reports taken and not taken, by place reported to.
+    pub(crate) tally: Tally,
 }
 
 impl Agent {
     pub fn new(config: Config) -> Result<Self> {
-        let report_target = Target::server(
-            &config.server_endpoint,
-            &format!("{AGENTS_PATH}/{}", config.pod_name),
-        )?;
-        let mut probes = vec![Target::server(&config.server_endpoint, PING_PATH)?];
+        Self::with_resolver(config, system_resolver())
+    }
+
+    /// An agent that resolves the server names it reports to (with
+    /// `--report-to-all-addresses`) through `resolver`; probes and
+    /// `nslookup` still use the system resolver.
+    pub fn with_resolver(config: Config, resolver: Resolver) -> Result<Self> {
+        let path = format!("{AGENTS_PATH}/{}", config.pod_name);
+        let mut report_targets = Vec::new();
+        let mut probes = Vec::new();
+        for endpoint in &config.server_endpoints {
+            report_targets.push(Target::server(endpoint, &path)?);
+            probes.push(Target::server(endpoint, PING_PATH)?);
+        }
         for url in &config.probe_urls {
             probes.push(url.parse()?);
         }
@@ -69,13 +87,15 @@ impl Agent {
             .map(|m| Mesh::new(m, config.zero_extender_length, config.probe_timeout));
         Ok(Self {
             config,
-            report_target,
+            report_targets,
             probes,
             tls,
             token,
             without_token: AtomicU64::new(0),
             retries: Retries::default(),
             mesh,
+            resolver,
+            tally: Tally::default(),
         })
     }
 
@@ -88,9 +108,15 @@ impl Agent {
         &self.config
     }
 
-    /// Where reports go: `http://{serverendpoint}/api/v1/agents/{pod}`.
+    /// Where reports go: `http://{serverendpoint}/api/v1/agents/{pod}`
+    /// (the first endpoint's, when there are several).
     pub fn report_url(&self) -> &str {
-        &self.report_target.url
+        &self.report_targets[0].url
+    }
+
+    /// Every endpoint's report URL, in the order given.
+    pub fn report_urls(&self) -> Vec<&str> {
+        self.report_targets.iter().map(|t| t.url.as_str()).collect()
     }
 
     /// Report attempts made again because the server did not watch this
@@ -105,7 +131,14 @@ impl Agent {
         self.without_token.load(Ordering::Relaxed)
     }
 
-    /// Every URL probed each round, the server's ping first.
+    /// Rounds whose report each place took and did not take, by place:
+    /// the `host:port` of an endpoint, or with `--report-to-all-addresses`
+    /// each address reported to (and an endpoint whose name did not resolve).
+    pub fn target_counts(&self) -> BTreeMap<String, TargetCounts> {
+        self.tally.counts()
+    }
+
+    /// Every URL probed each round, the server endpoints' pings first.
     pub fn probe_urls(&self) -> Vec<&str> {
         self.probes.iter().map(|p| p.url.as_str()).collect()
     }
@@ -115,19 +148,24 @@ impl Agent {
     /// bounded by the probe timeout.
     pub async fn gather(&self) -> AgentReport {
         let c = &self.config;
-        let server_host = &self.report_target.host;
-        let nslookup = async {
-            match tokio::time::timeout(c.probe_timeout, gather::nslookup(server_host)).await {
+        let mut hosts: Vec<&String> = Vec::new();
+        for target in &self.report_targets {
+            if !hosts.contains(&&target.host) {
+                hosts.push(&target.host);
+            }
+        }
+        let nslookup = futures::future::join_all(hosts.into_iter().map(|host| async move {
+            match tokio::time::timeout(c.probe_timeout, gather::nslookup(host)).await {
                 Ok(map) => map,
                 Err(_) => {
                     tracing::debug!(
-                        "DNS lookup of {server_host:?} timed out after {:?}",
+                        "DNS lookup of {host:?} timed out after {:?}",
                         c.probe_timeout
                     );
-                    gather::AddressMap::from([(server_host.clone(), Vec::new())])
+                    gather::AddressMap::from([(host.clone(), Vec::new())])
                 }
             }
-        };
+        }));
         let probes = futures::future::join_all(
             self.probes
                 .iter()
@@ -142,7 +180,7 @@ impl Agent {
             // the server compares it with its own clock.
             hostdate: HostDate::from_timestamp(jiff::Timestamp::now()),
             uptime: gather::uptime(&c.proc_uptime_path),
-            nslookup,
+            nslookup: nslookup.into_iter().flatten().collect(),
             ips: gather::interfaces(),
             network_probes,
             mesh: None,
@@ -155,19 +193,30 @@ impl Agent {
         Ok(serde_json::to_vec(&out)?.into())
     }
 
-    /// POST one encoded report on a new connection, within the report timeout.
+    /// POST one encoded report on a new connection to the first endpoint,
+    /// within the report timeout.
     pub async fn send(&self, body: Bytes) -> Result<()> {
-        self.send_within(body, self.config.report_timeout)
+        let limit = self.config.report_timeout;
+        self.send_to(&self.report_targets[0], None, body, limit)
             .await
+            .0
             .map(drop)
     }
 
-    /// POST one encoded report on a new connection, within `limit`, with
-    /// the token as the file holds it now (the probes never carry it) and,
-    /// with the mesh on, its header. With the mesh on, returns the body of
-    /// the 2xx answer (empty when it was too long to be a mesh round); with
-    /// the mesh off, always an empty one.
-    async fn send_within(&self, body: Bytes, limit: Duration) -> Result<Bytes> {
+    /// POST one encoded report on a new connection to `target` (at
+    /// `connect_to` when given, else wherever its name resolves), within
+    /// `limit`, with the token as the file holds it now (the probes never
+    /// carry it) and, with the mesh on, its header. With the mesh on,
+    /// returns the body of the 2xx answer (empty when it was too long to be
+    /// a mesh round); with the mesh off, always an empty one. Also returns
+    /// this end's address of the connection, once connected.
+    pub(crate) async fn send_to(
+        &self,
+        target: &Target,
+        connect_to: Option<SocketAddr>,
+        body: Bytes,
+        limit: Duration,
+    ) -> (Result<Bytes>, Option<SocketAddr>) {
         let spec = RequestSpec {
             method: Method::POST,
             content_type: Some("application/json"),
@@ -185,11 +234,16 @@ impl Agent {
                 )
             }),
             authorization: self.authorization(),
+            connect_to,
         };
-        let ex = transport::request(&self.report_target, spec).await;
-        if let (Some(mesh), Some(local)) = (&self.mesh, ex.local) {
-            mesh.connected_from(local);
-        }
+        let ex = transport::request(target, spec).await;
+        let local = ex.local;
+        (self.answer(ex), local)
+    }
+
+    /// The outcome of a report's exchange: the body of a 2xx answer as
+    /// [`Agent::send_to`] says, or why the report was not taken.
+    fn answer(&self, ex: transport::Exchange) -> Result<Bytes> {
         ex.outcome?;
         match ex.status {
             Some(status) if status.is_success() => {
@@ -211,7 +265,6 @@ impl Agent {
             None => unreachable!("a completed exchange has a status"),
         }
     }
-
     /// `Bearer <token>` from the token file, read afresh; `None` without
     /// `--token-file`, or (counted) when the file cannot be used.
     fn authorization(&self) -> Option<HeaderValue> {
@@ -222,16 +275,19 @@ impl Agent {
         value
     }
 
-    /// Gather, encode and send one report; send it again after 1 s, 2 s,
-    /// 4 s … while the server answers that it does not watch this pod yet,
-    /// until the next report is due (one interval after this round began).
-    /// With the mesh on, the report carries the last round's results, and
-    /// the peers in the server's answer are probed until shortly before the
-    /// next report is due. The outcome is the report's: the mesh never
-    /// fails a round.
+    /// Gather a report (and, with `--report-to-all-addresses`, resolve the
+    /// servers meanwhile), encode it and send it to every server at once
+    /// ([`crate::fanout`]): each send on its own connection, with its own
+    /// timeout, and sent again after 1 s, 2 s, 4 s … while that server
+    /// answers that it does not watch this pod yet, until the next report is
+    /// due (one interval after this round began). The round succeeds when at
+    /// least one server took the report. With the mesh on, the report
+    /// carries the last round's results, and the peers in one server's
+    /// answer are probed until shortly before the next report is due. The
+    /// mesh never fails a round.
     pub async fn round(&self) -> Result<()> {
         let due = Instant::now() + self.config.report_interval;
-        let mut report = self.gather().await;
+        let (mut report, places) = tokio::join!(self.gather(), self.places());
         report.mesh = self.mesh.as_ref().map(Mesh::report);
         for p in &report.network_probes {
             tracing::debug!(
@@ -242,26 +298,6 @@ impl Agent {
                 "probe"
             );
         }
-        let mut first = true;
-        let attempt = |limit| {
-            if !first {
-                // The same report, but `hostdate` is the time of sending:
-                // the server reports the difference to its clock as skew.
-                report.hostdate = HostDate::from_timestamp(jiff::Timestamp::now());
-            }
-            first = false;
-            let body = self.encode(&report);
-            async move { self.send_within(body?, limit).await }
-        };
-        let answer = self
-            .retries
-            .run(due, self.config.report_timeout, attempt)
-            .await?;
-        if let Some(mesh) = &self.mesh
-            && let Some(round) = mesh.round_of(&answer)
-        {
-            mesh.probe(round, due - MESH_MARGIN).await;
-        }
-        Ok(())
+        self.deliver(&report, places, due).await
     }
 }

@@ -7,6 +7,7 @@
 //! meanwhile fires once, right away, and the schedule continues from there.
 //! Shutdown interrupts a round in the middle (probes included).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -16,13 +17,14 @@ use tokio_util::sync::CancellationToken;
 use crate::{Error, Result};
 
 /// What the loop did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Rounds started.
     pub rounds: u64,
-    /// Rounds whose report the server accepted.
+    /// Rounds whose report a server accepted (at least one of them, when
+    /// there are several).
     pub sent: u64,
-    /// Rounds that failed (network, timeout, refusal).
+    /// Rounds that failed (network, timeout, refusal: at every server).
     pub failed: u64,
     /// Report attempts made again within a round because the server did
     /// not watch the pod yet; filled in by [`crate::run`] from the agent.
@@ -34,6 +36,10 @@ pub struct Stats {
     pub mesh_probes: u64,
     /// Mesh probes whose outcome was not `ok`; filled in by [`crate::run`].
     pub mesh_failed: u64,
+    /// Rounds whose report each place took and did not take, by place (an
+    /// endpoint's `host:port`, or with `--report-to-all-addresses` each
+    /// address); filled in by [`crate::run`] from [`crate::Agent::target_counts`].
+    pub targets: BTreeMap<String, crate::TargetCounts>,
 }
 
 /// Run `round` at once and then every `period` until `shutdown` is

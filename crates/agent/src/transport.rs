@@ -173,6 +173,9 @@ pub struct RequestSpec<'a> {
     /// `Authorization` header, sent last; none at all when `None`, so that
     /// such a request is byte for byte what it was before tokens existed.
     pub authorization: Option<HeaderValue>,
+    /// Connect to this address instead of resolving the host (which still
+    /// names the `Host` header, SNI and errors): one replica of a name.
+    pub connect_to: Option<SocketAddr>,
 }
 
 impl<'a> RequestSpec<'a> {
@@ -187,6 +190,7 @@ impl<'a> RequestSpec<'a> {
             tls,
             extra_header: None,
             authorization: None,
+            connect_to: None,
         }
     }
 }
@@ -224,7 +228,10 @@ pub async fn request(target: &Target, spec: RequestSpec<'_>) -> Exchange {
 
 async fn run(target: &Target, spec: &RequestSpec<'_>, ex: &mut Exchange) -> Result<()> {
     ex.phase = Phase::Dns;
-    let addrs = resolve(&target.host, target.port).await?;
+    let addrs = match spec.connect_to {
+        Some(addr) => vec![addr],
+        None => resolve(&target.host, target.port).await?,
+    };
     ex.resolved = Some(Instant::now());
 
     ex.phase = Phase::TcpConnect;

@@ -154,6 +154,40 @@ async fn environment_fallbacks() {
 }
 
 #[tokio::test]
+async fn report_to_all_addresses_from_the_environment_reports_to_each_address() {
+    // `localhost` resolves through /etc/hosts: no query leaves the machine.
+    let rec = Recorder::start().await;
+    let port = rec.addr().port();
+    let endpoint = format!("localhost:{port}");
+    let mut child = agent()
+        .env("MY_POD_NAME", "agent-all")
+        .env("NETCHECKER_SERVER_ENDPOINT", &endpoint)
+        .env("NETCHECKER_REPORT_TO_ALL_ADDRESSES", "true")
+        .arg("-reportinterval=1")
+        .spawn()
+        .unwrap();
+    let reports = rec
+        .wait_for("/api/v1/agents/agent-all", 2, Duration::from_secs(10))
+        .await;
+    assert_eq!(reports[0].header("host"), Some(endpoint.as_str()));
+    let mut lines = log_lines(&mut child);
+    stop(&mut child, Duration::from_secs(5)).await;
+    let mut all = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        all.push(line);
+    }
+    let started = all.iter().find(|l| l.contains("agent started")).unwrap();
+    assert!(started.contains("all_addresses=true"), "{started}");
+    // Counted by the address reported to, not by the name.
+    let stopped = all.iter().find(|l| l.contains("agent stopped")).unwrap();
+    assert!(
+        stopped.contains(&format!("targets=127.0.0.1:{port} sent ")),
+        "{stopped}"
+    );
+    assert!(!stopped.contains("localhost"), "{stopped}");
+}
+
+#[tokio::test]
 async fn an_unresolvable_server_is_logged_as_dns_and_the_agent_keeps_going() {
     // An empty label: glibc refuses it before sending any query.
     let mut child = agent()

@@ -332,3 +332,60 @@ fn mesh_mistakes_are_refused_at_start() {
         assert!(Args::try_parse_go(argv).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn report_to_all_addresses_is_a_go_boolean_off_by_default() {
+    assert!(!parse(&[]).report_to_all_addresses);
+    for (argv, on) in [
+        (&["-report-to-all-addresses"][..], true),
+        (&["--report-to-all-addresses"], true),
+        (&["-report-to-all-addresses=true"], true),
+        (&["--report-to-all-addresses=false"], false),
+        (&["-report-to-all-addresses=0"], false),
+        // A bare flag does not swallow the next argument.
+        (&["-report-to-all-addresses", "-reportinterval=5"], true),
+    ] {
+        let c = Config::from_args(parse(argv), env_with_pod("p")).unwrap();
+        assert_eq!(c.report_to_all_addresses, on, "{argv:?}");
+    }
+    assert!(Args::try_parse_go(["netchecker-agent", "-report-to-all-addresses=maybe"]).is_err());
+}
+
+#[test]
+fn one_server_endpoint_is_a_list_of_one() {
+    let c = Config::from_args(
+        parse(&["-serverendpoint=netchecker-service:8081"]),
+        env_with_pod("p"),
+    )
+    .unwrap();
+    assert_eq!(c.server_endpoint, "netchecker-service:8081");
+    assert_eq!(c.server_endpoints, ["netchecker-service:8081"]);
+    assert!(!c.report_to_all_addresses);
+}
+
+#[test]
+fn server_endpoints_are_a_comma_list() {
+    let c = Config::from_args(
+        parse(&["-serverendpoint", " a:8081, b:8081,a:8081 ,[fd00::1]:8081"]),
+        env_with_pod("p"),
+    )
+    .unwrap();
+    assert_eq!(c.server_endpoints, ["a:8081", "b:8081", "[fd00::1]:8081"]);
+}
+
+#[test]
+fn server_endpoint_lists_that_cannot_work_are_refused_at_start() {
+    let seventeen = (0..17)
+        .map(|i| format!("s{i}:8081"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for (list, says) in [
+        (" , ", "invalid URL"),
+        (seventeen.as_str(), "17 servers; at most 16"),
+        ("a:8081,:8081", "invalid URL"),
+    ] {
+        let argv = ["-serverendpoint", list];
+        let err = Config::from_args(parse(&argv), env_with_pod("p")).unwrap_err();
+        assert!(err.to_string().contains(says), "{list:?}: {err}");
+    }
+}

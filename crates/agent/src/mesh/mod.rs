@@ -29,7 +29,7 @@ use netchecker_wire::mesh::MAX_PROBE_PADDING;
 
 pub use listener::{Counts, Limits, Listener};
 pub use prober::{CONCURRENCY, probe, probe_round};
-pub use state::Mesh;
+pub use state::{Mesh, parse_round};
 
 /// `n` zero bytes (at most [`MAX_PROBE_PADDING`]), sliced from one buffer
 /// allocated once: neither a probe nor an answer allocates its padding.

@@ -109,18 +109,13 @@ impl Mesh {
     /// an empty body or anything but a [`MeshAnswer`] means no peers this
     /// round (an older server, or one with the mesh off), logged once.
     pub fn round_of(&self, answer: &[u8]) -> Option<MeshRound> {
-        let round = if answer.iter().all(u8::is_ascii_whitespace) {
-            None
-        } else {
-            match serde_json::from_slice::<MeshAnswer>(answer) {
-                Ok(answer) => Some(answer.mesh),
-                Err(e) => {
-                    tracing::debug!("the server's answer is no mesh round: {e}");
-                    None
-                }
-            }
-        };
-        let given = round.is_some();
+        let round = parse_round(answer);
+        self.peers_given(round.is_some());
+        round
+    }
+
+    /// Whether the answer taken this round named peers; a change is logged.
+    pub fn peers_given(&self, given: bool) {
         let before = self.state().peers_given.replace(given);
         if before != Some(given) {
             if given {
@@ -132,7 +127,6 @@ impl Mesh {
                 );
             }
         }
-        round
     }
 
     /// Probe the round's peers, ending by `deadline`; keep the results for
@@ -162,5 +156,20 @@ impl Mesh {
         let mut state = self.state();
         state.log.round(Instant::now(), round.round, &results);
         state.pending = Some((round.round, results));
+    }
+}
+
+/// The round in an answer to a report, if it is one (no state, no log but
+/// at debug level).
+pub fn parse_round(answer: &[u8]) -> Option<MeshRound> {
+    if answer.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    match serde_json::from_slice::<MeshAnswer>(answer) {
+        Ok(answer) => Some(answer.mesh),
+        Err(e) => {
+            tracing::debug!("the server's answer is no mesh round: {e}");
+            None
+        }
     }
 }
