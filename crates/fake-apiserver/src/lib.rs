@@ -29,6 +29,8 @@ pub mod kubeconfig;
 pub mod nodes;
 /// What the store needs from a kind; pods and nodes.
 pub mod object;
+/// Merge, strategic merge and apply patches on JSON.
+pub mod patch;
 /// Ready-made pods for tests.
 pub mod pods;
 /// Label and field selector parsing and matching.
