@@ -19,6 +19,8 @@
 pub mod api;
 /// `/fake/` routes that drive the fake from outside the process.
 pub mod control;
+/// One-shot faults: the next requests of one verb on one resource fail.
+pub mod faults;
 /// UIDs and default addresses.
 pub mod ids;
 /// The service-account token issuer: keys, minting, review.
@@ -50,6 +52,7 @@ use axum::Router;
 use axum::routing::{delete, get, post, put};
 
 pub use control::{FailureMode, FailureSpec, RequestCounts};
+pub use faults::{Fault, Verb};
 pub use ids::{default_host_ip, ipv6_twin};
 pub use issuer::keys::{FOREIGN_KEY_PEM, ISSUER_KEY_PEMS};
 pub use issuer::mint::{MintError, MintedToken, TokenRequest};
