@@ -7,6 +7,10 @@
 //! It is also a service-account token issuer: it serves OIDC discovery and
 //! a JWKS, mints pod-bound tokens (and forgeries) with test-only keys,
 //! rotates keys, and answers TokenReview (see [`issuer`]).
+//! For tests of a highly available server it stores Leases, ConfigMaps and
+//! Events and takes node status patches, with the real API's optimistic
+//! concurrency (`409 Conflict` on a stale resourceVersion), and injects
+//! one-shot faults into single requests (see [`faults`]).
 //!
 //! Tests add, change and delete pods and nodes, mint tokens, inject
 //! failures and read request counters through [`FakeApiServer`]; harnesses
@@ -29,7 +33,8 @@ pub mod issuer;
 pub mod kubeconfig;
 /// Ready-made nodes for tests.
 pub mod nodes;
-/// What the store needs from a kind; pods and nodes.
+/// What the store needs from a kind; pods, nodes, leases, config maps,
+/// events.
 pub mod object;
 /// Merge, strategic merge and apply patches on JSON.
 pub mod patch;
@@ -115,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .route("/fake/requests", get(control::requests))
         .route("/fake/compact", post(control::compact))
         .route("/fake/close-watches", post(control::close_watches))
+        .merge(api::routes::routes())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
