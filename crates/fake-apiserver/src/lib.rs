@@ -31,6 +31,8 @@ pub mod ids;
 pub mod issuer;
 /// Kubeconfig text that points a client at the fake.
 pub mod kubeconfig;
+/// Ready-made leases; stealing and expiring them.
+pub mod leases;
 /// Ready-made nodes for tests.
 pub mod nodes;
 /// What the store needs from a kind; pods, nodes, leases, config maps,
@@ -63,6 +65,7 @@ pub use issuer::keys::{FOREIGN_KEY_PEM, ISSUER_KEY_PEMS};
 pub use issuer::mint::{MintError, MintedToken, TokenRequest};
 pub use issuer::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, KeyInfo, RotateError};
 pub use kubeconfig::kubeconfig_yaml;
+pub use leases::lease;
 pub use nodes::{NodeBuilder, node};
 pub use object::Object;
 pub use pods::{DEFAULT_SERVICE_ACCOUNT, PodBuilder, agent_pod};
@@ -121,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/fake/compact", post(control::compact))
         .route("/fake/close-watches", post(control::close_watches))
         .merge(api::routes::routes())
+        .merge(control::ha::routes())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

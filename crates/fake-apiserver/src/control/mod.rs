@@ -21,6 +21,8 @@
 //! - `GET /fake/issuer`, `PUT /fake/issuer` (`{"issuer":..,"jwksUri":..}`)
 //! - `POST /fake/keys/rotate` (`{"publish":false}` to publish later),
 //!   `POST /fake/keys/publish`, `DELETE /fake/keys/{kid}`
+//! - leases, config maps, events, node conditions and one-shot faults:
+//!   see [`ha`](crate::control::ha)
 //!
 //! These requests are not counted in the API request counters.
 
@@ -36,6 +38,8 @@ use crate::status::error_response;
 
 /// Pods and nodes from builder inputs.
 pub mod builders;
+/// Leases, config maps, events, node conditions and one-shot faults.
+pub mod ha;
 /// Pods and nodes.
 pub mod objects;
 /// The token issuer.
