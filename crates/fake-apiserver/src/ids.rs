@@ -25,6 +25,22 @@ pub(crate) fn new_uid() -> String {
     )
 }
 
+/// Five characters for a `generateName`, from the alphabet the real API
+/// uses (no vowels, no look-alike digits), unique enough for a test.
+pub(crate) fn name_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let n = UID_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = Timestamp::now().as_nanosecond() as u64;
+    let mut x = (n ^ t.rotate_left(17)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(x % ALPHABET.len() as u64) as usize];
+            x /= ALPHABET.len() as u64;
+            char::from(c)
+        })
+        .collect()
+}
+
 /// A UID that is always the same for the same `kind` and `name`: for objects
 /// the fake names in tokens but does not store (service accounts, nodes
 /// that were never added).

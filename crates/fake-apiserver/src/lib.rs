@@ -7,6 +7,10 @@
 //! It is also a service-account token issuer: it serves OIDC discovery and
 //! a JWKS, mints pod-bound tokens (and forgeries) with test-only keys,
 //! rotates keys, and answers TokenReview (see [`issuer`]).
+//! For tests of a highly available server it stores Leases, ConfigMaps and
+//! Events and takes node status patches, with the real API's optimistic
+//! concurrency (`409 Conflict` on a stale resourceVersion), and injects
+//! one-shot faults into single requests (see [`faults`]).
 //!
 //! Tests add, change and delete pods and nodes, mint tokens, inject
 //! failures and read request counters through [`FakeApiServer`]; harnesses
@@ -19,16 +23,23 @@
 pub mod api;
 /// `/fake/` routes that drive the fake from outside the process.
 pub mod control;
+/// One-shot faults: the next requests of one verb on one resource fail.
+pub mod faults;
 /// UIDs and default addresses.
 pub mod ids;
 /// The service-account token issuer: keys, minting, review.
 pub mod issuer;
 /// Kubeconfig text that points a client at the fake.
 pub mod kubeconfig;
+/// Ready-made leases; stealing and expiring them.
+pub mod leases;
 /// Ready-made nodes for tests.
 pub mod nodes;
-/// What the store needs from a kind; pods and nodes.
+/// What the store needs from a kind; pods, nodes, leases, config maps,
+/// events.
 pub mod object;
+/// Merge, strategic merge and apply patches on JSON.
+pub mod patch;
 /// Ready-made pods for tests.
 pub mod pods;
 /// Label and field selector parsing and matching.
@@ -48,11 +59,13 @@ use axum::Router;
 use axum::routing::{delete, get, post, put};
 
 pub use control::{FailureMode, FailureSpec, RequestCounts};
+pub use faults::{Fault, Verb};
 pub use ids::{default_host_ip, ipv6_twin};
 pub use issuer::keys::{FOREIGN_KEY_PEM, ISSUER_KEY_PEMS};
 pub use issuer::mint::{MintError, MintedToken, TokenRequest};
 pub use issuer::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, KeyInfo, RotateError};
 pub use kubeconfig::kubeconfig_yaml;
+pub use leases::lease;
 pub use nodes::{NodeBuilder, node};
 pub use object::Object;
 pub use pods::{DEFAULT_SERVICE_ACCOUNT, PodBuilder, agent_pod};
@@ -110,6 +123,8 @@ pub fn router(state: AppState) -> Router {
         .route("/fake/requests", get(control::requests))
         .route("/fake/compact", post(control::compact))
         .route("/fake/close-watches", post(control::close_watches))
+        .merge(api::routes::routes())
+        .merge(control::ha::routes())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -101,7 +101,10 @@ impl NodeBuilder {
 
     /// The node.
     pub fn build(self) -> Node {
-        let now = Time(Timestamp::now());
+        // Whole seconds, as the API stores a `Time`: a node read back
+        // through the API equals the one built.
+        let now = Timestamp::now();
+        let now = Time(Timestamp::from_second(now.as_second()).unwrap_or(now));
         let internal_ips = self.internal_ips.unwrap_or_else(|| {
             let v4 = default_host_ip(&self.name);
             let mut ips = vec![IpAddr::V4(v4)];
@@ -168,6 +171,18 @@ impl NodeBuilder {
                 ..NodeStatus::default()
             }),
         }
+    }
+}
+
+/// Set the condition of its type in the node's status, or append it if
+/// the node has none of that type: what a strategic merge patch of
+/// `status.conditions` does with one condition.
+pub fn set_condition(node: &mut Node, condition: NodeCondition) {
+    let status = node.status.get_or_insert_with(NodeStatus::default);
+    let conditions = status.conditions.get_or_insert_with(Vec::new);
+    match conditions.iter_mut().find(|c| c.type_ == condition.type_) {
+        Some(present) => *present = condition,
+        None => conditions.push(condition),
     }
 }
 

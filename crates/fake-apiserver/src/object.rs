@@ -1,8 +1,10 @@
 //! What the store and the LIST/WATCH routes need from a resource kind, and
-//! its implementations for the kinds the fake serves: pods (namespaced) and
-//! nodes (cluster-scoped).
+//! its implementations for the kinds the fake serves: pods (namespaced),
+//! nodes (cluster-scoped), and the namespaced Leases, ConfigMaps and
+//! (core v1) Events.
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{ListableResource, Metadata};
 use serde::Serialize;
@@ -89,6 +91,72 @@ impl Object for Node {
                     .to_string(),
             ),
             other => meta_field(&self.metadata, other),
+        }
+    }
+}
+
+impl Object for Lease {
+    const NAMESPACED: bool = true;
+    const PLURAL: &'static str = "leases";
+    const FIELDS: &'static [&'static str] = &["metadata.name", "metadata.namespace"];
+
+    fn field(&self, name: &str) -> Option<String> {
+        meta_field(&self.metadata, name)
+    }
+}
+
+impl Object for ConfigMap {
+    const NAMESPACED: bool = true;
+    const PLURAL: &'static str = "configmaps";
+    const FIELDS: &'static [&'static str] = &["metadata.name", "metadata.namespace"];
+
+    fn field(&self, name: &str) -> Option<String> {
+        meta_field(&self.metadata, name)
+    }
+}
+
+fn reference_field(reference: &ObjectReference, name: &str) -> Option<String> {
+    match name {
+        "kind" => reference.kind.clone(),
+        "namespace" => reference.namespace.clone(),
+        "name" => reference.name.clone(),
+        "uid" => reference.uid.clone(),
+        "apiVersion" => reference.api_version.clone(),
+        "resourceVersion" => reference.resource_version.clone(),
+        "fieldPath" => reference.field_path.clone(),
+        _ => None,
+    }
+}
+
+impl Object for Event {
+    const NAMESPACED: bool = true;
+    const PLURAL: &'static str = "events";
+    const FIELDS: &'static [&'static str] = &[
+        "metadata.name",
+        "metadata.namespace",
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ];
+
+    fn field(&self, name: &str) -> Option<String> {
+        match name {
+            "reason" => self.reason.clone(),
+            "reportingComponent" => self.reporting_component.clone(),
+            "source" => self.source.as_ref()?.component.clone(),
+            "type" => self.type_.clone(),
+            other => match other.strip_prefix("involvedObject.") {
+                Some(field) => reference_field(&self.involved_object, field),
+                None => meta_field(&self.metadata, other),
+            },
         }
     }
 }

@@ -1,15 +1,19 @@
-//! State shared by the HTTP handlers and the test handle: the pod and node
-//! stores on one resourceVersion clock, the injected failure mode, request
-//! counters and the shutdown signal.
+//! State shared by the HTTP handlers and the test handle: the stores of
+//! every kind (pods, nodes, leases, config maps, events) on one
+//! resourceVersion clock, the injected failure mode and one-shot faults,
+//! request counters and the shutdown signal.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod};
 
+use crate::faults::Faults;
 use crate::issuer::Issuer;
 use crate::object::Object;
 use crate::store::{Clock, DEFAULT_HISTORY_LIMIT, Store};
@@ -61,6 +65,10 @@ pub struct Counters {
     pub(crate) token_reviews: AtomicU64,
     pub(crate) discovery: AtomicU64,
     pub(crate) jwks: AtomicU64,
+    pub(crate) leases: AtomicU64,
+    pub(crate) config_maps: AtomicU64,
+    pub(crate) events: AtomicU64,
+    pub(crate) node_status: AtomicU64,
     pub(crate) total: AtomicU64,
 }
 
@@ -104,6 +112,27 @@ impl Counters {
         self.jwks.load(Ordering::Relaxed)
     }
 
+    /// Lease requests received (every verb, also those answered with a
+    /// failure).
+    pub fn leases(&self) -> u64 {
+        self.leases.load(Ordering::Relaxed)
+    }
+
+    /// ConfigMap requests received (every verb).
+    pub fn config_maps(&self) -> u64 {
+        self.config_maps.load(Ordering::Relaxed)
+    }
+
+    /// Event requests received (every verb, both APIs).
+    pub fn events(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
+    }
+
+    /// Requests to `/api/v1/nodes/{name}/status` received.
+    pub fn node_status(&self) -> u64 {
+        self.node_status.load(Ordering::Relaxed)
+    }
+
     /// Every request to the Kubernetes API surface (anything outside
     /// `/fake/`), including unknown paths.
     pub fn total(&self) -> u64 {
@@ -117,6 +146,16 @@ pub struct Shared {
     pub(crate) clock: Arc<Clock>,
     pub(crate) pods: Store<Pod>,
     pub(crate) nodes: Store<Node>,
+    pub(crate) leases: Store<Lease>,
+    pub(crate) config_maps: Store<ConfigMap>,
+    /// Events of both APIs, stored as core v1 Events (as the real API
+    /// stores them); see [`crate::api::events`].
+    pub(crate) events: Store<Event>,
+    /// The keys of stored events, oldest first, to drop the oldest when
+    /// there are too many.
+    pub(crate) event_order: Mutex<VecDeque<(String, String)>>,
+    /// One-shot faults not used up yet.
+    pub(crate) faults: Faults,
     /// The service-account token issuer: URL and keys.
     pub(crate) issuer: Issuer,
     pub(crate) counters: Counters,
@@ -137,6 +176,11 @@ impl Shared {
         Arc::new(Self {
             pods: Store::with_clock(clock.clone(), DEFAULT_HISTORY_LIMIT),
             nodes: Store::with_clock(clock.clone(), DEFAULT_HISTORY_LIMIT),
+            leases: Store::with_clock(clock.clone(), DEFAULT_HISTORY_LIMIT),
+            config_maps: Store::with_clock(clock.clone(), DEFAULT_HISTORY_LIMIT),
+            events: Store::with_clock(clock.clone(), DEFAULT_HISTORY_LIMIT),
+            event_order: Mutex::default(),
+            faults: Faults::default(),
             clock,
             issuer: Issuer::new(base_url),
             counters: Counters::default(),
@@ -167,6 +211,9 @@ impl Shared {
     pub(crate) fn compact(&self) {
         self.pods.compact();
         self.nodes.compact();
+        self.leases.compact();
+        self.config_maps.compact();
+        self.events.compact();
     }
 
     /// End every open watch stream, leaving the failure mode as it is.
@@ -197,6 +244,27 @@ pub(crate) trait Served: Object {
     fn store(state: &Shared) -> &Store<Self>;
     /// The LIST and WATCH counters of this kind.
     fn counters(counters: &Counters) -> (&AtomicU64, &AtomicU64);
+}
+
+/// Kinds with one counter for every request on them.
+macro_rules! served_with_one_counter {
+    ($($kind:ty => $store:ident, $counter:ident;)*) => {$(
+        impl Served for $kind {
+            fn store(state: &Shared) -> &Store<Self> {
+                &state.$store
+            }
+
+            fn counters(counters: &Counters) -> (&AtomicU64, &AtomicU64) {
+                (&counters.$counter, &counters.$counter)
+            }
+        }
+    )*};
+}
+
+served_with_one_counter! {
+    Lease => leases, leases;
+    ConfigMap => config_maps, config_maps;
+    Event => events, events;
 }
 
 impl Served for Pod {

@@ -37,6 +37,12 @@ pub fn status_object(code: u16, message: &str) -> Value {
     })
 }
 
+/// The `details` of a `Status` about one object, as the real API gives
+/// them: its name, API group and resource (plural, as `kind`).
+pub fn details(name: &str, group: &str, resource: &str) -> Value {
+    json!({ "name": name, "group": group, "kind": resource })
+}
+
 /// An HTTP error response carrying a `Status` body. Codes that are not
 /// errors (outside 400..=599) are answered as 500.
 pub fn error_response(code: u16, message: &str) -> Response {
@@ -55,6 +61,11 @@ pub fn error_response(code: u16, message: &str) -> Response {
 pub struct ApiError {
     pub code: u16,
     pub message: String,
+    /// The `reason` when it is not the usual one for the code (a `409` is
+    /// `Conflict` unless this says `AlreadyExists`).
+    pub reason: Option<&'static str>,
+    /// The `details` of the `Status` (see [`details`]).
+    pub details: Option<Value>,
 }
 
 impl ApiError {
@@ -62,13 +73,39 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            reason: None,
+            details: None,
         }
+    }
+
+    /// The same error with this `reason`.
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// The same error with these `details`.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        error_response(self.code, &self.message)
+        let mut response = error_response(self.code, &self.message);
+        if self.reason.is_none() && self.details.is_none() {
+            return response;
+        }
+        let mut body = status_object(response.status().as_u16(), &self.message);
+        if let Some(reason) = self.reason {
+            body["reason"] = json!(reason);
+        }
+        if let Some(details) = self.details {
+            body["details"] = details;
+        }
+        *response.body_mut() = axum::body::Body::from(body.to_string());
+        response
     }
 }
 
@@ -83,6 +120,22 @@ mod tests {
         assert_eq!(s["code"], 410);
         assert_eq!(s["reason"], "Expired");
         assert_eq!(s["status"], "Failure");
+    }
+
+    #[tokio::test]
+    async fn reasons_and_details_reach_the_body() {
+        let error = ApiError::new(409, "leases \"l\" already exists")
+            .with_reason("AlreadyExists")
+            .with_details(details("l", "coordination.k8s.io", "leases"));
+        let response = error.into_response();
+        assert_eq!(response.status(), 409);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["reason"], "AlreadyExists");
+        assert_eq!(body["code"], 409);
+        assert_eq!(body["details"]["kind"], "leases");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::api::Filter;
 use crate::api::gate::{self, Kind};
 use crate::api::query::{ListQuery, Page};
+use crate::faults::Verb;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::state::{AppState, Counters, Served};
 use crate::status::error_response;
@@ -33,6 +34,10 @@ pub(crate) async fn serve<T: Served>(
         Ok(close) => close,
         Err(response) => return response,
     };
+    let verb = if query.watch { Verb::Watch } else { Verb::List };
+    if let Some(status) = state.faults.take(T::URL_PATH_SEGMENT, verb) {
+        return error_response(status, &format!("injected failure on {}", T::PLURAL));
+    }
 
     let labels = match LabelSelector::parse(query.label_selector.as_deref().unwrap_or("")) {
         Ok(labels) => labels,

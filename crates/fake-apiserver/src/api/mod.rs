@@ -2,18 +2,31 @@
 //! [`collection`](crate::api::collection)), the service-account issuer's discovery document and
 //! keys (see [`oidc`](crate::api::oidc)), TokenReview (see [`tokenreview`](crate::api::tokenreview)), plus `Status`
 //! answers for unknown paths and methods, and the failure gate every API
-//! request passes (see [`gate`](crate::api::gate)).
+//! request passes (see [`gate`](crate::api::gate)). For a highly available
+//! server: Leases, ConfigMaps, Events and node status writes (see
+//! [`routes`](crate::api::routes), [`item`](crate::api::item) and
+//! [`events`](crate::api::events)).
 
 /// LIST and WATCH of any stored kind.
 pub mod collection;
+/// Events through the core v1 and the `events.k8s.io/v1` API.
+pub mod events;
 /// The failure modes applied to API requests.
 pub mod gate;
+/// GET, create, replace, PATCH and DELETE of one object.
+pub mod item;
 /// `/.well-known/openid-configuration` and `/openid/v1/jwks`.
 pub mod oidc;
 /// The query parameters of LIST and WATCH.
 pub(crate) mod query;
+/// The routes of Leases, ConfigMaps, Events and node status.
+pub mod routes;
 /// `POST /apis/authentication.k8s.io/v1/tokenreviews`.
 pub mod tokenreview;
+/// Replace and PATCH of one object.
+pub mod update;
+/// How a stored kind appears on the wire; errors about one object.
+pub(crate) mod view;
 use axum::extract::{Path, Query, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;

@@ -21,6 +21,8 @@
 //! - `GET /fake/issuer`, `PUT /fake/issuer` (`{"issuer":..,"jwksUri":..}`)
 //! - `POST /fake/keys/rotate` (`{"publish":false}` to publish later),
 //!   `POST /fake/keys/publish`, `DELETE /fake/keys/{kid}`
+//! - leases, config maps, events, node conditions and one-shot faults:
+//!   see [`ha`](crate::control::ha)
 //!
 //! These requests are not counted in the API request counters.
 
@@ -36,6 +38,8 @@ use crate::status::error_response;
 
 /// Pods and nodes from builder inputs.
 pub mod builders;
+/// Leases, config maps, events, node conditions and one-shot faults.
+pub mod ha;
 /// Pods and nodes.
 pub mod objects;
 /// The token issuer.
@@ -129,10 +133,12 @@ pub async fn get_failure(State(state): State<AppState>) -> Response {
 }
 
 /// Request counts, as `{"list":N,"watch":N,"nodeList":N,"nodeWatch":N,
-/// "tokenReviews":N,"discovery":N,"jwks":N,"total":N}`. `list` and `watch`
-/// count pod requests. The other per-route counters are left out while they
-/// are 0, so the body stays `{"list":N,"watch":N,"total":N}` for clients
-/// that use only pods; a missing field reads as 0.
+/// "tokenReviews":N,"discovery":N,"jwks":N,"leases":N,"configMaps":N,
+/// "events":N,"nodeStatus":N,"total":N}`. `list` and `watch` count pod
+/// requests; `leases`, `configMaps`, `events` and `nodeStatus` count every
+/// verb. The other per-route counters are left out while they are 0, so
+/// the body stays `{"list":N,"watch":N,"total":N}` for clients that use
+/// only pods; a missing field reads as 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RequestCounts {
@@ -148,6 +154,14 @@ pub struct RequestCounts {
     pub discovery: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub jwks: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub leases: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub config_maps: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub events: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub node_status: u64,
     pub total: u64,
 }
 
@@ -165,6 +179,10 @@ impl RequestCounts {
             token_reviews: c.token_reviews(),
             discovery: c.discovery(),
             jwks: c.jwks(),
+            leases: c.leases(),
+            config_maps: c.config_maps(),
+            events: c.events(),
+            node_status: c.node_status(),
             total: c.total(),
         }
     }

@@ -11,7 +11,7 @@ use crate::object::Object;
 use crate::state::{AppState, Served};
 use crate::status::error_response;
 
-fn not_found<T: Object>(namespace: &str, name: &str) -> Response {
+pub(crate) fn not_found<T: Object>(namespace: &str, name: &str) -> Response {
     let message = if T::NAMESPACED {
         format!("{} \"{name}\" not found in \"{namespace}\"", T::PLURAL)
     } else {
@@ -20,11 +20,11 @@ fn not_found<T: Object>(namespace: &str, name: &str) -> Response {
     error_response(404, &message)
 }
 
-fn list<T: Served>(state: &AppState) -> Response {
+pub(crate) fn list<T: Served>(state: &AppState) -> Response {
     Json(T::store(state).snapshot().0).into_response()
 }
 
-fn put<T: Served>(state: &AppState, body: &Bytes) -> Response {
+pub(crate) fn put<T: Served>(state: &AppState, body: &Bytes) -> Response {
     let object: T = match serde_json::from_slice(body) {
         Ok(object) => object,
         Err(err) => return error_response(400, &format!("body is not a {}: {err}", T::KIND)),
@@ -47,7 +47,7 @@ fn terminate<T: Served>(
     }
 }
 
-fn delete<T: Served>(state: &AppState, namespace: &str, name: &str) -> Response {
+pub(crate) fn delete<T: Served>(state: &AppState, namespace: &str, name: &str) -> Response {
     match T::store(state).delete(namespace, name) {
         Some(object) => Json(object).into_response(),
         None => not_found::<T>(namespace, name),

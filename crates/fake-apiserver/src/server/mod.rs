@@ -10,6 +10,8 @@ use tokio::task::JoinHandle;
 
 use crate::state::{AppState, Failure, Shared};
 
+/// Leases, config maps, events, node conditions, one-shot faults.
+mod ha;
 /// Pods, nodes and the resourceVersion history.
 mod objects;
 /// The token issuer, its keys, and TokenReview counters.

@@ -105,6 +105,18 @@ pub struct Store<T = Pod> {
     notify: watch::Sender<u64>,
 }
 
+/// Fill in the namespace as the API does (`default` for namespaced kinds
+/// without one, none for cluster-scoped kinds) and return the key.
+fn normalize<T: Object>(object: &mut T) -> Result<Key, InvalidPod> {
+    let meta = object.metadata_mut();
+    if !T::NAMESPACED {
+        meta.namespace = None;
+    } else if meta.namespace.as_deref().unwrap_or("").is_empty() {
+        meta.namespace = Some("default".to_owned());
+    }
+    key_of(object)
+}
+
 fn key_of<T: Object>(object: &T) -> Result<Key, InvalidPod> {
     let meta = object.metadata();
     let name = meta
@@ -158,46 +170,47 @@ impl<T: Object> Store<T> {
     /// (kept from the stored object on replace), and the new
     /// resourceVersion. Returns the stored object.
     pub fn upsert(&self, mut object: T) -> Result<T, InvalidPod> {
-        let meta = object.metadata_mut();
-        if !T::NAMESPACED {
-            meta.namespace = None;
-        } else if meta.namespace.as_deref().unwrap_or("").is_empty() {
-            meta.namespace = Some("default".to_owned());
-        }
-        let key = key_of(&object)?;
+        let key = normalize(&mut object)?;
         let stored = {
             let mut inner = self.lock();
-            let rv = self.clock.tick();
-            let previous = inner.objects.get(&key).cloned();
-            let meta = object.metadata_mut();
-            let old_meta = previous.as_ref().map(|p| p.metadata());
-            if meta.uid.is_none() {
-                meta.uid = old_meta
-                    .and_then(|m| m.uid.clone())
-                    .or_else(|| Some(new_uid()));
-            }
-            if meta.creation_timestamp.is_none() {
-                meta.creation_timestamp = old_meta
-                    .and_then(|m| m.creation_timestamp.clone())
-                    .or_else(|| Some(Time(Timestamp::now())));
-            }
-            meta.resource_version = Some(rv.to_string());
-            inner.objects.insert(key, object.clone());
-            let kind = if previous.is_some() {
-                ChangeKind::Modified
-            } else {
-                ChangeKind::Added
-            };
-            inner.record(Change {
-                resource_version: rv,
-                kind,
-                object: object.clone(),
-                previous,
-            });
-            object
+            self.write_locked(&mut inner, key, object)
         };
         self.notify_changed();
         Ok(stored)
+    }
+
+    /// Store `object` under `key` with the lock held: fill in the UID and
+    /// creation timestamp (kept from the stored object, else new), take
+    /// the next resourceVersion and record the change.
+    fn write_locked(&self, inner: &mut Inner<T>, key: Key, mut object: T) -> T {
+        let rv = self.clock.tick();
+        let previous = inner.objects.get(&key).cloned();
+        let meta = object.metadata_mut();
+        let old_meta = previous.as_ref().map(|p| p.metadata());
+        if meta.uid.is_none() {
+            meta.uid = old_meta
+                .and_then(|m| m.uid.clone())
+                .or_else(|| Some(new_uid()));
+        }
+        if meta.creation_timestamp.is_none() {
+            meta.creation_timestamp = old_meta
+                .and_then(|m| m.creation_timestamp.clone())
+                .or_else(|| Some(Time(whole_seconds(Timestamp::now()))));
+        }
+        meta.resource_version = Some(rv.to_string());
+        inner.objects.insert(key, object.clone());
+        let kind = if previous.is_some() {
+            ChangeKind::Modified
+        } else {
+            ChangeKind::Added
+        };
+        inner.record(Change {
+            resource_version: rv,
+            kind,
+            object: object.clone(),
+            previous,
+        });
+        object
     }
 
     /// Change a stored object in place (watchers see `MODIFIED`); returns
@@ -270,6 +283,16 @@ impl<T: Object> Store<T> {
         (inner.objects.values().cloned().collect(), self.clock.now())
     }
 
+    /// How many objects are stored.
+    pub fn len(&self) -> usize {
+        self.lock().objects.len()
+    }
+
+    /// Whether no object is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The current (latest) cluster-wide resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.clock.now()
@@ -310,6 +333,12 @@ impl<T: Object> Store<T> {
     }
 }
 
+/// A time as the API stores a `Time`: whole seconds, so what a client
+/// reads back equals what the store holds.
+fn whole_seconds(time: Timestamp) -> Timestamp {
+    Timestamp::from_second(time.as_second()).unwrap_or(time)
+}
+
 impl<T> Inner<T> {
     fn record(&mut self, change: Change<T>) {
         self.history.push_back(change);
@@ -323,3 +352,6 @@ impl<T> Inner<T> {
 
 #[cfg(test)]
 mod tests;
+/// Conditional writes: create, replace and patch with preconditions.
+mod write;
+pub use write::{MODIFIED, Preconditions, WriteError};

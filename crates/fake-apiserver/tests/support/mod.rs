@@ -60,3 +60,23 @@ pub async fn send(
         Err(other) => panic!("{method} {path}: {other:?}"),
     }
 }
+
+/// The `(code, reason)` of the `Status` a kube request failed with.
+///
+/// # Panics
+/// If the request succeeded or failed without a `Status`.
+pub fn api_error<T: std::fmt::Debug>(result: kube::Result<T>) -> (u16, String) {
+    match result {
+        Err(kube::Error::Api(status)) => (status.code, status.reason.clone()),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// An `Api` of a namespaced kind in `namespace` of the fake.
+pub async fn namespaced<K>(fake: &FakeApiServer, namespace: &str) -> kube::Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    kube::Api::namespaced(client_for(fake).await, namespace)
+}
