@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::Network;
 use super::assign::{Ring, cover_rounds};
-use super::pairs::{PairOutcome, Pairs};
+use super::pairs::{NodeId, PairOutcome, Pairs};
 
 /// Failures in a row that confirm a failing pair.
 pub const CONFIRM: u32 = 2;
@@ -258,9 +258,9 @@ impl MeshEvaluation<'_> {
 /// `rings` with `peers` a round. Only fresh results of pairs whose nodes
 /// are both on the ring count.
 ///
-/// Nodes are numbered once and counted in vectors: with 5,000 nodes and
-/// 80,000 kept pairs, looking each pair's two nodes up in ordered maps by
-/// name took most of a status answer's time.
+/// Nodes are counted in vectors, and the kept pairs name their nodes by
+/// number ([`Pairs`]): only the ring's nodes are looked up by name, once
+/// each, never the 80,000 pairs of 5,000 nodes.
 pub fn judge<'a>(
     pairs: &'a Pairs,
     rings: &[&'a Ring; 2],
@@ -269,33 +269,41 @@ pub fn judge<'a>(
     peers: usize,
 ) -> MeshEvaluation<'a> {
     // Numbered in ring order (sorting 10,000 names cost more than the
-    // rest); `on`: whether each node is on each network's ring.
+    // rest); `on`: whether each node is on each network's ring; `local`:
+    // the number each node of the kept pairs has here (`NONE`: on no ring).
+    const NONE: usize = usize::MAX;
     let mut names: Vec<&'a str> = Vec::with_capacity(rings[0].len().max(rings[1].len()));
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(names.capacity());
     let mut on: Vec<[bool; 2]> = Vec::with_capacity(names.capacity());
+    let mut local = vec![NONE; pairs.id_bound()];
     for (net, ring) in rings.iter().enumerate() {
         for node in ring.nodes() {
             let i = *index.entry(node).or_insert_with(|| {
                 names.push(node);
                 on.push([false; 2]);
+                if let Some(id) = pairs.id(node) {
+                    local[id as usize] = names.len() - 1;
+                }
                 names.len() - 1
             });
             on[i][net] = true;
         }
     }
+    let on_ring =
+        |id: NodeId, net: usize| Some(local[id as usize]).filter(|&n| n != NONE && on[n][net]);
     let mut counts = vec![[NodeCounts::default(); 2]; names.len()];
     // Confirmed failing pairs with the numbers of their two nodes.
     let mut failing: Vec<(FailingPair<'a>, usize, usize)> = Vec::new();
-    for ((network, from), probed) in pairs {
+    for (network, from, probed) in pairs.probers() {
         let i = network.index();
-        let Some(&f) = index.get(&**from).filter(|f| on[**f][i]) else {
+        let Some(f) = on_ring(from, i) else {
             continue;
         };
         for (to, s) in probed {
-            if to == from || !s.fresh(unix) {
+            if *to == from || !s.fresh(unix) {
                 continue;
             }
-            let Some(&t) = index.get(&**to).filter(|t| on[**t][i]) else {
+            let Some(t) = on_ring(*to, i) else {
                 continue;
             };
             let confirmed = s.failures >= CONFIRM;
@@ -307,7 +315,7 @@ pub fn judge<'a>(
             counts[t][i].failed_by += usize::from(down);
             if confirmed {
                 let pair = FailingPair {
-                    network: *network,
+                    network,
                     from: names[f],
                     to: names[t],
                     kind: kind_of(s.outcome),

@@ -17,6 +17,10 @@ use super::Network;
 use super::roster::Roster;
 use crate::limits::MAX_MESH_ERROR;
 
+mod kept;
+
+pub use kept::{NodeId, Pairs};
+
 /// How the mesh runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeshSettings {
@@ -141,9 +145,6 @@ pub struct MeshAgent {
     pub assigned: Option<Assigned>,
 }
 
-/// The results of one prober (network, node), by target node.
-pub type Pairs = HashMap<(Network, Box<str>), HashMap<Box<str>, PairState>>;
-
 /// Everything kept of the mesh.
 #[derive(Default)]
 pub struct MeshStore {
@@ -223,7 +224,6 @@ impl MeshStore {
         let mut taken = vec![false; assigned.peers.len()];
         let mut recorded = Vec::new();
         let mut pairs = self.pairs.write().unwrap_or_else(PoisonError::into_inner);
-        let mine = pairs.entry((r.network, r.node.into())).or_default();
         for result in &report.results {
             // Only a peer handed out for this round, and once.
             let Some(i) = assigned.peers.iter().position(|p| **p == *result.node) else {
@@ -233,18 +233,16 @@ impl MeshStore {
                 continue;
             }
             let outcome = PairOutcome::of(result, settings.slow);
-            let state = mine
-                .entry(assigned.peers[i].clone())
-                .or_insert_with(|| PairState {
-                    outcome,
-                    failures: 0,
-                    failing_since: None,
-                    round: report.round,
-                    received: unix,
-                    fresh_until,
-                    rtt_us: 0,
-                    error: "".into(),
-                });
+            let state = pairs.entry(r.network, r.node, &assigned.peers[i], || PairState {
+                outcome,
+                failures: 0,
+                failing_since: None,
+                round: report.round,
+                received: unix,
+                fresh_until,
+                rtt_us: 0,
+                error: "".into(),
+            });
             state.round = report.round;
             state.received = unix;
             state.fresh_until = fresh_until;
@@ -292,16 +290,18 @@ impl MeshStore {
             .collect();
         if roster.member(network, node).is_some() {
             let pairs = self.pairs.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(mine) = pairs.get(&(network, node.into())) {
-                let mut failing: Vec<&Box<str>> = mine
+            if let Some(me) = pairs.id(node) {
+                let mut failing: Vec<&str> = pairs
+                    .targets(network, me)
                     .iter()
-                    .filter(|(to, s)| s.failures > 0 && roster.member(network, to).is_some())
-                    .map(|(to, _)| to)
+                    .filter(|(_, s)| s.failures > 0)
+                    .map(|(to, _)| pairs.name(*to))
+                    .filter(|to| roster.member(network, to).is_some())
                     .collect();
                 failing.sort_unstable();
                 for to in failing {
-                    if !names.contains(to) {
-                        names.push(to.clone());
+                    if !names.iter().any(|n| **n == *to) {
+                        names.push(to.into());
                     }
                 }
             }
@@ -362,12 +362,10 @@ impl MeshStore {
         self.pairs
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|(network, from), to| {
-                if roster.member(*network, from).is_none() {
-                    return false;
-                }
-                to.retain(|to, s| s.fresh(unix) && roster.member(*network, to).is_some());
-                !to.is_empty()
+            .retain(|network, from, to, s| {
+                s.fresh(unix)
+                    && roster.member(network, from).is_some()
+                    && roster.member(network, to).is_some()
             });
         let mut agents = self.agents.write().unwrap_or_else(PoisonError::into_inner);
         for name in gone {
@@ -382,7 +380,7 @@ impl MeshStore {
 
     /// Pairs kept (for the benchmarks and tests).
     pub fn pair_count(&self) -> usize {
-        self.with_pairs(|p| p.values().map(HashMap::len).sum())
+        self.with_pairs(Pairs::len)
     }
 }
 

@@ -19,10 +19,7 @@ fn state(outcome: PairOutcome, failures: u32, received: i64) -> PairState {
 }
 
 fn insert(pairs: &mut Pairs, from: &str, to: &str, s: PairState) {
-    pairs
-        .entry((Network::Pod, from.into()))
-        .or_default()
-        .insert(to.into(), s);
+    pairs.insert(Network::Pod, from, to, s);
 }
 
 /// Every node probing every other on the pod network just now, `fail`

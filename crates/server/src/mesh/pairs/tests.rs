@@ -28,14 +28,13 @@ fn report(round: u64, results: Vec<PeerResult>) -> MeshReport {
     }
 }
 
-/// A roster of `nodes` on the pod network, agent `agent-<node>` each.
+/// A roster of `nodes` on the pod network.
 fn roster(nodes: &[&str]) -> Arc<Roster> {
     let members: HashMap<Box<str>, Member> = nodes
         .iter()
         .enumerate()
         .map(|(i, n)| {
             let member = Member {
-                agent: format!("agent-{n}").into(),
                 address: format!("198.18.0.{}", i + 1).parse().unwrap(),
                 port: 8083,
             };
@@ -45,6 +44,7 @@ fn roster(nodes: &[&str]) -> Arc<Roster> {
     Arc::new(Roster {
         rings: [Ring::new(nodes.iter().copied()), Ring::default()],
         members: [members, HashMap::new()],
+        places: Vec::new(),
     })
 }
 
@@ -86,7 +86,7 @@ fn exchange(
 }
 
 fn state<'m>(p: &'m Pairs, from: &str, to: &str) -> &'m PairState {
-    &p[&(Network::Pod, from.into())][to]
+    p.get(Network::Pod, from, to).expect("kept")
 }
 
 #[test]

@@ -1,0 +1,223 @@
+//! The kept pairs, with the nodes numbered: each prober's results are a
+//! short vector of (target number, state), so judging 80,000 pairs walks
+//! vectors and indexes arrays instead of hashing and comparing two names
+//! per pair (at 5,000 nodes that lookup was most of a status answer).
+//!
+//! Numbers are handed out as nodes first appear in a kept result and
+//! taken back by [`Pairs::retain`] once no kept pair names the node, so
+//! the table never holds more nodes than the kept pairs do.
+
+use std::collections::HashMap;
+
+use super::super::Network;
+use super::PairState;
+
+/// A node's number in [`Pairs`].
+pub type NodeId = u32;
+
+/// Every kept result, by network, prober and target.
+#[derive(Debug, Default)]
+pub struct Pairs {
+    ids: HashMap<Box<str>, NodeId>,
+    /// By number; `None` for a number free for reuse.
+    names: Vec<Option<Box<str>>>,
+    free: Vec<NodeId>,
+    /// One prober's results on one network: (target, state), in the order
+    /// they were first kept.
+    probers: HashMap<(Network, NodeId), Vec<(NodeId, PairState)>>,
+}
+
+impl Pairs {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of `node`, if a kept pair names it.
+    pub fn id(&self, node: &str) -> Option<NodeId> {
+        self.ids.get(node).copied()
+    }
+
+    /// The name of node `id` (`""` for a number not in use).
+    pub fn name(&self, id: NodeId) -> &str {
+        self.names
+            .get(id as usize)
+            .and_then(Option::as_deref)
+            .unwrap_or("")
+    }
+
+    /// One past the highest number in use: arrays indexed by [`NodeId`]
+    /// need this many slots.
+    pub fn id_bound(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The number of `node`, handed out if it has none.
+    fn intern(&mut self, node: &str) -> NodeId {
+        if let Some(id) = self.ids.get(node) {
+            return *id;
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.names[id as usize] = Some(node.into());
+                id
+            }
+            None => {
+                self.names.push(Some(node.into()));
+                NodeId::try_from(self.names.len() - 1).expect("fewer than 2^32 nodes")
+            }
+        };
+        self.ids.insert(node.into(), id);
+        id
+    }
+
+    /// The result of `from` probing `to` on `network`.
+    pub fn get(&self, network: Network, from: &str, to: &str) -> Option<&PairState> {
+        let (from, to) = (self.id(from)?, self.id(to)?);
+        self.targets(network, from)
+            .iter()
+            .find(|(t, _)| *t == to)
+            .map(|(_, s)| s)
+    }
+
+    /// Every result prober `from` has on `network`.
+    pub fn targets(&self, network: Network, from: NodeId) -> &[(NodeId, PairState)] {
+        self.probers
+            .get(&(network, from))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Every prober with its results.
+    pub fn probers(&self) -> impl Iterator<Item = (Network, NodeId, &[(NodeId, PairState)])> {
+        self.probers
+            .iter()
+            .map(|((network, from), targets)| (*network, *from, targets.as_slice()))
+    }
+
+    /// The state of `from` probing `to` on `network`, made with `new` if
+    /// none is kept.
+    pub fn entry(
+        &mut self,
+        network: Network,
+        from: &str,
+        to: &str,
+        new: impl FnOnce() -> PairState,
+    ) -> &mut PairState {
+        let (from, to) = (self.intern(from), self.intern(to));
+        let targets = self.probers.entry((network, from)).or_default();
+        let at = match targets.iter().position(|(t, _)| *t == to) {
+            Some(at) => at,
+            None => {
+                targets.push((to, new()));
+                targets.len() - 1
+            }
+        };
+        &mut targets[at].1
+    }
+
+    /// Keep (or replace) the state of `from` probing `to` on `network`.
+    pub fn insert(&mut self, network: Network, from: &str, to: &str, state: PairState) {
+        let mut state = Some(state);
+        let slot = self.entry(network, from, to, || state.take().expect("taken once"));
+        if let Some(state) = state {
+            *slot = state;
+        }
+    }
+
+    /// Keep only the results for which `keep(network, from, to, state)`
+    /// holds, and free the numbers of nodes no kept pair names any more.
+    pub fn retain(&mut self, mut keep: impl FnMut(Network, &str, &str, &PairState) -> bool) {
+        let names = &self.names;
+        let name = |id: NodeId| names[id as usize].as_deref().unwrap_or("");
+        let mut used = vec![false; names.len()];
+        self.probers.retain(|(network, from), targets| {
+            targets.retain(|(to, s)| keep(*network, name(*from), name(*to), s));
+            for (to, _) in targets.iter() {
+                used[*to as usize] = true;
+            }
+            if targets.is_empty() {
+                return false;
+            }
+            used[*from as usize] = true;
+            true
+        });
+        for (id, used) in used.into_iter().enumerate() {
+            if used {
+                continue;
+            }
+            if let Some(node) = self.names[id].take() {
+                self.ids.remove(&node);
+                self.free.push(NodeId::try_from(id).expect("numbers fit"));
+            }
+        }
+    }
+
+    /// Results kept.
+    pub fn len(&self) -> usize {
+        self.probers.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.probers.is_empty()
+    }
+
+    /// Nodes numbered (for the tests: the table shrinks with the pairs).
+    pub fn nodes(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::pairs::PairOutcome;
+
+    fn ok() -> PairState {
+        PairState {
+            outcome: PairOutcome::Ok,
+            failures: 0,
+            failing_since: None,
+            round: 1,
+            received: 10,
+            fresh_until: 30,
+            rtt_us: 5,
+            error: "".into(),
+        }
+    }
+
+    #[test]
+    fn pairs_are_kept_by_network_prober_and_target() {
+        let mut p = Pairs::new();
+        p.insert(Network::Pod, "a", "b", ok());
+        p.insert(Network::Host, "a", "b", PairState { rtt_us: 9, ..ok() });
+        p.insert(Network::Pod, "b", "a", ok());
+        p.entry(Network::Pod, "a", "b", ok).failures = 3;
+        assert_eq!(p.len(), 3);
+        assert_eq!(p.nodes(), 2);
+        assert_eq!(p.get(Network::Pod, "a", "b").map(|s| s.failures), Some(3));
+        assert_eq!(p.get(Network::Host, "a", "b").map(|s| s.rtt_us), Some(9));
+        assert!(p.get(Network::Host, "b", "a").is_none());
+        assert!(p.get(Network::Pod, "a", "zz").is_none());
+        let a = p.id("a").unwrap();
+        assert_eq!(p.name(a), "a");
+        assert_eq!(p.targets(Network::Pod, a).len(), 1);
+    }
+
+    #[test]
+    fn numbers_of_nodes_no_pair_names_are_freed_and_reused() {
+        let mut p = Pairs::new();
+        p.insert(Network::Pod, "a", "b", ok());
+        p.insert(Network::Pod, "a", "c", ok());
+        p.insert(Network::Pod, "d", "a", ok());
+        assert_eq!(p.nodes(), 4);
+        p.retain(|_, from, to, _| from == "a" && to == "b");
+        assert_eq!(p.len(), 1);
+        assert_eq!((p.nodes(), p.id("c"), p.id("d")), (2, None, None));
+        assert_eq!(p.name(3), "");
+        // Freed numbers come back before the table grows.
+        p.insert(Network::Pod, "e", "f", ok());
+        assert_eq!(p.id_bound(), 4);
+        assert_eq!(p.nodes(), 4);
+        assert!(p.get(Network::Pod, "e", "f").is_some());
+        assert!(p.get(Network::Pod, "a", "b").is_some());
+    }
+}
