@@ -69,6 +69,21 @@ impl Default for Settings {
 pub struct NotSynced;
 
 /// Cheaply clonable handle on the server's state.
+/// What of the mesh an evaluation judges ([`App::with_evaluation`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeshView {
+    /// Nothing (the v1 check).
+    Skip,
+    /// The kept pairs on the roster of the last round: the membership the
+    /// agents were handed their peers from (the v2 answers). Deciding who
+    /// takes part again for each answer cost a third of a status answer at
+    /// 5,000 nodes; the round decides it every second.
+    LastRound,
+    /// The kept pairs on a roster decided from this very evaluation, which
+    /// becomes the round's (the background round).
+    NewRound,
+}
+
 #[derive(Clone)]
 pub struct App(pub(crate) Arc<Inner>);
 
@@ -167,11 +182,11 @@ impl App {
     /// Evaluate every agent and node at `now` and hand the result to `f`,
     /// under the cache's read lock and without copying the cache. `None`
     /// while the pod view has not synced. The mesh is judged too when it
-    /// is on and `mesh` is asked for (the v1 check does not need it).
+    /// is on and `mesh` asks for it (the v1 check does not need it).
     pub fn with_evaluation<R>(
         &self,
         now: Instant,
-        mesh: bool,
+        mesh: MeshView,
         f: impl FnOnce(&Evaluation<'_, Entry>) -> R,
     ) -> Option<R> {
         let inner = &self.0;
@@ -186,27 +201,34 @@ impl App {
                     &inner.settings.policy,
                 );
                 let settings = &inner.settings.mesh;
-                if !mesh || !settings.enabled() {
+                if !settings.enabled() {
                     return f(&eval);
                 }
                 // Locks in the one order: cache, pods, mesh agents, pairs.
-                inner.mesh.with_agents(|agents| {
-                    let places = roster(&eval.agents, agents, |n| inner.node_index.gate(n));
-                    inner.mesh.with_pairs(|pairs| {
-                        let unix = jiff::Timestamp::now().as_second();
-                        let round = settings.round_at(unix);
-                        let roster = &places.roster;
-                        let rings = [&roster.rings[0], &roster.rings[1]];
-                        let judged = judge(pairs, &rings, unix, round, settings.peers);
-                        f(&eval.with_mesh(MeshPart {
-                            judged,
-                            places: places.places,
-                            roster,
-                            pairs,
-                            unix,
-                            round_seconds: settings.round.as_secs(),
-                        }))
-                    })
+                let roster = match mesh {
+                    MeshView::Skip => return f(&eval),
+                    MeshView::LastRound => inner.mesh.roster(),
+                    MeshView::NewRound => {
+                        let gate = |n: &str| inner.node_index.gate(n);
+                        let roster = inner
+                            .mesh
+                            .with_agents(|agents| Arc::new(roster(&eval.agents, agents, gate)));
+                        inner.mesh.set_roster(Arc::clone(&roster));
+                        roster
+                    }
+                };
+                inner.mesh.with_pairs(|pairs| {
+                    let unix = jiff::Timestamp::now().as_second();
+                    let round = settings.round_at(unix);
+                    let rings = [&roster.rings[0], &roster.rings[1]];
+                    let judged = judge(pairs, &rings, unix, round, settings.peers);
+                    f(&eval.with_mesh(MeshPart {
+                        judged,
+                        roster: &roster,
+                        pairs,
+                        unix,
+                        round_seconds: settings.round.as_secs(),
+                    }))
                 })
             })
         })
@@ -214,7 +236,7 @@ impl App {
 
     /// The v1 connectivity-check answer at `now`.
     pub fn check(&self, now: Instant) -> Result<CheckResponse, NotSynced> {
-        self.with_evaluation(now, false, |eval| eval.check_response())
+        self.with_evaluation(now, MeshView::Skip, |eval| eval.check_response())
             .ok_or(NotSynced)
     }
 
@@ -222,8 +244,10 @@ impl App {
     pub fn status(&self, now: Instant) -> Result<Status, NotSynced> {
         let view = self.view_facts(now);
         let wall = jiff::Timestamp::now();
-        self.with_evaluation(now, true, |eval| status::render(eval, view, wall))
-            .ok_or(NotSynced)
+        self.with_evaluation(now, MeshView::LastRound, |eval| {
+            status::render(eval, view, wall)
+        })
+        .ok_or(NotSynced)
     }
 
     /// Wait (at most `within`) for the right to build and send a v2 answer.
@@ -240,7 +264,7 @@ impl App {
     pub fn status_json(&self, now: Instant) -> Result<Vec<u8>, NotSynced> {
         let view = self.view_facts(now);
         let wall = jiff::Timestamp::now();
-        self.with_evaluation(now, true, |eval| {
+        self.with_evaluation(now, MeshView::LastRound, |eval| {
             let mut out = Vec::with_capacity(256 + eval.agents.len() * 512);
             status::write(eval, view, wall, &mut out);
             out

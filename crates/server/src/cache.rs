@@ -131,6 +131,11 @@ impl Entry {
         }
     }
 
+    /// The stored report as JSON (the original's shape).
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+
     /// The report's DNS answers and probes.
     pub fn detail(&self) -> Detail {
         serde_json::from_slice(&self.json).unwrap_or_default()

@@ -8,9 +8,7 @@ use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use std::sync::Arc;
-
-use crate::app::App;
+use crate::app::{App, MeshView};
 use crate::evaluation::MeshPart;
 use crate::mesh::judge::PairKind;
 use crate::nodes;
@@ -63,11 +61,11 @@ impl App {
         self.publish_pod_view(now);
     }
 
-    /// The mesh part of a round: the roster the next assignments use, and
-    /// the mesh's gauges; nodes that left lose their series.
+    /// The mesh's gauges of a round (whose roster the next assignments
+    /// and answers use); nodes that left lose their series.
     fn mesh_round(&self, mesh: &MeshPart<'_>) {
         let inner = &self.0;
-        let roster = Arc::new(mesh.roster.clone());
+        let roster = mesh.roster;
         let mut failing = [[0; PairKind::ALL.len()]; 2];
         for p in &mesh.judged.failing {
             failing[p.network.index()][p.kind as usize] += 1;
@@ -78,7 +76,6 @@ impl App {
             .round(&failing, mesh.judged.members, |network, node| {
                 roster.member(network, node).is_some()
             });
-        inner.mesh.set_roster(roster);
     }
 
     /// Drop the mesh pairs and agents that are no longer current.
@@ -108,7 +105,7 @@ impl App {
     /// change; nothing per agent is copied.
     fn judge_all(&self, now: Instant) {
         let inner = &self.0;
-        let events = self.with_evaluation(now, true, |eval| {
+        let events = self.with_evaluation(now, MeshView::NewRound, |eval| {
             inner.metrics.agent_states(&eval.states, eval.healthy);
             if let Some(mesh) = &eval.mesh {
                 self.mesh_round(mesh);

@@ -16,7 +16,7 @@ use crate::domain::{AgentState, NodeVerdict};
 use crate::evaluation::{Evaluation, MeshPart, round_ms, round_ms_f64};
 use crate::mesh::Network;
 use crate::mesh::judge::{CONFIRM, MeshVerdict};
-use crate::mesh::pairs::PairOutcome;
+use crate::mesh::pairs::{NodeId, PairOutcome};
 use crate::mesh::roster::Place;
 use crate::podview::ViewHealth;
 use crate::verdict::probe_ok;
@@ -56,7 +56,7 @@ pub fn write(
         if n > 0 {
             out.push(b',');
         }
-        let _ = serde_json::to_writer(&mut *out, &node(eval, n));
+        let _ = serde_json::to_writer(&mut *out, &written::node(eval, n));
     }
     out.extend_from_slice(b"],\"mesh\":");
     let _ = serde_json::to_writer(&mut *out, &mesh(eval));
@@ -105,9 +105,11 @@ fn mesh<R>(eval: &Evaluation<'_, R>) -> MeshStatus {
         })
         .collect();
     let nodes = part
+        .roster
         .places
         .iter()
         .map(|(node, places)| {
+            let (node, places) = (&**node, *places);
             let member = places.iter().flatten().any(|p| *p == Place::Member);
             let verdict = match judged.verdict(node) {
                 _ if places.iter().flatten().all(|p| *p == Place::NoMesh) => {
@@ -165,19 +167,22 @@ fn matrix(part: &MeshPart<'_>) -> Option<MeshMatrix> {
     if nodes.is_empty() || nodes.len() > MeshMatrix::MAX_NODES {
         return None;
     }
+    let pairs = part.pairs;
+    let ids: Vec<Option<NodeId>> = nodes.iter().map(|n| pairs.id(n)).collect();
     let rows = |network: Network| -> Vec<String> {
-        nodes
-            .iter()
-            .map(|from| {
-                let probed = part.pairs.get(&(network, (*from).into()));
-                nodes
-                    .iter()
-                    .map(|to| {
-                        if from == to {
+        ids.iter()
+            .enumerate()
+            .map(|(row, from)| {
+                let probed = from.map_or(&[][..], |f| pairs.targets(network, f));
+                ids.iter()
+                    .enumerate()
+                    .map(|(column, to)| {
+                        if row == column {
                             return '-';
                         }
-                        let Some(s) = probed
-                            .and_then(|p| p.get(*to))
+                        let Some(s) = to
+                            .and_then(|to| probed.iter().find(|(t, _)| *t == to))
+                            .map(|(_, s)| s)
                             .filter(|s| s.fresh(part.unix))
                         else {
                             return '.';
@@ -248,7 +253,7 @@ fn node(eval: &Evaluation<'_, Entry>, n: usize) -> NodeStatus {
 fn agent(eval: &Evaluation<'_, Entry>, i: usize) -> AgentStatus {
     let facts = &eval.agents[i];
     let entry = facts.report;
-    let detail = entry.map(Entry::detail);
+    let mut detail = entry.map(Entry::detail);
     AgentStatus {
         name: facts.name.to_owned(),
         namespace: facts.namespace.map(str::to_owned),
@@ -258,17 +263,17 @@ fn agent(eval: &Evaluation<'_, Entry>, i: usize) -> AgentStatus {
         last_report_age_seconds: facts.age.map(round_ms),
         report_interval_seconds: facts.interval.map(|i| i.as_secs()),
         clock_skew_seconds: entry.map(|e| round_ms_f64(e.skew_seconds)),
-        dns: detail.as_ref().map(|d| Dns {
+        dns: detail.as_mut().map(|d| Dns {
             ok: facts.dns_failures.is_empty(),
-            lookups: d.nslookup.clone(),
+            lookups: std::mem::take(&mut d.nslookup),
         }),
         probes: detail
             .map(|d| d.network_probes)
             .unwrap_or_default()
-            .iter()
+            .into_iter()
             .map(|p| Probe {
-                url: p.url.clone(),
-                ok: probe_ok(p),
+                ok: probe_ok(&p),
+                url: p.url,
                 connection_result: p.connection_result,
                 http_code: p.http_code,
                 total_ms: p.total,
@@ -277,6 +282,8 @@ fn agent(eval: &Evaluation<'_, Entry>, i: usize) -> AgentStatus {
         auth: entry.and_then(|e| e.auth),
     }
 }
+
+mod written;
 
 #[cfg(test)]
 mod tests;

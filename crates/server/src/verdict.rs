@@ -70,7 +70,12 @@ pub fn missed_windows(seen: &Seen, now: Instant, policy: &Policy) -> u64 {
 
 /// A probe succeeded: TCP connected and the answer was 2xx or 3xx.
 pub fn probe_ok(p: &ProbeResult) -> bool {
-    p.connection_result == 1 && (200..400).contains(&p.http_code)
+    codes_ok(p.connection_result, p.http_code)
+}
+
+/// [`probe_ok`] on a probe's connection result and HTTP code.
+pub fn codes_ok(connection_result: i64, http_code: i64) -> bool {
+    connection_result == 1 && (200..400).contains(&http_code)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::diagnosis::{self, AgentFacts};
 use crate::domain::{AgentKind, AgentState, ExpectedAgent, NodeVerdict, Policy, Reported};
 use crate::mesh::judge::{MeshEvaluation, MeshVerdict};
 use crate::mesh::pairs::Pairs;
-use crate::mesh::roster::{Place, Roster};
+use crate::mesh::roster::Roster;
 use crate::verdict::state_of;
 
 /// Everything judged at one moment.
@@ -55,7 +55,7 @@ pub struct Evaluation<'a, R> {
 pub struct MeshPart<'a> {
     pub judged: MeshEvaluation<'a>,
     /// Every node's place on each network.
-    pub places: BTreeMap<&'a str, [Option<Place>; 2]>,
+    /// Who takes part and every node's place.
     pub roster: &'a Roster,
     pub pairs: &'a Pairs,
     /// Wall-clock second of the evaluation.

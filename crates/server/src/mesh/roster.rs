@@ -7,7 +7,7 @@
 //! Pure: the facts of the one evaluation, the announced mesh agents and
 //! the node conditions in, the rings and the reasons out.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::diagnosis::AgentFacts;
@@ -68,19 +68,20 @@ pub enum Place {
 /// Where a member answers probes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    /// The agent (pod) name.
-    pub agent: Box<str>,
     pub address: IpAddr,
     pub port: u16,
 }
 
-/// The members of both networks.
+/// The members of both networks, and every node's place.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Roster {
     /// By [`Network::index`].
     pub rings: [Ring; 2],
     /// Node name to member, by [`Network::index`].
     pub members: [HashMap<Box<str>, Member>; 2],
+    /// Every node with an agent, sorted by name, and its place on each
+    /// network (`None` where it has no agent of that network).
+    pub places: Vec<(Box<str>, [Option<Place>; 2])>,
 }
 
 impl Roster {
@@ -91,24 +92,25 @@ impl Roster {
     pub fn member(&self, network: Network, node: &str) -> Option<&Member> {
         self.members[network.index()].get(node)
     }
+
+    /// `node`'s places (`[None, None]` for a node with no agent).
+    pub fn place(&self, node: &str) -> [Option<Place>; 2] {
+        self.places
+            .binary_search_by(|(n, _)| (**n).cmp(node))
+            .map_or([None, None], |i| self.places[i].1)
+    }
 }
 
-/// The roster and every node's place (per network; `None` where the node
-/// has no agent of that network).
-#[derive(Debug, Default)]
-pub struct Places<'a> {
-    pub roster: Roster,
-    pub places: BTreeMap<&'a str, [Option<Place>; 2]>,
-}
-
-/// Decide who takes part, from the evaluated `agents`, the agents that
-/// announced a mesh port (`mesh`), and the node conditions (`gate`).
-pub fn roster<'a, R>(
-    agents: &[AgentFacts<'a, R>],
+/// Decide who takes part, from the evaluated `agents` (sorted by node, as
+/// the evaluation lists them), the agents that announced a mesh port
+/// (`mesh`), and the node conditions (`gate`).
+pub fn roster<R>(
+    agents: &[AgentFacts<'_, R>],
     mesh: &HashMap<Box<str>, MeshAgent>,
     gate: impl Fn(&str) -> NodeGate,
-) -> Places<'a> {
-    let mut places: BTreeMap<&'a str, [Option<Place>; 2]> = BTreeMap::new();
+) -> Roster {
+    debug_assert!(agents.windows(2).all(|w| w[0].node <= w[1].node));
+    let mut places: Vec<(Box<str>, [Option<Place>; 2])> = Vec::new();
     let mut members: [HashMap<Box<str>, Member>; 2] = Default::default();
     for a in agents {
         let (Some(state), Some(network)) = (a.state, Network::of(a.kind)) else {
@@ -122,31 +124,32 @@ pub fn roster<'a, R>(
             None => Place::NoMesh,
             Some(m) => match place_of(a, state, m, &gate) {
                 Ok(address) => {
-                    let member = Member {
-                        agent: a.name.into(),
-                        address,
-                        port: m.port,
-                    };
-                    let members = &mut members[network.index()];
-                    // The first agent of a node stands for it; the key is
-                    // only allocated for a node not seen yet.
-                    if !members.contains_key(a.node) {
-                        members.insert(a.node.into(), member);
-                    }
+                    // The first agent of a node stands for it.
+                    members[network.index()]
+                        .entry(a.node.into())
+                        .or_insert(Member {
+                            address,
+                            port: m.port,
+                        });
                     Place::Member
                 }
                 Err(why) => Place::LeftOut(why),
             },
         };
-        let slot = &mut places.entry(a.node).or_default()[network.index()];
+        // Sorted by node: a node's agents are next to each other.
+        if places.last().is_none_or(|(n, _)| **n != *a.node) {
+            places.push((a.node.into(), [None, None]));
+        }
+        let slot = &mut places.last_mut().expect("pushed").1[network.index()];
         if slot.is_none_or(|old| place < old) {
             *slot = Some(place);
         }
     }
     let rings =
         [Network::Pod, Network::Host].map(|n| Ring::new(members[n.index()].keys().map(|k| &**k)));
-    Places {
-        roster: Roster { rings, members },
+    Roster {
+        rings,
+        members,
         places,
     }
 }
@@ -263,23 +266,20 @@ mod tests {
         };
         let p = roster(&agents, &mesh, gate);
         let ring: Vec<&str> = {
-            let mut v: Vec<&str> = p.roster.ring(Network::Pod).nodes().collect();
+            let mut v: Vec<&str> = p.ring(Network::Pod).nodes().collect();
             v.sort_unstable();
             v
         };
         assert_eq!(ring, ["n1", "n4", "n5"]);
-        assert_eq!(
-            p.roster.ring(Network::Host).nodes().collect::<Vec<_>>(),
-            ["n3"]
-        );
+        assert_eq!(p.ring(Network::Host).nodes().collect::<Vec<_>>(), ["n3"]);
         // The pod's address wins over what the agent announced.
-        assert_eq!(p.roster.member(Network::Pod, "n4").unwrap().address, a4[0]);
+        assert_eq!(p.member(Network::Pod, "n4").unwrap().address, a4[0]);
         // Without a pod address, the first announced address that parses.
         assert_eq!(
-            p.roster.member(Network::Pod, "n5").unwrap().address,
+            p.member(Network::Pod, "n5").unwrap().address,
             ip("198.18.5.1")
         );
-        let place = |node: &str, n: Network| p.places[node][n.index()];
+        let place = |node: &str, n: Network| p.place(node)[n.index()];
         assert_eq!(
             place("n2", Network::Pod),
             Some(Place::LeftOut(LeftOut::NotReporting))
@@ -311,7 +311,7 @@ mod tests {
             .into_iter()
             .collect();
         let p = roster(&agents, &mesh, |_| NodeGate::Eligible);
-        assert!(p.roster.rings.iter().all(Ring::is_empty));
-        assert_eq!(p.places["n1"][0], Some(Place::NoMesh));
+        assert!(p.rings.iter().all(Ring::is_empty));
+        assert_eq!(p.place("n1")[0], Some(Place::NoMesh));
     }
 }

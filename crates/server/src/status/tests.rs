@@ -184,3 +184,46 @@ fn an_agent_without_a_report_shows_no_details() {
     assert!(s.summary.healthy && s.summary.in_startup_grace);
     assert_eq!(s.summary.pod_view.source, PodViewSource::Static);
 }
+
+#[test]
+fn written_and_rendered_answers_agree_for_escaped_and_missing_details() {
+    let t0 = Instant::now();
+    // A looked-up name with a quote and a newline is escaped in the stored
+    // JSON: that agent is written from the owned rendering, the others are
+    // borrowed; the bytes are the same either way.
+    let odd = serde_json::json!({"we\"ird\nname": ["10.0.0.1"], "ok": []});
+    let plain = serde_json::json!({"netchecker-service": ["10.0.0.1"]});
+    let reports = BTreeMap::from([
+        ("pod-a".to_string(), entry("node-1", t0, odd, 200)),
+        ("pod-b".to_string(), entry("node-1", t0, plain, 302)),
+    ]);
+    let expected = [
+        ExpectedAgent::named("pod-a"),
+        ExpectedAgent::named("pod-b"),
+        ExpectedAgent::named("pod-c"),
+    ];
+    let eval = evaluate(&expected, &reports, t0 + SEC, t0, &Policy::default());
+    let view = ViewFacts {
+        source: PodViewSource::Static,
+        health: ViewHealth::ALWAYS_CURRENT,
+    };
+    let wall = jiff::Timestamp::UNIX_EPOCH;
+    let s = render(&eval, view, wall);
+    let mut written = Vec::new();
+    write(&eval, view, wall, &mut written);
+    assert_eq!(
+        String::from_utf8(written).unwrap(),
+        serde_json::to_string(&s).unwrap()
+    );
+    let agent = |name: &str| {
+        s.nodes
+            .iter()
+            .flat_map(|n| &n.agents)
+            .find(|a| a.name == name)
+            .unwrap()
+    };
+    let odd = agent("pod-a").dns.as_ref().unwrap();
+    assert!(odd.lookups.contains_key("we\"ird\nname") && !odd.ok);
+    assert!(agent("pod-b").probes[0].ok, "302 is a success");
+    assert!(agent("pod-c").dns.is_none(), "pod-c never reported");
+}
