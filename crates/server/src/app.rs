@@ -74,13 +74,11 @@ pub struct NotSynced;
 pub enum MeshView {
     /// Nothing (the v1 check).
     Skip,
-    /// The kept pairs on the roster of the last round: the membership the
-    /// agents were handed their peers from (the v2 answers). Deciding who
-    /// takes part again for each answer cost a third of a status answer at
-    /// 5,000 nodes; the round decides it every second.
-    LastRound,
-    /// The kept pairs on a roster decided from this very evaluation, which
-    /// becomes the round's (the background round).
+    /// The kept pairs on a roster decided from this very evaluation (the
+    /// v2 answers: an agent deleted since the last round is already out).
+    Fresh,
+    /// The same, and that roster becomes the round's: the next assignments
+    /// use it (the background round).
     NewRound,
 }
 
@@ -205,18 +203,16 @@ impl App {
                     return f(&eval);
                 }
                 // Locks in the one order: cache, pods, mesh agents, pairs.
-                let roster = match mesh {
-                    MeshView::Skip => return f(&eval),
-                    MeshView::LastRound => inner.mesh.roster(),
-                    MeshView::NewRound => {
-                        let gate = |n: &str| inner.node_index.gate(n);
-                        let roster = inner
-                            .mesh
-                            .with_agents(|agents| Arc::new(roster(&eval.agents, agents, gate)));
-                        inner.mesh.set_roster(Arc::clone(&roster));
-                        roster
-                    }
-                };
+                if mesh == MeshView::Skip {
+                    return f(&eval);
+                }
+                let gate = |n: &str| inner.node_index.gate(n);
+                let roster = inner
+                    .mesh
+                    .with_agents(|agents| Arc::new(roster(&eval.agents, agents, gate)));
+                if mesh == MeshView::NewRound {
+                    inner.mesh.set_roster(Arc::clone(&roster));
+                }
                 inner.mesh.with_pairs(|pairs| {
                     let unix = jiff::Timestamp::now().as_second();
                     let round = settings.round_at(unix);
@@ -244,7 +240,7 @@ impl App {
     pub fn status(&self, now: Instant) -> Result<Status, NotSynced> {
         let view = self.view_facts(now);
         let wall = jiff::Timestamp::now();
-        self.with_evaluation(now, MeshView::LastRound, |eval| {
+        self.with_evaluation(now, MeshView::Fresh, |eval| {
             status::render(eval, view, wall)
         })
         .ok_or(NotSynced)
@@ -264,7 +260,7 @@ impl App {
     pub fn status_json(&self, now: Instant) -> Result<Vec<u8>, NotSynced> {
         let view = self.view_facts(now);
         let wall = jiff::Timestamp::now();
-        self.with_evaluation(now, MeshView::LastRound, |eval| {
+        self.with_evaluation(now, MeshView::Fresh, |eval| {
             let mut out = Vec::with_capacity(256 + eval.agents.len() * 512);
             status::write(eval, view, wall, &mut out);
             out

@@ -362,11 +362,10 @@ impl MeshStore {
         self.pairs
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|network, from, to, s| {
-                s.fresh(unix)
-                    && roster.member(network, from).is_some()
-                    && roster.member(network, to).is_some()
-            });
+            .retain(
+                |network, node| roster.member(network, node).is_some(),
+                |s| s.fresh(unix),
+            );
         let mut agents = self.agents.write().unwrap_or_else(PoisonError::into_inner);
         for name in gone {
             agents.remove(name);

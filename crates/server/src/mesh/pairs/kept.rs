@@ -123,14 +123,30 @@ impl Pairs {
         }
     }
 
-    /// Keep only the results for which `keep(network, from, to, state)`
-    /// holds, and free the numbers of nodes no kept pair names any more.
-    pub fn retain(&mut self, mut keep: impl FnMut(Network, &str, &str, &PairState) -> bool) {
-        let names = &self.names;
-        let name = |id: NodeId| names[id as usize].as_deref().unwrap_or("");
-        let mut used = vec![false; names.len()];
+    /// Keep only the results whose two nodes are `member`s of the result's
+    /// network and that are still `fresh`, and free the numbers of nodes no
+    /// kept pair names any more. Each node is asked about once per network,
+    /// not once per pair.
+    pub fn retain(
+        &mut self,
+        member: impl Fn(Network, &str) -> bool,
+        fresh: impl Fn(&PairState) -> bool,
+    ) {
+        let on: Vec<[bool; 2]> = self
+            .names
+            .iter()
+            .map(|n| match n {
+                Some(n) => Network::ALL.map(|net| member(net, n)),
+                None => [false; 2],
+            })
+            .collect();
+        let mut used = vec![false; self.names.len()];
         self.probers.retain(|(network, from), targets| {
-            targets.retain(|(to, s)| keep(*network, name(*from), name(*to), s));
+            let i = network.index();
+            if !on[*from as usize][i] {
+                return false;
+            }
+            targets.retain(|(to, s)| on[*to as usize][i] && fresh(s));
             for (to, _) in targets.iter() {
                 used[*to as usize] = true;
             }
@@ -208,8 +224,16 @@ mod tests {
         p.insert(Network::Pod, "a", "b", ok());
         p.insert(Network::Pod, "a", "c", ok());
         p.insert(Network::Pod, "d", "a", ok());
-        assert_eq!(p.nodes(), 4);
-        p.retain(|_, from, to, _| from == "a" && to == "b");
+        p.insert(Network::Host, "a", "b", ok());
+        assert_eq!((p.nodes(), p.len()), (4, 4));
+        // d is no member; nobody is on the host network.
+        p.retain(|net, n| net == Network::Pod && n != "d", |_| true);
+        assert_eq!(p.len(), 2, "a-b and a-c on the pod network");
+        assert!(p.get(Network::Host, "a", "b").is_none());
+        assert_eq!((p.nodes(), p.id("d")), (3, None));
+        // A result that is no longer fresh goes.
+        p.entry(Network::Pod, "a", "c", ok).fresh_until = 0;
+        p.retain(|_, _| true, |s| s.fresh_until > 0);
         assert_eq!(p.len(), 1);
         assert_eq!((p.nodes(), p.id("c"), p.id("d")), (2, None, None));
         assert_eq!(p.name(3), "");
