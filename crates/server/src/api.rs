@@ -493,14 +493,10 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(app): State<App>) -> Response {
-    if app.is_ready() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: pod view not synced yet, or shutting down",
-        )
-        .into_response()
+    match app.not_ready(Instant::now()) {
+        None => (StatusCode::OK, "ready\n").into_response(),
+        Some(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}"))
+            .into_response(),
     }
 }
 

@@ -8,7 +8,7 @@
 //! the background round ([`crate::round`]), and here the answers and the
 //! forgetting of agents.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -36,6 +36,8 @@ use crate::webhook::Webhooks;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub policy: Policy,
+    /// Ready only once warm ([`App::is_warm`]; `--ready-when-warm`).
+    pub ready_when_warm: bool,
     /// Largest accepted report body in bytes.
     pub max_report_bytes: usize,
     /// Most agents the cache holds; reports from further new names are refused.
@@ -52,6 +54,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             policy: Policy::default(),
+            ready_when_warm: false,
             max_report_bytes: 64 * 1024,
             max_agents: 50_000,
             request_timeout: Duration::from_secs(10),
@@ -69,6 +72,9 @@ impl Default for Settings {
 pub struct NotSynced;
 
 /// Cheaply clonable handle on the server's state.
+/// [`Inner::unseen`] before the first round.
+const NO_ROUND_YET: usize = usize::MAX;
+
 /// What of the mesh an evaluation judges ([`App::with_evaluation`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MeshView {
@@ -102,6 +108,11 @@ pub(crate) struct Inner {
     pub(crate) status_permit: Arc<tokio::sync::Semaphore>,
     pub(crate) started: Instant,
     shutting_down: AtomicBool,
+    /// A round found every expected agent reported (latched).
+    pub(crate) warm: AtomicBool,
+    /// Expected agents that had not reported yet at the last round
+    /// ([`NO_ROUND_YET`] before the first).
+    pub(crate) unseen: AtomicUsize,
 }
 
 impl App {
@@ -132,6 +143,8 @@ impl App {
             status_permit: Arc::new(tokio::sync::Semaphore::new(1)),
             started: Instant::now(),
             shutting_down: AtomicBool::new(false),
+            warm: AtomicBool::new(false),
+            unseen: AtomicUsize::new(NO_ROUND_YET),
         }));
         app.publish_pod_view(app.started());
         Ok(app)
@@ -350,7 +363,47 @@ impl App {
 
     /// Ready once the pod view has synced, until shutdown starts.
     pub fn is_ready(&self) -> bool {
-        !self.0.shutting_down.load(Ordering::Acquire) && self.0.pods.health(Instant::now()).synced
+        self.not_ready(Instant::now()).is_none()
+    }
+
+    /// Why the server is not ready at `now` (`/readyz`), or `None`.
+    pub fn not_ready(&self, now: Instant) -> Option<String> {
+        let inner = &self.0;
+        if inner.shutting_down.load(Ordering::Acquire) {
+            return Some("shutting down".to_owned());
+        }
+        if !inner.pods.health(now).synced {
+            return Some("the pod view has not synced yet".to_owned());
+        }
+        if inner.settings.ready_when_warm && !self.is_warm(now) {
+            let grace = inner.settings.policy.startup_grace;
+            let left = grace.saturating_sub(now.saturating_duration_since(inner.started));
+            let unseen = match inner.unseen.load(Ordering::Relaxed) {
+                NO_ROUND_YET => "the first evaluation has not run yet".to_owned(),
+                n => format!("{n} expected agents have not reported yet"),
+            };
+            return Some(format!(
+                "warming up: {unseen}; ready once every expected agent has reported, or in {} s at most",
+                left.as_secs_f64().ceil()
+            ));
+        }
+        None
+    }
+
+    /// Warm at `now`: a round found every expected agent reported, or the
+    /// start-up grace (one reporting window) is over. A cold server would
+    /// answer checks with agents it has simply not heard from yet.
+    pub fn is_warm(&self, now: Instant) -> bool {
+        let inner = &self.0;
+        inner.warm.load(Ordering::Acquire) || !inner.settings.policy.in_grace(now, inner.started)
+    }
+
+    /// Note what a round saw: `unseen` expected agents not reported yet.
+    pub(crate) fn note_unseen(&self, unseen: usize) {
+        self.0.unseen.store(unseen, Ordering::Relaxed);
+        if unseen == 0 {
+            self.0.warm.store(true, Ordering::Release);
+        }
     }
 
     pub fn start_shutdown(&self) {

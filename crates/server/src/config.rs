@@ -94,6 +94,14 @@ pub struct Config {
     #[arg(long, env = "NETCHECKER_STARTUP_GRACE", default_value_t = 120)]
     pub startup_grace: u64,
 
+    /// Report ready (`/readyz`) only once warm: every expected agent has
+    /// reported, or the start-up grace is over. For several replicas behind
+    /// one Service: a restarted replica then answers no check before it
+    /// knows the cluster (its agents must reach it while it is not ready,
+    /// e.g. through a headless Service that publishes not-ready addresses).
+    #[arg(long, env = "NETCHECKER_READY_WHEN_WARM", default_value = "false", action = ArgAction::Set)]
+    pub ready_when_warm: bool,
+
     /// Largest accepted report body in bytes (a real report plus padding
     /// past a 9000-byte jumbo frame is under 30 KiB).
     #[arg(long, env = "NETCHECKER_MAX_REPORT_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
@@ -275,6 +283,7 @@ impl Config {
                 startup_grace: Duration::from_secs(self.startup_grace),
                 report_ttl: self.report_ttl.map(Duration::from_secs),
             },
+            ready_when_warm: self.ready_when_warm,
             max_report_bytes: usize::try_from(self.max_report_bytes).unwrap_or(usize::MAX),
             max_agents: usize::try_from(self.max_agents).unwrap_or(usize::MAX),
             request_timeout: Duration::from_secs(self.request_timeout),

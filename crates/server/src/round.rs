@@ -9,6 +9,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, MeshView};
+use crate::domain::AgentState;
 use crate::evaluation::MeshPart;
 use crate::mesh::judge::PairKind;
 use crate::nodes;
@@ -107,6 +108,7 @@ impl App {
         let inner = &self.0;
         let events = self.with_evaluation(now, MeshView::NewRound, |eval| {
             inner.metrics.agent_states(&eval.states, eval.healthy);
+            self.note_unseen(eval.states[AgentState::Pending.index()]);
             if let Some(mesh) = &eval.mesh {
                 self.mesh_round(mesh);
             }
