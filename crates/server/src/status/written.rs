@@ -139,3 +139,34 @@ fn agent<'a>(eval: &'a Evaluation<'_, Entry>, i: usize) -> AgentOut<'a> {
         auth: entry.and_then(|e| e.auth),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Go agent's report as stored: its details are borrowed, not
+    /// parsed into owned strings (the owned rendering is only the
+    /// fallback for escaped strings).
+    #[test]
+    fn a_stored_go_report_is_read_in_place() {
+        let report: netchecker_wire::AgentReport = serde_json::from_str(include_str!(
+            "../../../wire/tests/fixtures/go-agent-report.json"
+        ))
+        .unwrap();
+        let entry = Entry::new(
+            &report,
+            None,
+            "node-1-private_network".to_owned(),
+            tokio::time::Instant::now(),
+            jiff::Timestamp::UNIX_EPOCH,
+        );
+        let d: Detail<'_> = serde_json::from_slice(entry.json()).expect("borrowed");
+        assert_eq!(d.nslookup.len(), report.nslookup.len());
+        assert_eq!(d.network_probes.len(), report.network_probes.len());
+        let (p, q) = (&d.network_probes[0], &report.network_probes[0]);
+        assert_eq!(
+            (p.url, p.connection_result, p.http_code, p.total),
+            (&*q.url, q.connection_result, q.http_code, q.total)
+        );
+    }
+}
