@@ -190,3 +190,44 @@ The mesh port of an agent variant (argument: dict with ctx and hostNetwork).
 {{- define "netchecker.mesh.port" -}}
 {{- if .hostNetwork }}{{ int64 .ctx.Values.mesh.hostPort }}{{ else }}{{ int64 .ctx.Values.mesh.podPort }}{{ end }}
 {{- end }}
+
+{{/*
+A Role or ClusterRole with its binding to the server's ServiceAccount
+(argument: dict with ctx, kind "Role" or "ClusterRole", name, namespace
+(Role only) and rules). Every grant of the server goes through this, so a
+new one is a list of rules and one include.
+*/}}
+{{- define "netchecker.server.rbac" -}}
+{{- $ctx := .ctx -}}
+apiVersion: rbac.authorization.k8s.io/v1
+kind: {{ .kind }}
+metadata:
+  name: {{ .name }}
+  {{- if .namespace }}
+  namespace: {{ .namespace }}
+  {{- end }}
+  labels:
+    {{- include "netchecker.labels" $ctx | nindent 4 }}
+    app.kubernetes.io/component: server
+rules:
+  {{- toYaml .rules | nindent 2 }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: {{ .kind }}Binding
+metadata:
+  name: {{ .name }}
+  {{- if .namespace }}
+  namespace: {{ .namespace }}
+  {{- end }}
+  labels:
+    {{- include "netchecker.labels" $ctx | nindent 4 }}
+    app.kubernetes.io/component: server
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: {{ .kind }}
+  name: {{ .name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "netchecker.serviceAccountName" $ctx }}
+    namespace: {{ $ctx.Release.Namespace }}
+{{- end }}
