@@ -708,7 +708,7 @@ def _():
     err = fails("--set", "server.replicas=3", "--set", "agent.reportToAllAddresses=false")
     assert err and "server.replicas=3" in err, err
     for bad in ("server.replicas=0", "server.podAntiAffinity=always", "server.strategy.type=Rolling",
-                "server.podDisruptionBudget.minAvailable=-1"):
+                "server.podDisruptionBudget.minAvailable=-1", "metrics.prometheusRule.replicaLabels={bad-label}"):
         err = fails("--set", bad)
         assert err and bad.split("=")[0].split(".")[-1] in err, (bad, err)
 
@@ -759,6 +759,22 @@ def _():
 def _():
     dep = one(render("server.strategy.type=Recreate"), "Deployment")
     assert dep["spec"]["strategy"] == {"type": "Recreate"}, dep["spec"]["strategy"]
+
+
+@check("PrometheusRule: replicaLabels reach every aggregation, nothing per replica is left")
+def _():
+    import re
+    pr = one(render("metrics.prometheusRule.enabled=true", "metrics.prometheusRule.replicaLabels={instance,pod,node}"),
+             "PrometheusRule")
+    exprs = [r["expr"] for r in pr["spec"]["groups"][0]["rules"]]
+    joined = "\n".join(exprs)
+    assert "without (instance, pod)" not in joined and "ignoring (instance, pod)" not in joined
+    assert "without (instance, pod, node)" in joined and "ignoring (instance, pod, node)" in joined
+    # Every rule but the per-replica ones (down, restarts) aggregates the replicas away.
+    per_replica = {"NetcheckerServerReplicaDown", "NetcheckerServerRestarting"}
+    for r in pr["spec"]["groups"][0]["rules"]:
+        if r["alert"] not in per_replica:
+            assert re.search(r"(max|min) without \(instance, pod, node\)", r["expr"]), (r["alert"], r["expr"])
 
 
 @check("ServiceMonitor selects the Service's port http")
