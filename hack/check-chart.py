@@ -80,6 +80,10 @@ TOKEN_DIR = "/var/run/secrets/netchecker"
 
 
 HARDENED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True}
+# One server, agents reporting to the ClusterIP Service: the original's layout.
+ORIGINAL_LAYOUT = ("server.replicas=1", "agent.reportToAllAddresses=false")
+SERVER_POD_LABELS = {"app": "netchecker-server", "app.kubernetes.io/component": "server",
+                     "app.kubernetes.io/instance": "netchecker", "app.kubernetes.io/name": "netchecker"}
 
 print("check-chart:")
 
@@ -88,13 +92,15 @@ print("check-chart:")
 def _():
     d = render()
     kinds = sorted(x["kind"] for x in d)
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "DaemonSet", "Deployment", "Role",
-                     "RoleBinding", "Service", "ServiceAccount", "ServiceAccount"], kinds
+    assert kinds == ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "DaemonSet", "Deployment",
+                     "PodDisruptionBudget", "Role", "RoleBinding", "Service", "Service", "ServiceAccount",
+                     "ServiceAccount"], kinds
     svc = one(d, "Service", "netchecker-service")
     assert svc["spec"]["type"] == "ClusterIP"
+    assert "clusterIP" not in svc["spec"] and "publishNotReadyAddresses" not in svc["spec"], "ready replicas only"
     assert svc["spec"]["ports"][0]["port"] == 8081 and "nodePort" not in svc["spec"]["ports"][0]
     dep = one(d, "Deployment", "netchecker-server")
-    assert dep["spec"]["replicas"] == 1
+    assert dep["spec"]["replicas"] == 2
     pod_labels = dep["spec"]["template"]["metadata"]["labels"]
     for k, v in svc["spec"]["selector"].items():
         assert pod_labels.get(k) == v, f"Service selector {k}={v} does not match the server pod"
@@ -354,18 +360,26 @@ def _():
         assert e["MY_POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
         assert e["MY_NODE_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
         a = c["args"]
-        assert "--serverendpoint=netchecker-service:8081" in a, a
+        assert "--serverendpoint=netchecker-reports:8081" in a, a
         assert "--reportinterval=15" in a and "--zeroextenderlength=3000" in a
         assert "--probeurls=http://a.example/,http://b.example/x" in a
 
 
-@check("agents follow a renamed Service; an explicit endpoint wins")
+@check("agents follow a renamed Service (reporting to it); an explicit endpoint wins")
 def _():
-    d = render("server.service.name=nc", "server.service.port=9000")
+    d = render("server.service.name=nc", "server.service.port=9000", *ORIGINAL_LAYOUT)
     c = container(one(d, "DaemonSet", "netchecker-agent"))
     assert "--serverendpoint=nc:9000" in c["args"]
-    d = render("agent.serverEndpoint=netchecker.example:8081")
-    assert "--serverendpoint=netchecker.example:8081" in container(one(d, "DaemonSet", "netchecker-agent"))["args"]
+    # Reporting to every replica: the headless Service on the container port.
+    d = render("server.service.name=nc", "server.service.port=9000", "server.port=8088",
+               "server.reportsService.name=nc-all")
+    c = container(one(d, "DaemonSet", "netchecker-agent"))
+    assert "--serverendpoint=nc-all:8088" in c["args"], c["args"]
+    assert one(d, "Service", "nc-all")["spec"]["ports"] == [
+        {"name": "http", "port": 8088, "targetPort": "http", "protocol": "TCP"}]
+    for layout in ((), ORIGINAL_LAYOUT):
+        d = render("agent.serverEndpoint=netchecker.example:8081", *layout)
+        assert "--serverendpoint=netchecker.example:8081" in container(one(d, "DaemonSet", "netchecker-agent"))["args"]
 
 
 @check("hardened by default: non-root 65532, read-only root, no capabilities, seccomp")
@@ -437,7 +451,9 @@ def _():
     d = render("server.service.type=NodePort", "server.service.nodePort=31081",
                "server.image.repository=r.example/s", "server.image.tag=1.2.3",
                "agent.image.digest=sha256:" + "a" * 64)
-    assert one(d, "Service")["spec"]["ports"][0]["nodePort"] == 31081
+    assert one(d, "Service", "netchecker-service")["spec"]["ports"][0]["nodePort"] == 31081
+    # The headless Service is no NodePort: agents only.
+    assert "nodePort" not in one(d, "Service", "netchecker-reports")["spec"]["ports"][0]
     assert container(one(d, "Deployment"))["image"] == "r.example/s:1.2.3"
     assert container(one(d, "DaemonSet", "netchecker-agent"))["image"] == "netchecker-agent@sha256:" + "a" * 64
 
@@ -619,12 +635,158 @@ def _():
         assert r.returncode != 0 and bad.split("=")[0].split(".")[1] in r.stderr, (bad, r.stderr)
 
 
+def fails(*args):
+    """helm template with these arguments; the error text, or None when it renders."""
+    r = subprocess.run(["helm", "template", "netchecker", str(CHART), *args], capture_output=True, text=True)
+    return None if r.returncode == 0 else r.stderr
+
+
+@check("HA (default): 2 replicas, surge before stop, PDB, soft spread over nodes")
+def _():
+    d = render()
+    dep = one(d, "Deployment", "netchecker-server")
+    assert dep["spec"]["replicas"] == 2
+    assert dep["spec"]["strategy"] == {"type": "RollingUpdate",
+                                       "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}, dep["spec"]["strategy"]
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert all(labels.get(k) == v for k, v in SERVER_POD_LABELS.items()), labels
+    pdb = one(d, "PodDisruptionBudget", "netchecker-server")
+    assert pdb["spec"] == {"minAvailable": 1, "selector": {"matchLabels": SERVER_POD_LABELS}}, pdb["spec"]
+    assert pod_spec(dep)["affinity"] == {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                                            "labelSelector": {"matchLabels": SERVER_POD_LABELS}}}]}}, pod_spec(dep)
+    assert "topologySpreadConstraints" not in pod_spec(dep)
+
+
+@check("HA (default): a headless reports Service (not-ready addresses too), agents report to all, ready when warm")
+def _():
+    d = render()
+    svc = one(d, "Service", "netchecker-service")
+    hl = one(d, "Service", "netchecker-reports")
+    assert hl["spec"]["clusterIP"] == "None" and hl["spec"]["publishNotReadyAddresses"] is True, hl["spec"]
+    assert hl["spec"]["selector"] == svc["spec"]["selector"] == SERVER_POD_LABELS
+    assert hl["spec"]["ports"] == [{"name": "http", "port": 8081, "targetPort": "http", "protocol": "TCP"}]
+    assert "type" not in hl["spec"] or hl["spec"]["type"] == "ClusterIP"
+    # Selectors written for the original's Service (app=netchecker-server) do not pick it.
+    assert "app" not in hl["metadata"]["labels"] and hl["metadata"]["labels"]["app.kubernetes.io/component"] == "server-reports"
+    for ds in daemonsets(d):
+        c = container(ds)
+        assert "--serverendpoint=netchecker-reports:8081" in c["args"], c["args"]
+        assert value(c, "NETCHECKER_REPORT_TO_ALL_ADDRESSES") == "true"
+    c = container(one(d, "Deployment"))
+    assert value(c, "NETCHECKER_READY_WHEN_WARM") == "true"
+    assert not any("ready-when-warm" in a for a in c["args"]), "passed as environment: server.args keep it"
+    # The agents' setting survives replaced arguments; the endpoint is then theirs.
+    d = render(values={"agent": {"args": ["-serverendpoint=netchecker-reports:8081"]}})
+    assert {value(container(ds), "NETCHECKER_REPORT_TO_ALL_ADDRESSES") for ds in daemonsets(d)} == {"true"}
+
+
+@check("server.replicas=1, agent.reportToAllAddresses=false: the original's layout for its Go agents")
+def _():
+    d = render(*ORIGINAL_LAYOUT)
+    assert sorted(x["kind"] for x in d) == ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "DaemonSet", "Deployment",
+                                          "Role", "RoleBinding", "Service", "ServiceAccount", "ServiceAccount"]
+    dep = one(d, "Deployment", "netchecker-server")
+    assert dep["spec"]["replicas"] == 1
+    assert "affinity" not in pod_spec(dep) and "topologySpreadConstraints" not in pod_spec(dep)
+    assert "NETCHECKER_READY_WHEN_WARM" not in env(container(dep)), "it would wait out the whole grace"
+    for ds in daemonsets(d):
+        c = container(ds)
+        assert "--serverendpoint=netchecker-service:8081" in c["args"], c["args"]
+        assert "NETCHECKER_REPORT_TO_ALL_ADDRESSES" not in env(c)
+    # One replica reached through the headless Service: warm-up gating is fine there too.
+    d = render("server.replicas=1")
+    assert value(container(one(d, "Deployment")), "NETCHECKER_READY_WHEN_WARM") == "true"
+    assert not [x for x in d if x["kind"] == "PodDisruptionBudget"]
+    assert "affinity" not in pod_spec(one(d, "Deployment"))
+
+
+@check("several replicas without reportToAllAddresses are refused (each would see part of the reports)")
+def _():
+    err = fails("--set", "agent.reportToAllAddresses=false")
+    assert err and "agent.reportToAllAddresses" in err, err
+    err = fails("--set", "server.replicas=3", "--set", "agent.reportToAllAddresses=false")
+    assert err and "server.replicas=3" in err, err
+    for bad in ("server.replicas=0", "server.podAntiAffinity=always", "server.strategy.type=Rolling",
+                "server.podDisruptionBudget.minAvailable=-1", "metrics.prometheusRule.replicaLabels={bad-label}"):
+        err = fails("--set", bad)
+        assert err and bad.split("=")[0].split(".")[-1] in err, (bad, err)
+
+
+@check("readyWhenWarm: explicit true or false wins over the default")
+def _():
+    c = container(one(render(*ORIGINAL_LAYOUT, "server.readyWhenWarm=true"), "Deployment"))
+    assert value(c, "NETCHECKER_READY_WHEN_WARM") == "true"
+    c = container(one(render("server.readyWhenWarm=false"), "Deployment"))
+    assert "NETCHECKER_READY_WHEN_WARM" not in env(c)
+    # Replaced arguments keep it (environment).
+    c = container(one(render(values={"server": {"args": ["-v", "5", "-endpoint", "0.0.0.0:8081"]}}), "Deployment"))
+    assert value(c, "NETCHECKER_READY_WHEN_WARM") == "true"
+
+
+@check("PDB: off with podDisruptionBudget.enabled=false; maxUnavailable wins; percentages")
+def _():
+    assert not [x for x in render("server.podDisruptionBudget.enabled=false") if x["kind"] == "PodDisruptionBudget"]
+    pdb = one(render("server.podDisruptionBudget.maxUnavailable=1"), "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"], pdb["spec"]
+    pdb = one(render(values={"server": {"replicas": 4, "podDisruptionBudget": {"minAvailable": "50%"}}}),
+              "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == "50%", pdb["spec"]
+
+
+@check("spread: hard anti-affinity, none, the user's own wins, other affinity kept, topology spread")
+def _():
+    aff = pod_spec(one(render("server.podAntiAffinity=hard"), "Deployment"))["affinity"]
+    assert aff == {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": SERVER_POD_LABELS}}]}}, aff
+    assert "affinity" not in pod_spec(one(render("server.podAntiAffinity="), "Deployment"))
+    own = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 5, "podAffinityTerm": {"topologyKey": "topology.kubernetes.io/zone",
+                                          "labelSelector": {"matchLabels": {"app": "netchecker-server"}}}}]}}
+    assert pod_spec(one(render(values={"server": {"affinity": own}}), "Deployment"))["affinity"] == own
+    node = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]}]}}}
+    aff = pod_spec(one(render(values={"server": {"affinity": node}}), "Deployment"))["affinity"]
+    assert aff["nodeAffinity"] == node["nodeAffinity"] and "podAntiAffinity" in aff, aff
+    tsc = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"},
+           {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": {"tier": "x"}}}]
+    got = pod_spec(one(render(values={"server": {"topologySpreadConstraints": tsc}}), "Deployment"))["topologySpreadConstraints"]
+    assert got == [dict(tsc[0], labelSelector={"matchLabels": SERVER_POD_LABELS}), tsc[1]], got
+
+
+@check("strategy: Recreate drops the default rollingUpdate block")
+def _():
+    dep = one(render("server.strategy.type=Recreate"), "Deployment")
+    assert dep["spec"]["strategy"] == {"type": "Recreate"}, dep["spec"]["strategy"]
+
+
+@check("PrometheusRule: replicaLabels reach every aggregation, nothing per replica is left")
+def _():
+    import re
+    pr = one(render("metrics.prometheusRule.enabled=true", "metrics.prometheusRule.replicaLabels={instance,pod,node}"),
+             "PrometheusRule")
+    exprs = [r["expr"] for r in pr["spec"]["groups"][0]["rules"]]
+    joined = "\n".join(exprs)
+    assert "without (instance, pod)" not in joined and "ignoring (instance, pod)" not in joined
+    assert "without (instance, pod, node)" in joined and "ignoring (instance, pod, node)" in joined
+    # Every rule but the per-replica ones (down, restarts) aggregates the replicas away.
+    per_replica = {"NetcheckerServerReplicaDown", "NetcheckerServerRestarting"}
+    for r in pr["spec"]["groups"][0]["rules"]:
+        if r["alert"] not in per_replica:
+            assert re.search(r"(max|min) without \(instance, pod, node\)", r["expr"]), (r["alert"], r["expr"])
+
+
 @check("ServiceMonitor selects the Service's port http")
 def _():
     d = render("metrics.serviceMonitor.enabled=true")
     sm = one(d, "ServiceMonitor")
-    svc = one(d, "Service")
-    assert all(svc["metadata"]["labels"].get(k) == v for k, v in sm["spec"]["selector"]["matchLabels"].items())
+    svc = one(d, "Service", "netchecker-service")
+    # Exactly one Service: a replica scraped through the headless one too
+    # would give every series twice, under another job.
+    selected = [x["metadata"]["name"] for x in d if x["kind"] == "Service" and
+                all(x["metadata"]["labels"].get(k) == v for k, v in sm["spec"]["selector"]["matchLabels"].items())]
+    assert selected == ["netchecker-service"], selected
     assert sm["spec"]["endpoints"][0]["port"] == svc["spec"]["ports"][0]["name"] == "http"
     assert sm["spec"]["namespaceSelector"] == {"matchNames": ["netchecker"]}
 
@@ -664,7 +826,7 @@ def _():
     # Blocks documented as a whole rather than key by key.
     whole = {"server.resources", "agent.resources", "server.podSecurityContext", "server.securityContext",
              "agent.podSecurityContext", "agent.securityContext", "server.livenessProbe",
-             "server.readinessProbe", "agent.updateStrategy", "metrics.grafanaDashboard.labels"}
+             "server.readinessProbe", "agent.updateStrategy", "metrics.grafanaDashboard.labels", "server.strategy"}
 
     def keys(d, prefix=""):
         for k, v in d.items():

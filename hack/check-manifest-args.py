@@ -6,7 +6,11 @@ the connectivity check pass. This catches a flag the chart or an example
 passes that the binaries do not accept (kebab-case or the original Go style).
 
 Only addresses are rewritten: the listen address to 127.0.0.1:PORT, the
-agents' server endpoint to that address, extra probe URLs to the server's
+agents' server endpoint to that address (with several replicas: two
+servers, each on its own port, and the agents, which must then report to
+every address, get both as their endpoint list; each server must then hold
+the whole view, and with NETCHECKER_READY_WHEN_WARM it must not be ready
+before the agents have reported), extra probe URLs to the server's
 ping URL, and the agents' mesh ports (NETCHECKER_MESH_PORT, unless 0) to
 free ports (no traffic leaves loopback, no fixed port is taken). Each agent
 that serves the mesh must then answer a probe on its port, and the server's
@@ -53,6 +57,9 @@ CASES = [
     ("examples/go-style-flags", ["cat", str(ROOT / "examples/go-style-flags/netchecker.yaml")]),
     ("chart mesh.enabled=false", ["helm", "template", "netchecker", str(ROOT / "helm-chart"), "--namespace",
                                   "netchecker", "--set", "mesh.enabled=false"]),
+    ("chart server.replicas=1 agent.reportToAllAddresses=false (the original's layout)",
+     ["helm", "template", "netchecker", str(ROOT / "helm-chart"), "--namespace", "netchecker",
+      "--set", "server.replicas=1", "--set", "agent.reportToAllAddresses=false"]),
 ]
 
 
@@ -149,14 +156,16 @@ def rewrite_server_args(args, port):
     return out
 
 
-def rewrite_agent_args(args, port):
+def rewrite_agent_args(args, endpoint):
+    """endpoint: host:port, or several separated by "," (one per replica)."""
+    first = endpoint.split(",")[0]
     out = []
     for a in args:
-        a = re.sub(r"^(-{1,2}serverendpoint=).*", rf"\g<1>127.0.0.1:{port}", a)
-        a = re.sub(r"^(-{1,2}probeurls=).*", rf"\g<1>http://127.0.0.1:{port}/api/v1/ping", a)
+        a = re.sub(r"^(-{1,2}serverendpoint=).*", lambda m: m.group(1) + endpoint, a)
+        a = re.sub(r"^(-{1,2}probeurls=).*", lambda m: f"{m.group(1)}http://{first}/api/v1/ping", a)
         out.append(a)
     if not any("serverendpoint=" in a for a in out):
-        out.append(f"--serverendpoint=127.0.0.1:{port}")  # the binary's default is the Service name
+        out.append(f"--serverendpoint={endpoint}")  # the binary's default is the Service name
     return out
 
 
@@ -230,15 +239,42 @@ def run_case(name, cmd, work: Path):
         wait_for(lambda: kubeconfig.exists() and kubeconfig.stat().st_size > 0, "the fake API's kubeconfig", procs)
         api = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"].rstrip("/")
 
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server_env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(kubeconfig),
-                      **kube_env(server_c, server_pod)}
-        provided = mount_volumes(dep["spec"]["template"]["spec"], server_c, server_pod, api,
-                                 work / "server-volumes", server_env)
-        server_args = rewrite_server_args(server_c.get("args", []), port)
-        start("server", [str(BIN / "netchecker-server"), *server_args], server_env)
-        wait_for(lambda: get(base + "/readyz")[0] == 200, "server /readyz (pod view synced)", procs)
+        # Several replicas: each gets its own port, and the agents, which
+        # must then report to every address (NETCHECKER_REPORT_TO_ALL_ADDRESSES),
+        # get all of them as their endpoint list (a headless Service's name
+        # would resolve to the replicas' pod addresses). Two stand for any
+        # number. Each replica must then hold the whole view.
+        replicas = int(dep["spec"].get("replicas", 1))
+        report_to_all = {kube_env(c, pod).get("NETCHECKER_REPORT_TO_ALL_ADDRESSES", "false") for pod, _, c in agents}
+        assert len(report_to_all) == 1, f"the DaemonSets disagree on NETCHECKER_REPORT_TO_ALL_ADDRESSES: {report_to_all}"
+        report_to_all = report_to_all.pop() == "true"
+        assert replicas == 1 or report_to_all, \
+            f"{replicas} server replicas, but the agents report to one Service address: each replica sees part"
+        servers = []
+        provided = []
+        for i in range(min(replicas, 2)):
+            port = free_port()
+            pod = dict(server_pod, metadata=dict(server_pod["metadata"], name=f"netchecker-server-t{i}abc"))
+            env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(kubeconfig), **kube_env(server_c, pod)}
+            provided += mount_volumes(dep["spec"]["template"]["spec"], server_c, pod, api,
+                                      work / f"server-volumes-{i}", env)
+            args = rewrite_server_args(server_c.get("args", []), port)
+            start(f"server-{i}", [str(BIN / "netchecker-server"), *args], env)
+            servers.append((f"http://127.0.0.1:{port}", env, args))
+        base, server_env, server_args = servers[0]
+        endpoint = ",".join(b.removeprefix("http://") for b, _, _ in servers)
+        warm = server_env.get("NETCHECKER_READY_WHEN_WARM") == "true" and server_supports("--ready-when-warm")
+        for b, _, _ in servers:
+            if warm:
+                # Ready only once warm: up and watching, but not ready before
+                # the agents have reported (the grace is far longer than this).
+                wait_for(lambda: get(b + "/healthz")[0] == 200, "server /healthz", procs)
+                code = get(b + "/readyz")[0]
+                assert code == 503, f"{b}: /readyz answered {code} before any agent reported (NETCHECKER_READY_WHEN_WARM)"
+            else:
+                wait_for(lambda: get(b + "/readyz")[0] == 200, "server /readyz (pod view synced)", procs)
+        if warm:
+            provided.append("not ready before the agents reported (ready when warm)")
 
         mesh_ports = []
         for pod, spec, c in agents:
@@ -251,15 +287,21 @@ def run_case(name, cmd, work: Path):
                     f"{pod_name}: NETCHECKER_MESH_PORT {env['NETCHECKER_MESH_PORT']} is not its port 'mesh' {declared}"
                 env["NETCHECKER_MESH_PORT"] = str(free_port())
                 mesh_ports.append((pod_name, int(env["NETCHECKER_MESH_PORT"])))
-            start(f"agent-{pod_name}", [str(BIN / "netchecker-agent"), *rewrite_agent_args(c.get("args", []), port)], env)
+            start(f"agent-{pod_name}", [str(BIN / "netchecker-agent"),
+                                        *rewrite_agent_args(c.get("args", []), endpoint)], env)
 
-        def check_ok():
-            code, body = get(base + "/api/v1/connectivity_check")
-            return body if code == 200 else None
+        answer = None
+        for b, _, _ in servers:
+            def check_ok():
+                code, body = get(b + "/api/v1/connectivity_check")
+                return body if code == 200 else None
 
-        body = wait_for(check_ok, "connectivity_check 200 with both agents", procs, seconds=30)
-        answer = json.loads(body)
-        assert answer["Message"] == "All 2 pods successfully reported back to the server", answer
+            body = wait_for(check_ok, f"{b}: connectivity_check 200 with both agents", procs, seconds=30)
+            answer = json.loads(body)
+            assert answer["Message"] == "All 2 pods successfully reported back to the server", (b, answer)
+            wait_for(lambda: get(b + "/readyz")[0] == 200, f"{b}: /readyz once the agents reported", procs)
+        if len(servers) > 1:
+            provided.append(f"{len(servers)} replicas, each with the whole view")
         read_token_file = server_env.get("NETCHECKER_READ_TOKEN_FILE")
         token = None
         if read_token_file and server_supports("--read-token-file"):

@@ -166,9 +166,20 @@ computed from server.maxAgents unless server.resources sets either
 {{- end }}
 {{- end }}
 
-{{/* host:port the agents report to. */}}
+{{/*
+host:port the agents report to: agent.serverEndpoint; else, when they report
+to every replica, the headless Service on the server's container port (its
+name resolves to the pods' own addresses, no Service port mapping applies);
+else the ClusterIP Service, as the original's agents.
+*/}}
 {{- define "netchecker.serverEndpoint" -}}
-{{- default (printf "%s:%v" .Values.server.service.name .Values.server.service.port) .Values.agent.serverEndpoint }}
+{{- if .Values.agent.serverEndpoint }}
+{{- .Values.agent.serverEndpoint }}
+{{- else if .Values.agent.reportToAllAddresses }}
+{{- printf "%s:%d" (include "netchecker.reportsServiceName" .) (int64 .Values.server.port) }}
+{{- else }}
+{{- printf "%s:%v" .Values.server.service.name .Values.server.service.port }}
+{{- end }}
 {{- end }}
 
 {{/* Namespace for an optional monitoring object (argument: its namespace value and ctx). */}}
@@ -189,4 +200,126 @@ The mesh port of an agent variant (argument: dict with ctx and hostNetwork).
 */}}
 {{- define "netchecker.mesh.port" -}}
 {{- if .hostNetwork }}{{ int64 .ctx.Values.mesh.hostPort }}{{ else }}{{ int64 .ctx.Values.mesh.podPort }}{{ end }}
+{{- end }}
+
+{{/*
+Name of the headless Service the agents report through when they report to
+every server replica (agent.reportToAllAddresses).
+*/}}
+{{- define "netchecker.reportsServiceName" -}}
+{{- default (printf "%s-reports" (include "netchecker.fullname" . | trunc 55 | trimSuffix "-")) .Values.server.reportsService.name }}
+{{- end }}
+
+{{/*
+"true" when the server is to answer /readyz only once warm
+(NETCHECKER_READY_WHEN_WARM). server.readyWhenWarm when set; otherwise on
+exactly when the chart's agents report to every replica through the headless
+Service, which is what lets a replica that is not ready yet get the reports
+it needs to become ready. Agents that report through the ClusterIP Service
+cannot reach a replica that is not ready: it would wait out the whole
+start-up grace.
+*/}}
+{{- define "netchecker.server.readyWhenWarm" -}}
+{{- $w := .Values.server.readyWhenWarm }}
+{{- if kindIs "bool" $w }}{{ $w }}{{ else }}{{ .Values.agent.reportToAllAddresses | toString }}{{ end }}
+{{- end }}
+
+{{/*
+Checks of the replica settings, included by the server Deployment. Several
+replicas share nothing: each needs every report, which only agents that
+report to every address of the headless Service give it.
+*/}}
+{{- define "netchecker.server.checkReplicas" -}}
+{{- if and (gt (int64 .Values.server.replicas) 1) (not .Values.agent.reportToAllAddresses) }}
+{{- fail (printf "server.replicas=%d needs agent.reportToAllAddresses=true: every replica must get every report, or each answers the check from part of them (with the original's agents, which report to one Service address, keep server.replicas=1)" (int64 .Values.server.replicas)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The server pod's affinity: server.affinity, plus a podAntiAffinity on the
+node (server.podAntiAffinity soft or hard) when there are several replicas
+and server.affinity sets no podAntiAffinity of its own.
+*/}}
+{{- define "netchecker.server.affinity" -}}
+{{- $s := .Values.server -}}
+{{- $a := deepCopy (default dict $s.affinity) -}}
+{{- if and (gt (int64 $s.replicas) 1) $s.podAntiAffinity (not (hasKey $a "podAntiAffinity")) -}}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (include "netchecker.server.selectorLabels" . | fromYaml)) -}}
+{{- if eq $s.podAntiAffinity "hard" -}}
+{{- $_ := set $a "podAntiAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (list $term)) -}}
+{{- else if eq $s.podAntiAffinity "soft" -}}
+{{- $_ := set $a "podAntiAffinity" (dict "preferredDuringSchedulingIgnoredDuringExecution" (list (dict "weight" 100 "podAffinityTerm" $term))) -}}
+{{- else -}}
+{{- fail (printf "server.podAntiAffinity must be soft, hard or empty, not %q" $s.podAntiAffinity) -}}
+{{- end -}}
+{{- end -}}
+{{- if $a }}{{ toYaml $a }}{{ end -}}
+{{- end }}
+
+{{/*
+The server pod's topologySpreadConstraints: server.topologySpreadConstraints,
+each given the server pods' labelSelector when it has none.
+*/}}
+{{- define "netchecker.server.topologySpreadConstraints" -}}
+{{- $out := list -}}
+{{- range .Values.server.topologySpreadConstraints -}}
+{{- $c := deepCopy . -}}
+{{- if not (hasKey $c "labelSelector") -}}
+{{- $_ := set $c "labelSelector" (dict "matchLabels" (include "netchecker.server.selectorLabels" $ | fromYaml)) -}}
+{{- end -}}
+{{- $out = append $out $c -}}
+{{- end -}}
+{{- if $out }}{{ toYaml $out }}{{ end -}}
+{{- end }}
+
+{{/*
+The Deployment's strategy: server.strategy, without rollingUpdate when the
+type is Recreate (a values file that sets only the type keeps the default
+rollingUpdate block through Helm's merge, which the API would refuse).
+*/}}
+{{- define "netchecker.server.strategy" -}}
+{{- $st := deepCopy (default dict .Values.server.strategy) -}}
+{{- if eq (toString $st.type) "Recreate" }}{{ $_ := unset $st "rollingUpdate" }}{{ end -}}
+{{- toYaml $st }}
+{{- end }}
+
+{{/*
+A Role or ClusterRole with its binding to the server's ServiceAccount
+(argument: dict with ctx, kind "Role" or "ClusterRole", name, namespace
+(Role only) and rules). Every grant of the server goes through this, so a
+new one is a list of rules and one include.
+*/}}
+{{- define "netchecker.server.rbac" -}}
+{{- $ctx := .ctx -}}
+apiVersion: rbac.authorization.k8s.io/v1
+kind: {{ .kind }}
+metadata:
+  name: {{ .name }}
+  {{- if .namespace }}
+  namespace: {{ .namespace }}
+  {{- end }}
+  labels:
+    {{- include "netchecker.labels" $ctx | nindent 4 }}
+    app.kubernetes.io/component: server
+rules:
+  {{- toYaml .rules | nindent 2 }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: {{ .kind }}Binding
+metadata:
+  name: {{ .name }}
+  {{- if .namespace }}
+  namespace: {{ .namespace }}
+  {{- end }}
+  labels:
+    {{- include "netchecker.labels" $ctx | nindent 4 }}
+    app.kubernetes.io/component: server
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: {{ .kind }}
+  name: {{ .name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "netchecker.serviceAccountName" $ctx }}
+    namespace: {{ $ctx.Release.Namespace }}
 {{- end }}
