@@ -28,6 +28,7 @@ fn settings() -> Settings {
             startup_grace: Duration::from_secs(30),
             report_ttl: None,
         },
+        ready_when_warm: false,
         max_report_bytes: 256 * 1024,
         max_agents: 3,
         request_timeout: Duration::from_secs(5),
