@@ -19,6 +19,7 @@ use crate::auth::ReportAuth;
 use crate::cache::{AgentCache, Entry};
 use crate::domain::Policy;
 use crate::evaluation::{Evaluation, MeshPart, evaluate};
+use crate::leader::Leadership;
 use crate::lograte::LogRate;
 use crate::mesh::judge::judge;
 use crate::mesh::pairs::{MeshSettings, MeshStore};
@@ -98,6 +99,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     pub(crate) nodes: NodeTracker,
     pub(crate) webhooks: OnceLock<Webhooks>,
+    /// Whether this replica speaks (sends events, writes to nodes).
+    pub(crate) leadership: Leadership,
     pub(crate) refusal_log: LogRate,
     pub(crate) auth: ReportAuth,
     pub(crate) mesh: MeshStore,
@@ -129,6 +132,7 @@ impl App {
     ) -> prometheus::Result<Self> {
         let metrics = Metrics::new()?;
         let nodes = NodeTracker::new(metrics.registry())?;
+        let leadership = Leadership::new(metrics.registry())?;
         let app = App(Arc::new(Inner {
             cache: AgentCache::new(settings.max_agents),
             settings,
@@ -136,6 +140,7 @@ impl App {
             metrics,
             nodes,
             webhooks: OnceLock::new(),
+            leadership,
             refusal_log: LogRate::new(10, Duration::from_secs(1)),
             auth,
             mesh: MeshStore::default(),
@@ -354,6 +359,11 @@ impl App {
         if self.0.webhooks.set(webhooks).is_err() {
             tracing::warn!("webhooks already attached; ignoring a second set");
         }
+    }
+
+    /// Whether this replica leads (always, without an election).
+    pub fn leadership(&self) -> &Leadership {
+        &self.0.leadership
     }
 
     pub fn publish_pod_view(&self, now: Instant) {
