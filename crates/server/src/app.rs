@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::auth::ReportAuth;
 use crate::cache::{AgentCache, Entry};
+use crate::conditions::NodeWriter;
 use crate::domain::Policy;
 use crate::evaluation::{Evaluation, MeshPart, evaluate};
 use crate::leader::Leadership;
@@ -101,6 +102,8 @@ pub(crate) struct Inner {
     pub(crate) webhooks: OnceLock<Webhooks>,
     /// Whether this replica speaks (sends events, writes to nodes).
     pub(crate) leadership: Leadership,
+    /// Node conditions and Events (`--node-conditions`).
+    pub(crate) node_writer: OnceLock<NodeWriter>,
     pub(crate) refusal_log: LogRate,
     pub(crate) auth: ReportAuth,
     pub(crate) mesh: MeshStore,
@@ -141,6 +144,7 @@ impl App {
             nodes,
             webhooks: OnceLock::new(),
             leadership,
+            node_writer: OnceLock::new(),
             refusal_log: LogRate::new(10, Duration::from_secs(1)),
             auth,
             mesh: MeshStore::default(),
@@ -364,6 +368,14 @@ impl App {
     /// Whether this replica leads (always, without an election).
     pub fn leadership(&self) -> &Leadership {
         &self.0.leadership
+    }
+
+    /// Write node conditions and Events through `writer` from now on
+    /// (while leading).
+    pub fn attach_node_writer(&self, writer: NodeWriter) {
+        if self.0.node_writer.set(writer).is_err() {
+            tracing::warn!("node writer already attached; ignoring a second one");
+        }
     }
 
     pub fn publish_pod_view(&self, now: Instant) {

@@ -14,9 +14,10 @@
 //   cache, podview, secret, auth,
 //   lograte                         the state
 //   serve, metrics, nodes, status,
-//   webhook, leader                 what the state is rendered into
+//   webhook, leader, conditions     what the state is rendered into
 //                                   (leader: who speaks, the election on
-//                                   the Lease)
+//                                   the Lease; conditions: what the
+//                                   leader writes to the nodes)
 //                                   (serve: the accept loop metrics count)
 //   app, ingest, round              the core that ties them together
 //   api, watch, config              the edges: HTTP, Kubernetes, flags
@@ -30,6 +31,8 @@ pub mod app;
 pub mod auth;
 /// The agent cache.
 pub mod cache;
+/// Node conditions and Kubernetes Events, written by the leader.
+pub mod conditions;
 /// Command line and environment.
 pub mod config;
 /// Rules for one node: its verdict and the reason.
@@ -289,7 +292,7 @@ pub async fn run_with_auth(
         tracing::info!(urls, "node verdict changes go to webhooks");
     }
     let client = watch.as_ref().map(|w| w.api.clone().into_client());
-    let election = speak(&config, client.as_ref(), &app, &shutdown)?;
+    let election = speak(&config, client.as_ref(), &app, &shutdown, &tasks)?;
     if let Some(watch) = watch {
         let poll_every = Duration::from_secs(config.check_interval);
         if settings.mesh.enabled() {
@@ -337,12 +340,14 @@ pub async fn run_with_auth(
 
 /// Who speaks, and how: with `--leader-election` and Kubernetes, start the
 /// election (it steps down and releases the lease when `shutdown` begins);
-/// otherwise this replica is its own leader.
+/// otherwise this replica is its own leader. With `--node-conditions` and
+/// Kubernetes, start the task that writes node conditions and Events.
 fn speak(
     config: &Config,
     client: Option<&kube::Client>,
     app: &App,
     shutdown: &CancellationToken,
+    tasks: &CancellationToken,
 ) -> Result<Option<tokio::task::JoinHandle<()>>> {
     let identity = config.leader_identity();
     let election = match (config.leader_election, client) {
@@ -372,5 +377,32 @@ fn speak(
         }
         (false, _) => None,
     };
+    if config.node_conditions {
+        match client {
+            Some(client) => {
+                let settings = conditions::WriterSettings {
+                    identity,
+                    ..conditions::WriterSettings::default()
+                };
+                let (writer, queue) =
+                    conditions::NodeWriter::new(app.metrics().registry(), settings.queue)?;
+                tokio::spawn(conditions::write::run(
+                    client.clone(),
+                    queue,
+                    app.leadership().clone(),
+                    writer.shared(),
+                    settings,
+                    tasks.clone(),
+                ));
+                app.attach_node_writer(writer);
+                tracing::info!(
+                    "node conditions on: the leader sets NetcheckerNetworkProblem on the nodes and records an Event on each verdict change"
+                );
+            }
+            None => tracing::warn!(
+                "--node-conditions needs Kubernetes: no node conditions or Events are written"
+            ),
+        }
+    }
     Ok(election)
 }
