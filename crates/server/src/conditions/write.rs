@@ -101,7 +101,13 @@ pub(crate) async fn run(
             if missing || !retryable(&error) || tries >= settings.max_attempts {
                 counters.inc(&job, "failed");
                 if let Some(suppressed) = log.allow(Instant::now()) {
-                    tracing::warn!(%error, attempts = tries, suppressed, job = ?job, "cannot write to the node; giving up on this write");
+                    let hint = match &error {
+                        kube::Error::Api(s) if s.code == 403 => {
+                            " (RBAC: --node-conditions needs get and patch on nodes/status, create and patch on events.k8s.io events)"
+                        }
+                        _ => "",
+                    };
+                    tracing::warn!(%error, attempts = tries, suppressed, job = ?job, "cannot write to the node; giving up on this write{hint}");
                 }
                 // A node without a Node object is not tried again until its
                 // verdict changes; any other failure at the next round.

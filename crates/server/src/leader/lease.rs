@@ -94,15 +94,20 @@ pub async fn run(election: Election, leadership: Leadership, shutdown: Cancellat
                 leadership.follow(Some(holder.as_str()), "another replica holds the lease");
             }
             failed => {
-                let error = match failed {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => format!("no answer within {limit:?}"),
+                let (error, forbidden) = match failed {
+                    Ok(Err(e)) => (e.to_string(), is_status(&e, 403)),
+                    _ => (format!("no answer within {limit:?}"), false),
                 };
                 failures += 1;
                 // The first failure, then every 30th: a lasting outage
                 // does not flood the log.
                 if failures % 30 == 1 {
-                    tracing::warn!(%error, failures, lease = %election.name, "leader election: cannot read or write the lease; retrying");
+                    let hint = if forbidden {
+                        "; grant get, create and update on coordination.k8s.io leases in this namespace to the server's service account"
+                    } else {
+                        ""
+                    };
+                    tracing::warn!(%error, failures, lease = %election.name, "leader election: cannot read or write the lease; retrying{hint}");
                 }
                 let now = Instant::now().duration_since(epoch);
                 if renewed.is_some_and(|at| must_step_down(at, now, renew_deadline)) {
@@ -245,5 +250,10 @@ fn micro(t: Timestamp) -> MicroTime {
 
 /// `409`: the lease changed since we read it (or was created meanwhile).
 fn is_conflict(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(status) if status.code == 409)
+    is_status(e, 409)
+}
+
+/// The API answered `code`.
+fn is_status(e: &kube::Error, code: u16) -> bool {
+    matches!(e, kube::Error::Api(status) if status.code == code)
 }
