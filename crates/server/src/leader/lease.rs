@@ -257,3 +257,6 @@ fn is_conflict(e: &kube::Error) -> bool {
 fn is_status(e: &kube::Error, code: u16) -> bool {
     matches!(e, kube::Error::Api(status) if status.code == code)
 }
+
+#[cfg(test)]
+mod tests;
