@@ -17,8 +17,10 @@ use tokio::time::Instant;
 
 use crate::auth::ReportAuth;
 use crate::cache::{AgentCache, Entry};
+use crate::conditions::NodeWriter;
 use crate::domain::Policy;
 use crate::evaluation::{Evaluation, MeshPart, evaluate};
+use crate::leader::Leadership;
 use crate::lograte::LogRate;
 use crate::mesh::judge::judge;
 use crate::mesh::pairs::{MeshSettings, MeshStore};
@@ -98,6 +100,10 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     pub(crate) nodes: NodeTracker,
     pub(crate) webhooks: OnceLock<Webhooks>,
+    /// Whether this replica speaks (sends events, writes to nodes).
+    pub(crate) leadership: Leadership,
+    /// Node conditions and Events (`--node-conditions`).
+    pub(crate) node_writer: OnceLock<NodeWriter>,
     pub(crate) refusal_log: LogRate,
     pub(crate) auth: ReportAuth,
     pub(crate) mesh: MeshStore,
@@ -129,6 +135,7 @@ impl App {
     ) -> prometheus::Result<Self> {
         let metrics = Metrics::new()?;
         let nodes = NodeTracker::new(metrics.registry())?;
+        let leadership = Leadership::new(metrics.registry())?;
         let app = App(Arc::new(Inner {
             cache: AgentCache::new(settings.max_agents),
             settings,
@@ -136,6 +143,8 @@ impl App {
             metrics,
             nodes,
             webhooks: OnceLock::new(),
+            leadership,
+            node_writer: OnceLock::new(),
             refusal_log: LogRate::new(10, Duration::from_secs(1)),
             auth,
             mesh: MeshStore::default(),
@@ -353,6 +362,19 @@ impl App {
     pub fn attach_webhooks(&self, webhooks: Webhooks) {
         if self.0.webhooks.set(webhooks).is_err() {
             tracing::warn!("webhooks already attached; ignoring a second set");
+        }
+    }
+
+    /// Whether this replica leads (always, without an election).
+    pub fn leadership(&self) -> &Leadership {
+        &self.0.leadership
+    }
+
+    /// Write node conditions and Events through `writer` from now on
+    /// (while leading).
+    pub fn attach_node_writer(&self, writer: NodeWriter) {
+        if self.0.node_writer.set(writer).is_err() {
+            tracing::warn!("node writer already attached; ignoring a second one");
         }
     }
 

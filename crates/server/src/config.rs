@@ -15,6 +15,7 @@ use netchecker_cli::{LogFormat, go_bool, normalize_args};
 use crate::app::Settings;
 use crate::auth::Mode;
 use crate::domain::Policy;
+use crate::leader::decide::Timings;
 use crate::mesh::pairs::MeshSettings;
 
 /// The largest `--mesh-peers`: half of what one answer may hand out.
@@ -35,7 +36,14 @@ pub const IGNORED_FLAGS: [&str; 6] = [
 ];
 
 /// Ids of the Go-style boolean flags (`-name`, `-name=false`).
-const GO_BOOLS: [&str; 4] = ["kube", "kubeproxyinit", "logtostderr", "alsologtostderr"];
+const GO_BOOLS: [&str; 6] = [
+    "kube",
+    "kubeproxyinit",
+    "logtostderr",
+    "alsologtostderr",
+    "leader_election",
+    "node_conditions",
+];
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -185,6 +193,55 @@ pub struct Config {
     #[arg(long, env = "NETCHECKER_MESH_TIMEOUT", default_value_t = 2.0, value_parser = positive_f64)]
     pub mesh_timeout: f64,
 
+    /// Take part in the election of one leader among several server
+    /// replicas (a `coordination.k8s.io/v1` Lease): only the leader sends
+    /// webhook events, writes node conditions and records Kubernetes
+    /// Events. Every replica still judges the cluster and answers checks.
+    /// Without Kubernetes a server is its own leader.
+    #[arg(long, env = "NETCHECKER_LEADER_ELECTION", default_value = "false", action = ArgAction::Set)]
+    pub leader_election: bool,
+
+    /// The Lease the replicas elect their leader with.
+    #[arg(
+        long,
+        env = "NETCHECKER_LEADER_ELECTION_LEASE",
+        default_value = "netchecker-server"
+    )]
+    pub leader_election_lease: String,
+
+    /// The namespace of the Lease (default: POD_NAMESPACE, else the
+    /// Kubernetes client's default namespace).
+    #[arg(long, env = "NETCHECKER_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// This replica's name in the Lease (default: POD_NAME, else the
+    /// hostname). Must differ between replicas.
+    #[arg(long, env = "NETCHECKER_LEADER_ELECTION_IDENTITY")]
+    pub leader_election_identity: Option<String>,
+
+    /// Seconds a leader's Lease lasts without renewal: the longest a
+    /// crashed leader's replicas wait before one takes over.
+    #[arg(long, env = "NETCHECKER_LEASE_DURATION", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease_duration: u64,
+
+    /// Seconds a leader keeps leading without a successful renewal; then
+    /// it steps down (shorter than --lease-duration).
+    #[arg(long, env = "NETCHECKER_LEASE_RENEW_DEADLINE", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease_renew_deadline: u64,
+
+    /// Seconds between two attempts to acquire or renew the Lease
+    /// (shorter than --lease-renew-deadline).
+    #[arg(long, env = "NETCHECKER_LEASE_RETRY_PERIOD", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease_retry_period: u64,
+
+    /// The leader sets the condition `NetcheckerNetworkProblem` on each
+    /// node (True with the verdict while it has a network problem, False
+    /// when healthy) and records a Kubernetes Event on each node verdict
+    /// change. Needs Kubernetes, and RBAC to patch nodes/status and create
+    /// events.
+    #[arg(long, env = "NETCHECKER_NODE_CONDITIONS", default_value = "false", action = ArgAction::Set)]
+    pub node_conditions: bool,
+
     /// Log line format.
     #[arg(long, env = "NETCHECKER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
     pub log_format: LogFormat,
@@ -254,6 +311,9 @@ impl Config {
             .map(|name| name.to_string())
             .collect();
         config.expected_agents.retain(|a| !a.trim().is_empty());
+        if let Err(why) = config.election_timings().validate() {
+            return Err(cmd.error(clap::error::ErrorKind::ValueValidation, why));
+        }
         Ok(config)
     }
 
@@ -264,6 +324,43 @@ impl Config {
         } else {
             self.endpoint.clone()
         }
+    }
+
+    /// The timings of the leader election.
+    pub fn election_timings(&self) -> Timings {
+        Timings {
+            lease_duration: Duration::from_secs(self.lease_duration),
+            renew_deadline: Duration::from_secs(self.lease_renew_deadline),
+            retry_period: Duration::from_secs(self.lease_retry_period),
+        }
+    }
+
+    /// This replica's name in the Lease: the flag, else `POD_NAME`, else
+    /// the hostname.
+    pub fn leader_identity(&self) -> String {
+        let env = |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+        self.leader_election_identity
+            .clone()
+            .filter(|i| !i.trim().is_empty())
+            .or_else(|| env("POD_NAME"))
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty())
+            })
+            .or_else(|| env("HOSTNAME"))
+            .unwrap_or_else(|| format!("netchecker-server-{}", std::process::id()))
+    }
+
+    /// The Lease's namespace: the flag, else `POD_NAMESPACE`, else
+    /// `default` (the Kubernetes client's default namespace).
+    pub fn leader_namespace(&self, default: &str) -> String {
+        self.leader_election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| default.to_owned())
     }
 
     /// How node verdict changes are delivered.

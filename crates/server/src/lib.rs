@@ -14,7 +14,10 @@
 //   cache, podview, secret, auth,
 //   lograte                         the state
 //   serve, metrics, nodes, status,
-//   webhook                         what the state is rendered into
+//   webhook, leader, conditions     what the state is rendered into
+//                                   (leader: who speaks, the election on
+//                                   the Lease; conditions: what the
+//                                   leader writes to the nodes)
 //                                   (serve: the accept loop metrics count)
 //   app, ingest, round              the core that ties them together
 //   api, watch, config              the edges: HTTP, Kubernetes, flags
@@ -28,6 +31,8 @@ pub mod app;
 pub mod auth;
 /// The agent cache.
 pub mod cache;
+/// Node conditions and Kubernetes Events, written by the leader.
+pub mod conditions;
 /// Command line and environment.
 pub mod config;
 /// Rules for one node: its verdict and the reason.
@@ -38,6 +43,8 @@ pub mod domain;
 pub mod evaluation;
 /// Reports coming in.
 pub mod ingest;
+/// One voice among several replicas: the Lease, who leads.
+pub mod leader;
 /// Bounds on what a report may carry; secrets cut from URLs.
 pub mod limits;
 /// A limit on repetitive log lines.
@@ -284,6 +291,8 @@ pub async fn run_with_auth(
         app.attach_webhooks(w);
         tracing::info!(urls, "node verdict changes go to webhooks");
     }
+    let client = watch.as_ref().map(|w| w.api.clone().into_client());
+    let election = speak(&config, client.as_ref(), &app, &shutdown, &tasks)?;
     if let Some(watch) = watch {
         let poll_every = Duration::from_secs(config.check_interval);
         if settings.mesh.enabled() {
@@ -319,7 +328,81 @@ pub async fn run_with_auth(
         Duration::from_secs(config.shutdown_timeout),
     );
     tokio::join!(draining, serving);
+    if let Some(election) = election {
+        // Stepped down and released at the start of shutdown; wait for
+        // the release to be written (it is bounded).
+        let _ = election.await;
+    }
     tasks.cancel();
     let _ = checks.await;
     Ok(())
+}
+
+/// Who speaks, and how: with `--leader-election` and Kubernetes, start the
+/// election (it steps down and releases the lease when `shutdown` begins);
+/// otherwise this replica is its own leader. With `--node-conditions` and
+/// Kubernetes, start the task that writes node conditions and Events.
+fn speak(
+    config: &Config,
+    client: Option<&kube::Client>,
+    app: &App,
+    shutdown: &CancellationToken,
+    tasks: &CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    let identity = config.leader_identity();
+    let election = match (config.leader_election, client) {
+        (true, Some(client)) => {
+            let namespace = config.leader_namespace(client.default_namespace());
+            let election = leader::lease::Election {
+                api: kube::Api::namespaced(client.clone(), &namespace),
+                name: config.leader_election_lease.clone(),
+                identity: identity.clone(),
+                timings: config.election_timings(),
+            };
+            tracing::info!(%namespace, lease = %election.name, %identity, "leader election on: only the holder of the lease sends webhook events, node conditions and Kubernetes Events");
+            let leadership = app.leadership().clone();
+            // Silent from the first round on, until elected.
+            leadership.candidate();
+            Some(tokio::spawn(leader::lease::run(
+                election,
+                leadership,
+                shutdown.clone(),
+            )))
+        }
+        (true, None) => {
+            tracing::info!(
+                "--leader-election needs Kubernetes: without it this server is its own leader"
+            );
+            None
+        }
+        (false, _) => None,
+    };
+    if config.node_conditions {
+        match client {
+            Some(client) => {
+                let settings = conditions::WriterSettings {
+                    identity,
+                    ..conditions::WriterSettings::default()
+                };
+                let (writer, queue) =
+                    conditions::NodeWriter::new(app.metrics().registry(), settings.queue)?;
+                tokio::spawn(conditions::write::run(
+                    client.clone(),
+                    queue,
+                    app.leadership().clone(),
+                    writer.shared(),
+                    settings,
+                    tasks.clone(),
+                ));
+                app.attach_node_writer(writer);
+                tracing::info!(
+                    "node conditions on: the leader sets NetcheckerNetworkProblem on the nodes and records an Event on each verdict change"
+                );
+            }
+            None => tracing::warn!(
+                "--node-conditions needs Kubernetes: no node conditions or Events are written"
+            ),
+        }
+    }
+    Ok(election)
 }

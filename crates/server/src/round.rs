@@ -1,7 +1,9 @@
 //! The background round, every `--check-interval`: drop expired reports,
 //! evaluate once, and render that evaluation as the state gauges, the node
-//! verdict series and the verdict-change events (logged and sent to the
-//! webhooks); then advance the missed-window counters and report ages.
+//! verdict series and the verdict-change events (logged by every replica;
+//! sent to the webhooks, with the node conditions and Kubernetes Events,
+//! by the leader only); then advance the missed-window counters and
+//! report ages.
 
 use std::time::Duration;
 
@@ -106,6 +108,10 @@ impl App {
     /// change; nothing per agent is copied.
     fn judge_all(&self, now: Instant) {
         let inner = &self.0;
+        // Every replica judges and keeps its own series; only the leader
+        // speaks (decided once per round; the writer checks again).
+        let leader = inner.leadership.is_leader();
+        let term = inner.leadership.term();
         let events = self.with_evaluation(now, MeshView::NewRound, |eval| {
             inner.metrics.agent_states(&eval.states, eval.healthy);
             self.note_unseen(eval.states[AgentState::Pending.index()]);
@@ -129,6 +135,14 @@ impl App {
                 }
             }
             round.finish();
+            if let (true, Some(writer)) = (leader, inner.node_writer.get()) {
+                writer.sync(
+                    term,
+                    &eval.nodes,
+                    |n| (n.name, n.verdict),
+                    |n| eval.reason(n),
+                );
+            }
             events
         });
         if self.0.settings.mesh.enabled() {
@@ -142,8 +156,15 @@ impl App {
                 reason = ?event.reason,
                 "node verdict changed"
             );
+            if !leader {
+                inner.leadership.suppressed();
+                continue;
+            }
             if let Some(webhooks) = inner.webhooks.get() {
                 webhooks.send(&event);
+            }
+            if let Some(writer) = inner.node_writer.get() {
+                writer.event(&event);
             }
         }
     }

@@ -162,3 +162,46 @@ fn bad_values_are_refused() {
         assert!(Config::try_parse_args(argv).is_err(), "{args:?}");
     }
 }
+
+#[test]
+fn leader_election_flags() {
+    let c = parse(&[]);
+    assert!(!c.leader_election && !c.node_conditions);
+    assert_eq!(c.leader_election_lease, "netchecker-server");
+    assert_eq!(
+        (
+            c.lease_duration,
+            c.lease_renew_deadline,
+            c.lease_retry_period
+        ),
+        (15, 10, 2)
+    );
+    let c = parse(&[
+        "--leader-election",
+        "--node-conditions=true",
+        "--leader-election-lease",
+        "ha",
+        "--leader-election-namespace",
+        "netchecker",
+        "--leader-election-identity",
+        "server-0",
+        "--lease-duration",
+        "3",
+        "--lease-renew-deadline",
+        "2",
+        "--lease-retry-period",
+        "1",
+    ]);
+    assert!(c.leader_election && c.node_conditions);
+    assert_eq!(c.leader_identity(), "server-0");
+    assert_eq!(c.leader_namespace("default"), "netchecker");
+    assert_eq!(c.election_timings().retry_period, Duration::from_secs(1));
+    for bad in [
+        &["--lease-duration", "10"][..],
+        &["--lease-renew-deadline", "2", "--lease-retry-period", "2"],
+        &["--lease-retry-period", "0"],
+    ] {
+        let args = std::iter::once("netchecker-server").chain(bad.iter().copied());
+        assert!(Config::try_parse_args(args).is_err(), "{bad:?}");
+    }
+}
