@@ -92,9 +92,9 @@ print("check-chart:")
 def _():
     d = render()
     kinds = sorted(x["kind"] for x in d)
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "DaemonSet", "Deployment",
-                     "PodDisruptionBudget", "Role", "RoleBinding", "Service", "Service", "ServiceAccount",
-                     "ServiceAccount"], kinds
+    assert kinds == ["ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "DaemonSet",
+                     "DaemonSet", "Deployment", "PodDisruptionBudget", "Role", "Role", "RoleBinding", "RoleBinding",
+                     "Service", "Service", "ServiceAccount", "ServiceAccount"], kinds
     svc = one(d, "Service", "netchecker-service")
     assert svc["spec"]["type"] == "ClusterIP"
     assert "clusterIP" not in svc["spec"] and "publishNotReadyAddresses" not in svc["spec"], "ready replicas only"
@@ -120,19 +120,23 @@ RBAC_KINDS = {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
 NODES_ROLE = "netchecker-server-nodes"
 
 
+OTHER_GRANTS = ("-server-nodes", "-server-lease", "-server-node-status")
+
+
 def pod_rbac(docs):
-    """The RBAC objects of the pod watch, without the mesh's on nodes."""
-    return [x for x in docs if x["kind"] in RBAC_KINDS and not x["metadata"]["name"].endswith("-server-nodes")]
+    """The RBAC objects of the pod watch, without the mesh's on nodes and
+    the leader's (its Lease, the nodes' status and Events)."""
+    return [x for x in docs if x["kind"] in RBAC_KINDS and not x["metadata"]["name"].endswith(OTHER_GRANTS)]
 
 
 @check("RBAC (default): a Role in the release namespace, pods only, and the server watches only there")
 def _():
     d = render(namespace="ops")
     assert {x["kind"] for x in pod_rbac(d)} == {"Role", "RoleBinding"}
-    role = one(d, "Role")
+    role = one(pod_rbac(d), "Role")
     assert role["metadata"]["namespace"] == "ops"
     assert role["rules"] == PODS_READ, role["rules"]
-    b = one(d, "RoleBinding")
+    b = one(pod_rbac(d), "RoleBinding")
     assert b["metadata"]["namespace"] == "ops"
     assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
     assert b["subjects"] == [{"kind": "ServiceAccount", "name": "netchecker-server", "namespace": "ops"}]
@@ -160,9 +164,9 @@ def _():
 def _():
     d = render("server.watchNamespace=team-a", namespace="ops")
     assert not [x for x in pod_rbac(d) if x["kind"].startswith("Cluster")]
-    role = one(d, "Role")
+    role = one(pod_rbac(d), "Role")
     assert role["metadata"]["namespace"] == "team-a"
-    b = one(d, "RoleBinding")
+    b = one(pod_rbac(d), "RoleBinding")
     assert b["metadata"]["namespace"] == "team-a"
     assert b["subjects"][0]["namespace"] == "ops"
     assert env(container(one(d, "Deployment")))["NETCHECKER_NAMESPACE"]["value"] == "team-a"
@@ -586,6 +590,50 @@ def _():
     assert not [x for x in render("rbac.create=false") if x["kind"] in RBAC_KINDS]
 
 
+@check("leader election: a Role on the one Lease, POD_NAME/POD_NAMESPACE, off without grants")
+def _():
+    d = render(namespace="ops")
+    c = container(one(d, "Deployment"))
+    assert value(c, "NETCHECKER_LEADER_ELECTION") == "true"
+    assert value(c, "NETCHECKER_LEADER_ELECTION_LEASE") == "netchecker-server"
+    assert env(c)["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env(c)["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    role = one(d, "Role", "netchecker-server-lease")
+    assert role["metadata"]["namespace"] == "ops"
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["netchecker-server"],
+         "verbs": ["get", "update"]},
+    ], role["rules"]
+    b = one(d, "RoleBinding", "netchecker-server-lease")
+    assert b["subjects"] == [{"kind": "ServiceAccount", "name": "netchecker-server", "namespace": "ops"}]
+    d = render("server.leaderElection.leaseName=nc-leader")
+    assert value(container(one(d, "Deployment")), "NETCHECKER_LEADER_ELECTION_LEASE") == "nc-leader"
+    assert one(d, "Role", "netchecker-server-lease")["rules"][1]["resourceNames"] == ["nc-leader"]
+    d = render("server.leaderElection.enabled=false", "server.nodeConditions.enabled=false")
+    c = container(one(d, "Deployment"))
+    assert not {"NETCHECKER_LEADER_ELECTION", "NETCHECKER_NODE_CONDITIONS", "POD_NAME"} & set(env(c))
+    assert not [x for x in d if x["metadata"]["name"].endswith(("-server-lease", "-server-node-status"))]
+
+
+@check("node conditions: a ClusterRole on nodes/status and events, only with server.nodeConditions")
+def _():
+    d = render()
+    c = container(one(d, "Deployment"))
+    assert value(c, "NETCHECKER_NODE_CONDITIONS") == "true"
+    role = one(d, "ClusterRole", "netchecker-server-node-status")
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["get", "patch"]},
+        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+    ], role["rules"]
+    b = one(d, "ClusterRoleBinding", "netchecker-server-node-status")
+    assert b["roleRef"]["name"] == "netchecker-server-node-status"
+    d = render("server.nodeConditions.enabled=false")
+    assert "NETCHECKER_NODE_CONDITIONS" not in env(container(one(d, "Deployment")))
+    assert not [x for x in d if x["metadata"]["name"].endswith("-server-node-status")]
+    assert one(d, "Role", "netchecker-server-lease")
+
+
 @check("mesh off: no peers, agents without port, MY_POD_IP or container port, no ClusterRole")
 def _():
     d = render("mesh.enabled=false")
@@ -596,7 +644,7 @@ def _():
         ac = container(ds)
         assert value(ac, "NETCHECKER_MESH_PORT") == "0"
         assert "MY_POD_IP" not in env(ac) and "ports" not in ac
-    assert not [x for x in d if x["kind"].startswith("Cluster")]
+    assert not [x for x in d if x["kind"].startswith("Cluster") and x["metadata"]["name"].endswith("-server-nodes")]
     d = render("mesh.enabled=false", "networkPolicy.enabled=true")
     assert [x["metadata"]["name"] for x in d if x["kind"] == "NetworkPolicy"] == ["netchecker-server"]
 
@@ -684,8 +732,9 @@ def _():
 @check("server.replicas=1, agent.reportToAllAddresses=false: the original's layout for its Go agents")
 def _():
     d = render(*ORIGINAL_LAYOUT)
-    assert sorted(x["kind"] for x in d) == ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "DaemonSet", "Deployment",
-                                          "Role", "RoleBinding", "Service", "ServiceAccount", "ServiceAccount"]
+    assert sorted(x["kind"] for x in d) == ["ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding",
+                                          "DaemonSet", "DaemonSet", "Deployment", "Role", "Role", "RoleBinding",
+                                          "RoleBinding", "Service", "ServiceAccount", "ServiceAccount"]
     dep = one(d, "Deployment", "netchecker-server")
     assert dep["spec"]["replicas"] == 1
     assert "affinity" not in pod_spec(dep) and "topologySpreadConstraints" not in pod_spec(dep)

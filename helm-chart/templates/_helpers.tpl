@@ -289,6 +289,13 @@ A Role or ClusterRole with its binding to the server's ServiceAccount
 (Role only) and rules). Every grant of the server goes through this, so a
 new one is a list of rules and one include.
 */}}
+{{/*
+The Lease the server replicas elect their leader on.
+*/}}
+{{- define "netchecker.leaseName" -}}
+{{- .Values.server.leaderElection.leaseName | default (printf "%s-server" (include "netchecker.fullname" . | trunc 56 | trimSuffix "-")) -}}
+{{- end }}
+
 {{- define "netchecker.server.rbac" -}}
 {{- $ctx := .ctx -}}
 apiVersion: rbac.authorization.k8s.io/v1
