@@ -5,14 +5,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use netchecker_fake_apiserver::{Failure, FakeApiServer, agent_pod};
-use netchecker_server::{Config, PodView, run_on};
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 mod fixture;
+mod in_process;
+use in_process::InProcess;
+
 const NS: &str = "netchecker";
 const POD: &str = "netchecker-agent-x7k2p";
 const HOSTNET_POD: &str = "netchecker-agent-hostnet-q8w3z";
@@ -23,14 +23,6 @@ struct Harness {
     http: reqwest::Client,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
-}
-
-async fn kube_client(api: &FakeApiServer) -> kube::Client {
-    let kubeconfig = Kubeconfig::from_yaml(&api.kubeconfig_yaml()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    kube::Client::try_from(config).unwrap()
 }
 
 /// Start the fake API with the two agent pods and an unrelated pod, and a
@@ -49,23 +41,11 @@ async fn start(extra: &[&str], failure: Failure) -> Harness {
     let argv = ["netchecker-server", "--check-interval", "1"]
         .iter()
         .chain(extra);
-    let config = Config::try_parse_args(argv).unwrap();
-    let (pods, watch) = PodView::watch(
-        kube_client(&api).await,
-        config.namespace.as_deref(),
-        &config.agent_selector,
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            run_on(config, listener, pods, Some(watch), shutdown)
-                .await
-                .unwrap()
-        }
-    });
+    let InProcess {
+        addr,
+        shutdown,
+        task,
+    } = in_process::serve(&api, argv).await;
     Harness {
         api,
         addr,

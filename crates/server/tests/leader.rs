@@ -11,9 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use netchecker_fake_apiserver::{Failure, FakeApiServer, Fault, Verb, agent_pod, node};
-use netchecker_server::{Config, PodView, run_on};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -21,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 mod common;
 mod fixture;
+mod in_process;
+use in_process::InProcess;
 
 const NS: &str = "netchecker";
 const LEASE: &str = "netchecker-server";
@@ -70,26 +70,11 @@ async fn replica(api: &FakeApiServer, id: &str, extra: &[&str]) -> Replica {
     ];
     argv.extend(TIMINGS);
     argv.extend(extra);
-    let config = Config::try_parse_args(argv).unwrap();
-    let kubeconfig = Kubeconfig::from_yaml(&api.kubeconfig_yaml()).unwrap();
-    let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let (pods, watch) = PodView::watch(client, None, &config.agent_selector);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            run_on(config, listener, pods, Some(watch), shutdown)
-                .await
-                .unwrap()
-        }
-    });
+    let InProcess {
+        addr,
+        shutdown,
+        task,
+    } = in_process::serve(api, argv).await;
     Replica {
         id: id.to_owned(),
         addr,

@@ -8,15 +8,15 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use netchecker_fake_apiserver::{FakeApiServer, PodBuilder, node};
-use netchecker_server::{Config, PodView, run_on};
 use netchecker_wire::mesh::{MESH_HEADER, MeshAnswer, MeshRound};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 mod fixture;
+mod in_process;
+use in_process::InProcess;
 
 const NS: &str = "netchecker";
 
@@ -49,27 +49,11 @@ async fn start(extra: &[&str]) -> Harness {
     ]
     .iter()
     .chain(extra);
-    let config = Config::try_parse_args(argv).unwrap();
-    let kubeconfig = Kubeconfig::from_yaml(&api.kubeconfig_yaml()).unwrap();
-    let kc = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let (pods, watch) = PodView::watch(
-        kube::Client::try_from(kc).unwrap(),
-        None,
-        &config.agent_selector,
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            run_on(config, listener, pods, Some(watch), shutdown)
-                .await
-                .unwrap()
-        }
-    });
+    let InProcess {
+        addr,
+        shutdown,
+        task,
+    } = in_process::serve(&api, argv).await;
     let h = Harness {
         api,
         addr,
