@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 mod fixture;
 mod oneshot;
+mod scrape;
 use oneshot::{Answer, call};
 
 const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
@@ -65,17 +66,6 @@ async fn get(router: &Router, uri: &str) -> Answer {
 
 async fn all_agents(router: &Router) -> Value {
     get(router, "/api/v1/agents/").await.json()
-}
-
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)
-                .and_then(|rest| rest.strip_prefix(' '))
-        })
-        .unwrap_or_else(|| panic!("series {series} not found in\n{text}"))
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -209,10 +199,16 @@ async fn expected_agent_that_never_reported_is_absent_in_v1_and_pending_in_metri
 
     app.tick(tokio::time::Instant::now());
     let m = get(&r, "/metrics").await.text();
-    assert_eq!(metric(&m, r#"netchecker_agents{state="pending"}"#), 2.0);
-    assert_eq!(metric(&m, r#"netchecker_agents{state="absent"}"#), 0.0);
     assert_eq!(
-        metric(&m, "netchecker_check_ok"),
+        scrape::metric(&m, r#"netchecker_agents{state="pending"}"#),
+        2.0
+    );
+    assert_eq!(
+        scrape::metric(&m, r#"netchecker_agents{state="absent"}"#),
+        0.0
+    );
+    assert_eq!(
+        scrape::metric(&m, "netchecker_check_ok"),
         1.0,
         "pending agents page nobody"
     );
@@ -221,9 +217,12 @@ async fn expected_agent_that_never_reported_is_absent_in_v1_and_pending_in_metri
     post(&r, POD, GO_REPORT).await;
     app.tick(tokio::time::Instant::now());
     let m = get(&r, "/metrics").await.text();
-    assert_eq!(metric(&m, r#"netchecker_agents{state="absent"}"#), 2.0);
-    assert_eq!(metric(&m, r#"netchecker_agents{state="ok"}"#), 1.0);
-    assert_eq!(metric(&m, "netchecker_check_ok"), 0.0);
+    assert_eq!(
+        scrape::metric(&m, r#"netchecker_agents{state="absent"}"#),
+        2.0
+    );
+    assert_eq!(scrape::metric(&m, r#"netchecker_agents{state="ok"}"#), 1.0);
+    assert_eq!(scrape::metric(&m, "netchecker_check_ok"), 0.0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -337,14 +336,14 @@ async fn bad_input_is_refused_with_a_reason_and_costs_no_data() {
         );
         let m = get(&r, "/metrics").await.text();
         assert!(
-            metric(
+            scrape::metric(
                 &m,
                 &format!("netchecker_reports_rejected_total{{reason=\"{label}\"}}")
             ) >= 1.0
         );
     }
     let m = get(&r, "/metrics").await.text();
-    assert_eq!(metric(&m, "netchecker_reports_received_total"), 1.0);
+    assert_eq!(scrape::metric(&m, "netchecker_reports_received_total"), 1.0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -375,7 +374,7 @@ async fn a_full_cache_refuses_new_agents_while_known_ones_keep_updating() {
     assert_ne!(after["a-2"]["last_updated"], before["a-2"]["last_updated"]);
     let m = get(&r, "/metrics").await.text();
     assert_eq!(
-        metric(
+        scrape::metric(
             &m,
             r#"netchecker_reports_rejected_total{reason="cache_full"}"#
         ),
@@ -392,7 +391,7 @@ async fn a_stalled_upload_is_timed_out_and_stores_nothing() {
     assert_eq!(all_agents(&r).await, json!({}));
     let m = get(&r, "/metrics").await.text();
     assert_eq!(
-        metric(&m, r#"netchecker_reports_rejected_total{reason="timeout"}"#),
+        scrape::metric(&m, r#"netchecker_reports_rejected_total{reason="timeout"}"#),
         1.0
     );
 }
@@ -412,28 +411,28 @@ async fn metrics_follow_reports_and_missed_windows() {
     );
     let m = m.text();
     assert_eq!(
-        metric(
+        scrape::metric(
             &m,
             r#"ncagent_report_count_total{agent="node-1-private_network"}"#
         ),
         1.0
     );
     assert_eq!(
-        metric(
+        scrape::metric(
             &m,
             r#"ncagent_report_count_total{agent="node-1-host_network"}"#
         ),
         1.0
     );
     assert_eq!(
-        metric(
+        scrape::metric(
             &m,
             r#"ncagent_error_count_total{agent="node-1-private_network"}"#
         ),
         0.0
     );
     assert_eq!(
-        metric(
+        scrape::metric(
             &m,
             r#"ncagent_http_probe_code{agent="node-1-host_network",url="http://netchecker-service:8081/api/v1/ping"}"#
         ),
@@ -449,7 +448,7 @@ async fn metrics_follow_reports_and_missed_windows() {
     }
     let m = get(&r, "/metrics").await.text();
     assert_eq!(
-        metric(
+        scrape::metric(
             &m,
             r#"ncagent_error_count_total{agent="node-1-private_network"}"#
         ),
@@ -457,19 +456,22 @@ async fn metrics_follow_reports_and_missed_windows() {
         "50 s = windows at 31 s and 45 s"
     );
     assert_eq!(
-        metric(
+        scrape::metric(
             &m,
             r#"ncagent_error_count_total{agent="node-1-host_network"}"#
         ),
         0.0
     );
     assert_eq!(
-        metric(
+        scrape::metric(
             &m,
             r#"netchecker_agent_report_age_seconds{agent="node-1-private_network",pod="netchecker-agent-x7k2p"}"#
         ),
         50.0
     );
-    assert_eq!(metric(&m, r#"netchecker_agents{state="outdated"}"#), 1.0);
-    assert_eq!(metric(&m, "netchecker_pod_view_synced"), 1.0);
+    assert_eq!(
+        scrape::metric(&m, r#"netchecker_agents{state="outdated"}"#),
+        1.0
+    );
+    assert_eq!(scrape::metric(&m, "netchecker_pod_view_synced"), 1.0);
 }

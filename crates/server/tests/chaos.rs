@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 mod common;
 mod fixture;
+mod scrape;
 use common::Server;
 
 const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
@@ -149,12 +150,7 @@ impl Server {
     }
 
     async fn metric(&self, series: &str) -> f64 {
-        let text = self.metrics().await;
-        text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-            .unwrap_or_else(|| panic!("{series} missing"))
-            .parse()
-            .unwrap()
+        scrape::metric(&self.metrics().await, series)
     }
 
     async fn agents(&self) -> Value {

@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod common;
 mod fixture;
+mod scrape;
 use common::Server;
 
 const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
@@ -127,14 +128,6 @@ fn metrics(addr: SocketAddr) -> String {
     )
     .unwrap()
     .1
-}
-
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("{series} missing"))
-        .parse()
-        .unwrap()
 }
 
 /// A keep-alive HTTP/1.1 connection: enough of a client for floods, with
@@ -367,7 +360,7 @@ async fn a_flood_of_made_up_agent_names_is_bounded_by_max_agents() {
         .count();
     assert_eq!(pods_with_series, fill);
     assert_eq!(
-        metric(
+        scrape::metric(
             &m,
             r#"netchecker_reports_rejected_total{reason="cache_full"}"#
         ),
@@ -558,7 +551,7 @@ async fn stalled_clients_are_closed_after_the_timeout_and_others_are_served() {
         .filter(|(k, _)| *k == Stall::Body)
         .count();
     assert_eq!(
-        metric(
+        scrape::metric(
             &metrics(addr),
             r#"netchecker_reports_rejected_total{reason="timeout"}"#
         ),
@@ -781,7 +774,7 @@ fn malformed_bodies_are_refused_with_a_reason_and_change_nothing() {
     server.assert_alive();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let m = metrics(addr);
-    assert_eq!(metric(&m, "netchecker_reports_received_total"), 2.0);
+    assert_eq!(scrape::metric(&m, "netchecker_reports_received_total"), 2.0);
     println!(
         "bad bodies: {} cases, each refused with a reason, nothing stored; \
          arrays nested 100000 deep in an unknown field: accepted (skipped without recursion); \

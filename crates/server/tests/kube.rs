@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 mod fixture;
 mod in_process;
+mod scrape;
 use in_process::InProcess;
 
 const NS: &str = "netchecker";
@@ -81,12 +82,7 @@ impl Harness {
     }
 
     async fn metric(&self, series: &str) -> f64 {
-        let (_, text) = self.get("/metrics").await;
-        text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-            .unwrap_or_else(|| panic!("{series} missing"))
-            .parse()
-            .unwrap()
+        scrape::metric(&self.get("/metrics").await.1, series)
     }
 
     /// Poll `cond` every 50 ms for up to 20 s.

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 mod common;
 mod fixture;
 mod in_process;
+mod scrape;
 use in_process::InProcess;
 
 const NS: &str = "netchecker";
@@ -91,11 +92,7 @@ impl Replica {
             .text()
             .await
             .unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-            .unwrap_or_else(|| panic!("{series} missing"))
-            .parse()
-            .unwrap()
+        scrape::metric(&text, series)
     }
 
     async fn leads(&self) -> bool {

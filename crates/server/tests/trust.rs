@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 mod fixture;
+mod scrape;
 
 const NS: &str = "netchecker";
 const POD: &str = "netchecker-agent-a1";
@@ -112,12 +113,7 @@ impl Harness {
     }
 
     async fn metric(&self, series: &str) -> f64 {
-        let (_, text) = self.get("/metrics").await;
-        text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-            .unwrap_or_else(|| panic!("{series} missing"))
-            .parse()
-            .unwrap()
+        scrape::metric(&self.get("/metrics").await.1, series)
     }
 }
 

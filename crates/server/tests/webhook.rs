@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod scrape;
+
 const GO_REPORT: &str = include_str!("../../wire/tests/fixtures/go-agent-report.json");
 const POD: &str = "netchecker-agent-a";
 const HOST: &str = "netchecker-agent-hostnet-a";
@@ -101,12 +103,7 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn metric(app: &App, series: &str) -> f64 {
-    let text = app.metrics().render();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("{series} not in\n{text}"))
-        .parse()
-        .unwrap()
+    scrape::metric(&app.metrics().render(), series)
 }
 
 #[tokio::test]
