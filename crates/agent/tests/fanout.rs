@@ -186,10 +186,7 @@ async fn a_stalled_and_a_closed_server_cost_only_their_own_timeout() {
     let reports = good.wait_for(REPORTS, 3, Duration::from_secs(600)).await;
     stop.cancel();
     let stats = task.await.unwrap().unwrap();
-    let times: Vec<f64> = reports
-        .iter()
-        .map(|r| r.clock.duration_since(t0).as_secs_f64())
-        .collect();
+    let times: Vec<f64> = common::seconds_since(t0, &reports);
     // Neither the 2 s the silent server costs nor the refusal moved them.
     assert_eq!(times, [0.0, 10.0, 20.0]);
     // The third round was cut by the shutdown.

@@ -121,10 +121,7 @@ async fn a_stalled_or_closed_server_never_costs_the_mesh_its_round() {
     let reports = recs[0].wait_for(REPORTS, 3, Duration::from_secs(600)).await;
     stop.cancel();
     let stats = task.await.unwrap().unwrap();
-    let times: Vec<f64> = reports
-        .iter()
-        .map(|r| r.clock.duration_since(t0).as_secs_f64())
-        .collect();
+    let times: Vec<f64> = common::seconds_since(t0, &reports);
     assert_eq!(times, [0.0, 10.0, 20.0]);
     let lowest = rounds.values().next().copied().unwrap();
     for r in &reports[1..] {

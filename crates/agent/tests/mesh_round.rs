@@ -113,10 +113,7 @@ async fn without_peers_in_the_answer_the_agent_reports_as_usual() {
     let reports = rec.wait_for(REPORTS, 4, Duration::from_secs(600)).await;
     stop.cancel();
     let stats = task.await.unwrap().unwrap();
-    let times: Vec<f64> = reports
-        .iter()
-        .map(|r| r.clock.duration_since(t0).as_secs_f64())
-        .collect();
+    let times: Vec<f64> = common::seconds_since(t0, &reports);
     assert_eq!(times, [0.0, 60.0, 120.0, 180.0]);
     for r in &reports {
         let mesh = mesh_of(r);
@@ -158,10 +155,7 @@ async fn probes_end_before_the_next_report_is_due() {
     let reports = rec.wait_for(REPORTS, 3, Duration::from_secs(600)).await;
     stop.cancel();
     let stats: Stats = task.await.unwrap().unwrap();
-    let times: Vec<f64> = reports
-        .iter()
-        .map(|r| r.clock.duration_since(t0).as_secs_f64())
-        .collect();
+    let times: Vec<f64> = common::seconds_since(t0, &reports);
     // The schedule is kept: the probes were cut to end 100 ms before.
     assert_eq!(times, [0.0, 60.0, 120.0]);
     let second = mesh_of(&reports[1]);

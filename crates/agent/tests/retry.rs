@@ -43,10 +43,7 @@ async fn run_until(rec: &Recorder, reports: usize) -> (Vec<f64>, Stats) {
         .await;
     stop.cancel();
     let stats = agent.await.unwrap().unwrap();
-    let times = got
-        .iter()
-        .map(|r| r.clock.duration_since(t0).as_secs_f64())
-        .collect();
+    let times = common::seconds_since(t0, &got);
     (times, stats)
 }
 

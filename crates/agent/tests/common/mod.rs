@@ -39,6 +39,14 @@ pub struct Recorded {
     pub clock: tokio::time::Instant,
 }
 
+/// When each of `reports` arrived, in seconds of tokio's clock since `t0`.
+pub fn seconds_since(t0: tokio::time::Instant, reports: &[Recorded]) -> Vec<f64> {
+    reports
+        .iter()
+        .map(|r| r.clock.duration_since(t0).as_secs_f64())
+        .collect()
+}
+
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
