@@ -15,6 +15,17 @@ pub struct NodeEvent {
     pub reason: String,
     pub agents: Vec<EventAgent>,
     pub time: jiff::Timestamp,
+    /// The change's id: the same change sent again (by a new leader after
+    /// a crash, or from the unsent events it inherits) has the same id, so
+    /// a receiver can drop the second. Absent from servers before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The incident this change belongs to: the `id` of the event that
+    /// found the node's problem, carried by every later change of it and
+    /// by the recovery that closes it; `null` for a change between verdicts
+    /// that are no problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
 }
 
 /// One agent of the node, as judged when the event was made.
@@ -45,5 +56,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(first.old_verdict, None);
+    }
+
+    #[test]
+    fn ids_are_added_without_changing_the_rest() {
+        let mut e: NodeEvent = serde_json::from_str(EVENT).unwrap();
+        assert_eq!((e.id.as_deref(), e.incident.as_deref()), (None, None));
+        e.id = Some("1a2b-7:node-1:unreachable".into());
+        e.incident = Some("1a2b-7:node-1:unreachable".into());
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(text.starts_with(&EVENT[..EVENT.len() - 1]), "{text}");
+        assert!(
+            text.ends_with(
+                r#","id":"1a2b-7:node-1:unreachable","incident":"1a2b-7:node-1:unreachable"}"#
+            ),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<NodeEvent>(&text).unwrap(), e);
     }
 }
