@@ -20,6 +20,7 @@ use crate::cache::{AgentCache, Entry};
 use crate::conditions::NodeWriter;
 use crate::domain::Policy;
 use crate::evaluation::{Evaluation, MeshPart, evaluate};
+use crate::incidents::Incidents;
 use crate::leader::Leadership;
 use crate::lograte::LogRate;
 use crate::mesh::judge::judge;
@@ -104,6 +105,11 @@ pub(crate) struct Inner {
     pub(crate) leadership: Leadership,
     /// Node conditions and Events (`--node-conditions`).
     pub(crate) node_writer: OnceLock<NodeWriter>,
+    /// What the leader announced: open incidents, undelivered events.
+    pub(crate) incidents: Arc<Incidents>,
+    /// Held while a round announces: shutdown waits for it, and rounds
+    /// after it announce nothing.
+    pub(crate) announcing: std::sync::Mutex<()>,
     pub(crate) refusal_log: LogRate,
     pub(crate) auth: ReportAuth,
     pub(crate) mesh: MeshStore,
@@ -136,6 +142,7 @@ impl App {
         let metrics = Metrics::new()?;
         let nodes = NodeTracker::new(metrics.registry())?;
         let leadership = Leadership::new(metrics.registry())?;
+        let incidents = Arc::new(Incidents::new(metrics.registry())?);
         let app = App(Arc::new(Inner {
             cache: AgentCache::new(settings.max_agents),
             settings,
@@ -145,6 +152,8 @@ impl App {
             webhooks: OnceLock::new(),
             leadership,
             node_writer: OnceLock::new(),
+            incidents,
+            announcing: std::sync::Mutex::new(()),
             refusal_log: LogRate::new(10, Duration::from_secs(1)),
             auth,
             mesh: MeshStore::default(),
@@ -430,5 +439,37 @@ impl App {
 
     pub fn start_shutdown(&self) {
         self.0.shutting_down.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.0.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// The leader's record of what it announced.
+    pub fn incidents(&self) -> &Arc<Incidents> {
+        &self.0.incidents
+    }
+
+    /// Stop speaking for shutdown: no round announces anything from now
+    /// on; the webhooks deliver what they hold (for up to `within`); the
+    /// record notes what was delivered, for the store to write last.
+    pub async fn fall_silent(&self, within: Duration) {
+        self.start_shutdown();
+        // A round announcing now finishes first; later ones see the flag.
+        drop(
+            self.0
+                .announcing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if let Some(webhooks) = self.0.webhooks.get()
+            && !webhooks.drain(within).await
+        {
+            tracing::warn!(
+                within = ?within,
+                "webhook events still undelivered at shutdown; the next leader sends them (same ids)"
+            );
+        }
+        self.0.incidents.settle_now();
     }
 }

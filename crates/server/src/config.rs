@@ -234,6 +234,18 @@ pub struct Config {
     #[arg(long, env = "NETCHECKER_LEASE_RETRY_PERIOD", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub lease_retry_period: u64,
 
+    /// The ConfigMap (in the Lease's namespace) where the leader keeps the
+    /// open incidents and the webhook events not yet delivered, so that the
+    /// next leader (or this one after a restart) sends a recovery that
+    /// happened meanwhile and sends nothing twice. Used with
+    /// --leader-election on Kubernetes; empty: kept in memory only.
+    #[arg(
+        long,
+        env = "NETCHECKER_INCIDENTS_CONFIGMAP",
+        default_value = "netchecker-incidents"
+    )]
+    pub incidents_configmap: String,
+
     /// The leader sets the condition `NetcheckerNetworkProblem` on each
     /// node (True with the verdict while it has a network problem, False
     /// when healthy) and records a Kubernetes Event on each node verdict

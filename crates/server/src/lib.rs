@@ -14,10 +14,12 @@
 //   cache, podview, secret, auth,
 //   lograte                         the state
 //   serve, metrics, nodes, status,
-//   webhook, leader, conditions     what the state is rendered into
+//   webhook, leader, conditions,
+//   incidents                       what the state is rendered into
 //                                   (leader: who speaks, the election on
 //                                   the Lease; conditions: what the
-//                                   leader writes to the nodes)
+//                                   leader writes to the nodes;
+//                                   incidents: what it announced)
 //                                   (serve: the accept loop metrics count)
 //   app, ingest, round              the core that ties them together
 //   api, watch, config              the edges: HTTP, Kubernetes, flags
@@ -41,6 +43,8 @@ pub mod diagnosis;
 pub mod domain;
 /// The one evaluation every answer renders.
 pub mod evaluation;
+/// Open incidents kept across restarts and hand-overs.
+pub mod incidents;
 /// Reports coming in.
 pub mod ingest;
 /// One voice among several replicas: the Lease, who leads.
@@ -292,7 +296,7 @@ pub async fn run_with_auth(
         tracing::info!(urls, "node verdict changes go to webhooks");
     }
     let client = watch.as_ref().map(|w| w.api.clone().into_client());
-    let election = speak(&config, client.as_ref(), &app, &shutdown, &tasks)?;
+    let voice = speak(&config, client.as_ref(), &app, &tasks)?;
     if let Some(watch) = watch {
         let poll_every = Duration::from_secs(config.check_interval);
         if settings.mesh.enabled() {
@@ -306,12 +310,15 @@ pub async fn run_with_auth(
         Duration::from_secs(config.check_interval),
         tasks.clone(),
     ));
+    // At shutdown: no more announcing, step down, deliver what is queued,
+    // write the open incidents, and only then let the lease go.
     let draining = {
         let app = app.clone();
         let shutdown = shutdown.clone();
+        let within = Duration::from_secs(config.shutdown_timeout);
         async move {
             shutdown.cancelled().await;
-            app.start_shutdown();
+            voice.fall_silent(&app, within).await;
         }
     };
     let limits = serve::Limits {
@@ -328,29 +335,63 @@ pub async fn run_with_auth(
         Duration::from_secs(config.shutdown_timeout),
     );
     tokio::join!(draining, serving);
-    if let Some(election) = election {
-        // Stepped down and released at the start of shutdown; wait for
-        // the release to be written (it is bounded).
-        let _ = election.await;
-    }
     tasks.cancel();
     let _ = checks.await;
     Ok(())
 }
 
+/// The tasks behind this replica's voice, stopped in order at shutdown.
+struct Voice {
+    /// The election: steps down when `stop_election` is cancelled, and
+    /// releases the lease once `release` is.
+    election: Option<tokio::task::JoinHandle<()>>,
+    stop_election: CancellationToken,
+    release: CancellationToken,
+    /// The open incidents' store: writes a last time when `stop_store` is
+    /// cancelled.
+    store: Option<tokio::task::JoinHandle<()>>,
+    stop_store: CancellationToken,
+}
+
+impl Voice {
+    /// Announce nothing more, step down, deliver the queued events (for up
+    /// to `within`), write the open incidents, then release the lease: the
+    /// next leader starts from what this one really sent.
+    async fn fall_silent(self, app: &App, within: Duration) {
+        app.start_shutdown();
+        self.stop_election.cancel();
+        app.fall_silent(within).await;
+        self.stop_store.cancel();
+        if let Some(store) = self.store {
+            let _ = tokio::time::timeout(within.max(Duration::from_secs(5)), store).await;
+        }
+        self.release.cancel();
+        if let Some(election) = self.election {
+            // The release is bounded.
+            let _ = election.await;
+        }
+    }
+}
+
 /// Who speaks, and how: with `--leader-election` and Kubernetes, start the
-/// election (it steps down and releases the lease when `shutdown` begins);
-/// otherwise this replica is its own leader. With `--node-conditions` and
-/// Kubernetes, start the task that writes node conditions and Events.
+/// election and the store of open incidents; otherwise this replica is its
+/// own leader and keeps its incidents in memory. With `--node-conditions`
+/// and Kubernetes, start the task that writes node conditions and Events.
 fn speak(
     config: &Config,
     client: Option<&kube::Client>,
     app: &App,
-    shutdown: &CancellationToken,
     tasks: &CancellationToken,
-) -> Result<Option<tokio::task::JoinHandle<()>>> {
+) -> Result<Voice> {
     let identity = config.leader_identity();
-    let election = match (config.leader_election, client) {
+    let mut voice = Voice {
+        election: None,
+        stop_election: CancellationToken::new(),
+        release: CancellationToken::new(),
+        store: None,
+        stop_store: CancellationToken::new(),
+    };
+    match (config.leader_election, client) {
         (true, Some(client)) => {
             let namespace = config.leader_namespace(client.default_namespace());
             let election = leader::lease::Election {
@@ -363,20 +404,33 @@ fn speak(
             let leadership = app.leadership().clone();
             // Silent from the first round on, until elected.
             leadership.candidate();
-            Some(tokio::spawn(leader::lease::run(
+            if !config.incidents_configmap.is_empty() {
+                let store = incidents::store::Store {
+                    api: kube::Api::namespaced(client.clone(), &namespace),
+                    name: config.incidents_configmap.clone(),
+                };
+                tracing::info!(%namespace, configmap = %store.name, "open incidents are kept in a ConfigMap for the next leader");
+                app.incidents().attach_store();
+                voice.store = Some(tokio::spawn(incidents::store::run(
+                    store,
+                    app.incidents().clone(),
+                    voice.stop_store.clone(),
+                )));
+            }
+            voice.election = Some(tokio::spawn(leader::lease::run(
                 election,
                 leadership,
-                shutdown.clone(),
-            )))
+                voice.stop_election.clone(),
+                voice.release.clone(),
+            )));
         }
         (true, None) => {
             tracing::info!(
                 "--leader-election needs Kubernetes: without it this server is its own leader"
             );
-            None
         }
-        (false, _) => None,
-    };
+        (false, _) => {}
+    }
     if config.node_conditions {
         match client {
             Some(client) => {
@@ -404,5 +458,5 @@ fn speak(
             ),
         }
     }
-    Ok(election)
+    Ok(voice)
 }

@@ -160,6 +160,8 @@ pub fn event<R>(
             })
             .collect(),
         time,
+        id: None,
+        incident: None,
     }
 }
 

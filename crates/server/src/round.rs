@@ -15,6 +15,7 @@ use crate::domain::AgentState;
 use crate::evaluation::MeshPart;
 use crate::mesh::judge::PairKind;
 use crate::nodes;
+use crate::webhook::Receipt;
 
 /// Run a round every `every` until `shutdown`.
 pub async fn run(app: App, every: Duration, shutdown: CancellationToken) {
@@ -104,37 +105,66 @@ impl App {
     }
 
     /// Render one evaluation as the state gauges and node verdict series,
-    /// and an event per change worth one. The reason is written only for a
-    /// change; nothing per agent is copied.
+    /// a log line per change, and, on the leader, the events announced
+    /// against its record of open incidents. The reason is written only
+    /// for a change; nothing per agent is copied.
     fn judge_all(&self, now: Instant) {
         let inner = &self.0;
         // Every replica judges and keeps its own series; only the leader
-        // speaks (decided once per round; the writer checks again).
-        let leader = inner.leadership.is_leader();
+        // speaks (decided once per round; the writer checks again). From
+        // shutdown on nobody announces: the record stays as it was left.
+        let announcing = inner
+            .announcing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let silent = self.is_shutting_down();
+        let leader = inner.leadership.is_leader() && !silent;
         let term = inner.leadership.term();
-        let events = self.with_evaluation(now, MeshView::NewRound, |eval| {
+        let judged = self.with_evaluation(now, MeshView::NewRound, |eval| {
             inner.metrics.agent_states(&eval.states, eval.healthy);
             self.note_unseen(eval.states[AgentState::Pending.index()]);
             if let Some(mesh) = &eval.mesh {
                 self.mesh_round(mesh);
             }
             let mut round = inner.nodes.round();
-            let mut events = Vec::new();
+            let mut changed = Vec::new();
             for node in &eval.nodes {
                 if let Some(old) = round.record(node.name, node.verdict) {
-                    let time = jiff::Timestamp::now();
-                    let (reason, agents) = (eval.reason(node), eval.agents_of(node));
-                    events.push(nodes::event(
-                        node.name,
-                        old,
-                        node.verdict,
-                        reason,
-                        agents,
-                        time,
-                    ));
+                    changed.push((node.name.to_owned(), old, node.verdict, eval.reason(node)));
                 }
             }
             round.finish();
+            let announced = if leader {
+                inner.incidents.with_ledger(term, |ledger| {
+                    let mut a = ledger.begin();
+                    let mut events = Vec::new();
+                    for node in &eval.nodes {
+                        if let Some(change) = a.record(node.name, node.verdict) {
+                            let mut event = nodes::event(
+                                node.name,
+                                change.old,
+                                node.verdict,
+                                eval.reason(node),
+                                eval.agents_of(node),
+                                jiff::Timestamp::now(),
+                            );
+                            event.id = Some(change.id);
+                            event.incident = change.incident;
+                            events.push(event);
+                        }
+                    }
+                    let changed = a.finish() || !events.is_empty();
+                    for event in &events {
+                        ledger.queue(event.clone());
+                    }
+                    (events, changed)
+                })
+            } else {
+                if !silent {
+                    inner.incidents.follow();
+                }
+                None
+            };
             if let (true, Some(writer)) = (leader, inner.node_writer.get()) {
                 writer.sync(
                     term,
@@ -143,29 +173,45 @@ impl App {
                     |n| eval.reason(n),
                 );
             }
-            events
+            (changed, announced)
         });
         if self.0.settings.mesh.enabled() {
             self.prune_mesh();
         }
-        for event in events.into_iter().flatten() {
+        let Some((changed, announced)) = judged else {
+            return;
+        };
+        for (node, old, new, reason) in changed {
             tracing::info!(
-                node = ?event.node,
-                old = event.old_verdict.map_or("none", |v| v.as_str()),
-                new = event.new_verdict.as_str(),
-                reason = ?event.reason,
+                node = ?node,
+                old = old.map_or("none", |v| v.as_str()),
+                new = new.as_str(),
+                reason = ?reason,
                 "node verdict changed"
             );
-            if !leader {
+            if !leader && !silent {
                 inner.leadership.suppressed();
-                continue;
-            }
-            if let Some(webhooks) = inner.webhooks.get() {
-                webhooks.send(&event);
-            }
-            if let Some(writer) = inner.node_writer.get() {
-                writer.event(&event);
             }
         }
+        if !leader {
+            return;
+        }
+        for event in announced.iter().flatten() {
+            tracing::info!(
+                node = ?event.node,
+                id = event.id.as_deref().unwrap_or(""),
+                incident = event.incident.as_deref().unwrap_or(""),
+                "node verdict change announced"
+            );
+            if let Some(writer) = inner.node_writer.get() {
+                writer.event(event);
+            }
+        }
+        // The new events and any inherited from the previous leader.
+        let webhooks = inner.webhooks.get();
+        inner.incidents.deliver(term, |event| {
+            webhooks.map_or_else(Receipt::done, |w| w.send(event))
+        });
+        drop(announcing);
     }
 }

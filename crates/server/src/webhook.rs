@@ -6,8 +6,14 @@
 //! full queue drops the event (counted and logged). A delivery is retried
 //! with exponential backoff on connection errors, timeouts, 408, 429 and
 //! 5xx answers, up to a number of attempts; other 4xx answers are final.
+//!
+//! Each event handed over comes with a [`Receipt`] that tells when every
+//! URL is done with it (delivered, given up or dropped), so the leader
+//! keeps it for a next leader until then. At shutdown the queues are
+//! closed and drained ([`Webhooks::drain`]) before the lease goes.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -110,15 +116,46 @@ impl Counters {
     }
 }
 
+/// How many URLs are not done with one event yet.
+#[derive(Clone, Debug)]
+pub struct Receipt(Arc<AtomicUsize>);
+
+impl Receipt {
+    fn new(urls: usize) -> Self {
+        Self(Arc::new(AtomicUsize::new(urls)))
+    }
+
+    /// Nothing to deliver (no webhook is configured).
+    pub fn done() -> Self {
+        Self::new(0)
+    }
+
+    /// Every URL delivered the event, gave up on it or dropped it.
+    pub fn is_done(&self) -> bool {
+        self.0.load(Ordering::Acquire) == 0
+    }
+
+    fn finish_one(&self) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+}
+
+type Queued = (Bytes, Receipt);
+
 /// The senders of every URL's queue.
 pub struct Webhooks {
-    queues: Vec<(String, mpsc::Sender<Bytes>)>,
+    /// Emptied at shutdown: the tasks deliver what is queued, then end.
+    queues: Mutex<Vec<(String, mpsc::Sender<Queued>)>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     counters: Counters,
 }
 
 impl Webhooks {
-    /// Start one delivery task per URL; they stop at `shutdown` (events
-    /// still queued then are dropped, and logged).
+    /// Start one delivery task per URL. They end once [`Webhooks::drain`]
+    /// has closed their queues and they delivered what was queued, or at
+    /// `shutdown` (events still queued then stay undelivered, and logged).
     pub fn start(
         settings: WebhookSettings,
         registry: &Registry,
@@ -128,36 +165,70 @@ impl Webhooks {
         let client = client(settings.timeout)?;
         let settings = Arc::new(settings);
         let mut queues = Vec::new();
+        let mut tasks = Vec::new();
         for url in &settings.urls {
             let (tx, rx) = mpsc::channel(settings.queue.max(1));
-            tokio::spawn(deliver(
+            tasks.push(tokio::spawn(deliver(
                 url.clone(),
                 rx,
                 client.clone(),
                 settings.clone(),
                 counters.clone(),
                 shutdown.clone(),
-            ));
+            )));
             queues.push((redacted(url), tx));
         }
-        Ok(Self { queues, counters })
+        Ok(Self {
+            queues: Mutex::new(queues),
+            tasks: Mutex::new(tasks),
+            counters,
+        })
     }
 
-    /// Queue `event` for every URL without waiting.
-    pub fn send(&self, event: &NodeEvent) {
+    /// Queue `event` for every URL without waiting. The receipt is done
+    /// once every URL is done with it; an event that finds the queues
+    /// closed (shutdown) is never done: it is kept for the next leader.
+    pub fn send(&self, event: &NodeEvent) -> Receipt {
+        let queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        if queues.is_empty() {
+            // Drained for shutdown: kept for the next leader.
+            return Receipt::new(1);
+        }
+        let receipt = Receipt::new(queues.len());
         let body = match serde_json::to_vec(event) {
             Ok(b) => Bytes::from(b),
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode webhook event");
-                return;
+                return Receipt::done();
             }
         };
-        for (url, queue) in &self.queues {
-            if queue.try_send(body.clone()).is_err() {
-                self.counters.inc("dropped");
-                tracing::warn!(webhook = %url, node = ?event.node, "webhook queue full or closed; event dropped");
+        for (url, queue) in queues.iter() {
+            match queue.try_send((body.clone(), receipt.clone())) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    receipt.finish_one();
+                    self.counters.inc("dropped");
+                    tracing::warn!(webhook = %url, node = ?event.node, "webhook queue full; event dropped");
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    tracing::info!(webhook = %url, node = ?event.node, "webhook queue closed (shutting down); the event is left to the next leader");
+                }
             }
         }
+        receipt
+    }
+
+    /// Close the queues and wait up to `within` for what they hold to be
+    /// delivered (or given up). Whether every queue was emptied.
+    pub async fn drain(&self, within: Duration) -> bool {
+        self.queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        let tasks: Vec<_> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        let all = futures::future::join_all(tasks);
+        tokio::time::timeout(within, all).await.is_ok()
     }
 }
 
@@ -224,7 +295,7 @@ fn retryable(status: StatusCode) -> bool {
 
 async fn deliver(
     url: Uri,
-    mut queue: mpsc::Receiver<Bytes>,
+    mut queue: mpsc::Receiver<Queued>,
     client: HttpClient,
     settings: Arc<WebhookSettings>,
     counters: Counters,
@@ -232,7 +303,7 @@ async fn deliver(
 ) {
     let shown = redacted(&url);
     loop {
-        let body = tokio::select! {
+        let (body, receipt) = tokio::select! {
             body = queue.recv() => match body { Some(b) => b, None => return },
             () = shutdown.cancelled() => break,
         };
@@ -242,6 +313,7 @@ async fn deliver(
             let (retry, why) = match attempt(&client, &url, &body, settings.timeout).await {
                 Ok(status) if status.is_success() => {
                     counters.inc("delivered");
+                    receipt.finish_one();
                     tracing::debug!(webhook = %shown, attempt = tries, "webhook event delivered");
                     break;
                 }
@@ -250,6 +322,7 @@ async fn deliver(
             };
             if !retry || tries >= settings.max_attempts {
                 counters.inc("failed");
+                receipt.finish_one();
                 tracing::warn!(webhook = %shown, attempts = tries, error = %why, "webhook event not delivered; giving up on it");
                 break;
             }
@@ -257,6 +330,7 @@ async fn deliver(
             tokio::select! {
                 () = tokio::time::sleep(backoff) => {}
                 () = shutdown.cancelled() => {
+                    // Not given up: left undelivered for the next leader.
                     counters.inc("failed");
                     break;
                 }

@@ -30,6 +30,8 @@ struct Receiver {
     bodies: Arc<Mutex<Vec<Value>>>,
     script: Arc<Mutex<Vec<StatusCode>>>,
     hang: bool,
+    /// Answer each request only after this long.
+    delay: Duration,
 }
 
 async fn receive(State(rx): State<Receiver>, body: String) -> StatusCode {
@@ -40,6 +42,7 @@ async fn receive(State(rx): State<Receiver>, body: String) -> StatusCode {
     if rx.hang {
         std::future::pending::<()>().await;
     }
+    tokio::time::sleep(rx.delay).await;
     let mut script = rx.script.lock().unwrap();
     if script.is_empty() {
         StatusCode::OK
@@ -152,6 +155,16 @@ async fn exactly_one_event_per_verdict_change() {
             (json!("unreachable"), json!("healthy")),
         ]
     );
+    // One incident, opened by the first change and closed by the last;
+    // every change has its own id.
+    let ids: Vec<&str> = bodies.iter().map(|b| b["id"].as_str().unwrap()).collect();
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+        "{ids:?}"
+    );
+    for b in &bodies {
+        assert_eq!(b["incident"], ids[0], "{b}");
+    }
     let first = &bodies[0];
     assert_eq!(first["node"], "n1");
     assert!(
@@ -182,7 +195,7 @@ async fn exactly_one_event_per_verdict_change() {
 }
 
 #[tokio::test]
-async fn a_problem_found_right_after_a_restart_is_sent_from_pending() {
+async fn a_problem_found_right_after_a_start_opens_an_incident() {
     let rx = Receiver::default();
     let url = serve(rx.clone()).await;
     let shutdown = CancellationToken::new();
@@ -196,8 +209,13 @@ async fn a_problem_found_right_after_a_restart_is_sent_from_pending() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let bodies = rx.bodies.lock().unwrap().clone();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
-    assert_eq!(bodies[0]["old_verdict"], "pending");
+    // Nothing was announced before: no old verdict (pending is no news).
+    assert_eq!(bodies[0]["old_verdict"], serde_json::Value::Null);
     assert_eq!(bodies[0]["new_verdict"], "unreachable");
+    let id = bodies[0]["id"].as_str().expect("an id");
+    let node = bodies[0]["node"].as_str().unwrap();
+    assert!(id.ends_with(&format!(":{node}:unreachable")), "{id}");
+    assert_eq!(bodies[0]["incident"], id, "it opens the incident");
     shutdown.cancel();
 }
 
@@ -283,5 +301,89 @@ async fn a_stuck_receiver_never_blocks_evaluation_and_overflow_is_dropped() {
     );
     // Ingest still works while the receiver hangs.
     app.ingest(HOST, &report("n1"), Instant::now()).unwrap();
+    shutdown.cancel();
+}
+
+/// Three changes, one after the other (healthy, pod network down,
+/// unreachable, healthy again), judged at explicit instants.
+fn three_changes(app: &App) {
+    let t0 = app.started();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    app.ingest(POD, &report("n1"), at(1)).unwrap();
+    app.ingest(HOST, &report("n1"), at(1)).unwrap();
+    app.tick(at(2));
+    app.ingest(HOST, &report("n1"), at(20)).unwrap();
+    app.tick(at(25));
+    app.tick(at(45));
+    app.ingest(POD, &report("n1"), at(50)).unwrap();
+    app.ingest(HOST, &report("n1"), at(50)).unwrap();
+    app.tick(at(51));
+}
+
+#[tokio::test]
+async fn events_queued_at_shutdown_are_delivered_before_it_ends() {
+    let rx = Receiver {
+        delay: Duration::from_millis(300),
+        ..Receiver::default()
+    };
+    let url = serve(rx.clone()).await;
+    let shutdown = CancellationToken::new();
+    let app = app(&[url], 16, &shutdown);
+    three_changes(&app);
+    // Shutdown begins at once: the receiver has at most the first event.
+    assert!(rx.bodies.lock().unwrap().len() <= 1);
+    let started = std::time::Instant::now();
+    app.fall_silent(Duration::from_secs(10)).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "waited for the receiver"
+    );
+    let got: Vec<Value> = rx
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| b["new_verdict"].clone())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            json!("pod_network_down"),
+            json!("unreachable"),
+            json!("healthy")
+        ]
+    );
+    assert_eq!(
+        metric(
+            &app,
+            r#"netchecker_webhook_events_total{result="delivered"}"#
+        ),
+        3.0
+    );
+    // Silent from then on: a later change is not announced.
+    let t0 = app.started();
+    app.tick(t0 + Duration::from_secs(90));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rx.bodies.lock().unwrap().len(), 3);
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_receiver_that_never_answers_delays_shutdown_only_by_the_bound() {
+    let rx = Receiver {
+        hang: true,
+        ..Receiver::default()
+    };
+    let url = serve(rx.clone()).await;
+    let shutdown = CancellationToken::new();
+    let app = app(&[url], 16, &shutdown);
+    three_changes(&app);
+    let started = std::time::Instant::now();
+    app.fall_silent(Duration::from_millis(400)).await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
     shutdown.cancel();
 }

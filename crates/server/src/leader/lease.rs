@@ -51,8 +51,15 @@ enum Outcome {
 }
 
 /// Run the election until `shutdown`, telling `leadership` the result;
-/// then step down and release the lease if we hold it.
-pub async fn run(election: Election, leadership: Leadership, shutdown: CancellationToken) {
+/// then step down and, if we held the lease, release it once `release` is
+/// cancelled (after the last events are delivered and the open incidents
+/// written: the next leader starts from them).
+pub async fn run(
+    election: Election,
+    leadership: Leadership,
+    shutdown: CancellationToken,
+    release: CancellationToken,
+) {
     leadership.candidate();
     let Timings {
         renew_deadline,
@@ -126,6 +133,7 @@ pub async fn run(election: Election, leadership: Leadership, shutdown: Cancellat
     }
     if leadership.is_leader() {
         leadership.follow(None, "shutting down");
+        release.cancelled().await;
         match tokio::time::timeout(RELEASE_TIMEOUT, election.release(Timestamp::now())).await {
             Ok(Ok(true)) => {
                 tracing::info!(lease = %election.name, "leader election: lease released for the next replica")

@@ -80,10 +80,12 @@ async fn a_leader_steps_down_exactly_at_the_renew_deadline_and_releases_at_shutd
     let endpoint = Endpoint::default();
     let leadership = Leadership::new(&Registry::new()).unwrap();
     let shutdown = CancellationToken::new();
+    let release = CancellationToken::new();
     let task = tokio::spawn(run(
         election(&endpoint),
         leadership.clone(),
         shutdown.clone(),
+        release.clone(),
     ));
     // Created at the first attempt.
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -105,7 +107,16 @@ async fn a_leader_steps_down_exactly_at_the_renew_deadline_and_releases_at_shutd
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(leadership.is_leader());
     shutdown.cancel();
-    task.await.unwrap();
+    // Stepped down at once, but the lease is held until the last events
+    // are out and the open incidents written.
+    tokio::time::sleep(Duration::from_secs(20)).await;
     assert!(!leadership.is_leader());
+    assert_eq!(
+        endpoint.holder().as_deref(),
+        Some("server-0"),
+        "held until released"
+    );
+    release.cancel();
+    task.await.unwrap();
     assert_eq!(endpoint.holder(), None, "released");
 }
