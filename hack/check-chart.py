@@ -604,15 +604,22 @@ def _():
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["netchecker-server"],
          "verbs": ["get", "update"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["netchecker-incidents"],
+         "verbs": ["get", "update"]},
     ], role["rules"]
+    assert value(c, "NETCHECKER_INCIDENTS_CONFIGMAP") == "netchecker-incidents"
     b = one(d, "RoleBinding", "netchecker-server-lease")
     assert b["subjects"] == [{"kind": "ServiceAccount", "name": "netchecker-server", "namespace": "ops"}]
-    d = render("server.leaderElection.leaseName=nc-leader")
+    d = render("server.leaderElection.leaseName=nc-leader", "server.leaderElection.incidentsConfigMap=nc-open")
     assert value(container(one(d, "Deployment")), "NETCHECKER_LEADER_ELECTION_LEASE") == "nc-leader"
+    assert value(container(one(d, "Deployment")), "NETCHECKER_INCIDENTS_CONFIGMAP") == "nc-open"
     assert one(d, "Role", "netchecker-server-lease")["rules"][1]["resourceNames"] == ["nc-leader"]
+    assert one(d, "Role", "netchecker-server-lease")["rules"][3]["resourceNames"] == ["nc-open"]
     d = render("server.leaderElection.enabled=false", "server.nodeConditions.enabled=false")
     c = container(one(d, "Deployment"))
-    assert not {"NETCHECKER_LEADER_ELECTION", "NETCHECKER_NODE_CONDITIONS", "POD_NAME"} & set(env(c))
+    assert not {"NETCHECKER_LEADER_ELECTION", "NETCHECKER_INCIDENTS_CONFIGMAP", "NETCHECKER_NODE_CONDITIONS",
+                "POD_NAME"} & set(env(c))
     assert not [x for x in d if x["metadata"]["name"].endswith(("-server-lease", "-server-node-status"))]
 
 

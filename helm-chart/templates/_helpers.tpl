@@ -296,6 +296,10 @@ The Lease the server replicas elect their leader on.
 {{- .Values.server.leaderElection.leaseName | default (printf "%s-server" (include "netchecker.fullname" . | trunc 56 | trimSuffix "-")) -}}
 {{- end }}
 
+{{- define "netchecker.incidentsConfigMap" -}}
+{{- .Values.server.leaderElection.incidentsConfigMap | default (printf "%s-incidents" (include "netchecker.fullname" . | trunc 53 | trimSuffix "-")) -}}
+{{- end }}
+
 {{- define "netchecker.server.rbac" -}}
 {{- $ctx := .ctx -}}
 apiVersion: rbac.authorization.k8s.io/v1
