@@ -33,6 +33,17 @@ const MAX_MESH_ANSWER: usize = 64 * 1024;
 /// Mesh probes end this long before the next report is due, so that the
 /// round ends before its interval does.
 pub(crate) const MESH_MARGIN: Duration = Duration::from_millis(100);
+/// How long a report's TCP connect may go unanswered before a second
+/// connection is started beside it (at most a quarter of the attempt's
+/// time limit): well above a cluster's round trip, well below TCP's 1 s
+/// wait before it sends a lost SYN again.
+pub const RACE_AFTER: Duration = Duration::from_millis(200);
+
+/// The race delay of an attempt limited to `limit`: [`RACE_AFTER`], or a
+/// quarter of the limit when that is shorter.
+pub fn race_delay(limit: Duration) -> Duration {
+    RACE_AFTER.min(limit / 4)
+}
 
 /// The agent: its configuration and everything derived from it once.
 pub struct Agent {
@@ -235,6 +246,7 @@ impl Agent {
             }),
             authorization: self.authorization(),
             connect_to,
+            race_after: Some(race_delay(limit)),
         };
         let ex = transport::request(target, spec).await;
         let local = ex.local;
