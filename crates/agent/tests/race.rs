@@ -14,9 +14,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Recorder, fill_queue};
-use netchecker_agent::Target;
+use common::{REPORTS, Recorder, config, fill_queue};
 use netchecker_agent::transport::{RequestSpec, request};
+use netchecker_agent::{Agent, Attempts, Target};
+use netchecker_wire::AttemptCounts;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -110,4 +111,69 @@ async fn a_connect_answered_in_time_or_refused_is_not_raced() {
     assert!(t0.elapsed() < Duration::from_millis(200), "refused at once");
     assert_eq!(ex.connects.started(), 1);
     assert!(!ex.connects.raced());
+}
+
+/// The agent's report (its second round, which reports first) to a server
+/// whose queue is full until 100 ms into the round: the raced connection
+/// takes it at about 200 ms, within the 1 s report timeout a single SYN
+/// would have used up; the counts say so, and so does the next report.
+#[tokio::test]
+async fn the_agents_report_races_an_unanswered_syn_and_counts_it() {
+    let (gate, open) = watch::channel(true);
+    let rec = Recorder::start_gated(1, open);
+    let endpoint = rec.addr().to_string();
+    // 2 s interval: report timeout 1 s, race delay 200 ms.
+    let cfg = config(
+        &["-serverendpoint", &endpoint, "-reportinterval=2"],
+        "netchecker-agent-race",
+        Some("node-1"),
+    );
+    let agent = Agent::new(cfg).unwrap();
+    agent.round().await.unwrap();
+    assert_eq!(rec.requests_to(REPORTS).len(), 1);
+
+    gate.send_replace(false);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let _held = fill_queue(rec.addr()).await;
+    let gate = open_after(gate, Duration::from_millis(100));
+    let t0 = std::time::Instant::now();
+    agent.round().await.unwrap();
+    let reports = rec.requests_to(REPORTS);
+    assert_eq!(reports.len(), 2, "one attempt, taken");
+    let after = reports[1].at - t0;
+    assert!(
+        after < Duration::from_millis(700),
+        "the report arrived {after:?} into the round"
+    );
+    assert_eq!(
+        agent.attempts(),
+        Attempts {
+            attempts: 2,
+            connects: 3,
+            raced: 1,
+            race_won: 1,
+            failed: 0,
+            taken_after_retry: 0,
+        }
+    );
+
+    // The next report tells the server how that one went.
+    agent.round().await.unwrap();
+    drop(gate);
+    let third = rec.requests_to(REPORTS)[2].json();
+    let told: AttemptCounts =
+        serde_json::from_value(third["report_attempts"]["previous"].clone()).unwrap();
+    assert_eq!(
+        told,
+        AttemptCounts {
+            attempts: 1,
+            connects: 2,
+            raced: 1,
+            race_won: 1,
+            failed: 0,
+            taken: true,
+            first_try: true,
+        }
+    );
+    assert_eq!(third["report_attempts"]["attempt"], 1);
 }
