@@ -1,10 +1,13 @@
 //! One report to every server at once.
 //!
 //! The places of a round ([`crate::targets`]) each get the same body (the
-//! padding included) in a request of their own, on their own connection,
-//! with their own report timeout and their own prompt retries
-//! ([`crate::retry`]), all concurrently: a server that does not answer
-//! costs its own timeout and never delays the others. The round succeeds
+//! padding included, `report_attempts` apart: each place's tells how the
+//! previous report to that place went) in a request of their own, on their
+//! own connection (raced when its SYN goes unanswered), with their own
+//! report timeout and their own prompt retries ([`crate::retry`]), all
+//! concurrently: a server that does not answer costs its own timeout and
+//! never delays the others. Every attempt is counted by place
+//! ([`crate::attempts`]). The round succeeds
 //! when at least one place took the report; the places that did not are
 //! named in one warning per round and counted per place.
 //!
@@ -22,12 +25,12 @@
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use bytes::Bytes;
 use netchecker_wire::mesh::MeshRound;
-use netchecker_wire::{AgentReport, HostDate};
+use netchecker_wire::{AgentReport, AttemptCounts, HostDate};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::attempts::field;
 use crate::mesh::parse_round;
 use crate::report::MESH_MARGIN;
 use crate::targets::{MAX_TARGETS, pick};
@@ -186,20 +189,20 @@ impl Agent {
         due: Instant,
     ) -> Result<()> {
         let Places { list, unresolved } = places;
+        let previous = self.ledger.new_round();
         let mut failed = Vec::new();
         let mut taken = 0;
         if !list.is_empty() {
-            let body = self.encode(report)?;
             let shared = Mutex::new(Shared {
                 slots: vec![Slot::Pending; list.len()],
                 locals: vec![None; list.len()],
                 finished: 0,
             });
             let changed = Notify::new();
-            let sends =
-                futures::future::join_all(list.iter().enumerate().map(|(i, place)| {
-                    self.send_one(i, place, report, &body, due, &shared, &changed)
-                }));
+            let sends = futures::future::join_all(list.iter().enumerate().map(|(i, place)| {
+                let previous = previous.get(&place.name).copied();
+                self.send_one(i, place, report, previous, due, &shared, &changed)
+            }));
             let mesh = self.mesh_of_round(&shared, &changed, due);
             let (outcomes, ()) = tokio::join!(sends, mesh);
             if let Some(mesh) = &self.mesh
@@ -214,6 +217,16 @@ impl Agent {
                     Err(e) => failed.push((place.name.clone(), e)),
                 }
             }
+            let round = self.ledger.round_sum();
+            tracing::debug!(
+                attempts = round.attempts,
+                connects = round.connects,
+                raced = round.raced,
+                race_won = round.race_won,
+                failed = round.failed,
+                taken_after_retry = round.taken_after_retry,
+                "report attempts of the round"
+            );
         }
         for (name, error) in unresolved {
             self.tally.record(&name, false);
@@ -237,34 +250,44 @@ impl Agent {
     }
 
     /// Send the report to one place, and again while it answers that it
-    /// does not watch this pod yet; every attempt's outcome goes to
-    /// `shared` for the mesh.
+    /// does not watch this pod yet or an attempt runs out of time; every
+    /// attempt is counted, and its outcome goes to `shared` for the mesh.
+    /// `previous`: how the last round's report to this place went.
     #[allow(clippy::too_many_arguments)]
     async fn send_one(
         &self,
         i: usize,
         place: &Place,
         report: &AgentReport,
-        body: &Bytes,
+        previous: Option<AttemptCounts>,
         due: Instant,
         shared: &Mutex<Shared>,
         changed: &Notify,
     ) -> Result<()> {
         let target = &self.report_targets[place.endpoint];
-        let mut first = true;
+        let mut n = 0u32;
         let attempt = |limit| {
-            let body = if std::mem::replace(&mut first, false) {
-                Ok(body.clone())
+            n += 1;
+            let attempt = n;
+            let attempts = field(attempt, previous);
+            let body = if attempt == 1 {
+                self.encode_with(report, attempts.as_ref())
             } else {
                 // The same report, but `hostdate` is the time of sending:
                 // the server reports the difference to its clock as skew.
                 let mut again = report.clone();
                 again.hostdate = HostDate::from_timestamp(jiff::Timestamp::now());
-                self.encode(&again)
+                self.encode_with(&again, attempts.as_ref())
             };
             async move {
                 let (outcome, local) = match body {
-                    Ok(body) => self.send_to(target, place.addr, body, limit).await,
+                    Ok(body) => {
+                        let sent = self.send_to(target, place.addr, body, limit).await;
+                        let taken = sent.outcome.is_ok();
+                        self.ledger
+                            .record(&place.name, attempt, &sent.connects, taken);
+                        (sent.outcome, sent.local)
+                    }
                     Err(e) => (Err(e), None),
                 };
                 let mut s = lock(shared);

@@ -1,14 +1,19 @@
 //! The netchecker agent: gathers what a node sees of the network and reports
 //! it to the netchecker server on a timer.
 //!
-//! Each round gathers fresh data (interfaces, a DNS lookup of the server
-//! host, uptime, timed HTTP probes), builds an [`AgentReport`] padded with
-//! `zero_extender`, and POSTs it on a new connection to every server
-//! endpoint (with `--report-to-all-addresses`, to every address of each,
-//! concurrently: [`fanout`]). The first round starts
-//! at once; later rounds follow the interval without drift and never
-//! overlap. A failed round is logged, counted and retried at the next tick:
-//! the network being broken is exactly when the agent must keep going.
+//! Each round builds an [`AgentReport`] padded with `zero_extender` and
+//! POSTs it on a new connection to every server endpoint (with
+//! `--report-to-all-addresses`, to every address of each, concurrently:
+//! [`fanout`]) at the start of the round: interfaces, uptime and the clock
+//! read then, the DNS lookup of the server host and the timed HTTP probes
+//! from the previous round, while this round's run for the next report.
+//! The first round starts at once and probes before it reports, so that
+//! the first report is complete; later rounds follow the interval without
+//! drift and never overlap. A report's connect that goes unanswered is
+//! raced by a second connection, an attempt that runs out of time is sent
+//! again within the interval, and every attempt is counted ([`attempts`]).
+//! A failed round is logged, counted and retried at the next tick: the
+//! network being broken is exactly when the agent must keep going.
 //!
 //! With `--mesh-port` the agent also takes part in the node-to-node mesh
 //! ([`mesh`]): it answers its peers' probes on that port and probes the
@@ -21,6 +26,8 @@
 
 #![forbid(unsafe_code)]
 
+/// Every report attempt, counted by place and since start.
+pub mod attempts;
 /// Command line, environment and the validated [`Config`].
 pub mod config;
 /// Sending one report to every server at once.
@@ -48,6 +55,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+pub use attempts::Attempts;
 pub use config::{Args, Config};
 pub use report::Agent;
 pub use schedule::{Stats, schedule};
@@ -192,6 +200,7 @@ pub async fn run_with(
     stats.retries = agent.retries();
     stats.without_token = agent.reports_without_token();
     stats.targets = agent.target_counts();
+    stats.attempts = agent.attempts();
     if let Some(mesh) = agent.mesh() {
         stats.mesh_probes = mesh.probes();
         stats.mesh_failed = mesh.failed();
@@ -204,6 +213,12 @@ pub async fn run_with(
         without_token = stats.without_token,
         mesh_probes = stats.mesh_probes,
         mesh_failed = stats.mesh_failed,
+        attempts = stats.attempts.attempts,
+        connects = stats.attempts.connects,
+        raced = stats.attempts.raced,
+        race_won = stats.attempts.race_won,
+        attempts_failed = stats.attempts.failed,
+        taken_after_retry = stats.attempts.taken_after_retry,
         targets = %targets::summary(&stats.targets),
         "agent stopped"
     );

@@ -91,6 +91,7 @@ mod tests {
             body_len: 0,
             outcome: Ok(()),
             phase: crate::Phase::ReadingBody,
+            connects: Default::default(),
         }
     }
 

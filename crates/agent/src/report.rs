@@ -1,28 +1,37 @@
-//! One round: gather a fresh report, pad it, POST it on a new connection
-//! (with the bearer token of `--token-file`, if any) to every server
-//! ([`crate::fanout`]), and send it again promptly while a server has not
-//! seen this pod yet. With the mesh on, the report also carries the last
-//! round's probe results, and the peers that a server names in its answer
-//! are probed before the next report.
+//! One round: send the report at once, carrying the previous round's
+//! probe results, while this round's probes run for the next report; pad
+//! it, POST it on a new connection (with the bearer token of
+//! `--token-file`, if any) to every server ([`crate::fanout`]), racing a
+//! second connection when the SYN goes unanswered, and send it again
+//! promptly while a server has not seen this pod yet or an attempt ran out
+//! of time. The first round (and one after a round whose probes did not
+//! finish) has no previous results: it probes first and then reports, so
+//! that the first report is complete. With the mesh on, the report also
+//! carries the last round's mesh probe results, and the peers that a
+//! server names in its answer are probed before the next report.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 use netchecker_wire::mesh::{MESH_HEADER, MESH_VERSION};
-use netchecker_wire::{AGENTS_PATH, AgentReport, HostDate, OutgoingReport, PING_PATH};
+use netchecker_wire::{
+    AGENTS_PATH, AgentReport, HostDate, OutgoingReport, PING_PATH, ProbeResult, ReportAttempts,
+};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
+use crate::attempts::{Attempts, Ledger};
 use crate::config::Config;
 use crate::mesh::Mesh;
 use crate::retry::Retries;
 use crate::targets::{Resolver, Tally, TargetCounts, system_resolver};
 use crate::token::TokenFile;
-use crate::transport::{self, RequestSpec, Target};
+use crate::transport::{self, Connects, RequestSpec, Target};
 use crate::{Error, Result, gather, probe};
 
 /// How much of a refusal's body is kept for the log line.
@@ -33,6 +42,24 @@ const MAX_MESH_ANSWER: usize = 64 * 1024;
 /// Mesh probes end this long before the next report is due, so that the
 /// round ends before its interval does.
 pub(crate) const MESH_MARGIN: Duration = Duration::from_millis(100);
+/// How long a report's TCP connect may go unanswered before a second
+/// connection is started beside it (at most a quarter of the attempt's
+/// time limit): well above a cluster's round trip, well below TCP's 1 s
+/// wait before it sends a lost SYN again.
+pub const RACE_AFTER: Duration = Duration::from_millis(200);
+
+/// The race delay of an attempt limited to `limit`: [`RACE_AFTER`], or a
+/// quarter of the limit when that is shorter.
+pub fn race_delay(limit: Duration) -> Duration {
+    RACE_AFTER.min(limit / 4)
+}
+
+/// What a round's probes found, for the report that carries them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Probed {
+    nslookup: gather::AddressMap,
+    network_probes: Vec<ProbeResult>,
+}
 
 /// The agent: its configuration and everything derived from it once.
 pub struct Agent {
@@ -54,6 +81,11 @@ pub struct Agent {
     pub(crate) resolver: Resolver,
     /// Reports taken and not taken, by place reported to.
     pub(crate) tally: Tally,
+    /// Every report attempt, by place for the round under way.
+    pub(crate) ledger: Ledger,
+    /// The last round's probe results, for the next report; `None` before
+    /// the first round and after one whose probes did not finish.
+    probed: Mutex<Option<Probed>>,
 }
 
 impl Agent {
@@ -96,6 +128,8 @@ impl Agent {
             mesh,
             resolver,
             tally: Tally::default(),
+            ledger: Ledger::default(),
+            probed: Mutex::new(None),
         })
     }
 
@@ -138,6 +172,12 @@ impl Agent {
         self.tally.counts()
     }
 
+    /// Every report attempt since start: requests, connections, races,
+    /// failures, reports taken after a retry (see [`crate::attempts`]).
+    pub fn attempts(&self) -> Attempts {
+        self.ledger.totals()
+    }
+
     /// Every URL probed each round, the server endpoints' pings first.
     pub fn probe_urls(&self) -> Vec<&str> {
         self.probes.iter().map(|p| p.url.as_str()).collect()
@@ -147,6 +187,13 @@ impl Agent {
     /// Everything that waits on the network runs concurrently, each part
     /// bounded by the probe timeout.
     pub async fn gather(&self) -> AgentReport {
+        let probed = self.probe().await;
+        self.report_of(&probed)
+    }
+
+    /// Look up the server names and run every probe, concurrently, each
+    /// bounded by the probe timeout.
+    async fn probe(&self) -> Probed {
         let c = &self.config;
         let mut hosts: Vec<&String> = Vec::new();
         for target in &self.report_targets {
@@ -172,6 +219,25 @@ impl Agent {
                 .map(|t| probe::probe(t, c.probe_timeout, self.tls.as_ref())),
         );
         let (nslookup, network_probes) = tokio::join!(nslookup, probes);
+        for p in &network_probes {
+            tracing::debug!(
+                url = %p.url,
+                connected = p.connection_result,
+                code = p.http_code,
+                total_ms = p.total,
+                "probe"
+            );
+        }
+        Probed {
+            nslookup: nslookup.into_iter().flatten().collect(),
+            network_probes,
+        }
+    }
+
+    /// A report of `probed` and of what is read at once (interfaces,
+    /// uptime, the clock).
+    fn report_of(&self, probed: &Probed) -> AgentReport {
+        let c = &self.config;
         AgentReport {
             report_interval: c.report_interval.as_secs(),
             nodename: c.node_name.clone(),
@@ -180,16 +246,27 @@ impl Agent {
             // the server compares it with its own clock.
             hostdate: HostDate::from_timestamp(jiff::Timestamp::now()),
             uptime: gather::uptime(&c.proc_uptime_path),
-            nslookup: nslookup.into_iter().flatten().collect(),
+            nslookup: probed.nslookup.clone(),
             ips: gather::interfaces(),
-            network_probes,
+            network_probes: probed.network_probes.clone(),
             mesh: None,
         }
     }
 
     /// The JSON body: the report followed by `zero_extender`.
     pub fn encode(&self, report: &AgentReport) -> Result<Bytes> {
-        let out = OutgoingReport::new(report, self.config.zero_extender_length);
+        self.encode_with(report, None)
+    }
+
+    /// The JSON body: the report, `report_attempts` when given, then
+    /// `zero_extender`.
+    pub fn encode_with(
+        &self,
+        report: &AgentReport,
+        attempts: Option<&ReportAttempts>,
+    ) -> Result<Bytes> {
+        let out =
+            OutgoingReport::new(report, self.config.zero_extender_length).with_attempts(attempts);
         Ok(serde_json::to_vec(&out)?.into())
     }
 
@@ -199,7 +276,7 @@ impl Agent {
         let limit = self.config.report_timeout;
         self.send_to(&self.report_targets[0], None, body, limit)
             .await
-            .0
+            .outcome
             .map(drop)
     }
 
@@ -209,14 +286,16 @@ impl Agent {
     /// carry it) and, with the mesh on, its header. With the mesh on,
     /// returns the body of the 2xx answer (empty when it was too long to be
     /// a mesh round); with the mesh off, always an empty one. Also returns
-    /// this end's address of the connection, once connected.
+    /// this end's address of the connection, once connected, and the
+    /// connections started: a second one is raced beside the first when it
+    /// has not connected within [`race_delay`].
     pub(crate) async fn send_to(
         &self,
         target: &Target,
         connect_to: Option<SocketAddr>,
         body: Bytes,
         limit: Duration,
-    ) -> (Result<Bytes>, Option<SocketAddr>) {
+    ) -> Sent {
         let spec = RequestSpec {
             method: Method::POST,
             content_type: Some("application/json"),
@@ -235,10 +314,16 @@ impl Agent {
             }),
             authorization: self.authorization(),
             connect_to,
+            race_after: Some(race_delay(limit)),
         };
-        let ex = transport::request(target, spec).await;
+        let mut ex = transport::request(target, spec).await;
         let local = ex.local;
-        (self.answer(ex), local)
+        let connects = std::mem::take(&mut ex.connects);
+        Sent {
+            outcome: self.answer(ex),
+            local,
+            connects,
+        }
     }
 
     /// The outcome of a report's exchange: the body of a 2xx answer as
@@ -285,19 +370,47 @@ impl Agent {
     /// carries the last round's results, and the peers in one server's
     /// answer are probed until shortly before the next report is due. The
     /// mesh never fails a round.
+    ///
+    /// The report goes out at the start of the round with the previous
+    /// round's probe results (DNS lookups and HTTP probes), while this
+    /// round's probes run for the next one. With none (the first round, or
+    /// after a round cut short before its probes finished) the round
+    /// probes first and then reports, as every round once did.
     pub async fn round(&self) -> Result<()> {
         let due = Instant::now() + self.config.report_interval;
-        let (mut report, places) = tokio::join!(self.gather(), self.places());
-        report.mesh = self.mesh.as_ref().map(Mesh::report);
-        for p in &report.network_probes {
-            tracing::debug!(
-                url = %p.url,
-                connected = p.connection_result,
-                code = p.http_code,
-                total_ms = p.total,
-                "probe"
-            );
-        }
-        self.deliver(&report, places, due).await
+        let previous = self.probed_slot().take();
+        let (outcome, probed) = match previous {
+            Some(previous) => {
+                let report = async {
+                    let places = self.places().await;
+                    let mut report = self.report_of(&previous);
+                    report.mesh = self.mesh.as_ref().map(Mesh::report);
+                    self.deliver(&report, places, due).await
+                };
+                tokio::join!(report, self.probe())
+            }
+            None => {
+                let (probed, places) = tokio::join!(self.probe(), self.places());
+                let mut report = self.report_of(&probed);
+                report.mesh = self.mesh.as_ref().map(Mesh::report);
+                (self.deliver(&report, places, due).await, probed)
+            }
+        };
+        *self.probed_slot() = Some(probed);
+        outcome
     }
+
+    fn probed_slot(&self) -> std::sync::MutexGuard<'_, Option<Probed>> {
+        self.probed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What one request of a report came to.
+pub(crate) struct Sent {
+    /// The answer's body (see [`Agent::send_to`]), or why it was not taken.
+    pub outcome: Result<Bytes>,
+    /// This end's address of the connection, once connected.
+    pub local: Option<SocketAddr>,
+    /// The TCP connections started.
+    pub connects: Connects,
 }

@@ -40,6 +40,10 @@ pub struct Stats {
     /// endpoint's `host:port`, or with `--report-to-all-addresses` each
     /// address); filled in by [`crate::run`] from [`crate::Agent::target_counts`].
     pub targets: BTreeMap<String, crate::TargetCounts>,
+    /// Every report attempt: requests, connections, races and their
+    /// winners, failures, reports taken after a retry; filled in by
+    /// [`crate::run`] from [`crate::Agent::attempts`].
+    pub attempts: crate::Attempts,
 }
 
 /// Run `round` at once and then every `period` until `shutdown` is

@@ -10,11 +10,20 @@
 //!
 //! The phases are written into an [`Exchange`] as they complete, so a
 //! request that fails or times out still tells how far it got.
+//!
+//! A report's request (never a probe's: a probe measures the path as it
+//! is) may race its connect: when the SYN has not been answered within
+//! [`RequestSpec::race_after`], a second connection is started beside the
+//! first and whichever connects first carries the request; the other is
+//! dropped. A lost SYN is only sent again after TCP's 1 s initial
+//! retransmission timeout, longer than a short interval's report timeout;
+//! a second SYN sent early gets through as often as the first would have.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -23,7 +32,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout_at};
+use tokio::time::{Instant, sleep, timeout_at};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
 
@@ -156,6 +165,35 @@ pub struct Exchange {
     pub outcome: Result<()>,
     /// The phase the exchange was in when it ended.
     pub phase: Phase,
+    /// The TCP connections it started, and whether it raced them.
+    pub connects: Connects,
+}
+
+/// The TCP connections of one exchange: how many were started (one per
+/// address tried, twice as many when raced), whether a second one was
+/// raced beside an unanswered first, and whether it won.
+#[derive(Debug, Default)]
+pub struct Connects {
+    started: AtomicU32,
+    raced: AtomicBool,
+    race_won: AtomicBool,
+}
+
+impl Connects {
+    /// TCP connections started.
+    pub fn started(&self) -> u32 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// Whether a second connection was started beside the first.
+    pub fn raced(&self) -> bool {
+        self.raced.load(Ordering::Relaxed)
+    }
+
+    /// Whether the second connection connected first and carried the request.
+    pub fn race_won(&self) -> bool {
+        self.race_won.load(Ordering::Relaxed)
+    }
 }
 
 /// The request to make.
@@ -176,6 +214,10 @@ pub struct RequestSpec<'a> {
     /// Connect to this address instead of resolving the host (which still
     /// names the `Host` header, SNI and errors): one replica of a name.
     pub connect_to: Option<SocketAddr>,
+    /// Start a second connection when the first has not connected within
+    /// this long, and go on with whichever connects first; `None`: one
+    /// connection only (probes).
+    pub race_after: Option<Duration>,
 }
 
 impl<'a> RequestSpec<'a> {
@@ -191,6 +233,7 @@ impl<'a> RequestSpec<'a> {
             extra_header: None,
             authorization: None,
             connect_to: None,
+            race_after: None,
         }
     }
 }
@@ -212,6 +255,7 @@ pub async fn request(target: &Target, spec: RequestSpec<'_>) -> Exchange {
         body_len: 0,
         outcome: Ok(()),
         phase: Phase::Dns,
+        connects: Connects::default(),
     };
     let deadline = start + spec.timeout;
     let outcome = timeout_at(deadline, run(target, &spec, &mut ex)).await;
@@ -235,7 +279,10 @@ async fn run(target: &Target, spec: &RequestSpec<'_>, ex: &mut Exchange) -> Resu
     ex.resolved = Some(Instant::now());
 
     ex.phase = Phase::TcpConnect;
-    let tcp = connect(&target.host, &addrs).await?;
+    let tcp = match spec.race_after {
+        Some(after) => race(&target.host, &addrs, after, &ex.connects).await?,
+        None => connect(&target.host, &addrs, &ex.connects).await?,
+    };
     ex.connected = Some(Instant::now());
     ex.local = tcp.local_addr().ok();
     // Small requests go out at once rather than waiting for an ACK.
@@ -286,10 +333,55 @@ pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
+/// [`connect`], and when it has not connected within `after`, a second
+/// [`connect`] beside it: the first of the two to connect wins, the other
+/// is dropped (its socket closed). Fails when both have failed, with the
+/// first one's error; a first that fails before `after` is not raced.
+async fn race(
+    host: &str,
+    addrs: &[SocketAddr],
+    after: Duration,
+    counts: &Connects,
+) -> Result<TcpStream> {
+    let first = connect(host, addrs, counts);
+    let mut first = std::pin::pin!(first);
+    tokio::select! {
+        biased;
+        result = &mut first => return result,
+        () = sleep(after) => {}
+    }
+    counts.raced.store(true, Ordering::Relaxed);
+    let second = connect(host, addrs, counts);
+    let mut second = std::pin::pin!(second);
+    let mut first_failed = None;
+    let mut second_failed = false;
+    loop {
+        tokio::select! {
+            biased;
+            result = &mut first, if first_failed.is_none() => match result {
+                Ok(stream) => return Ok(stream),
+                Err(e) if second_failed => return Err(e),
+                Err(e) => first_failed = Some(e),
+            },
+            result = &mut second, if !second_failed => match result {
+                Ok(stream) => {
+                    counts.race_won.store(true, Ordering::Relaxed);
+                    return Ok(stream);
+                }
+                Err(_) => match first_failed.take() {
+                    Some(first) => return Err(first),
+                    None => second_failed = true,
+                },
+            },
+        }
+    }
+}
+
 /// Try the addresses in the resolver's order; the first that answers wins.
-async fn connect(host: &str, addrs: &[SocketAddr]) -> Result<TcpStream> {
+async fn connect(host: &str, addrs: &[SocketAddr], counts: &Connects) -> Result<TcpStream> {
     let mut last = None;
     for addr in addrs {
+        counts.started.fetch_add(1, Ordering::Relaxed);
         match TcpStream::connect(addr).await {
             Ok(stream) => return Ok(stream),
             Err(e) => last = Some(e),

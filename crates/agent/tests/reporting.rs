@@ -167,8 +167,10 @@ async fn an_unresolvable_server_is_reported_as_a_dns_failure() {
     assert!(err.to_string().contains("DNS"), "{err}");
 }
 
-#[tokio::test]
-async fn a_server_that_never_answers_costs_one_report_timeout() {
+/// Each attempt costs one report timeout; one that ran out of time is sent
+/// again, after 100 ms, 200 ms, 400 ms …, until the next report is due.
+#[tokio::test(start_paused = true)]
+async fn a_server_that_never_answers_costs_one_report_timeout_per_attempt() {
     let silent = common::Silent::start().await;
     let cfg = config(
         &[
@@ -182,10 +184,18 @@ async fn a_server_that_never_answers_costs_one_report_timeout() {
         None,
     );
     let agent = Agent::new(cfg).unwrap();
+    let t0 = tokio::time::Instant::now();
     let err = agent.round().await.unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("timed out after 300ms in the wait for the response"),
         "{text}"
     );
+    // The first round probes first (0.3 s), then attempts at 0.3, 0.7,
+    // 1.2, 1.9, 3.0, 4.9 and 8.4 s; the next pause (6.4 s) would pass the
+    // next report's time.
+    assert_eq!(t0.elapsed(), Duration::from_millis(8700));
+    let attempts = agent.attempts();
+    assert_eq!((attempts.attempts, attempts.failed), (7, 7), "{attempts:?}");
+    assert_eq!(agent.retries(), 6);
 }

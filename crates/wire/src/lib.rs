@@ -7,6 +7,7 @@
 //! The newer answers (`/api/v2/status`, webhook events) are here too, so the
 //! server, its tests and any client read them with the same types.
 
+mod attempts;
 mod check;
 mod event;
 mod judged;
@@ -14,6 +15,7 @@ pub mod mesh;
 mod report;
 mod status;
 
+pub use attempts::{AttemptCounts, ReportAttempts};
 pub use check::{CheckResponse, MESSAGE_FAILED, healthy_message};
 pub use event::{EventAgent, NodeEvent};
 pub use judged::{AgentKind, AgentState, NodeVerdict, UNEXPECTED, state_name};

@@ -122,12 +122,21 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for ObjectOnly<D> {
     }
 }
 
-/// What an agent puts on the wire: the report followed by `zero_extender`,
-/// exactly `padding` zeros, written without materialising a vector.
+/// What an agent puts on the wire: the report, our agents' optional
+/// `report_attempts` (absent unless set), then `zero_extender`, exactly
+/// `padding` zeros, written without materialising a vector.
+///
+/// `report_attempts` is not a field of [`AgentReport`]: a server that parses
+/// the body as an [`AgentReport`] skips it like any unknown key, so the
+/// report it stores and serves keeps the original's shape; a server that
+/// wants the counts reads them from the same body as a
+/// [`crate::ReportAttempts`].
 #[derive(Debug, Serialize)]
 pub struct OutgoingReport<'a> {
     #[serde(flatten)]
     pub report: &'a AgentReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_attempts: Option<&'a crate::ReportAttempts>,
     pub zero_extender: Zeros,
 }
 
@@ -135,8 +144,15 @@ impl<'a> OutgoingReport<'a> {
     pub fn new(report: &'a AgentReport, padding: usize) -> Self {
         Self {
             report,
+            report_attempts: None,
             zero_extender: Zeros(padding),
         }
+    }
+
+    /// The same, with `report_attempts` (left out when `None`).
+    pub fn with_attempts(mut self, attempts: Option<&'a crate::ReportAttempts>) -> Self {
+        self.report_attempts = attempts;
+        self
     }
 }
 

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use netchecker_agent::{Args, Config};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 /// One request as the recorder saw it.
@@ -111,6 +111,23 @@ impl Recorder {
     /// Listen on `addr` (e.g. the port of a recorder that was stopped).
     pub async fn start_on(addr: SocketAddr) -> Self {
         let listener = TcpListener::bind(addr).await.expect("bind the recorder");
+        Self::serving(listener, None)
+    }
+
+    /// Listen on 127.0.0.1 on a free port with an accept queue of
+    /// `backlog`, accepting only while `open` holds `true`. While it is
+    /// `false` the kernel completes handshakes until the queue is full and
+    /// then drops further SYNs unanswered (`tcp_abort_on_overflow` 0, the
+    /// default): the client sends its SYN again only after TCP's 1 s
+    /// initial retransmission timeout. Fill the queue with [`fill_queue`].
+    pub fn start_gated(backlog: u32, open: watch::Receiver<bool>) -> Self {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(backlog).expect("listen");
+        Self::serving(listener, Some(open))
+    }
+
+    fn serving(listener: TcpListener, mut gate: Option<watch::Receiver<bool>>) -> Self {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State::default());
         let mut tasks = JoinSet::new();
@@ -120,7 +137,17 @@ impl Recorder {
             // drops the set and with it every open connection.
             let mut conns = JoinSet::new();
             loop {
-                let Ok((stream, peer)) = listener.accept().await else {
+                let accepted = match &mut gate {
+                    Some(open) => {
+                        until(open, true).await;
+                        tokio::select! {
+                            accepted = listener.accept() => Some(accepted),
+                            () = until(open, false) => None,
+                        }
+                    }
+                    None => Some(listener.accept().await),
+                };
+                let Some(Ok((stream, peer))) = accepted else {
                     continue;
                 };
                 let id = st.connections.fetch_add(1, Ordering::SeqCst) + 1;
@@ -270,6 +297,40 @@ async fn serve(stream: TcpStream, peer: SocketAddr, conn: u64, state: Arc<State>
             return;
         }
     }
+}
+
+/// Wait until `open` holds `want` (forever once its sender is gone).
+async fn until(open: &mut watch::Receiver<bool>, want: bool) {
+    loop {
+        let now = *open.borrow_and_update();
+        if now == want {
+            return;
+        }
+        if open.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Connect to `addr` (a listener that does not accept) until a connect is
+/// not answered within 100 ms: its accept queue is then full, and further
+/// SYNs to it go unanswered. Returns the connections that fill it (keep
+/// them open); panics when the queue does not fill up.
+pub async fn fill_queue(addr: SocketAddr) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        match tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => held.push(stream),
+            Ok(Err(e)) => panic!("connect to {addr}: {e}"),
+            // The unanswered connect is dropped here, its socket closed:
+            // it sends no SYN again.
+            Err(_) => return held,
+        }
+    }
+    panic!(
+        "the accept queue of {addr} did not fill up with {} connections",
+        held.len()
+    );
 }
 
 /// A port on 127.0.0.1 that nothing listens on (bound, then released).

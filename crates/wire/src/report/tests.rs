@@ -204,3 +204,63 @@ fn stored_report_adds_last_updated() {
     let back: StoredReport = serde_json::from_value(v).unwrap();
     assert_eq!(back, stored);
 }
+
+#[test]
+fn report_attempts_are_absent_unless_set_and_ignored_by_the_report() {
+    use crate::{AttemptCounts, ReportAttempts};
+    // The fixtures reserialise without the field.
+    let r: AgentReport = serde_json::from_str(GO_REPORT).unwrap();
+    let out = serde_json::to_string(&OutgoingReport::new(&r, 3)).unwrap();
+    assert!(!out.contains("report_attempts"), "{out}");
+    let out = serde_json::to_string(&OutgoingReport::new(&r, 3).with_attempts(None)).unwrap();
+    assert!(!out.contains("report_attempts"), "{out}");
+
+    let attempts = ReportAttempts {
+        attempt: 2,
+        previous: Some(AttemptCounts {
+            attempts: 3,
+            connects: 4,
+            raced: 1,
+            race_won: 1,
+            failed: 2,
+            taken: true,
+            first_try: false,
+        }),
+    };
+    let out =
+        serde_json::to_string(&OutgoingReport::new(&r, 3).with_attempts(Some(&attempts))).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["report_attempts"],
+        serde_json::json!({"attempt": 2, "previous": {"attempts": 3, "connects": 4,
+            "raced": 1, "race_won": 1, "failed": 2, "taken": true, "first_try": false}})
+    );
+    // After everything the Go agent sent, just before the padding.
+    let at = out.find("\"report_attempts\"").unwrap();
+    assert!(at > out.find("\"network_probes\"").unwrap());
+    assert!(at < out.find("\"zero_extender\"").unwrap());
+    // A server parsing the report skips it: what it stores is unchanged.
+    let back: AgentReport = serde_json::from_str(&out).unwrap();
+    assert_eq!(back, r);
+    assert_eq!(
+        serde_json::to_value(&back).unwrap().get("report_attempts"),
+        None
+    );
+    // Read from the same body, it round-trips.
+    #[derive(serde::Deserialize)]
+    struct Side {
+        report_attempts: Option<ReportAttempts>,
+    }
+    let side: Side = serde_json::from_str(&out).unwrap();
+    assert_eq!(side.report_attempts, Some(attempts));
+
+    // No previous report: the key is left out; missing counts read as 0.
+    let first: ReportAttempts = serde_json::from_str(r#"{"attempt":1}"#).unwrap();
+    assert_eq!(first.previous, None);
+    assert_eq!(serde_json::to_string(&first).unwrap(), r#"{"attempt":1}"#);
+    let partial: AttemptCounts = serde_json::from_str(r#"{"attempts":1,"taken":true}"#).unwrap();
+    assert_eq!(
+        (partial.attempts, partial.connects, partial.taken),
+        (1, 0, true)
+    );
+}
