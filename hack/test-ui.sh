@@ -138,6 +138,13 @@ post netchecker-agent-c "$(report node-c netchecker-agent-c 1)"
 post netchecker-agent-hostnet-c "$(report node-c netchecker-agent-hostnet-c 1)"
 post netchecker-agent-d "$(report node-d netchecker-agent-d 600 '{"netchecker-service":[]}')" "not-$REPORT_TOKEN"
 post netchecker-agent-e "$(report node-e netchecker-agent-e 600 "$OK_DNS" "$OK_PROBE,$BAD_PROBE")"
+# node-l's agent tells how its reports went (report_attempts, as our agent
+# sends it): one first connection in two went unanswered, 24 of 48: lossy.
+for i in $(seq 1 48); do
+  post netchecker-agent-l "$(report node-l netchecker-agent-l 600 "$OK_DNS" "$OK_PROBE" |
+    jq -c --argjson raced $((i % 2)) '. + {report_attempts: {attempt: 1, previous: {attempts: 1,
+      connects: (1 + $raced), raced: $raced, race_won: $raced, failed: 0, taken: true, first_try: true}}}')"
+done
 # A node name is free text in a report: the page must show it as text.
 XSS_NODE='node-<img src=x onerror=window.__xss=1>'
 post netchecker-agent-x "$(report "$XSS_NODE" netchecker-agent-x 600)"
@@ -167,7 +174,8 @@ BASE_URL="http://$SERVER/" REPORT_TOKEN=$REPORT_TOKEN MESH_PLAN=$MESH_PLAN node 
 
 EXPECT_JSON=$(jq -nc --arg x "$XSS_NODE" '{"node-a": "healthy", "node-b": "pod_network_down", "node-c": "unreachable",
   "": "unreachable", "node-d": "dns_failure", "node-e": "probe_failures", "node-g": "mesh_partition",
-  "node-h": "mesh_partition", "node-i": "mesh_mtu", "node-j": "mesh_partition", ($x): "mesh_partition"}')
+  "node-h": "mesh_partition", "node-i": "mesh_mtu", "node-j": "mesh_partition", ($x): "mesh_partition",
+  "node-l": "lossy"}')
 # The failing pairs the server must show: [from, to, network, kind].
 EXPECT_PAIRS_JSON=$(jq -nc --arg x "$XSS_NODE" '[["node-g", "node-h", "pod", "unreachable"],
   ["node-h", "node-g", "pod", "unreachable"], ["node-i", "node-j", "pod", "mtu"], ["node-j", $x, "pod", "unreachable"],

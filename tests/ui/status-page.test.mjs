@@ -51,12 +51,13 @@ const CLASS_OF = {
   dns_failure: 'sev-warn', probe_failures: 'sev-warn',
   unreachable: 'sev-crit', agents_late: 'sev-crit',
   mesh_outbound_down: 'sev-warn2', mesh_inbound_down: 'sev-warn2', mesh_partition: 'sev-warn2', mesh_mtu: 'sev-warn2',
-  mesh_slow: 'sev-warn',
+  mesh_slow: 'sev-warn', lossy: 'sev-warn',
 };
 // What a tile says of the mesh verdicts (the others read as their name).
 const VERDICT_TEXT = {
   mesh_outbound_down: 'mesh: cannot reach its peers', mesh_inbound_down: 'mesh: peers cannot reach it',
   mesh_partition: 'mesh: partition', mesh_mtu: 'mesh: MTU blackhole', mesh_slow: 'mesh: slow peers',
+  lossy: 'lossy path',
 };
 const verdictText = (v) => VERDICT_TEXT[v] || v.replace(/_/g, ' ');
 // The mesh (doc/status-page.md): pair kinds, and the class of each matrix character.
@@ -231,6 +232,11 @@ async function browserPhases(ctx, status) {
     for (const a of byNode[t.node].agents) {
       assert.ok(t.title.includes(a.name) && t.title.includes(a.state), `tooltip of ${t.node} names ${a.name} (${a.state})`);
       if (a.auth) assert.ok(t.title.includes(`report sender: ${AUTH_TEXT[a.auth]}`), `tooltip of ${t.node} says who sent ${a.name}'s report`);
+    }
+    const path = byNode[t.node].path;
+    if (path) {
+      const loss = `loss ${(path.loss_ratio * 100).toFixed(1)}% (${path.unanswered} of ${path.attempts} connections`;
+      assert.ok(t.title.includes(`path: ${loss}`), `tooltip of ${t.node} gives its loss: ${t.title}`);
     }
   }
   log(`grid: ${rendered.length} tiles, verdicts and colour classes match the API`);

@@ -250,6 +250,8 @@ impl Agent {
             ips: gather::interfaces(),
             network_probes: probed.network_probes.clone(),
             mesh: None,
+            // Per server: set on each body (`OutgoingReport`), not here.
+            report_attempts: None,
         }
     }
 

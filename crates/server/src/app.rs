@@ -208,6 +208,12 @@ impl App {
         self.0.started
     }
 
+    /// The minute of `now` since the server started: what the path
+    /// windows are kept in ([`crate::path`]).
+    pub fn minute(&self, now: Instant) -> u64 {
+        crate::path::minute(now, self.0.started)
+    }
+
     /// Evaluate every agent and node at `now` and hand the result to `f`,
     /// under the cache's read lock and without copying the cache. `None`
     /// while the pod view has not synced. The mesh is judged too when it

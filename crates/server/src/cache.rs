@@ -43,6 +43,9 @@ pub struct Entry {
     /// The URLs of the failing probes (empty for a healthy agent, so the
     /// rules read nothing behind a pointer for it).
     pub failing_probes: Box<[Box<str>]>,
+    /// How its reports got through lately; carried from report to report
+    /// (only for agents that tell, so others cost one pointer).
+    pub path: Option<Box<crate::path::PathWindow>>,
 }
 
 /// The parts of a report that `/api/v2/status` shows in detail.
@@ -92,6 +95,7 @@ impl Entry {
                 .filter(|p| !probe_ok(p))
                 .map(|p| p.url.as_str().into())
                 .collect(),
+            path: None,
         }
     }
 
@@ -158,6 +162,10 @@ impl Reported for Entry {
     fn failing_probes(&self) -> impl Iterator<Item = &str> {
         self.failing_probes.iter().map(|u| &**u)
     }
+
+    fn path(&self) -> Option<&crate::path::PathWindow> {
+        self.path.as_deref()
+    }
 }
 
 /// The cache refused a new agent because it already holds `max` agents.
@@ -202,12 +210,25 @@ impl AgentCache {
     /// Store `entry` as the latest of agent `name`. A known agent is always
     /// updated; a new one is refused when the cache is full.
     pub fn insert(&self, name: &str, entry: Entry) -> Result<Option<Entry>, CacheFull> {
+        self.insert_carrying(name, entry, |_, _| {})
+    }
+
+    /// [`AgentCache::insert`], letting `carry` move what outlives one
+    /// report (the path window) from the entry it replaces, under the one
+    /// write lock.
+    pub fn insert_carrying(
+        &self,
+        name: &str,
+        mut entry: Entry,
+        carry: impl FnOnce(Option<&mut Entry>, &mut Entry),
+    ) -> Result<Option<Entry>, CacheFull> {
         let mut map = self.write();
         if !map.contains_key(name) && map.len() >= self.max_agents {
             return Err(CacheFull {
                 max: self.max_agents,
             });
         }
+        carry(map.get_mut(name), &mut entry);
         Ok(map.insert(name.to_owned(), entry))
     }
 

@@ -93,6 +93,14 @@ pub struct Config {
     #[arg(long, env = "NETCHECKER_OUTDATED_FACTOR", default_value_t = 2.0, value_parser = positive_f64)]
     pub outdated_factor: f64,
 
+    /// A node whose agents (ours, which tell how their reports went) saw at
+    /// least this share of their connections to the server go unanswered
+    /// at first, over the last 5 minutes and at least 20 attempts, is
+    /// `lossy` (when nothing worse is wrong); 0 turns the verdict off. The
+    /// figures are shown either way.
+    #[arg(long, env = "NETCHECKER_LOSSY_THRESHOLD", default_value_t = 0.05, value_parser = ratio)]
+    pub lossy_threshold: f64,
+
     /// Seconds between background evaluations that update metrics and error counters.
     #[arg(long, env = "NETCHECKER_CHECK_INTERVAL", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub check_interval: u64,
@@ -284,6 +292,15 @@ fn parse_webhook_url(s: &str) -> Result<http::Uri, String> {
     crate::webhook::validate_url(s)
 }
 
+/// A share between 0 and 1.
+fn ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Ok(_) => Err(format!("{s} is not between 0 and 1")),
+        Err(e) => Err(format!("{s:?}: {e}")),
+    }
+}
+
 fn positive_f64(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -391,6 +408,7 @@ impl Config {
                 outdated_factor: self.outdated_factor,
                 startup_grace: Duration::from_secs(self.startup_grace),
                 report_ttl: self.report_ttl.map(Duration::from_secs),
+                lossy_ratio: self.lossy_threshold,
             },
             ready_when_warm: self.ready_when_warm,
             max_report_bytes: usize::try_from(self.max_report_bytes).unwrap_or(usize::MAX),

@@ -35,6 +35,8 @@ pub struct AgentFacts<'a, R = ()> {
     pub terminating: bool,
     /// Where it answers on its network (the watched pod's addresses).
     pub addresses: &'a [std::net::IpAddr],
+    /// How its reports got through lately (agents that tell).
+    pub path: Option<&'a crate::path::PathWindow>,
     /// The stored report the facts come from, for the renderings that show
     /// its details; the rules never read it.
     pub report: Option<&'a R>,
@@ -202,6 +204,8 @@ pub fn reason<R>(verdict: NodeVerdict, agents: &[AgentFacts<R>]) -> String {
         | NodeVerdict::MeshSlow => {
             format!("{}: see the failing pairs of the mesh", verdict.as_str())
         }
+        // Written from the path figures by the evaluation; the fallback.
+        NodeVerdict::Lossy => "lossy: see the node's path figures".to_owned(),
         NodeVerdict::Healthy => {
             let n = expected.len();
             format!(
@@ -232,6 +236,7 @@ mod tests {
             dns_failures: Vec::new(),
             failing_probes: Vec::new(),
             terminating: false,
+            path: None,
             addresses: &[],
             report: None,
         }

@@ -28,6 +28,9 @@ pub struct Policy {
     /// a default number of outdated windows without it
     /// ([`crate::verdict::report_ttl`]).
     pub report_ttl: Option<Duration>,
+    /// A node whose agents' share of unanswered connections to the server
+    /// is at least this (over enough attempts) is `lossy`; 0: never.
+    pub lossy_ratio: f64,
 }
 
 impl Default for Policy {
@@ -36,6 +39,7 @@ impl Default for Policy {
             outdated_factor: 2.0,
             startup_grace: Duration::from_secs(120),
             report_ttl: None,
+            lossy_ratio: 0.05,
         }
     }
 }
@@ -111,6 +115,10 @@ pub trait Reported {
     fn dns_failures(&self) -> impl Iterator<Item = &str>;
     /// URLs of the probes that failed.
     fn failing_probes(&self) -> impl Iterator<Item = &str>;
+    /// How its reports got through lately (agents that tell).
+    fn path(&self) -> Option<&crate::path::PathWindow> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use crate::limits;
 use crate::mesh::pairs::Received;
 use crate::metrics::Rejection;
 use crate::podview::Watched;
+use crate::verdict::probe_ok;
 
 /// Why a report was not stored. The cache is untouched in every case.
 #[derive(Debug, thiserror::Error)]
@@ -196,13 +197,30 @@ impl App {
         // The mesh part is not a stored report's: the v1 answers serve back
         // exactly what the original's agents send.
         let mesh = report.mesh.take();
+        // Neither is `report_attempts`: its figures are kept apart.
+        let attempts = report.report_attempts.take();
         let node = node.as_deref();
         let agent = agent_label(name, node.unwrap_or(&report.nodename));
         let mut entry = Entry::new(&report, node, agent.clone(), now, jiff::Timestamp::now());
         entry.auth = auth;
         let skew = entry.skew_seconds;
         let cache = &self.0.cache;
-        match cache.insert(name, entry) {
+        let minute = self.minute(now);
+        let carry = |old: Option<&mut Entry>, new: &mut Entry| {
+            let mut window = old.and_then(|o| o.path.take());
+            if let Some(a) = &attempts {
+                let probes = report
+                    .network_probes
+                    .iter()
+                    .filter(|p| probe_ok(p))
+                    .map(|p| u32::try_from(p.total).unwrap_or(0));
+                window
+                    .get_or_insert_default()
+                    .record(minute, a.previous.as_ref(), probes);
+            }
+            new.path = window;
+        };
+        match cache.insert_carrying(name, entry, carry) {
             Ok(_) => {
                 let probes = &report.network_probes;
                 self.0.metrics.report_accepted(&agent, name, probes, skew);

@@ -8,7 +8,7 @@
 // Layers, each calling only into the ones above it in this list (no
 // module imports one that imports it back; `make lint` checks it):
 //   domain                          the vocabulary, pure
-//   verdict, limits, padding,
+//   verdict, limits, padding, path,
 //   diagnosis, mesh, evaluation     the rules, pure (mesh also keeps its
 //                                   pairs and roster)
 //   cache, podview, secret, auth,
@@ -61,6 +61,8 @@ pub mod metrics;
 pub mod nodes;
 /// A fast path past the report padding.
 pub mod padding;
+/// How reports get through: loss and jitter over a sliding window.
+pub mod path;
 /// The expected agents: watched pods or a fixed list.
 pub mod podview;
 /// The background round.

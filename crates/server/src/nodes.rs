@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use netchecker_wire::{EventAgent, NodeEvent};
-use prometheus::{IntGaugeVec, Opts, Registry};
+use netchecker_wire::{EventAgent, NodeEvent, PathFigures};
+use prometheus::{GaugeVec, IntGaugeVec, Opts, Registry};
 
 use crate::diagnosis::AgentFacts;
 use crate::domain::NodeVerdict;
@@ -32,6 +32,8 @@ pub struct NodeTracker {
     last: Mutex<Tracked>,
     node_verdict: IntGaugeVec,
     nodes: IntGaugeVec,
+    loss: GaugeVec,
+    jitter: GaugeVec,
 }
 
 #[derive(Default)]
@@ -39,6 +41,8 @@ struct Tracked {
     round: u64,
     /// Node -> its verdict and the round that last saw it.
     nodes: HashMap<String, (NodeVerdict, u64)>,
+    /// Nodes with path series (loss ratio, jitter).
+    with_path: HashMap<String, u64>,
 }
 
 /// One evaluation of every node: [`Round::record`] each, then
@@ -71,10 +75,32 @@ impl NodeTracker {
         for v in NodeVerdict::ALL {
             nodes.with_label_values(&[v.as_str()]).set(0);
         }
+        let loss = register(
+            registry,
+            GaugeVec::new(
+                Opts::new(
+                    "netchecker_node_loss_ratio",
+                    "Share of the node's agents' report connections to the server whose handshake went unanswered at first, over the last 5 minutes (nodes whose agents tell; see /api/v2/status)",
+                ),
+                &["node"],
+            )?,
+        )?;
+        let jitter = register(
+            registry,
+            GaugeVec::new(
+                Opts::new(
+                    "netchecker_node_probe_jitter_seconds",
+                    "Standard deviation of the node's agents' HTTP probe times to the server over the last 5 minutes",
+                ),
+                &["node"],
+            )?,
+        )?;
         Ok(Self {
             last: Mutex::new(Tracked::default()),
             node_verdict,
             nodes,
+            loss,
+            jitter,
         })
     }
 
@@ -119,9 +145,42 @@ impl Round<'_> {
         is_event(old, verdict).then_some(old)
     }
 
+    /// Set `node`'s path series from its figures (none: no series).
+    pub fn record_path(&mut self, node: &str, figures: Option<&PathFigures>) {
+        let t = self.tracker;
+        match figures {
+            Some(f) if f.attempts > 0 || f.probe_ms.is_some() => {
+                t.loss.with_label_values(&[node]).set(f.loss_ratio);
+                match &f.probe_ms {
+                    Some(s) => t.jitter.with_label_values(&[node]).set(s.stddev / 1000.0),
+                    None => {
+                        let _ = t.jitter.remove_label_values(&[node]);
+                    }
+                }
+                let round = self.tracked.round;
+                match self.tracked.with_path.get_mut(node) {
+                    Some(seen) => *seen = round,
+                    None => {
+                        self.tracked.with_path.insert(node.to_owned(), round);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Nodes not recorded in this round are gone: their series go, silently.
     pub fn finish(mut self) {
         let round = self.tracked.round;
+        let (loss, jitter) = (&self.tracker.loss, &self.tracker.jitter);
+        self.tracked.with_path.retain(|node, seen| {
+            let keep = *seen == round;
+            if !keep {
+                let _ = loss.remove_label_values(&[node]);
+                let _ = jitter.remove_label_values(&[node]);
+            }
+            keep
+        });
         let series = &self.tracker.node_verdict;
         self.tracked.nodes.retain(|node, (verdict, seen)| {
             let keep = *seen == round;

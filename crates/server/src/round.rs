@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, MeshView};
 use crate::domain::AgentState;
-use crate::evaluation::MeshPart;
+use crate::evaluation::{MeshPart, path_of};
 use crate::mesh::judge::PairKind;
 use crate::nodes;
 use crate::webhook::Receipt;
@@ -131,6 +131,10 @@ impl App {
             for node in &eval.nodes {
                 if let Some(old) = round.record(node.name, node.verdict) {
                     changed.push((node.name.to_owned(), old, node.verdict, eval.reason(node)));
+                }
+                let path = path_of(eval.agents_of(node), eval.minute);
+                if path.reports > 0 || path.attempts > 0 {
+                    round.record_path(node.name, path.figures().as_ref());
                 }
             }
             round.finish();

@@ -13,7 +13,7 @@ use netchecker_wire::{
 
 use crate::cache::Entry;
 use crate::domain::{AgentState, NodeVerdict};
-use crate::evaluation::{Evaluation, MeshPart, round_ms, round_ms_f64};
+use crate::evaluation::{Evaluation, MeshPart, path_of, round_ms, round_ms_f64};
 use crate::mesh::Network;
 use crate::mesh::judge::{CONFIRM, MeshVerdict};
 use crate::mesh::pairs::{NodeId, PairOutcome};
@@ -246,6 +246,7 @@ fn node(eval: &Evaluation<'_, Entry>, n: usize) -> NodeStatus {
         verdict: node.verdict,
         reason: eval.reason(node),
         agents: node.agents.clone().map(|i| agent(eval, i)).collect(),
+        path: path_of(eval.agents_of(node), eval.minute).figures(),
     }
 }
 
@@ -280,6 +281,7 @@ fn agent(eval: &Evaluation<'_, Entry>, i: usize) -> AgentStatus {
             })
             .collect(),
         auth: entry.and_then(|e| e.auth),
+        path: facts.path.and_then(|w| w.counts(eval.minute).figures()),
     }
 }
 

@@ -96,6 +96,7 @@ mod tests {
             outdated_factor: 2.0,
             startup_grace: 30 * SEC,
             report_ttl: None,
+            lossy_ratio: 0.05,
         }
     }
 

@@ -28,6 +28,7 @@ fn settings() -> Settings {
             outdated_factor: 2.0,
             startup_grace: Duration::from_secs(30),
             report_ttl: None,
+            lossy_ratio: 0.05,
         },
         ready_when_warm: false,
         max_report_bytes: 256 * 1024,

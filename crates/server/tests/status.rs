@@ -22,6 +22,7 @@ fn settings() -> Settings {
             outdated_factor: 2.0,
             startup_grace: Duration::from_secs(30),
             report_ttl: None,
+            lossy_ratio: 0.05,
         },
         ..Settings::default()
     }
@@ -173,7 +174,7 @@ async fn every_node_gets_its_verdict_and_reason() {
         json!({"healthy": 1, "pending": 0, "pod_network_down": 1, "host_network_down": 0,
                "unreachable": 2, "agents_late": 0, "dns_failure": 1, "probe_failures": 1,
                "mesh_outbound_down": 0, "mesh_inbound_down": 0, "mesh_partition": 0,
-               "mesh_mtu": 0, "mesh_slow": 0, "unknown": 0})
+               "mesh_mtu": 0, "mesh_slow": 0, "lossy": 0, "unknown": 0})
     );
     assert_eq!(
         summary["agent_states"],
@@ -312,6 +313,97 @@ async fn node_verdict_series_follow_changes_and_leave_with_the_node() {
     let text = metrics(r).await;
     assert!(!text.contains(r#"node="n5""#), "{text}");
     assert!(text.contains(r#"netchecker_nodes{verdict="probe_failures"} 0"#));
+}
+
+/// `healthy(node, 2)` as our agent sends it: with how its previous report
+/// went, `raced` meaning its first SYN went unanswered.
+fn telling(node: &str, raced: bool) -> String {
+    let mut r: Value = serde_json::from_str(&healthy(node, 2)).unwrap();
+    r["report_attempts"] = json!({"attempt": 1, "previous": {"attempts": 1,
+        "connects": 1 + u32::from(raced), "raced": u32::from(raced),
+        "race_won": u32::from(raced), "failed": 0, "taken": true, "first_try": true}});
+    r.to_string()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lossy_path_is_a_figure_and_a_verdict_and_the_stored_report_keeps_its_shape() {
+    let app = App::new(settings(), PodView::fixed([])).unwrap();
+    let r = router(app.clone());
+    // Three minutes at a 2 s interval: on "lossy" one report in five had to
+    // race its handshake (20%), on "clean" none; both report on time.
+    for i in 0..90 {
+        for node in ["clean", "lossy"] {
+            let raced = node == "lossy" && i % 5 == 0;
+            post(
+                &r,
+                &format!("netchecker-agent-{node}"),
+                telling(node, raced),
+            )
+            .await;
+            post(
+                &r,
+                &format!("netchecker-agent-hostnet-{node}"),
+                telling(node, raced),
+            )
+            .await;
+        }
+        tokio::time::advance(Duration::from_secs(2)).await;
+    }
+    let s = status(&r).await;
+    let lossy = node(&s, "lossy");
+    assert_eq!(lossy["verdict"], "lossy", "{lossy:#}");
+    assert_eq!(
+        lossy["path"],
+        json!({"window_seconds": 300, "reports": 180, "attempts": 180, "unanswered": 36,
+               "failed": 0, "loss_ratio": 0.2,
+               "probe_ms": {"samples": 180, "mean": 3.0, "stddev": 0.0, "max": 3.0}})
+    );
+    assert!(
+        lossy["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("20% of report connections"),
+        "{}",
+        lossy["reason"]
+    );
+    assert_eq!(lossy["agents"][0]["path"]["attempts"], 90, "per agent too");
+    let clean = node(&s, "clean");
+    assert_eq!(clean["verdict"], "healthy");
+    assert_eq!(clean["path"]["loss_ratio"], 0.0);
+    assert_eq!(
+        s["summary"]["healthy"], true,
+        "the v1 check's rule is untouched"
+    );
+
+    app.tick(tokio::time::Instant::now());
+    let text = String::from_utf8(call(&r, "GET", "/metrics", String::new()).await.body).unwrap();
+    assert!(
+        text.contains(r#"netchecker_node_loss_ratio{node="lossy"} 0.2"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"netchecker_node_loss_ratio{node="clean"} 0"#));
+    assert!(text.contains(r#"netchecker_node_probe_jitter_seconds{node="lossy"} 0"#));
+    assert!(text.contains(r#"netchecker_node_verdict{node="lossy",verdict="lossy"} 1"#));
+
+    // What the agent sent besides the original's fields is not stored.
+    let a = call(
+        &r,
+        "GET",
+        "/api/v1/agents/netchecker-agent-lossy",
+        String::new(),
+    )
+    .await;
+    let stored = String::from_utf8(a.body).unwrap();
+    assert!(stored.contains("\"nodename\":\"lossy\""), "{stored}");
+    assert!(!stored.contains("report_attempts"), "{stored}");
+
+    // A Go agent's report tells nothing: no figures, no series.
+    post(&r, "netchecker-agent-go", healthy("go", 15)).await;
+    app.tick(tokio::time::Instant::now());
+    let s = status(&r).await;
+    assert!(node(&s, "go").get("path").is_none());
+    let text = String::from_utf8(call(&r, "GET", "/metrics", String::new()).await.body).unwrap();
+    assert!(!text.contains(r#"netchecker_node_loss_ratio{node="go"}"#));
 }
 
 #[tokio::test(start_paused = true)]

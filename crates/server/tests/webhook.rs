@@ -66,6 +66,7 @@ fn app(urls: &[String], queue: usize, shutdown: &CancellationToken) -> App {
             outdated_factor: 2.0,
             startup_grace: Duration::from_secs(30),
             report_ttl: None,
+            lossy_ratio: 0.05,
         },
         ..Settings::default()
     };

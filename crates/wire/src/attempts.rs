@@ -2,15 +2,13 @@
 //!
 //! A report may carry `report_attempts` after its original fields, just
 //! before `zero_extender` ([`crate::OutgoingReport`]). Every server that
-//! parses the body as an [`crate::AgentReport`] skips it as an unknown key
-//! (the original server, and ours, which so keeps storing and serving the
-//! original's shape), and an agent leaves it out when it has nothing to
-//! say (the first attempt of its first report), so such a report is exactly
-//! what it always was. A server can read from it how lossy the agent's path
-//! to it is: how many connections and attempts the previous report took,
-//! and whether the first got through. To read it, parse the body a second
-//! time into a struct with one field `report_attempts:
-//! Option<ReportAttempts>` (serde skips the rest, the padding included).
+//! predates it skips it as an unknown key, and an agent leaves it out when
+//! it has nothing to say (the first attempt of its first report), so such
+//! a report is exactly what it always was. Our server reads it as
+//! [`crate::AgentReport::report_attempts`] and takes it out before storing
+//! the report (which so keeps the original's shape): how many connections
+//! and attempts the previous report took, and whether the first got
+//! through, tell how lossy the agent's path to the server is.
 
 use serde::{Deserialize, Serialize};
 

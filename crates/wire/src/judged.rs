@@ -148,11 +148,15 @@ pub enum NodeVerdict {
     MeshMtu,
     /// Probes between the node and some peers are slow.
     MeshSlow,
+    /// The node's agents report on time, but a share of their connections
+    /// to the server goes unanswered at first (`--lossy-threshold`): its
+    /// path loses packets.
+    Lossy,
     Unknown,
 }
 
 impl NodeVerdict {
-    pub const ALL: [NodeVerdict; 14] = [
+    pub const ALL: [NodeVerdict; 15] = [
         NodeVerdict::Healthy,
         NodeVerdict::Pending,
         NodeVerdict::PodNetworkDown,
@@ -166,6 +170,7 @@ impl NodeVerdict {
         NodeVerdict::MeshPartition,
         NodeVerdict::MeshMtu,
         NodeVerdict::MeshSlow,
+        NodeVerdict::Lossy,
         NodeVerdict::Unknown,
     ];
 
@@ -185,6 +190,7 @@ impl NodeVerdict {
             NodeVerdict::MeshPartition => "mesh_partition",
             NodeVerdict::MeshMtu => "mesh_mtu",
             NodeVerdict::MeshSlow => "mesh_slow",
+            NodeVerdict::Lossy => "lossy",
             NodeVerdict::Unknown => "unknown",
         }
     }

@@ -25,7 +25,7 @@ pub use report::{
 pub use status::{
     AgentStatus, AuthResult, Dns, Membership, MeshFailingPair, MeshMatrix, MeshNetwork,
     MeshNetworkStatus, MeshNode, MeshNodeNetwork, MeshStatus, MeshVerdict, NodeStatus, PairKind,
-    PodViewSource, PodViewStatus, Probe, Status, Summary,
+    PathFigures, PodViewSource, PodViewStatus, Probe, Spread, Status, Summary,
 };
 
 /// Path prefix under which the server receives and serves agent reports.

@@ -47,6 +47,11 @@ pub struct AgentReport {
     /// original server ignores the field, our server stores it apart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh: Option<crate::mesh::MeshReport>,
+    /// How the agent's previous report got through (our agents only; the
+    /// original server ignores the field, our server takes it out before
+    /// storing the report and keeps only its figures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_attempts: Option<crate::ReportAttempts>,
 }
 
 /// Result of one HTTP probe; keys are PascalCase, times in whole milliseconds.
@@ -126,11 +131,11 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for ObjectOnly<D> {
 /// `report_attempts` (absent unless set), then `zero_extender`, exactly
 /// `padding` zeros, written without materialising a vector.
 ///
-/// `report_attempts` is not a field of [`AgentReport`]: a server that parses
-/// the body as an [`AgentReport`] skips it like any unknown key, so the
-/// report it stores and serves keeps the original's shape; a server that
-/// wants the counts reads them from the same body as a
-/// [`crate::ReportAttempts`].
+/// `report_attempts` is set here, per server the report goes to (each
+/// gets its own counts), not in the shared [`AgentReport`], whose field of
+/// that name is what a server parses: the original server skips the key
+/// like any unknown one; ours reads it and takes it out before storing,
+/// so the report it stores and serves keeps the original's shape.
 #[derive(Debug, Serialize)]
 pub struct OutgoingReport<'a> {
     #[serde(flatten)]

@@ -66,6 +66,42 @@ pub struct NodeStatus {
     pub reason: String,
     /// Sorted by name.
     pub agents: Vec<AgentStatus>,
+    /// How its agents' reports got through over the last minutes, pooled
+    /// (absent when none of them tells: agents before `report_attempts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathFigures>,
+}
+
+/// How reports got through to the server over a sliding window, from the
+/// agents' `report_attempts` and their probes of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PathFigures {
+    /// The window the figures cover.
+    pub window_seconds: u64,
+    /// Reports that told how their previous report went.
+    pub reports: u32,
+    /// Requests those reports took (first attempts and retries).
+    pub attempts: u32,
+    /// Requests whose first connection was not answered within the
+    /// agent's race delay (a lost SYN or SYN-ACK).
+    pub unanswered: u32,
+    /// Requests that failed (timed out, refused, broken, not 2xx).
+    pub failed: u32,
+    /// `unanswered / attempts`, to 3 decimals: the round trip's packet
+    /// loss as a share of connection handshakes.
+    pub loss_ratio: f64,
+    /// The agents' HTTP probes of the server over the window: total time.
+    pub probe_ms: Option<Spread>,
+}
+
+/// A spread of times in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub samples: u32,
+    pub mean: f64,
+    /// Standard deviation: the jitter.
+    pub stddev: f64,
+    pub max: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +122,10 @@ pub struct AgentStatus {
     /// Who sent its last report, as checked (`null` when not checked).
     #[serde(default)]
     pub auth: Option<AuthResult>,
+    /// How its reports got through over the last minutes (absent for
+    /// agents that do not tell: before `report_attempts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathFigures>,
 }
 
 /// What the server learned of who sent an agent's last report, when it

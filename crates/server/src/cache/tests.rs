@@ -121,6 +121,7 @@ fn missed_windows_are_counted_once_each_and_reset_by_a_new_report() {
         outdated_factor: 2.0,
         startup_grace: Duration::ZERO,
         report_ttl: None,
+        lossy_ratio: 0.05,
     };
     put(&c, "a", report("n", 10), t0).unwrap();
     assert!(

@@ -22,6 +22,7 @@ use crate::domain::{AgentKind, AgentState, ExpectedAgent, NodeVerdict, Policy, R
 use crate::mesh::judge::{MeshEvaluation, MeshVerdict};
 use crate::mesh::pairs::Pairs;
 use crate::mesh::roster::Roster;
+use crate::path::PathCounts;
 use crate::verdict::state_of;
 
 /// Everything judged at one moment.
@@ -47,6 +48,9 @@ pub struct Evaluation<'a, R> {
     pub healthy: bool,
     /// The node-to-node mesh, when it was judged ([`Evaluation::with_mesh`]).
     pub mesh: Option<MeshPart<'a>>,
+    /// The minute since the server started ([`crate::path::minute`]): the
+    /// end of the path windows.
+    pub minute: u64,
 }
 
 /// The mesh as judged with the rest: who takes part, the kept pairs and
@@ -89,6 +93,7 @@ pub fn evaluate<'a, R: Reported>(
 ) -> Evaluation<'a, R> {
     debug_assert!(expected.windows(2).all(|w| w[0].name < w[1].name));
     let in_grace = policy.in_grace(now, started);
+    let minute = crate::path::minute(now, started);
     let mut states = [0; AgentState::ALL.len()];
     let mut unexpected = 0;
     let mut agents: Vec<AgentFacts<'a, R>> = Vec::with_capacity(expected.len());
@@ -133,7 +138,10 @@ pub fn evaluate<'a, R: Reported>(
     let mut nodes = Vec::new();
     let mut start = 0;
     for chunk in agents.chunk_by(|a, b| a.node == b.node) {
-        let verdict = diagnosis::node_verdict(chunk);
+        let mut verdict = diagnosis::node_verdict(chunk);
+        if verdict == NodeVerdict::Healthy && path_of(chunk, minute).is_lossy(policy.lossy_ratio) {
+            verdict = NodeVerdict::Lossy;
+        }
         verdicts[verdict.index()] += 1;
         nodes.push(NodeEval {
             name: chunk[0].node,
@@ -154,6 +162,7 @@ pub fn evaluate<'a, R: Reported>(
         verdicts,
         healthy,
         mesh: None,
+        minute,
     }
 }
 
@@ -193,7 +202,11 @@ pub fn fold(base: NodeVerdict, mesh: MeshVerdict) -> NodeVerdict {
     };
     match base {
         NodeVerdict::Healthy => folded,
-        NodeVerdict::DnsFailure | NodeVerdict::ProbeFailures if mesh != MeshVerdict::Slow => folded,
+        NodeVerdict::DnsFailure | NodeVerdict::ProbeFailures | NodeVerdict::Lossy
+            if mesh != MeshVerdict::Slow =>
+        {
+            folded
+        }
         _ => base,
     }
 }
@@ -226,8 +239,20 @@ fn facts<'a, R: Reported>(
             .unwrap_or_default(),
         terminating: false,
         addresses: &[],
+        path: report.and_then(R::path),
         report,
     }
+}
+
+/// The pooled path counts of a node's expected agents at `minute`.
+pub fn path_of<R>(agents: &[AgentFacts<'_, R>], minute: u64) -> PathCounts {
+    let mut pooled = PathCounts::default();
+    for a in agents.iter().filter(|a| a.state.is_some()) {
+        if let Some(w) = a.path {
+            pooled.add(&w.counts(minute));
+        }
+    }
+    pooled
 }
 
 impl<'a, R> Evaluation<'a, R> {
@@ -253,6 +278,9 @@ impl<'a, R> Evaluation<'a, R> {
                 | NodeVerdict::MeshMtu
                 | NodeVerdict::MeshSlow,
             ) => mesh.judged.reason(node.name),
+            (_, NodeVerdict::Lossy) => {
+                crate::path::lossy_reason(&path_of(self.agents_of(node), self.minute))
+            }
             _ => diagnosis::reason(node.verdict, self.agents_of(node)),
         }
     }

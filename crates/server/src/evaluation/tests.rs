@@ -10,6 +10,7 @@ struct Report {
     node: &'static str,
     dns_failures: Vec<&'static str>,
     failing_probes: Vec<&'static str>,
+    path: Option<crate::path::PathWindow>,
 }
 
 impl Reported for Report {
@@ -25,6 +26,9 @@ impl Reported for Report {
     fn failing_probes(&self) -> impl Iterator<Item = &str> {
         self.failing_probes.iter().copied()
     }
+    fn path(&self) -> Option<&crate::path::PathWindow> {
+        self.path.as_ref()
+    }
 }
 
 fn seen(received: Instant, interval_secs: u64) -> Report {
@@ -36,6 +40,7 @@ fn seen(received: Instant, interval_secs: u64) -> Report {
         node: "n",
         dns_failures: Vec::new(),
         failing_probes: Vec::new(),
+        path: None,
     }
 }
 
@@ -44,6 +49,7 @@ fn policy() -> Policy {
         outdated_factor: 2.0,
         startup_grace: 30 * SEC,
         report_ttl: None,
+        lossy_ratio: 0.05,
     }
 }
 
@@ -289,6 +295,8 @@ fn a_mesh_verdict_replaces_only_verdicts_that_explain_less() {
     assert_eq!(fold(V::DnsFailure, M::Mtu), V::MeshMtu);
     assert_eq!(fold(V::ProbeFailures, M::OutboundDown), V::MeshOutboundDown);
     assert_eq!(fold(V::DnsFailure, M::Slow), V::DnsFailure);
+    assert_eq!(fold(V::Lossy, M::Partition), V::MeshPartition);
+    assert_eq!(fold(V::Lossy, M::Slow), V::Lossy);
     // The node's own path to the server explains more.
     for base in [
         V::Unreachable,
@@ -301,4 +309,89 @@ fn a_mesh_verdict_replaces_only_verdicts_that_explain_less() {
         assert_eq!(fold(base, M::InboundDown), base);
     }
     assert_eq!(fold(V::Healthy, M::Ok), V::Healthy);
+}
+
+#[test]
+fn a_node_whose_handshakes_go_unanswered_is_lossy_with_the_figure_as_reason() {
+    let t0 = Instant::now();
+    let now = t0 + 200 * SEC;
+    // Minute 3 since the start: each agent's 50 requests, `lost` of them
+    // raced (their first SYN unanswered).
+    let window = |lost: u32| {
+        let mut w = crate::path::PathWindow::default();
+        for i in 0..50 {
+            let counts = netchecker_wire::AttemptCounts {
+                attempts: 1,
+                raced: u32::from(i < lost),
+                ..Default::default()
+            };
+            w.record(3, Some(&counts), [4]);
+        }
+        w
+    };
+    let with = |node, lost| Report {
+        node,
+        path: Some(window(lost)),
+        ..seen(now - SEC, 15)
+    };
+    let reports = BTreeMap::from([
+        ("netchecker-agent-a".to_string(), with("a", 10)),
+        ("netchecker-agent-hostnet-a".to_string(), with("a", 0)),
+        ("netchecker-agent-b".to_string(), with("b", 2)),
+        ("netchecker-agent-hostnet-b".to_string(), with("b", 0)),
+    ]);
+    // Sorted by name, as the pod view lists them.
+    let expected = [
+        ExpectedAgent {
+            node: Some("a"),
+            ..ExpectedAgent::named("netchecker-agent-a")
+        },
+        ExpectedAgent {
+            node: Some("b"),
+            ..ExpectedAgent::named("netchecker-agent-b")
+        },
+        ExpectedAgent {
+            node: Some("a"),
+            ..ExpectedAgent::named("netchecker-agent-hostnet-a")
+        },
+        ExpectedAgent {
+            node: Some("b"),
+            ..ExpectedAgent::named("netchecker-agent-hostnet-b")
+        },
+    ];
+    let e = evaluate(&expected, &reports, now, t0, &policy());
+    // a: 10 of 100 (10%); b: 2 of 100 (2%, under the 5% threshold).
+    let verdicts: Vec<_> = e.nodes.iter().map(|n| (n.name, n.verdict)).collect();
+    assert_eq!(
+        verdicts,
+        [("a", NodeVerdict::Lossy), ("b", NodeVerdict::Healthy)]
+    );
+    assert!(e.healthy, "lossy is not the v1 check's business");
+    assert_eq!(
+        e.reason(&e.nodes[0]),
+        "10% of report connections to the server went unanswered at first (10 of 100 in the last 5 minutes, 0 failed); probes of the server take 4.0 ms ± 0.0 ms: the node's path loses packets; reports still get through"
+    );
+    // Threshold 0: never lossy. Worse problems win over lossy.
+    let off = Policy {
+        lossy_ratio: 0.0,
+        ..policy()
+    };
+    let e = evaluate(&expected, &reports, now, t0, &off);
+    assert_eq!(e.nodes[0].verdict, NodeVerdict::Healthy);
+    let mut late = reports.clone();
+    late.get_mut("netchecker-agent-a").unwrap().seen.received = t0;
+    let e = evaluate(&expected, &late, now, t0, &policy());
+    assert_eq!(e.nodes[0].verdict, NodeVerdict::PodNetworkDown);
+    // Six minutes later the window is empty: healthy again.
+    let e = evaluate(
+        &expected,
+        &reports,
+        now + 360 * SEC,
+        t0,
+        &Policy {
+            outdated_factor: 100.0,
+            ..policy()
+        },
+    );
+    assert_eq!(e.nodes[0].verdict, NodeVerdict::Healthy);
 }

@@ -206,6 +206,7 @@ mod tests {
             dns_failures: Vec::new(),
             failing_probes: Vec::new(),
             terminating: false,
+            path: None,
             addresses,
             report: None,
         }

@@ -33,7 +33,7 @@ fn entry(node: &str, received: Instant, nslookup: serde_json::Value, code: i64) 
 fn renders_nodes_agents_details_and_summary_from_the_evaluation() {
     let t0 = Instant::now();
     let ok = serde_json::json!({"netchecker-service": ["10.0.0.1"]});
-    let reports = BTreeMap::from([
+    let mut reports = BTreeMap::from([
         ("pod-a".to_string(), entry("node-1", t0, ok.clone(), 200)),
         (
             "hostnet-a".to_string(),
@@ -67,6 +67,18 @@ fn renders_nodes_agents_details_and_summary_from_the_evaluation() {
             ..ExpectedAgent::named("pod-b")
         },
     ];
+    // pod-b tells how its reports went: 2 of 10 handshakes unanswered
+    // in minute 4 since the start (the evaluation's).
+    let mut window = crate::path::PathWindow::default();
+    for i in 0..10 {
+        let counts = netchecker_wire::AttemptCounts {
+            attempts: 1,
+            raced: u32::from(i < 2),
+            ..Default::default()
+        };
+        window.record(4, Some(&counts), [3 + i]);
+    }
+    reports.get_mut("pod-b").unwrap().path = Some(Box::new(window));
     let policy = Policy::default();
     let now = t0 + 41 * SEC;
     let eval = evaluate(&expected, &reports, now, t0 - 200 * SEC, &policy);
@@ -88,6 +100,13 @@ fn renders_nodes_agents_details_and_summary_from_the_evaluation() {
         "one answer, two ways"
     );
 
+    let pod_b = s.nodes.iter().find(|n| n.node == "node-2").unwrap();
+    let path = pod_b.path.expect("pooled figures");
+    assert_eq!((path.reports, path.attempts, path.unanswered), (10, 10, 2));
+    assert_eq!(path.loss_ratio, 0.2);
+    assert_eq!(path.probe_ms.unwrap().max, 12.0);
+    assert_eq!(pod_b.agents[0].path, Some(path), "one agent: the same");
+    assert!(s.nodes[0].path.is_none() && s.nodes[0].agents.iter().all(|a| a.path.is_none()));
     assert_eq!(s.generated_at, wall);
     let nodes: Vec<_> = s
         .nodes

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use netchecker_wire::{AgentKind, AgentStatus, AuthResult, NodeVerdict, state_name};
+use netchecker_wire::{AgentKind, AgentStatus, AuthResult, NodeVerdict, PathFigures, state_name};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::Entry;
-use crate::evaluation::{Evaluation, round_ms, round_ms_f64};
+use crate::evaluation::{Evaluation, path_of, round_ms, round_ms_f64};
 use crate::verdict::codes_ok;
 
 /// [`netchecker_wire::NodeStatus`], borrowed.
@@ -21,6 +21,8 @@ pub(super) struct NodeOut<'a> {
     verdict: NodeVerdict,
     reason: String,
     agents: Vec<AgentOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<PathFigures>,
 }
 
 /// [`AgentStatus`], borrowed where the stored report allows it.
@@ -46,6 +48,8 @@ struct Agent<'a> {
     dns: Option<Dns<'a>>,
     probes: Vec<Probe<'a>>,
     auth: Option<AuthResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<PathFigures>,
 }
 
 #[derive(Serialize)]
@@ -94,6 +98,7 @@ pub(super) fn node<'a>(eval: &'a Evaluation<'_, Entry>, n: usize) -> NodeOut<'a>
         verdict: node.verdict,
         reason: eval.reason(node),
         agents: node.agents.clone().map(|i| agent(eval, i)).collect(),
+        path: path_of(eval.agents_of(node), eval.minute).figures(),
     }
 }
 
@@ -137,6 +142,7 @@ fn agent<'a>(eval: &'a Evaluation<'_, Entry>, i: usize) -> AgentOut<'a> {
         dns,
         probes,
         auth: entry.and_then(|e| e.auth),
+        path: facts.path.and_then(|w| w.counts(eval.minute).figures()),
     })
 }
 
