@@ -862,6 +862,26 @@ def _():
         assert r["labels"]["team"] == "net" and r["labels"]["severity"]
 
 
+@check("IP families: single stack by default; IPv6 and dual-stack set the Services and listen on [::]")
+def _():
+    d = render()
+    assert "--endpoint=0.0.0.0:8081" in container(one(d, "Deployment"))["args"]
+    for svc in (x for x in d if x["kind"] == "Service"):
+        assert "ipFamilies" not in svc["spec"] and "ipFamilyPolicy" not in svc["spec"], svc["spec"]
+    d = render("ipFamilies={IPv4,IPv6}", "ipFamilyPolicy=RequireDualStack")
+    assert "--endpoint=[::]:8081" in container(one(d, "Deployment"))["args"]
+    services = [x for x in d if x["kind"] == "Service"]
+    assert len(services) == 2, services
+    for svc in services:
+        assert svc["spec"]["ipFamilies"] == ["IPv4", "IPv6"], svc["spec"]
+        assert svc["spec"]["ipFamilyPolicy"] == "RequireDualStack"
+    d = render("ipFamilies={IPv6}")
+    assert "--endpoint=[::]:8081" in container(one(d, "Deployment"))["args"]
+    # An explicit address wins.
+    d = render("ipFamilies={IPv6}", "server.listenAddress=10.0.0.1")
+    assert "--endpoint=10.0.0.1:8081" in container(one(d, "Deployment"))["args"]
+
+
 @check("optional parts are off by default")
 def _():
     kinds = {x["kind"] for x in render()}

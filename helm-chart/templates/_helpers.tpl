@@ -334,3 +334,23 @@ subjects:
     name: {{ include "netchecker.serviceAccountName" $ctx }}
     namespace: {{ $ctx.Release.Namespace }}
 {{- end }}
+
+{{- define "netchecker.listenAddress" -}}
+{{- if .Values.server.listenAddress -}}
+{{- .Values.server.listenAddress -}}
+{{- else if has "IPv6" .Values.ipFamilies -}}
+[::]
+{{- else -}}
+0.0.0.0
+{{- end -}}
+{{- end }}
+
+{{- define "netchecker.ipFamilies" -}}
+{{- with .Values.ipFamilyPolicy }}
+ipFamilyPolicy: {{ . }}
+{{- end }}
+{{- with .Values.ipFamilies }}
+ipFamilies:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}

@@ -1,18 +1,20 @@
 //! The HTTP API: the original's routes, unchanged on the wire, plus health
 //! endpoints. Handlers are thin; the decisions live in [`crate::app`].
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use netchecker_wire::mesh::{MESH_HEADER, MESH_VERSION};
-use netchecker_wire::{CheckResponse, NO_SUCH_AGENT};
+use netchecker_wire::{CheckResponse, IpFamily, NO_SUCH_AGENT};
 use tokio::time::Instant;
 use tower_http::trace::TraceLayer;
 
@@ -214,6 +216,7 @@ fn too_large(app: &App) -> ApiError {
 async fn post_agent(
     State(app): State<App>,
     Path(name): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -235,8 +238,10 @@ async fn post_agent(
     let wants_mesh = headers
         .get(MESH_HEADER)
         .is_some_and(|v| v.as_bytes() == MESH_VERSION.as_bytes());
+    // The family the report came over (none in-process without a socket).
+    let family = peer.map(|Extension(ConnectInfo(addr))| IpFamily::of(addr.ip()));
     let answer = app
-        .ingest_report(&name, verdict, &body, Instant::now(), wants_mesh)
+        .ingest_report_over(&name, verdict, &body, Instant::now(), wants_mesh, family)
         .map_err(ApiError::from)?;
     Ok(match answer {
         Some(mesh) => axum::Json(mesh).into_response(),

@@ -46,6 +46,9 @@ pub struct Entry {
     /// How its reports got through lately; carried from report to report
     /// (only for agents that tell, so others cost one pointer).
     pub path: Option<Box<crate::path::PathWindow>>,
+    /// When a report of this agent last came over IPv4 and over IPv6
+    /// (indexed by `IpFamily`), carried from report to report.
+    pub families: [Option<Instant>; 2],
 }
 
 /// The parts of a report that `/api/v2/status` shows in detail.
@@ -96,6 +99,7 @@ impl Entry {
                 .map(|p| p.url.as_str().into())
                 .collect(),
             path: None,
+            families: [None; 2],
         }
     }
 
@@ -165,6 +169,10 @@ impl Reported for Entry {
 
     fn path(&self) -> Option<&crate::path::PathWindow> {
         self.path.as_deref()
+    }
+
+    fn families(&self) -> [Option<Instant>; 2] {
+        self.families
     }
 }
 

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::domain::{AgentKind, AgentState, NodeVerdict};
+use crate::domain::{AgentKind, AgentState, IpFamily, NodeVerdict};
 
 /// What the diagnosis needs to know about one agent of a node.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +37,9 @@ pub struct AgentFacts<'a, R = ()> {
     pub addresses: &'a [std::net::IpAddr],
     /// How its reports got through lately (agents that tell).
     pub path: Option<&'a crate::path::PathWindow>,
+    /// A family its reports came over and no longer do, with the age of
+    /// the last report over it, while they still come over the other.
+    pub family_late: Option<(IpFamily, Duration)>,
     /// The stored report the facts come from, for the renderings that show
     /// its details; the rules never read it.
     pub report: Option<&'a R>,
@@ -72,6 +75,56 @@ fn describe_late<R>(a: &AgentFacts<R>) -> String {
             a.name
         ),
     }
+}
+
+/// "IPv6 pod network down: pod-network agent x reports over IPv4, but
+/// its last report over IPv6 came 12 s ago (interval 1 s)"; "IPv6 down on
+/// both networks: ..." when every kind lost the same family.
+fn family_text<R>(expected: &[&AgentFacts<R>]) -> String {
+    let down: Vec<(&AgentFacts<R>, IpFamily, Duration)> = expected
+        .iter()
+        .filter_map(|a| a.family_late.map(|(f, age)| (*a, f, age)))
+        .collect();
+    let mut heads: Vec<String> = Vec::new();
+    for f in IpFamily::ALL {
+        let kinds: Vec<AgentKind> = down.iter().filter(|d| d.1 == f).map(|d| d.0.kind).collect();
+        if kinds.is_empty() {
+            continue;
+        }
+        let both = [AgentKind::PodNetwork, AgentKind::HostNetwork]
+            .iter()
+            .all(|k| kinds.contains(k));
+        if both {
+            heads.push(format!("{} down on both networks", f.name()));
+        } else {
+            for k in [
+                AgentKind::PodNetwork,
+                AgentKind::HostNetwork,
+                AgentKind::Unknown,
+            ] {
+                if kinds.contains(&k) {
+                    let net = match k {
+                        AgentKind::PodNetwork => "pod network",
+                        AgentKind::HostNetwork => "host network",
+                        AgentKind::Unknown => "network",
+                    };
+                    heads.push(format!("{} {net} down", f.name()));
+                }
+            }
+        }
+    }
+    let details = join(down.iter().map(|(a, f, age)| {
+        format!(
+            "{} {} reports over {}, but its last report over {} came {} s ago (interval {} s)",
+            kind_phrase(a.kind),
+            a.name,
+            f.other().name(),
+            f.name(),
+            age.as_secs(),
+            a.interval.map_or(0, |i| i.as_secs())
+        )
+    }));
+    format!("{}: {details}", heads.join(", "))
 }
 
 fn join(parts: impl IntoIterator<Item = String>) -> String {
@@ -117,6 +170,8 @@ pub fn node_verdict<R>(agents: &[AgentFacts<R>]) -> NodeVerdict {
     }
     if expected().any(|a| a.state == Some(AgentState::Pending)) {
         NodeVerdict::Pending
+    } else if expected().any(|a| a.family_late.is_some()) {
+        NodeVerdict::FamilyDown
     } else if expected().any(|a| !a.dns_failures.is_empty()) {
         NodeVerdict::DnsFailure
     } else if expected().any(|a| !a.failing_probes.is_empty()) {
@@ -162,6 +217,7 @@ pub fn reason<R>(verdict: NodeVerdict, agents: &[AgentFacts<R>]) -> String {
             late_text()
         ),
         NodeVerdict::AgentsLate => late_text(),
+        NodeVerdict::FamilyDown => family_text(&expected),
         NodeVerdict::Pending => format!(
             "waiting for the first report of {} since the server restarted",
             join(
@@ -237,6 +293,7 @@ mod tests {
             failing_probes: Vec::new(),
             terminating: false,
             path: None,
+            family_late: None,
             addresses: &[],
             report: None,
         }

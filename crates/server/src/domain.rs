@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub use netchecker_wire::{AgentKind, AgentState, NodeVerdict, state_name};
+pub use netchecker_wire::{AgentKind, AgentState, IpFamily, NodeVerdict, state_name};
 use tokio::time::Instant;
 
 /// Tunables of the rules.
@@ -118,6 +118,10 @@ pub trait Reported {
     /// How its reports got through lately (agents that tell).
     fn path(&self) -> Option<&crate::path::PathWindow> {
         None
+    }
+    /// When a report last came over IPv4 and over IPv6 (by `IpFamily`).
+    fn families(&self) -> [Option<Instant>; 2] {
+        [None; 2]
     }
 }
 

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use netchecker_wire::mesh::{MeshAnswer, MeshReport};
-use netchecker_wire::{AgentKind, AgentReport, MeshNetwork};
+use netchecker_wire::{AgentKind, AgentReport, IpFamily, MeshNetwork};
 use tokio::time::Instant;
 
 use crate::app::App;
@@ -98,7 +98,21 @@ impl App {
         now: Instant,
         wants_mesh: bool,
     ) -> Result<Option<MeshAnswer>, IngestError> {
-        match self.try_ingest(name, verdict, body, now) {
+        self.ingest_report_over(name, verdict, body, now, wants_mesh, None)
+    }
+
+    /// [`App::ingest_report`] for a report that came over `family` (the
+    /// peer's address; `None` when not known).
+    pub fn ingest_report_over(
+        &self,
+        name: &str,
+        verdict: Verdict,
+        body: &[u8],
+        now: Instant,
+        wants_mesh: bool,
+        family: Option<IpFamily>,
+    ) -> Result<Option<MeshAnswer>, IngestError> {
+        match self.try_ingest(name, verdict, body, now, family) {
             Ok(stored) => Ok(self.mesh_exchange(name, stored, wants_mesh)),
             Err(e) => {
                 self.0.metrics.report_rejected(e.rejection());
@@ -154,6 +168,7 @@ impl App {
         verdict: Verdict,
         body: &[u8],
         now: Instant,
+        family: Option<IpFamily>,
     ) -> Result<Stored, IngestError> {
         validate_pod_name(name).map_err(|why| IngestError::InvalidName {
             name: name.to_owned(),
@@ -207,6 +222,7 @@ impl App {
         let cache = &self.0.cache;
         let minute = self.minute(now);
         let carry = |old: Option<&mut Entry>, new: &mut Entry| {
+            let old_families = old.as_ref().map(|o| o.families).unwrap_or_default();
             let mut window = old.and_then(|o| o.path.take());
             if let Some(a) = &attempts {
                 let probes = report
@@ -219,6 +235,10 @@ impl App {
                     .record(minute, a.previous.as_ref(), probes);
             }
             new.path = window;
+            new.families = old_families;
+            if let Some(f) = family {
+                new.families[f.index()] = Some(now);
+            }
         };
         match cache.insert_carrying(name, entry, carry) {
             Ok(_) => {

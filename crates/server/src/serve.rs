@@ -80,7 +80,15 @@ pub async fn serve(
         }
         let held = Held::new(&open, &series.open);
         let io = TokioIo::new(WriteTimeout::new(stream, limits.write_timeout));
-        let service = TowerToHyperService::new(router.clone());
+        // Handlers learn the peer's address (a report's IP family).
+        let routes = router.clone();
+        let service = TowerToHyperService::new(tower::service_fn(
+            move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                tower::ServiceExt::oneshot(routes.clone(), req)
+            },
+        ));
         let conn = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
             let _held = held;

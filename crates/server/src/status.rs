@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use netchecker_wire::{
-    AgentStatus, AuthResult, Dns, Membership, MeshFailingPair, MeshMatrix, MeshNetworkStatus,
-    MeshNode, MeshNodeNetwork, MeshStatus, NodeStatus, PodViewSource, PodViewStatus, Probe, Status,
-    Summary, UNEXPECTED,
+    AgentStatus, AuthResult, Dns, FamilyAges, Membership, MeshFailingPair, MeshMatrix,
+    MeshNetworkStatus, MeshNode, MeshNodeNetwork, MeshStatus, NodeStatus, PodViewSource,
+    PodViewStatus, Probe, Status, Summary, UNEXPECTED,
 };
 
 use crate::cache::Entry;
@@ -282,7 +282,21 @@ fn agent(eval: &Evaluation<'_, Entry>, i: usize) -> AgentStatus {
             .collect(),
         auth: entry.and_then(|e| e.auth),
         path: facts.path.and_then(|w| w.counts(eval.minute).figures()),
+        families: family_ages(eval, entry),
     }
+}
+
+/// The ages of an agent's last report over each family, once it reported
+/// over both.
+fn family_ages(eval: &Evaluation<'_, Entry>, entry: Option<&Entry>) -> Option<FamilyAges> {
+    let [Some(v4), Some(v6)] = entry?.families else {
+        return None;
+    };
+    let age = |t| Some(round_ms(eval.now.saturating_duration_since(t)));
+    Some(FamilyAges {
+        ipv4: age(v4),
+        ipv6: age(v6),
+    })
 }
 
 mod written;

@@ -148,6 +148,10 @@ pub enum NodeVerdict {
     MeshMtu,
     /// Probes between the node and some peers are slow.
     MeshSlow,
+    /// The node's agents report over one IP family but no longer over the
+    /// other, which they did before (dual-stack): the reason names the
+    /// family and the network.
+    FamilyDown,
     /// The node's agents report on time, but a share of their connections
     /// to the server goes unanswered at first (`--lossy-threshold`): its
     /// path loses packets.
@@ -156,7 +160,7 @@ pub enum NodeVerdict {
 }
 
 impl NodeVerdict {
-    pub const ALL: [NodeVerdict; 15] = [
+    pub const ALL: [NodeVerdict; 16] = [
         NodeVerdict::Healthy,
         NodeVerdict::Pending,
         NodeVerdict::PodNetworkDown,
@@ -170,6 +174,7 @@ impl NodeVerdict {
         NodeVerdict::MeshPartition,
         NodeVerdict::MeshMtu,
         NodeVerdict::MeshSlow,
+        NodeVerdict::FamilyDown,
         NodeVerdict::Lossy,
         NodeVerdict::Unknown,
     ];
@@ -190,6 +195,7 @@ impl NodeVerdict {
             NodeVerdict::MeshPartition => "mesh_partition",
             NodeVerdict::MeshMtu => "mesh_mtu",
             NodeVerdict::MeshSlow => "mesh_slow",
+            NodeVerdict::FamilyDown => "family_down",
             NodeVerdict::Lossy => "lossy",
             NodeVerdict::Unknown => "unknown",
         }
@@ -198,6 +204,47 @@ impl NodeVerdict {
     /// Position in [`NodeVerdict::ALL`].
     pub fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// An IP family, as the server saw a report arrive (an IPv4-mapped IPv6
+/// peer is IPv4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    Ipv4,
+    Ipv6,
+}
+
+impl IpFamily {
+    pub const ALL: [IpFamily; 2] = [IpFamily::Ipv4, IpFamily::Ipv6];
+
+    /// The family of a peer address.
+    pub fn of(ip: std::net::IpAddr) -> Self {
+        match ip {
+            std::net::IpAddr::V4(_) => IpFamily::Ipv4,
+            std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => IpFamily::Ipv4,
+            std::net::IpAddr::V6(_) => IpFamily::Ipv6,
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// "IPv4" or "IPv6", as reasons write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            IpFamily::Ipv4 => "IPv4",
+            IpFamily::Ipv6 => "IPv6",
+        }
+    }
+
+    pub fn other(self) -> Self {
+        match self {
+            IpFamily::Ipv4 => IpFamily::Ipv6,
+            IpFamily::Ipv6 => IpFamily::Ipv4,
+        }
     }
 }
 

@@ -18,12 +18,12 @@ mod status;
 pub use attempts::{AttemptCounts, ReportAttempts};
 pub use check::{CheckResponse, MESSAGE_FAILED, healthy_message};
 pub use event::{EventAgent, NodeEvent};
-pub use judged::{AgentKind, AgentState, NodeVerdict, UNEXPECTED, state_name};
+pub use judged::{AgentKind, AgentState, IpFamily, NodeVerdict, UNEXPECTED, state_name};
 pub use report::{
     AgentReport, HostDate, InvalidHostDate, OutgoingReport, ProbeResult, StoredReport,
 };
 pub use status::{
-    AgentStatus, AuthResult, Dns, Membership, MeshFailingPair, MeshMatrix, MeshNetwork,
+    AgentStatus, AuthResult, Dns, FamilyAges, Membership, MeshFailingPair, MeshMatrix, MeshNetwork,
     MeshNetworkStatus, MeshNode, MeshNodeNetwork, MeshStatus, MeshVerdict, NodeStatus, PairKind,
     PathFigures, PodViewSource, PodViewStatus, Probe, Spread, Status, Summary,
 };

@@ -126,6 +126,17 @@ pub struct AgentStatus {
     /// agents that do not tell: before `report_attempts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathFigures>,
+    /// Age of its last report over each IP family, once reports came over
+    /// both (absent for an agent seen over one family only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub families: Option<FamilyAges>,
+}
+
+/// Seconds since the last report over each IP family.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FamilyAges {
+    pub ipv4: Option<f64>,
+    pub ipv6: Option<f64>,
 }
 
 /// What the server learned of who sent an agent's last report, when it

@@ -18,7 +18,9 @@ use netchecker_wire::CheckResponse;
 use tokio::time::Instant;
 
 use crate::diagnosis::{self, AgentFacts};
-use crate::domain::{AgentKind, AgentState, ExpectedAgent, NodeVerdict, Policy, Reported};
+use crate::domain::{
+    AgentKind, AgentState, ExpectedAgent, IpFamily, NodeVerdict, Policy, Reported,
+};
 use crate::mesh::judge::{MeshEvaluation, MeshVerdict};
 use crate::mesh::pairs::Pairs;
 use crate::mesh::roster::Roster;
@@ -51,6 +53,8 @@ pub struct Evaluation<'a, R> {
     /// The minute since the server started ([`crate::path::minute`]): the
     /// end of the path windows.
     pub minute: u64,
+    /// When it was judged.
+    pub now: Instant,
 }
 
 /// The mesh as judged with the rest: who takes part, the kept pairs and
@@ -118,7 +122,7 @@ pub fn evaluate<'a, R: Reported>(
                 };
                 let state = state_of(report.map(R::seen), now, in_grace, policy);
                 states[state.index()] += 1;
-                let mut facts = facts(name, pod.node, pod.kind, Some(state), report, now);
+                let mut facts = facts(name, pod.node, pod.kind, Some(state), report, now, policy);
                 facts.namespace = pod.namespace;
                 facts.terminating = pod.terminating;
                 facts.addresses = pod.addresses;
@@ -128,7 +132,7 @@ pub fn evaluate<'a, R: Reported>(
                 let (name, report) = stored.next().expect("peeked");
                 unexpected += 1;
                 let kind = AgentKind::from_name(name);
-                agents.push(facts(name, None, kind, None, Some(report), now));
+                agents.push(facts(name, None, kind, None, Some(report), now, policy));
             }
         }
     }
@@ -163,6 +167,7 @@ pub fn evaluate<'a, R: Reported>(
         healthy,
         mesh: None,
         minute,
+        now,
     }
 }
 
@@ -219,8 +224,13 @@ fn facts<'a, R: Reported>(
     state: Option<AgentState>,
     report: Option<&'a R>,
     now: Instant,
+    policy: &Policy,
 ) -> AgentFacts<'a, R> {
     let seen = report.map(R::seen);
+    let family_late = match (report, seen) {
+        (Some(r), Some(s)) => family_late(r.families(), now, s.interval, policy),
+        _ => None,
+    };
     AgentFacts {
         name,
         namespace: None,
@@ -240,7 +250,32 @@ fn facts<'a, R: Reported>(
         terminating: false,
         addresses: &[],
         path: report.and_then(R::path),
+        family_late,
         report,
+    }
+}
+
+/// The family whose reports stopped while the other's go on: reports
+/// came over both, the last over one is older than the outdated window
+/// and the last over the other is not.
+pub fn family_late(
+    families: [Option<Instant>; 2],
+    now: Instant,
+    interval: Duration,
+    policy: &Policy,
+) -> Option<(IpFamily, Duration)> {
+    let [Some(v4), Some(v6)] = families else {
+        return None;
+    };
+    let window = interval.mul_f64(policy.outdated_factor);
+    let (a4, a6) = (
+        now.saturating_duration_since(v4),
+        now.saturating_duration_since(v6),
+    );
+    match (a4 > window, a6 > window) {
+        (true, false) => Some((IpFamily::Ipv4, a4)),
+        (false, true) => Some((IpFamily::Ipv6, a6)),
+        _ => None,
     }
 }
 

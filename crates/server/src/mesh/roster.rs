@@ -207,6 +207,7 @@ mod tests {
             failing_probes: Vec::new(),
             terminating: false,
             path: None,
+            family_late: None,
             addresses,
             report: None,
         }

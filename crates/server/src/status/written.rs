@@ -50,6 +50,8 @@ struct Agent<'a> {
     auth: Option<AuthResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
     path: Option<PathFigures>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    families: Option<netchecker_wire::FamilyAges>,
 }
 
 #[derive(Serialize)]
@@ -143,6 +145,7 @@ fn agent<'a>(eval: &'a Evaluation<'_, Entry>, i: usize) -> AgentOut<'a> {
         probes,
         auth: entry.and_then(|e| e.auth),
         path: facts.path.and_then(|w| w.counts(eval.minute).figures()),
+        families: super::family_ages(eval, entry),
     })
 }
 
