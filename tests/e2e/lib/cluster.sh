@@ -163,29 +163,25 @@ start_fake_api() {
 # double-dash for the new ones (both must work). Reports are authenticated as
 # the Helm chart deploys it: enforce, audience netchecker.
 REPORT_AUTH=enforce
-start_server() { start_server_replica server "$SERVER_PORT"; }
+start_server() { start_server_replica server "0.0.0.0:$SERVER_PORT"; }
 
-# start_server_replica NAME PORT [extra server flags...]: the server as
-# start_server runs it, as process NAME listening on PORT (scenario 17 runs
-# a second replica beside the first).
+# start_server_replica NAME ADDR [extra server flags...]: the server as
+# start_server runs it, as process NAME listening on ADDR (host:port;
+# scenario 17 runs two replicas, each on an address of its own).
 start_server_replica() {
-    local name=$1 port=$2
+    local name=$1 addr=$2
     shift 2
     local mesh_args=()
     ((MESH == 0)) || mesh_args=(--mesh-round "$MESH_ROUND")
     start_proc "$name" "$NS_SRV" "KUBECONFIG=$RUN_DIR/kubeconfig" \
         "NETCHECKER_REPORT_AUTH=$REPORT_AUTH" NETCHECKER_REPORT_AUTH_AUDIENCE=netchecker -- "$BIN_DIR/netchecker-server" \
-        -endpoint "0.0.0.0:$port" -check-interval "$CHECK_INTERVAL" \
+        -endpoint "$addr" -check-interval "$CHECK_INTERVAL" \
         --startup-grace "$GRACE" --outdated-factor "$FACTOR" "${mesh_args[@]}" "$@" -v 5 -logtostderr
 }
 
 wait_server_ready() {
     wait_ready "${PIDS[server]}" "$RUN_DIR/server.log" 15 srv_curl -f -o /dev/null "http://127.0.0.1:$SERVER_PORT/readyz"
 }
-
-# Where the agents report: the service, or a comma list of several
-# servers, each of which gets every report (scenario 17's two replicas).
-SERVER_ENDPOINTS="$SERVICE_NAME:$SERVER_PORT"
 
 # start_agent N pod|host [extra agent flags...]
 # Host-network agents get the original's Go-style command line
@@ -204,14 +200,14 @@ start_agent() {
         [[ -e $(token_file "$pod") ]] || mint_token "$pod"
         start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" "${mesh_env[@]}" \
             "NETCHECKER_TOKEN_FILE=$(token_file "$pod")" -- "$BIN_DIR/netchecker-agent" \
-            --serverendpoint "$SERVER_ENDPOINTS" --reportinterval "$INTERVAL" "${mesh_args[@]}" "$@"
+            --serverendpoint "$SERVICE_NAME:$SERVER_PORT" --reportinterval "$INTERVAL" "${mesh_args[@]}" "$@"
     else
         pod=$(host_agent_name "$n"); ns=$(node_ns "$n"); proc=agent-host$n
         ((MESH == 0)) || { mesh_env=("MY_POD_IP=$(node_ip "$n")"); mesh_args=("-mesh-port=$MESH_PORT"); }
         [[ -e $(token_file "$pod") ]] || mint_token "$pod"
         start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" "${mesh_env[@]}" \
             "NETCHECKER_TOKEN_FILE=$(token_file "$pod")" -- "$BIN_DIR/netchecker-agent" \
-            -v=5 -alsologtostderr=true "-serverendpoint=$SERVER_ENDPOINTS" "-reportinterval=$INTERVAL" \
+            -v=5 -alsologtostderr=true "-serverendpoint=$SERVICE_NAME:$SERVER_PORT" "-reportinterval=$INTERVAL" \
             "${mesh_args[@]}" "$@"
     fi
 }
