@@ -29,11 +29,11 @@ LEASE_DURATION=3
 LEASE_RENEW_DEADLINE=2
 LEASE_RETRY_PERIOD=1
 # A released lease is taken at the other replica's next attempt: one retry
-# period, well within the lease's duration (the bound the brief of the
-# scenario promises). A crashed leader's lease must run out first: at most
-# its duration after the last renewal, plus one attempt, plus SLACK; and not
-# sooner than the duration less the retry period since that renewal (the
-# renewal came at most one retry period before the kill).
+# period, well within the lease's duration, which is the bound held to. A
+# crashed leader's lease must run out first: at most its duration after
+# the last renewal, plus one attempt, plus SLACK; and not sooner than the
+# duration less the retry period after the kill (the last renewal came at
+# most one retry period before it).
 HANDOVER_BOUND=$LEASE_DURATION
 TAKEOVER_MIN=$((LEASE_DURATION - LEASE_RETRY_PERIOD))
 TAKEOVER_BOUND=$((LEASE_DURATION + LEASE_RETRY_PERIOD + SLACK))
