@@ -4,8 +4,9 @@
 # answer checked for each (see doc/detection.md).
 #
 # Usage: tests/e2e/run.sh [--selftest | --loss-study] [SCENARIO...]
-#   SCENARIO   numbers 1-16 to run, in the order given, or `mesh` for the
-#              node-to-node mesh scenarios 11-16 (default: all, in order)
+#   SCENARIO   numbers 1-17 to run, in the order given, or `mesh` for the
+#              node-to-node mesh scenarios 11-16 (default: all, in order;
+#              17 runs two server replicas and ends with one again)
 #   --selftest check the topology and the faults with curl and a stand-in
 #              HTTP server only (no netchecker binaries needed)
 #   --loss-study  measure false Outdated windows under 20% loss at report
@@ -54,6 +55,8 @@ source "$E2E_DIR/lib/cluster.sh"
 source "$E2E_DIR/lib/scenarios.sh"
 # shellcheck source=lib/mesh_scenarios.sh
 source "$E2E_DIR/lib/mesh_scenarios.sh"
+# shellcheck source=lib/ha_scenarios.sh
+source "$E2E_DIR/lib/ha_scenarios.sh"
 # shellcheck source=lib/selftest.sh
 source "$E2E_DIR/lib/selftest.sh"
 # shellcheck source=lib/study.sh
@@ -65,13 +68,13 @@ for arg in "$@"; do
     case $arg in
         --selftest) MODE=selftest ;;
         --loss-study) MODE=loss-study ;;
-        [1-9] | 1[0-6]) SCENARIOS+=("$arg") ;;
+        [1-9] | 1[0-7]) SCENARIOS+=("$arg") ;;
         mesh) SCENARIOS+=("${MESH_SCENARIOS[@]}") ;;
         -h | --help) sed -n '2,/^# exits 0/p' "$0"; exit 0 ;;
         *) die "unknown argument: $arg" ;;
     esac
 done
-[[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=(1 2 3 4 5 6 7 8 9 10 "${MESH_SCENARIOS[@]}")
+[[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=(1 2 3 4 5 6 7 8 9 10 "${MESH_SCENARIOS[@]}" "${HA_SCENARIOS[@]}")
 
 ensure_tools() {
     local -A need=([ip]=iproute2 [iptables]=iptables [ethtool]=ethtool [curl]=curl [ping]=iputils-ping [python3]=python3)
@@ -142,7 +145,7 @@ run_scenarios() {
             continue
         fi
         log "===== scenario $s ====="
-        # 1-10 run without the mesh, 11-16 with it: switched (server and
+        # 1-10 and 17 run without the mesh, 11-16 with it: switched (server and
         # agents restarted) when the next scenario needs the other.
         local mesh=0
         is_mesh_scenario "$s" && mesh=1
@@ -168,6 +171,7 @@ run_scenarios() {
             14) scenario_14_mesh_soak ;;
             15) scenario_15_mesh_pod_gone ;;
             16) scenario_16_mesh_outbound_all ;;
+            17) scenario_17_ha ;;
         esac
         # Each scenario ends healthy; if not, the next ones cannot be judged.
         local out

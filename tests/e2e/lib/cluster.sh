@@ -24,7 +24,7 @@ SLACK=1
 # shellcheck disable=SC2034 # read by scenarios.sh and run.sh
 BOUND=$((WINDOW + SLACK))
 
-# The node-to-node mesh (scenarios 11-16; off for 1-10). MESH=1: the
+# The node-to-node mesh (scenarios 11-16; off for 1-10 and 17). MESH=1: the
 # server runs rounds of MESH_ROUND seconds (1, the agents' interval: each
 # report hands out a new round) with its other mesh settings at their
 # defaults (8 peers, so every node probes both others; 2 s probe timeout,
@@ -163,13 +163,20 @@ start_fake_api() {
 # double-dash for the new ones (both must work). Reports are authenticated as
 # the Helm chart deploys it: enforce, audience netchecker.
 REPORT_AUTH=enforce
-start_server() {
+start_server() { start_server_replica server "0.0.0.0:$SERVER_PORT"; }
+
+# start_server_replica NAME ADDR [extra server flags...]: the server as
+# start_server runs it, as process NAME listening on ADDR (host:port;
+# scenario 17 runs two replicas, each on an address of its own).
+start_server_replica() {
+    local name=$1 addr=$2
+    shift 2
     local mesh_args=()
     ((MESH == 0)) || mesh_args=(--mesh-round "$MESH_ROUND")
-    start_proc server "$NS_SRV" "KUBECONFIG=$RUN_DIR/kubeconfig" \
+    start_proc "$name" "$NS_SRV" "KUBECONFIG=$RUN_DIR/kubeconfig" \
         "NETCHECKER_REPORT_AUTH=$REPORT_AUTH" NETCHECKER_REPORT_AUTH_AUDIENCE=netchecker -- "$BIN_DIR/netchecker-server" \
-        -endpoint "0.0.0.0:$SERVER_PORT" -check-interval "$CHECK_INTERVAL" \
-        --startup-grace "$GRACE" --outdated-factor "$FACTOR" "${mesh_args[@]}" -v 5 -logtostderr
+        -endpoint "$addr" -check-interval "$CHECK_INTERVAL" \
+        --startup-grace "$GRACE" --outdated-factor "$FACTOR" "${mesh_args[@]}" "$@" -v 5 -logtostderr
 }
 
 wait_server_ready() {

@@ -46,6 +46,17 @@ stop_proc() {
     printf '%s ---- stopped\n' "$(date -u +%FT%T.%3NZ)" >>"$RUN_DIR/$name.log"
 }
 
+# kill_proc NAME: SIGKILL to the PID recorded for NAME, as a crash (none of
+# its shutdown runs), reaped at once; then the bookkeeping of stop_proc.
+kill_proc() {
+    local name=$1 pid=${PIDS[$1]:-}
+    [[ -n $pid ]] || return 0
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    printf '%s ---- killed (SIGKILL)\n' "$(date -u +%FT%T.%3NZ)" >>"$RUN_DIR/$name.log"
+    stop_proc "$name"
+}
+
 stop_all_procs() {
     local name
     for name in "${!PIDS[@]}"; do stop_proc "$name"; done

@@ -12,6 +12,7 @@ sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import observe  # noqa: E402
 import forger  # noqa: E402
+import ha_observe  # noqa: E402
 
 FAILING = ("Connectivity check fails. Reason: there are absent or outdated pods; "
            "look up the payload")
@@ -138,6 +139,44 @@ class Metrics(unittest.TestCase):
         self.assertEqual(observe.metric_sum(s, "ncagent_error_count_total"), 3)
         self.assertEqual(observe.metric_sum(s, "netchecker_check_ok"), 1)
         self.assertIsNone(observe.metric_sum(s, "netchecker_agents", state="outdated"))
+
+
+class WebhookRecord(unittest.TestCase):
+    """Scenario 17 counts the receiver's POSTs: each change exactly once."""
+
+    def event(self, old, new, time="2026-12-02T10:00:00Z", **extra):
+        return dict({"node": "node2", "old_verdict": old, "new_verdict": new, "reason": "r",
+                     "agents": [], "time": time}, **extra)
+
+    def test_changes_in_arrival_order_without_repeats(self):
+        rec = [(1.0, self.event("healthy", "pod_network_down")),
+               (5.0, self.event("pod_network_down", "healthy", "2026-12-02T10:00:04Z"))]
+        a = ha_observe.analyse(rec)
+        self.assertEqual(a["changes"], ["node2:healthy>pod_network_down", "node2:pod_network_down>healthy"])
+        self.assertEqual(a["duplicate_changes"], {})
+        self.assertEqual((a["with_id"], a["duplicate_ids"]), (0, {}))
+
+    def test_the_same_change_twice_is_a_repeat_even_from_two_senders(self):
+        e = self.event("healthy", "pod_network_down")
+        a = ha_observe.analyse([(1.0, e), (1.2, dict(e))])
+        self.assertEqual(list(a["duplicate_changes"].values()), [2])
+
+    def test_a_later_change_back_and_forth_is_not_a_repeat(self):
+        rec = [(1.0, self.event("healthy", "unreachable")),
+               (2.0, self.event("unreachable", "healthy", "2026-12-02T10:00:01Z")),
+               (3.0, self.event("healthy", "unreachable", "2026-12-02T10:00:02Z"))]
+        self.assertEqual(ha_observe.analyse(rec)["duplicate_changes"], {})
+
+    def test_ids_repeated_are_named(self):
+        rec = [(1.0, self.event("healthy", "unreachable", id="a")),
+               (2.0, self.event("healthy", "unreachable", "2026-12-02T10:00:09Z", id="a"))]
+        a = ha_observe.analyse(rec)
+        self.assertEqual((a["with_id"], a["duplicate_ids"]), (2, {"a": 2}))
+        self.assertEqual(a["duplicate_changes"], {})
+
+    def test_a_first_seen_node_and_a_body_that_is_no_event(self):
+        self.assertEqual(ha_observe.change(self.event(None, "healthy")), "node2:none>healthy")
+        self.assertTrue(ha_observe.change("garbage").startswith("not an event"))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ node_ip() { echo "198.18.$1.2"; }
 node_pod_gw() { echo "198.19.$1.1"; }
 pod_ip() { echo "198.19.$1.2"; }
 SERVICE_NAME=netchecker-service
+# What the service name resolves to: the server, or (scenario 17) every
+# server replica, as a headless Service's name does.
+SERVICE_IPS=("$SRV_IP")
 CLUSTER_NET=198.18.0.0/15
 
 ns_exists() { ip netns list | awk '{print $1}' | grep -qx -- "$1"; }
@@ -80,8 +83,10 @@ RESOLV
 # old file.
 set_service_entry() {
     local ns=$1 present=$2 f=/etc/netns/$1/hosts
-    local content="127.0.0.1 localhost"$'\n'
-    [[ $present == 1 ]] && content+="$SRV_IP $SERVICE_NAME"$'\n'
+    local content="127.0.0.1 localhost"$'\n' ip
+    if [[ $present == 1 ]]; then
+        for ip in "${SERVICE_IPS[@]}"; do content+="$ip $SERVICE_NAME"$'\n'; done
+    fi
     [[ -f $f ]] || : >"$f"
     printf '%s' "$content" >"$f"
 }
