@@ -36,12 +36,13 @@ pub const IGNORED_FLAGS: [&str; 6] = [
 ];
 
 /// Ids of the Go-style boolean flags (`-name`, `-name=false`).
-const GO_BOOLS: [&str; 6] = [
+const GO_BOOLS: [&str; 7] = [
     "kube",
     "kubeproxyinit",
     "logtostderr",
     "alsologtostderr",
     "leader_election",
+    "ready_when_warm",
     "node_conditions",
 ];
 

@@ -205,3 +205,23 @@ fn leader_election_flags() {
         assert!(Config::try_parse_args(args).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn ready_when_warm_reads_bare_or_with_a_value() {
+    for (args, want) in [
+        (&["netchecker-server"][..], false),
+        (&["netchecker-server", "--ready-when-warm"][..], true),
+        (
+            &["netchecker-server", "--ready-when-warm", "--kube=false"][..],
+            true,
+        ),
+        (&["netchecker-server", "--ready-when-warm=false"][..], false),
+        (&["netchecker-server", "-ready-when-warm=true"][..], true),
+    ] {
+        assert_eq!(
+            Config::try_parse_args(args).unwrap().ready_when_warm,
+            want,
+            "{args:?}"
+        );
+    }
+}
