@@ -51,13 +51,13 @@ const CLASS_OF = {
   dns_failure: 'sev-warn', probe_failures: 'sev-warn',
   unreachable: 'sev-crit', agents_late: 'sev-crit',
   mesh_outbound_down: 'sev-warn2', mesh_inbound_down: 'sev-warn2', mesh_partition: 'sev-warn2', mesh_mtu: 'sev-warn2',
-  mesh_slow: 'sev-warn', lossy: 'sev-warn',
+  mesh_slow: 'sev-warn', lossy: 'sev-warn', family_down: 'sev-warn2',
 };
 // What a tile says of the mesh verdicts (the others read as their name).
 const VERDICT_TEXT = {
   mesh_outbound_down: 'mesh: cannot reach its peers', mesh_inbound_down: 'mesh: peers cannot reach it',
   mesh_partition: 'mesh: partition', mesh_mtu: 'mesh: MTU blackhole', mesh_slow: 'mesh: slow peers',
-  lossy: 'lossy path',
+  lossy: 'lossy path', family_down: 'IP family down',
 };
 const verdictText = (v) => VERDICT_TEXT[v] || v.replace(/_/g, ' ');
 // The mesh (doc/status-page.md): pair kinds, and the class of each matrix character.

@@ -174,7 +174,7 @@ async fn every_node_gets_its_verdict_and_reason() {
         json!({"healthy": 1, "pending": 0, "pod_network_down": 1, "host_network_down": 0,
                "unreachable": 2, "agents_late": 0, "dns_failure": 1, "probe_failures": 1,
                "mesh_outbound_down": 0, "mesh_inbound_down": 0, "mesh_partition": 0,
-               "mesh_mtu": 0, "mesh_slow": 0, "lossy": 0, "unknown": 0})
+               "mesh_mtu": 0, "mesh_slow": 0, "family_down": 0, "lossy": 0, "unknown": 0})
     );
     assert_eq!(
         summary["agent_states"],
