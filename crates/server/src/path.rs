@@ -78,7 +78,9 @@ impl PathWindow {
                 ..Bucket::default()
             };
         }
-        if let Some(p) = previous {
+        // A report no attempt got through is an outage (shown as such:
+        // the agent is late), not a lossy path: left out.
+        if let Some(p) = previous.filter(|p| p.taken) {
             b.reports = b.reports.saturating_add(1);
             b.attempts = b.attempts.saturating_add(sat16(p.attempts));
             b.unanswered = b.unanswered.saturating_add(sat16(p.raced.min(p.attempts)));
@@ -250,6 +252,22 @@ mod tests {
         // Long after: nothing.
         assert_eq!(w.counts(60), PathCounts::default());
         assert_eq!(w.counts(60).figures(), None);
+    }
+
+    #[test]
+    fn a_report_that_never_got_through_is_an_outage_not_loss() {
+        let mut w = PathWindow::default();
+        // A cut link: five rounds whose every attempt went unanswered.
+        for _ in 0..5 {
+            let lost = AttemptCounts {
+                taken: false,
+                ..counts(4, 4, 4)
+            };
+            w.record(0, Some(&lost), []);
+        }
+        w.record(0, Some(&counts(1, 0, 0)), []);
+        let c = w.counts(0);
+        assert_eq!((c.reports, c.attempts, c.unanswered), (1, 1, 0));
     }
 
     #[test]

@@ -6,8 +6,7 @@
 # through a Lease in the fake API (short timings: the lease lasts 3 s, a
 # leader steps down after 2 s without renewal, attempts every 1 s, as
 # crates/server/tests/leader.rs runs them), both are ready only once warm
-# (`--ready-when-warm true`: unlike --leader-election this flag takes a
-# value) and both would POST node verdict changes to a webhook receiver
+# (`--ready-when-warm`, a flag like --leader-election) and both would POST node verdict changes to a webhook receiver
 # (lib/webhook_receiver.py, in the server namespace), which only the
 # leader does.
 #
@@ -80,7 +79,7 @@ start_ha_replica() {
         --leader-election-lease "$HA_LEASE" --leader-election-identity "$(ha_id "$name")" \
         --lease-duration "$LEASE_DURATION" --lease-renew-deadline "$LEASE_RENEW_DEADLINE" \
         --lease-retry-period "$LEASE_RETRY_PERIOD" \
-        --ready-when-warm true --webhook-url "http://127.0.0.1:$WEBHOOK_PORT/hook"
+        --ready-when-warm --webhook-url "http://127.0.0.1:$WEBHOOK_PORT/hook"
 }
 
 ha_ready() { srv_curl -f -o /dev/null "$(ha_base "$1")/readyz"; }

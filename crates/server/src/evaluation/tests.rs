@@ -322,6 +322,7 @@ fn a_node_whose_handshakes_go_unanswered_is_lossy_with_the_figure_as_reason() {
         for i in 0..50 {
             let counts = netchecker_wire::AttemptCounts {
                 attempts: 1,
+                taken: true,
                 raced: u32::from(i < lost),
                 ..Default::default()
             };

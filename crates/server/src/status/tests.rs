@@ -73,6 +73,7 @@ fn renders_nodes_agents_details_and_summary_from_the_evaluation() {
     for i in 0..10 {
         let counts = netchecker_wire::AttemptCounts {
             attempts: 1,
+            taken: true,
             raced: u32::from(i < 2),
             ..Default::default()
         };
