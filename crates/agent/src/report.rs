@@ -398,7 +398,10 @@ impl Agent {
                 (self.deliver(&report, places, due).await, probed)
             }
         };
-        *self.probed_slot() = Some(probed);
+        // Results gathered while the report could not get through are
+        // likely the same outage's: the next round probes afresh first,
+        // rather than reporting a fault that has passed.
+        *self.probed_slot() = outcome.is_ok().then_some(probed);
         outcome
     }
 

@@ -101,6 +101,47 @@ async fn the_report_leaves_at_the_start_of_the_round_with_the_previous_rounds_pr
     assert_eq!((stats.rounds, stats.sent, stats.failed), (4, 4, 0));
 }
 
+/// After a round whose report did not get through, the next round probes
+/// first: the probes that ran beside a failed report likely saw the same
+/// outage, and reporting them once the path is back would name a fault
+/// that has passed.
+#[tokio::test(start_paused = true)]
+async fn after_a_failed_round_the_report_carries_fresh_probes() {
+    let rec = Recorder::start().await;
+    // The first report is refused (a refusal is not retried).
+    rec.answer_reports([Behaviour {
+        status: 503,
+        ..Behaviour::default()
+    }]);
+    let probed = Recorder::start().await;
+    let slow = |status| Behaviour {
+        status,
+        head_delay: Duration::from_secs(2),
+        ..Behaviour::default()
+    };
+    probed.answer_reports((201..=209).map(slow));
+    let probe_url = format!("-probeurls=http://{}{REPORTS}probe", probed.addr());
+    let (reports, times, stats) = run_until(&rec, &[&probe_url], 4).await;
+    // Refused at 2 s; the next round probes first (report at 12 s, with its
+    // own probe, 202); then back to the start of each round.
+    assert_eq!(times, [2.0, 12.0, 20.0, 30.0]);
+    let codes: Vec<i64> = reports
+        .iter()
+        .map(|r| {
+            r["network_probes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["URL"].as_str().unwrap().ends_with("probe"))
+                .unwrap()["HTTPCode"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(codes, [201, 202, 202, 203]);
+    assert_eq!((stats.rounds, stats.failed), (4, 1));
+}
+
 /// A report whose first attempt runs out of time (the server answers only
 /// after 6 s; the report timeout is 5 s) is sent again 100 ms later and
 /// taken; every attempt is counted, and the next report tells the server.
