@@ -67,6 +67,9 @@ case $FAMILIES in
     dual) SERVICE_IPS=("$SRV_IP" "$SRV_IP6") ;;
     ipv6) SERVICE_IPS=("$SRV_IP6") ;;
 esac
+# What the name resolves to outside scenario 17 (which changes SERVICE_IPS).
+# shellcheck disable=SC2034 # read by ha_scenarios.sh
+SERVICE_IPS_USUAL=("${SERVICE_IPS[@]}")
 
 ns_exists() { ip netns list | awk '{print $1}' | grep -qx -- "$1"; }
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
