@@ -348,6 +348,7 @@ def cmd_verdict_wait(a):
     v1 = V1Tally(a.v1_pods or 0)
     allowed = {a.verdicts} | set(x for x in a.allow.split(";") if x)
     unexpected = {}
+    between = {}  # the allowed lists other than the expected one, counted
     last = None
     polls = 0
 
@@ -360,6 +361,8 @@ def cmd_verdict_wait(a):
         seen = last["verdicts"] if last else "no status answer"
         if seen not in allowed:
             unexpected[seen] = unexpected.get(seen, 0) + 1
+        elif seen != a.verdicts:
+            between[seen] = between.get(seen, 0) + 1
         return (last is not None and last["verdicts"] == a.verdicts
                 and str(last["reason"]).startswith(a.reason_prefix))
 
@@ -388,7 +391,8 @@ def cmd_verdict_wait(a):
         result.setdefault("reason", "the v1 check was not healthy on every poll")
     view = at_detect or last or {}
     result.update(verdicts=(last or {}).get("verdicts"), node_reason=view.get("reason"),
-                  families=view.get("families"), unexpected=unexpected, polls=polls, v1=v1.summary())
+                  families=view.get("families"), unexpected=unexpected, between=between, polls=polls,
+                  v1=v1.summary())
     print(json.dumps(result))
     return 0 if result["ok"] else 1
 
