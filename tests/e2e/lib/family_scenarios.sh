@@ -139,7 +139,9 @@ scenario_18_pod_ipv6() {
     observed+="; router dropped $drops IPv6 packets; restored: node2 healthy after ${RECOVERY:-never} s"
     observed+=" ($(between_count "$back") polls of node2=probe_failures first, v1 $(jget "$(jget "$back" v1)" not_healthy) not healthy)"
     [[ $(jget "$back" ok) == true ]] || observed+=" ($(jget "$back" reason); seen $(jget "$back" unexpected); last $(jget "$back" verdicts))"
-    [[ $(jget "$before" ok) == true ]] || observed+="; not all healthy before the fault: $(jget "$before" verdicts)"
+    # (The wait before the fault only has to reach all healthy; what the
+    # previous scenario's heal left on the way there does not count.)
+    [[ -n $(jget "$before" detect_s) ]] || observed+="; not all healthy before the fault: $(jget "$before" verdicts)"
     record 18 "$title" \
         "v2: node2 family_down, reason \`IPv6 pod network down: ...\` within ${BOUND} s, held 3 s, others healthy; v1 200 throughout; node2 healthy within ${BOUND} s of restore" \
         "$observed" "${detect:-none} s (recovery ${RECOVERY:-none} s)" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
