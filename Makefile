@@ -9,7 +9,7 @@ CARGO ?= cargo
 SERVER_ENDPOINT ?= 127.0.0.1:8081
 
 .DEFAULT_GOAL := help
-.PHONY: help build release test test-rust fuzz-api test-deploy test-ui e2e e2e-selftest lint fmt run-server run-agent demo bench reliability images examples clean
+.PHONY: help build release test test-rust fuzz-api test-deploy test-ui e2e e2e-dual e2e-ipv6 e2e-selftest lint fmt run-server run-agent demo bench reliability images examples clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,12 @@ test-ui: ## The status page in headless Chromium against a real server on loopba
 
 e2e: release ## End-to-end fault scenarios in network namespaces (root; skipped loudly otherwise)
 	tests/e2e/run.sh
+
+e2e-dual: release ## End-to-end over dual-stack: scenarios 1-3, 5 and 18 (IPv6 broken on one node) (root)
+	E2E_FAMILIES=dual tests/e2e/run.sh 1 2 3 5 18
+
+e2e-ipv6: release ## End-to-end with the server reached over IPv6 only: scenarios 1-3 and 5 (root)
+	E2E_FAMILIES=ipv6 tests/e2e/run.sh 1 2 3 5
 
 e2e-selftest: ## Check the e2e topology and faults with curl only (root; no netchecker binaries)
 	tests/e2e/run.sh --selftest

@@ -163,7 +163,11 @@ start_fake_api() {
 # double-dash for the new ones (both must work). Reports are authenticated as
 # the Helm chart deploys it: enforce, audience netchecker.
 REPORT_AUTH=enforce
-start_server() { start_server_replica server "0.0.0.0:$SERVER_PORT"; }
+# With IPv6 in the topology the server listens on [::] (IPv6 and, mapped,
+# IPv4 at once), as the chart runs it with IPv6 in ipFamilies.
+SERVER_LISTEN=0.0.0.0:$SERVER_PORT
+has_v6 && SERVER_LISTEN="[::]:$SERVER_PORT"
+start_server() { start_server_replica server "$SERVER_LISTEN"; }
 
 # start_server_replica NAME ADDR [extra server flags...]: the server as
 # start_server runs it, as process NAME listening on ADDR (host:port;
@@ -183,6 +187,16 @@ wait_server_ready() {
     wait_ready "${PIDS[server]}" "$RUN_DIR/server.log" 15 srv_curl -f -o /dev/null "http://127.0.0.1:$SERVER_PORT/readyz"
 }
 
+# Dual-stack: every agent reports to every address of the name (both
+# families), as the chart's agents do through the dual-stack headless
+# Service; empty otherwise (the suite's agents as they always ran).
+FAMILY_POD_ARGS=()
+FAMILY_HOST_ARGS=()
+if [[ $FAMILIES == dual ]]; then
+    FAMILY_POD_ARGS=(--report-to-all-addresses)
+    FAMILY_HOST_ARGS=(-report-to-all-addresses=true)
+fi
+
 # start_agent N pod|host [extra agent flags...]
 # Host-network agents get the original's Go-style command line
 # (`-serverendpoint=... -reportinterval=...`), pod-network agents the
@@ -200,7 +214,7 @@ start_agent() {
         [[ -e $(token_file "$pod") ]] || mint_token "$pod"
         start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" "${mesh_env[@]}" \
             "NETCHECKER_TOKEN_FILE=$(token_file "$pod")" -- "$BIN_DIR/netchecker-agent" \
-            --serverendpoint "$SERVICE_NAME:$SERVER_PORT" --reportinterval "$INTERVAL" "${mesh_args[@]}" "$@"
+            --serverendpoint "$SERVICE_NAME:$SERVER_PORT" --reportinterval "$INTERVAL" "${mesh_args[@]}" "${FAMILY_POD_ARGS[@]}" "$@"
     else
         pod=$(host_agent_name "$n"); ns=$(node_ns "$n"); proc=agent-host$n
         ((MESH == 0)) || { mesh_env=("MY_POD_IP=$(node_ip "$n")"); mesh_args=("-mesh-port=$MESH_PORT"); }
@@ -208,7 +222,7 @@ start_agent() {
         start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" "${mesh_env[@]}" \
             "NETCHECKER_TOKEN_FILE=$(token_file "$pod")" -- "$BIN_DIR/netchecker-agent" \
             -v=5 -alsologtostderr=true "-serverendpoint=$SERVICE_NAME:$SERVER_PORT" "-reportinterval=$INTERVAL" \
-            "${mesh_args[@]}" "$@"
+            "${mesh_args[@]}" "${FAMILY_HOST_ARGS[@]}" "$@"
     fi
 }
 stop_agent() { if [[ $2 == pod ]]; then stop_proc "agent-pod$1"; else stop_proc "agent-host$1"; fi; }

@@ -5,6 +5,22 @@
 
 # iptables inside the router namespace.
 rtr_ipt() { in_ns "$NS_RTR" iptables -w "$@"; }
+# ip6tables inside the router namespace (dual-stack and IPv6-only runs).
+rtr_ip6t() { in_ns "$NS_RTR" ip6tables -w "$@"; }
+
+# The same for ip6tables: a dedicated chain jumped to from BUILTIN.
+rtr_chain6_create() {
+    local builtin=$1 chain=$2
+    rtr_ip6t -N "$chain"
+    rtr_ip6t -I "$builtin" 1 -j "$chain"
+}
+rtr_chain6_remove() {
+    local builtin=$1 chain=$2
+    rtr_ip6t -D "$builtin" -j "$chain" 2>/dev/null || true
+    rtr_ip6t -F "$chain" 2>/dev/null || true
+    rtr_ip6t -X "$chain" 2>/dev/null || true
+}
+rtr_chain6_drops() { rtr_ip6t -L "$1" -n -v -x | awk 'NR>2 {s+=$1} END {print s+0}'; }
 
 # A dedicated chain jumped to from BUILTIN (FORWARD/OUTPUT).
 rtr_chain_create() {
@@ -18,8 +34,14 @@ rtr_chain_remove() {
     rtr_ipt -F "$chain" 2>/dev/null || true
     rtr_ipt -X "$chain" 2>/dev/null || true
 }
-# Packets dropped by the rules of CHAIN so far.
-rtr_chain_drops() { rtr_ipt -L "$1" -n -v -x | awk 'NR>2 {s+=$1} END {print s+0}'; }
+# Packets dropped by the rules of CHAIN so far (with IPv6 in the topology,
+# by its IPv4 and IPv6 chains together, when the IPv6 one exists).
+rtr_chain_drops() {
+    local v4 v6=0
+    v4=$(rtr_ipt -L "$1" -n -v -x | awk 'NR>2 {s+=$1} END {print s+0}')
+    if has_v6 && rtr_ip6t -L "$1" -n >/dev/null 2>&1; then v6=$(rtr_chain6_drops "$1"); fi
+    echo $((v4 + v6))
+}
 
 # (2) A node's uplink cut silently: the router drops everything to and from it.
 fault_partition_node() {
@@ -27,8 +49,16 @@ fault_partition_node() {
     rtr_chain_create FORWARD NC-PARTITION
     rtr_ipt -A NC-PARTITION -i "to-node$n" -j DROP
     rtr_ipt -A NC-PARTITION -o "to-node$n" -j DROP
+    if has_v6; then
+        rtr_chain6_create FORWARD NC-PARTITION
+        rtr_ip6t -A NC-PARTITION -i "to-node$n" -j DROP
+        rtr_ip6t -A NC-PARTITION -o "to-node$n" -j DROP
+    fi
 }
-restore_partition_node() { rtr_chain_remove FORWARD NC-PARTITION; }
+restore_partition_node() {
+    rtr_chain_remove FORWARD NC-PARTITION
+    if has_v6; then rtr_chain6_remove FORWARD NC-PARTITION; fi
+}
 
 # (3) The pod network of a node broken: the node side of the pod veth down.
 fault_pod_link_down() { ip -n "$(node_ns "$1")" link set veth-pod down; }
@@ -37,14 +67,34 @@ restore_pod_link_down() {
     ip -n "$(node_ns "$n")" link set veth-pod up
     # The pod's route through the node went with the carrier; put it back.
     ip -n "$(pod_ns "$n")" route replace "$CLUSTER_NET" via "$(node_pod_gw "$n")"
+    if has_v6; then
+        ip -n "$(pod_ns "$n")" -6 route replace "$CLUSTER_NET6" via "$(node_pod_gw6 "$n")"
+    fi
     # Done when the pod reaches its gateway again (neighbour entries that
     # failed while the link was down are re-resolved).
     local i
     for ((i = 0; i < 10; i++)); do
-        in_ns "$(pod_ns "$n")" ping -c1 -W1 "$(node_pod_gw "$n")" >/dev/null 2>&1 && return 0
+        in_ns "$(pod_ns "$n")" ping -c1 -W1 "$(node_pod_gw "$n")" >/dev/null 2>&1 && break
     done
-    log "pod$n still cannot reach its gateway after the link came back"
+    ((i < 10)) || { log "pod$n still cannot reach its gateway after the link came back"; return 0; }
+    has_v6 || return 0
+    # The same over IPv6 (neighbour discovery starts over on the new link).
+    for ((i = 0; i < 10; i++)); do
+        in_ns "$(pod_ns "$n")" ping -6 -c1 -W1 "$(node_pod_gw6 "$n")" >/dev/null 2>&1 && return 0
+    done
+    log "pod$n still cannot reach its IPv6 gateway after the link came back"
 }
+
+# (18) IPv6 broken for node N's pod network only: the router drops the IPv6
+# packets from and to node N's pod subnet; IPv4 is untouched, and so is the
+# node's host network over both families.
+fault_pod_ipv6() {
+    local n=$1
+    rtr_chain6_create FORWARD NC-POD-V6
+    rtr_ip6t -A NC-POD-V6 -s "$(pod_net6 "$n")" -j DROP
+    rtr_ip6t -A NC-POD-V6 -d "$(pod_net6 "$n")" -j DROP
+}
+restore_pod_ipv6() { rtr_chain6_remove FORWARD NC-POD-V6; }
 
 # (4) MTU blackhole on the path from node N to the server.
 # Big packets travel agent -> server (the padded report), so the lowered MTU

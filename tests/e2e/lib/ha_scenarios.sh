@@ -130,7 +130,7 @@ ha_undeploy() {
     stop_proc server-b
     stop_proc server
     stop_proc webhook
-    SERVICE_IPS=("$SRV_IP")
+    SERVICE_IPS=("${SERVICE_IPS_USUAL[@]}")
     ha_write_hosts
     ip -n "$NS_SRV" addr del "$SRV_B_IP/24" dev eth0 2>/dev/null || true
     since=$(now)

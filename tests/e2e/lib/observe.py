@@ -22,6 +22,10 @@ Commands:
                the expected ones, and whether the v1 check stayed healthy
   mesh-steady  poll the mesh once a period for a duration: failing pairs,
                members and the v1 check on every poll, probes counted
+  verdict-wait poll /api/v2/status until the node verdicts are exactly an
+               expected list (optionally one node's reason starting with a
+               prefix), then hold; report the time, that node's reason and
+               its agents' families, and whether the v1 check stayed healthy
 """
 
 import argparse
@@ -127,6 +131,19 @@ def verdicts(body):
 def fetch_verdicts(base):
     status, body = fetch(base, STATUS_PATH)
     return verdicts(body) if status == 200 else None
+
+
+def node_view(body, node):
+    """One node of a /api/v2/status body: all verdicts, its verdict, reason
+    and its agents' `families` ({agent: {"ipv4": s, "ipv6": s} or None});
+    None when it is not a status answer naming that node."""
+    try:
+        nodes = json.loads(body)["nodes"]
+        mine = next(n for n in nodes if n["node"] == node)
+        return {"verdicts": verdicts(body), "verdict": mine["verdict"], "reason": mine.get("reason", ""),
+                "families": {a.get("name"): a.get("families") for a in mine.get("agents") or []}}
+    except (ValueError, KeyError, TypeError, StopIteration):
+        return None
 
 
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)')
@@ -320,6 +337,64 @@ def cmd_mesh_steady(a):
                       "pairs_seen": pairs_seen, "members_seen": members_seen,
                       "polls_wrong_members": wrong_members, "probes": probes, "v1": v1.summary()}))
     return 0 if ok else 1
+
+
+def cmd_verdict_wait(a):
+    """Poll /api/v2/status until its node verdicts are exactly --verdicts
+    (and --node's reason starts with --reason-prefix), then hold; the v1
+    check is polled alongside and tallied."""
+    since = a.since or time.time()
+    deadline = since + a.timeout
+    v1 = V1Tally(a.v1_pods or 0)
+    allowed = {a.verdicts} | set(x for x in a.allow.split(";") if x)
+    unexpected = {}
+    between = {}  # the allowed lists other than the expected one, counted
+    last = None
+    polls = 0
+
+    def matching():
+        nonlocal last, polls
+        polls += 1
+        v1.add(*fetch(a.base, CHECK_PATH))
+        status, body = fetch(a.base, STATUS_PATH)
+        last = node_view(body, a.node) if status == 200 else None
+        seen = last["verdicts"] if last else "no status answer"
+        if seen not in allowed:
+            unexpected[seen] = unexpected.get(seen, 0) + 1
+        elif seen != a.verdicts:
+            between[seen] = between.get(seen, 0) + 1
+        return (last is not None and last["verdicts"] == a.verdicts
+                and str(last["reason"]).startswith(a.reason_prefix))
+
+    detect = None
+    while time.time() < deadline:
+        if matching():
+            detect = time.time() - since
+            break
+        time.sleep(a.period)
+    at_detect = last
+    result = {"ok": detect is not None, "detect_s": round(detect, 1) if detect is not None else None}
+    if detect is not None and a.hold > 0:
+        end = time.time() + a.hold
+        while time.time() < end:
+            time.sleep(a.period)
+            if not matching():
+                result.update(ok=False, reason=f"verdicts changed within {a.hold}s of detection")
+                break
+    if detect is None:
+        result["reason"] = f"expected verdicts not seen within {a.timeout}s"
+    if unexpected:
+        result["ok"] = False
+        result.setdefault("reason", "verdicts outside the expected ones were seen")
+    if a.v1_pods is not None and v1.bad:
+        result["ok"] = False
+        result.setdefault("reason", "the v1 check was not healthy on every poll")
+    view = at_detect or last or {}
+    result.update(verdicts=(last or {}).get("verdicts"), node_reason=view.get("reason"),
+                  families=view.get("families"), unexpected=unexpected, between=between, polls=polls,
+                  v1=v1.summary())
+    print(json.dumps(result))
+    return 0 if result["ok"] else 1
 
 
 def cmd_wait(a):
@@ -573,6 +648,20 @@ def main():
                     "this many pods (0: any number)")
     mw.add_argument("--period", type=float, default=0.2)
     mw.set_defaults(fn=cmd_mesh_wait)
+
+    vw = sub.add_parser("verdict-wait")
+    vw.add_argument("--since", type=float, help="epoch seconds of the fault (default: now)")
+    vw.add_argument("--timeout", type=float, required=True)
+    vw.add_argument("--hold", type=float, default=0)
+    vw.add_argument("--verdicts", required=True, help="the node verdicts expected (node1=healthy,...)")
+    vw.add_argument("--node", default="", help="the node whose reason and families are reported")
+    vw.add_argument("--reason-prefix", default="", help="that node's reason must start with this")
+    vw.add_argument("--allow", default="", help="verdict lists that may be seen before, ';'-separated "
+                    "(any other seen fails the wait)")
+    vw.add_argument("--v1-pods", type=int, help="fail unless every v1 check answer was healthy, for exactly "
+                    "this many pods (0: any number)")
+    vw.add_argument("--period", type=float, default=0.2)
+    vw.set_defaults(fn=cmd_verdict_wait)
 
     ms = sub.add_parser("mesh-steady")
     ms.add_argument("--duration", type=float, required=True)

@@ -35,14 +35,17 @@ scenario_1_healthy() {
     local polls mismatches non200 transitions
     polls=$(jget "$out" polls); mismatches=$(jget "$out" mismatches)
     non200=$(jget "$out" non200); transitions=$(jget "$out" transitions)
-    local verdict=FAIL nodes auths
+    local verdict=FAIL nodes auths fam_ok=1 fam_note
     nodes=$(node_verdicts)
     auths=$(agent_auths)
+    # Dual-stack and IPv6-only runs: the reports travelled as the mode says
+    # (family_scenarios.sh); nothing in the default mode.
+    fam_note=$(family_check_healthy) || fam_ok=0
     [[ $(jget "$out" ok) == true && $polls -ge $((STEADY_SECS - 2)) &&
-        $nodes == node1=healthy,node2=healthy,node3=healthy && $auths == ok=6 ]] && verdict=PASS
+        $nodes == node1=healthy,node2=healthy,node3=healthy && $auths == ok=6 && $fam_ok == 1 ]] && verdict=PASS
     record 1 "healthy, ${STEADY_SECS} s polled every second" \
         "$HEALTHY_ALL on every poll, 0 non-200; v2: every node healthy, every agent's token ok" \
-        "$polls polls: $((polls - mismatches)) exact, $non200 non-200, $transitions transitions$( ((mismatches == 0)) || echo "; answers $(jget "$out" answers)"); v2: $nodes; auth: $auths" \
+        "$polls polls: $((polls - mismatches)) exact, $non200 non-200, $transitions transitions$( ((mismatches == 0)) || echo "; answers $(jget "$out" answers)"); v2: $nodes; auth: $auths$fam_note" \
         "n/a (no fault)" "$verdict"
 }
 

@@ -3,6 +3,7 @@
 with 200 after reading the whole request body, so a POST only succeeds when
 all its packets crossed the network."""
 
+import socket
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,5 +30,17 @@ class Handler(BaseHTTPRequestHandler):
         sys.stderr.write("%.3f %s %s\n" % (time.time(), self.address_string(), fmt % args))
 
 
+class DualStackServer(ThreadingHTTPServer):
+    """On [::], IPv6 and (mapped) IPv4 at once."""
+    address_family = socket.AF_INET6
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
 if __name__ == "__main__":
+    # PORT [--dual-stack]: on 0.0.0.0 (IPv4), or on [::] (both families).
+    if sys.argv[2:] == ["--dual-stack"]:
+        DualStackServer(("::", int(sys.argv[1])), Handler).serve_forever()
     ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Handler).serve_forever()

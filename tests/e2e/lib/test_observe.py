@@ -59,6 +59,19 @@ class Verdicts(unittest.TestCase):
             {"node": "node2", "verdict": "unreachable", "agents": []}]})
         self.assertEqual(observe.verdicts(body), "node1=healthy,node2=unreachable")
 
+    def test_one_node_with_its_reason_and_families(self):
+        body = json.dumps({"summary": {}, "nodes": [
+            {"node": "node1", "verdict": "healthy", "reason": "", "agents": []},
+            {"node": "node2", "verdict": "family_down", "reason": "IPv6 pod network down: ...",
+             "agents": [{"name": "a", "families": {"ipv4": 0.2, "ipv6": 3.1}}, {"name": "b"}]}]})
+        v = observe.node_view(body, "node2")
+        self.assertEqual(v["verdicts"], "node1=healthy,node2=family_down")
+        self.assertEqual(v["verdict"], "family_down")
+        self.assertTrue(v["reason"].startswith("IPv6 pod network down"))
+        self.assertEqual(v["families"], {"a": {"ipv4": 0.2, "ipv6": 3.1}, "b": None})
+        self.assertIsNone(observe.node_view(body, "node9"))
+        self.assertIsNone(observe.node_view("not json", "node2"))
+
     def test_not_a_status_answer(self):
         self.assertIsNone(observe.verdicts("There is no such entry"))
         self.assertIsNone(observe.verdicts(json.dumps({"Message": "x"})))
