@@ -29,7 +29,7 @@ lint: ## cargo fmt --check, clippy with warnings as errors, no import loops betw
 	python3 hack/check-module-layers.py --self-test
 	python3 hack/check-module-layers.py crates/server/src crates/agent/src crates/wire/src crates/cli/src
 
-test: lint test-rust fuzz-api test-deploy test-ui e2e ## Every test (what CI runs)
+test: lint test-rust fuzz-api test-deploy test-ui e2e e2e-dual ## Every test (what CI runs)
 
 test-rust: ## Unit, in-process and integration tests of every crate
 	$(CARGO) test --workspace

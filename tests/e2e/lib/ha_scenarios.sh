@@ -272,6 +272,7 @@ scenario_17_ha() {
     detail+=("webhook: $(jget "$out" posts) POSTs $(jget "$out" changes), repeated changes $(jget "$out" duplicate_changes), $ids")
 
     ha_undeploy || ok=0
+    # shellcheck disable=SC2153 # set by restore_and_wait (scenarios.sh), through ha_undeploy
     detail+=("one server again: 200 after ${RECOVERY} s")
     local observed
     observed=$(printf '%s; ' "${detail[@]}")
