@@ -240,6 +240,32 @@ def probe_counts(base):
             for r in ("ok", "failed")}
 
 
+def wait_and_hold(matching, since, deadline, period, hold, what, timeout, on_detect=None):
+    """Poll `matching()` every `period` until it is true (by `deadline`),
+    calling `on_detect()` then; with `hold`, it must stay true for that many
+    seconds more. The result: ok, detect_s (from `since`) and, when not ok,
+    a reason naming `what` ("answer", "verdicts", "mesh")."""
+    detect = None
+    while time.time() < deadline:
+        if matching():
+            detect = time.time() - since
+            break
+        time.sleep(period)
+    if detect is not None and on_detect:
+        on_detect()
+    result = {"ok": detect is not None, "detect_s": round(detect, 1) if detect is not None else None}
+    if detect is not None and hold > 0:
+        end = time.time() + hold
+        while time.time() < end:
+            time.sleep(period)
+            if not matching():
+                result.update(ok=False, reason=f"{what} changed within {hold}s of detection")
+                break
+    if detect is None:
+        result["reason"] = f"expected {what} not seen within {timeout}s"
+    return result
+
+
 def cmd_mesh_wait(a):
     want = sorted(split_list(a.pairs))
     allowed = set(want) | set(split_list(a.allow))
@@ -269,23 +295,13 @@ def cmd_mesh_wait(a):
                 and (not a.members or last["members"] == a.members)
                 and (not a.matrix_full or matrix_full(last["matrix"])))
 
-    detect = None
-    while time.time() < deadline:
-        if matching():
-            detect = time.time() - since
-            break
-        time.sleep(a.period)
-    at_detect = last
-    result = {"ok": detect is not None, "detect_s": round(detect, 1) if detect is not None else None}
-    if detect is not None and a.hold > 0:
-        end = time.time() + a.hold
-        while time.time() < end:
-            time.sleep(a.period)
-            if not matching():
-                result.update(ok=False, reason=f"mesh changed within {a.hold}s of detection")
-                break
-    if detect is None:
-        result["reason"] = f"expected mesh not seen within {a.timeout}s"
+    at_detect = None
+
+    def detected():
+        nonlocal at_detect
+        at_detect = last
+
+    result = wait_and_hold(matching, since, deadline, a.period, a.hold, "mesh", a.timeout, detected)
     if unexpected:
         result["ok"] = False
         result.setdefault("reason", "pairs outside the expected ones failed")
@@ -366,23 +382,13 @@ def cmd_verdict_wait(a):
         return (last is not None and last["verdicts"] == a.verdicts
                 and str(last["reason"]).startswith(a.reason_prefix))
 
-    detect = None
-    while time.time() < deadline:
-        if matching():
-            detect = time.time() - since
-            break
-        time.sleep(a.period)
-    at_detect = last
-    result = {"ok": detect is not None, "detect_s": round(detect, 1) if detect is not None else None}
-    if detect is not None and a.hold > 0:
-        end = time.time() + a.hold
-        while time.time() < end:
-            time.sleep(a.period)
-            if not matching():
-                result.update(ok=False, reason=f"verdicts changed within {a.hold}s of detection")
-                break
-    if detect is None:
-        result["reason"] = f"expected verdicts not seen within {a.timeout}s"
+    at_detect = None
+
+    def detected():
+        nonlocal at_detect
+        at_detect = last
+
+    result = wait_and_hold(matching, since, deadline, a.period, a.hold, "verdicts", a.timeout, detected)
     if unexpected:
         result["ok"] = False
         result.setdefault("reason", "verdicts outside the expected ones were seen")
@@ -406,7 +412,6 @@ def cmd_wait(a):
     last = None
     last_verdicts = None
     v2_polls = 0
-    detect = None
 
     def both_match():
         nonlocal last, last_verdicts, v2_polls
@@ -420,24 +425,9 @@ def cmd_wait(a):
         last_verdicts = fetch_verdicts(a.base)
         return last_verdicts == a.verdicts
 
-    while time.time() < deadline:
-        if both_match():
-            detect = time.time() - since
-            break
-        time.sleep(a.period)
-    result = {"ok": detect is not None, "detect_s": round(detect, 1) if detect is not None else None,
-              "observed": last, "expected": describe(want_status, json.dumps(want_json))}
-    if detect is not None and a.hold > 0:
-        # The answer must stay exactly the same for HOLD seconds.
-        end = time.time() + a.hold
-        while time.time() < end:
-            time.sleep(a.period)
-            if not both_match():
-                result.update(ok=False, observed=last,
-                              reason=f"answer changed within {a.hold}s of detection")
-                break
-    if detect is None:
-        result["reason"] = f"expected answer not seen within {a.timeout}s"
+    # The answer must then stay exactly the same for HOLD seconds.
+    result = wait_and_hold(both_match, since, deadline, a.period, a.hold, "answer", a.timeout)
+    result.update(observed=last, expected=describe(want_status, json.dumps(want_json)))
     if a.verdicts:
         result.update(v2_polls=v2_polls, verdicts=last_verdicts)
     print(json.dumps(result))
