@@ -40,31 +40,25 @@ async fn run_until(rec: &Recorder, args: &[&str], reports: usize) -> (Vec<Value>
     (got.iter().map(|r| r.json()).collect(), times, stats)
 }
 
-/// The probe's answer tells which round probed: the probe server answers
-/// 201 to the first probe, 202 to the second, and so on, each after 2 s.
-#[tokio::test(start_paused = true)]
-async fn the_report_leaves_at_the_start_of_the_round_with_the_previous_rounds_probes() {
-    let rec = Recorder::start().await;
+/// A probe server that answers 201 to the first probe, 202 to the second,
+/// and so on, each after 2 s; and the agent flag that probes it (under
+/// the path the recorder scripts answers for).
+async fn counting_probe() -> (Recorder, String) {
     let probed = Recorder::start().await;
     let slow = |status| Behaviour {
         status,
         head_delay: Duration::from_secs(2),
         ..Behaviour::default()
     };
-    // The probe URL is under the path the recorder scripts answers for.
     probed.answer_reports((201..=209).map(slow));
-    let probe_url = format!("-probeurls=http://{}{REPORTS}probe", probed.addr());
-    let (reports, times, stats) = run_until(&rec, &[&probe_url], 4).await;
+    let flag = format!("-probeurls=http://{}{REPORTS}probe", probed.addr());
+    (probed, flag)
+}
 
-    // The first report after its probes (2 s); then each at the very start
-    // of its round, not after that round's 2 s probe.
-    assert_eq!(times, [2.0, 10.0, 20.0, 30.0]);
-    let probes = probed.requests_to(REPORTS);
-    assert_eq!(probes.len(), 4, "one probe per round");
-    // Which round's probe each report carries: the first its own (201),
-    // the second the first round's again (the only results there are),
-    // then each the previous round's.
-    let codes: Vec<i64> = reports
+/// The status of the [`counting_probe`] each report carries: which
+/// round's probe it is.
+fn probe_codes(reports: &[Value]) -> Vec<i64> {
+    reports
         .iter()
         .map(|r| {
             let p = r["network_probes"]
@@ -75,8 +69,26 @@ async fn the_report_leaves_at_the_start_of_the_round_with_the_previous_rounds_pr
                 .expect("the probe URL is reported");
             p["HTTPCode"].as_i64().unwrap()
         })
-        .collect();
-    assert_eq!(codes, [201, 201, 202, 203]);
+        .collect()
+}
+
+/// The probe's answer tells which round probed: the probe server answers
+/// 201 to the first probe, 202 to the second, and so on, each after 2 s.
+#[tokio::test(start_paused = true)]
+async fn the_report_leaves_at_the_start_of_the_round_with_the_previous_rounds_probes() {
+    let rec = Recorder::start().await;
+    let (probed, probe_url) = counting_probe().await;
+    let (reports, times, stats) = run_until(&rec, &[&probe_url], 4).await;
+
+    // The first report after its probes (2 s); then each at the very start
+    // of its round, not after that round's 2 s probe.
+    assert_eq!(times, [2.0, 10.0, 20.0, 30.0]);
+    let probes = probed.requests_to(REPORTS);
+    assert_eq!(probes.len(), 4, "one probe per round");
+    // Which round's probe each report carries: the first its own (201),
+    // the second the first round's again (the only results there are),
+    // then each the previous round's.
+    assert_eq!(probe_codes(&reports), [201, 201, 202, 203]);
     for r in &reports {
         // The server's ping is probed each round too.
         assert_eq!(r["network_probes"][0]["HTTPCode"], 200);
@@ -113,32 +125,13 @@ async fn after_a_failed_round_the_report_carries_fresh_probes() {
         status: 503,
         ..Behaviour::default()
     }]);
-    let probed = Recorder::start().await;
-    let slow = |status| Behaviour {
-        status,
-        head_delay: Duration::from_secs(2),
-        ..Behaviour::default()
-    };
-    probed.answer_reports((201..=209).map(slow));
-    let probe_url = format!("-probeurls=http://{}{REPORTS}probe", probed.addr());
+    // Kept alive for the whole test: it serves the probes.
+    let (_probed, probe_url) = counting_probe().await;
     let (reports, times, stats) = run_until(&rec, &[&probe_url], 4).await;
     // Refused at 2 s; the next round probes first (report at 12 s, with its
     // own probe, 202); then back to the start of each round.
     assert_eq!(times, [2.0, 12.0, 20.0, 30.0]);
-    let codes: Vec<i64> = reports
-        .iter()
-        .map(|r| {
-            r["network_probes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|p| p["URL"].as_str().unwrap().ends_with("probe"))
-                .unwrap()["HTTPCode"]
-                .as_i64()
-                .unwrap()
-        })
-        .collect();
-    assert_eq!(codes, [201, 202, 202, 203]);
+    assert_eq!(probe_codes(&reports), [201, 202, 202, 203]);
     assert_eq!((stats.rounds, stats.failed), (4, 1));
 }
 
