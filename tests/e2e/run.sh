@@ -18,7 +18,7 @@
 #                    $CARGO_TARGET_DIR/release)
 #   E2E_RUN_DIR      where logs and results go (default: .e2e/<UTC time>)
 #   E2E_STEADY_SECS  length of the steady windows of scenarios 1 and 14 (60)
-#   E2E_LOSS_INTERVAL  report interval of node3's agents in scenario 8 (5)
+#   E2E_LOSS_INTERVAL  report interval of node3's agents in scenario 8 (2)
 #   E2E_LOSS_SECS    length of scenario 8's 20% loss (300)
 #   E2E_STUDY_SECS   length of the loss study (240)
 #   E2E_PREFIX       namespace name prefix (default: nc-)

@@ -27,12 +27,14 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep, timeout_at};
+use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
 
@@ -170,8 +172,8 @@ pub struct Exchange {
 }
 
 /// The TCP connections of one exchange: how many were started (one per
-/// address tried, twice as many when raced), whether a second one was
-/// raced beside an unanswered first, and whether it won.
+/// address tried, per raced connection), whether more were raced beside an
+/// unanswered first, and whether one of those won.
 #[derive(Debug, Default)]
 pub struct Connects {
     started: AtomicU32,
@@ -185,12 +187,13 @@ impl Connects {
         self.started.load(Ordering::Relaxed)
     }
 
-    /// Whether a second connection was started beside the first.
+    /// Whether more connections were started beside the first.
     pub fn raced(&self) -> bool {
         self.raced.load(Ordering::Relaxed)
     }
 
-    /// Whether the second connection connected first and carried the request.
+    /// Whether a raced connection (not the first) connected first and
+    /// carried the request.
     pub fn race_won(&self) -> bool {
         self.race_won.load(Ordering::Relaxed)
     }
@@ -211,12 +214,13 @@ pub struct RequestSpec<'a> {
     /// `Authorization` header, sent last; none at all when `None`, so that
     /// such a request is byte for byte what it was before tokens existed.
     pub authorization: Option<HeaderValue>,
-    /// Connect to this address instead of resolving the host (which still
-    /// names the `Host` header, SNI and errors): one replica of a name.
-    pub connect_to: Option<SocketAddr>,
-    /// Start a second connection when the first has not connected within
-    /// this long, and go on with whichever connects first; `None`: one
-    /// connection only (probes).
+    /// Connect to these addresses, in order, instead of resolving the host
+    /// (which still names the `Host` header, SNI and errors): one replica
+    /// of a name, or the addresses of one IP family; empty: resolve.
+    pub connect_to: Vec<SocketAddr>,
+    /// Start another connection each time none has connected for this
+    /// long ([`RACED_CONNECTIONS`] at most), and go on with whichever
+    /// connects first; `None`: one connection only (probes).
     pub race_after: Option<Duration>,
 }
 
@@ -232,7 +236,7 @@ impl<'a> RequestSpec<'a> {
             tls,
             extra_header: None,
             authorization: None,
-            connect_to: None,
+            connect_to: Vec::new(),
             race_after: None,
         }
     }
@@ -272,16 +276,19 @@ pub async fn request(target: &Target, spec: RequestSpec<'_>) -> Exchange {
 
 async fn run(target: &Target, spec: &RequestSpec<'_>, ex: &mut Exchange) -> Result<()> {
     ex.phase = Phase::Dns;
-    let addrs = match spec.connect_to {
-        Some(addr) => vec![addr],
-        None => resolve(&target.host, target.port).await?,
+    let resolved;
+    let addrs = if spec.connect_to.is_empty() {
+        resolved = resolve(&target.host, target.port).await?;
+        &resolved[..]
+    } else {
+        &spec.connect_to[..]
     };
     ex.resolved = Some(Instant::now());
 
     ex.phase = Phase::TcpConnect;
     let tcp = match spec.race_after {
-        Some(after) => race(&target.host, &addrs, after, &ex.connects).await?,
-        None => connect(&target.host, &addrs, &ex.connects).await?,
+        Some(after) => race(&target.host, addrs, after, &ex.connects).await?,
+        None => connect(&target.host, addrs, &ex.connects).await?,
     };
     ex.connected = Some(Instant::now());
     ex.local = tcp.local_addr().ok();
@@ -333,46 +340,56 @@ pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-/// [`connect`], and when it has not connected within `after`, a second
-/// [`connect`] beside it: the first of the two to connect wins, the other
-/// is dropped (its socket closed). Fails when both have failed, with the
-/// first one's error; a first that fails before `after` is not raced.
+/// Connections one attempt may race at most: the first and up to three
+/// more, `after` apart. At 20% loss both SYNs of a two-way race are lost in
+/// one attempt of 25; all four, in one of 625.
+pub const RACED_CONNECTIONS: usize = 4;
+
+/// [`connect`], and each time none has connected for another `after`, one
+/// more [`connect`] beside the others, [`RACED_CONNECTIONS`] in all: the
+/// first to connect wins, the others are dropped (their sockets closed).
+/// A connect that fails (refused: something answered) starts no more; when
+/// every started one has failed, the earliest started one's error is
+/// returned, so a first that fails before `after` is not raced.
 async fn race(
     host: &str,
     addrs: &[SocketAddr],
     after: Duration,
     counts: &Connects,
 ) -> Result<TcpStream> {
-    let first = connect(host, addrs, counts);
-    let mut first = std::pin::pin!(first);
-    tokio::select! {
-        biased;
-        result = &mut first => return result,
-        () = sleep(after) => {}
-    }
-    counts.raced.store(true, Ordering::Relaxed);
-    let second = connect(host, addrs, counts);
-    let mut second = std::pin::pin!(second);
-    let mut first_failed = None;
-    let mut second_failed = false;
+    let start = |index: usize| async move { (index, connect(host, addrs, counts).await) };
+    let mut pending = FuturesUnordered::new();
+    pending.push(start(0));
+    let mut started = 1;
+    let mut next = Instant::now() + after;
+    let mut failed: Option<(usize, Error)> = None;
     loop {
+        let more = started < RACED_CONNECTIONS && failed.is_none();
         tokio::select! {
             biased;
-            result = &mut first, if first_failed.is_none() => match result {
-                Ok(stream) => return Ok(stream),
-                Err(e) if second_failed => return Err(e),
-                Err(e) => first_failed = Some(e),
-            },
-            result = &mut second, if !second_failed => match result {
+            Some((index, result)) = pending.next() => match result {
                 Ok(stream) => {
-                    counts.race_won.store(true, Ordering::Relaxed);
+                    if index > 0 {
+                        counts.race_won.store(true, Ordering::Relaxed);
+                    }
                     return Ok(stream);
                 }
-                Err(_) => match first_failed.take() {
-                    Some(first) => return Err(first),
-                    None => second_failed = true,
-                },
+                Err(e) => {
+                    if failed.as_ref().is_none_or(|(first, _)| index < *first) {
+                        failed = Some((index, e));
+                    }
+                    if pending.is_empty() {
+                        let (_, e) = failed.expect("an error was just kept");
+                        return Err(e);
+                    }
+                }
             },
+            () = sleep_until(next), if more => {
+                counts.raced.store(true, Ordering::Relaxed);
+                pending.push(start(started));
+                started += 1;
+                next += after;
+            }
         }
     }
 }

@@ -6,7 +6,7 @@
 //! only after TCP's 1 s initial retransmission timeout. When the listener
 //! accepts again 100 ms later, a second connection started at the race
 //! delay (200 ms) connects at once, while a single connection still waits
-//! out the second. These tests run on the real clock (the kernel's timers
+//! out the second; when that one's SYN is dropped too, a third follows. These tests run on the real clock (the kernel's timers
 //! cannot be paused) and take about a second each; their margins are wide
 //! and still fail without the race.
 
@@ -90,6 +90,28 @@ async fn an_unanswered_syn_is_raced_and_the_second_connection_wins() {
     // One request each reached the servers: the loser was dropped unused.
     assert_eq!(raced_rec.requests().len(), 1);
     assert_eq!(single_rec.requests().len(), 1);
+}
+
+/// The second connection's SYN is dropped too (the queue opens only at
+/// 300 ms): a third, started at 400 ms, connects, long before either
+/// lost SYN is sent again (1.0 s and 1.2 s).
+#[tokio::test]
+async fn a_lost_raced_syn_is_raced_again() {
+    let (rec, gate, _held) = full_server().await;
+    let mut spec = RequestSpec::get(Duration::from_secs(3), None);
+    spec.race_after = Some(Duration::from_millis(200));
+    let _open = open_after(gate, Duration::from_millis(300));
+    let ex = request(&ping(&rec), spec).await;
+
+    ex.outcome.as_ref().unwrap();
+    let at = ex.connected.unwrap() - ex.start;
+    assert!(
+        at >= Duration::from_millis(390) && at < Duration::from_millis(900),
+        "the third connection connected after {at:?}"
+    );
+    assert_eq!(ex.connects.started(), 3);
+    assert!(ex.connects.raced() && ex.connects.race_won());
+    assert_eq!(rec.requests().len(), 1);
 }
 
 #[tokio::test]
