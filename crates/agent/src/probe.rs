@@ -15,26 +15,155 @@
 //! A phase that was not completed counts 0; `ConnectionResult` is 1 once TCP
 //! connected, `HTTPCode` 0 without a response. A probe never fails the
 //! report: its failure *is* the result.
+//!
+//! A name that resolves to addresses of both IP families is probed over
+//! each ([`probe_families`]): the `network_probes` entry says whether the
+//! name answered over either (as a client trying each address would find),
+//! the report's `family_probes` which family fails.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use netchecker_wire::ProbeResult;
+use netchecker_wire::{FamilyProbe, IpFamily, ProbeResult};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use crate::transport::{self, Exchange, RequestSpec, Target};
 
-/// Probe `target` once within `timeout`.
-pub async fn probe(target: &Target, timeout: Duration, tls: Option<&TlsConnector>) -> ProbeResult {
-    let ex = transport::request(target, RequestSpec::get(timeout, tls)).await;
+/// Probe `target` within `timeout`: once when its host is an address or
+/// resolves to one IP family, once per family (on the addresses of that
+/// family, concurrently) when it resolves to both. Returns the
+/// `network_probes` entry (the first family in the resolver's order that
+/// answered, else the first family's failure) and, for a name of both
+/// families, each family's own result. The lookup is made once and its
+/// time counts in every result's `DNSLookup`.
+pub async fn probe_families(
+    target: &Target,
+    timeout: Duration,
+    tls: Option<&TlsConnector>,
+) -> (ProbeResult, Vec<FamilyProbe>) {
+    if target.host.parse::<IpAddr>().is_ok() {
+        return (probe(target, timeout, tls).await, Vec::new());
+    }
+    let start = Instant::now();
+    let addrs = match tokio::time::timeout(timeout, transport::resolve(&target.host, target.port))
+        .await
+    {
+        Ok(Ok(addrs)) => addrs,
+        Ok(Err(e)) => {
+            tracing::debug!(url = %target, "probe failed: {e}");
+            return (lookup_failed(&target.url, start), Vec::new());
+        }
+        Err(_) => {
+            tracing::debug!(url = %target, "probe failed: DNS lookup timed out after {timeout:?}");
+            return (lookup_failed(&target.url, start), Vec::new());
+        }
+    };
+    probe_resolved(target, &addrs, start, timeout, tls).await
+}
+
+/// [`probe_families`] past the lookup that began at `start` and found
+/// `addrs` (not empty), in the resolver's order.
+pub async fn probe_resolved(
+    target: &Target,
+    addrs: &[SocketAddr],
+    start: Instant,
+    timeout: Duration,
+    tls: Option<&TlsConnector>,
+) -> (ProbeResult, Vec<FamilyProbe>) {
+    let resolved = Instant::now();
+    let left = timeout.saturating_sub(resolved - start);
+    let of = |family| -> Vec<SocketAddr> {
+        addrs
+            .iter()
+            .copied()
+            .filter(|a| IpFamily::of(a.ip()) == family)
+            .collect()
+    };
+    let (first, second) = {
+        let first = IpFamily::of(addrs[0].ip());
+        (first, first.other())
+    };
+    let (a, b) = (of(first), of(second));
+    if b.is_empty() {
+        let ex = probe_at(target, a, left, tls, start, resolved).await;
+        return (result_of(&target.url, &ex), Vec::new());
+    }
+    let (address_a, address_b) = (a[0].ip(), b[0].ip());
+    let (ex_a, ex_b) = tokio::join!(
+        probe_at(target, a, left, tls, start, resolved),
+        probe_at(target, b, left, tls, start, resolved)
+    );
+    let (ra, rb) = (result_of(&target.url, &ex_a), result_of(&target.url, &ex_b));
+    let answered = |r: &ProbeResult| r.connection_result == 1 && (200..400).contains(&r.http_code);
+    let entry = if !answered(&ra) && answered(&rb) {
+        rb.clone()
+    } else {
+        ra.clone()
+    };
+    let mut families = vec![
+        FamilyProbe {
+            family: first,
+            address: address_a.to_string(),
+            probe: ra,
+        },
+        FamilyProbe {
+            family: second,
+            address: address_b.to_string(),
+            probe: rb,
+        },
+    ];
+    families.sort_by_key(|f| f.family);
+    (entry, families)
+}
+
+/// One request to `addrs` (already resolved, at `resolved`, for a probe
+/// that started at `start`), its phases counted from `start`.
+async fn probe_at(
+    target: &Target,
+    addrs: Vec<SocketAddr>,
+    left: Duration,
+    tls: Option<&TlsConnector>,
+    start: Instant,
+    resolved: Instant,
+) -> Exchange {
+    let family = IpFamily::of(addrs[0].ip());
+    let mut spec = RequestSpec::get(left, tls);
+    spec.connect_to = addrs;
+    let mut ex = transport::request(target, spec).await;
+    log_outcome(target, &ex, Some(family));
+    ex.start = start;
+    ex.resolved = Some(resolved);
+    ex
+}
+
+/// The result of a probe whose lookup failed or ran out of time: only
+/// its total, as [`probe`] reports it.
+fn lookup_failed(url: &str, start: Instant) -> ProbeResult {
+    ProbeResult {
+        url: url.to_owned(),
+        total: ms(start, Some(Instant::now())),
+        ..ProbeResult::default()
+    }
+}
+
+fn log_outcome(target: &Target, ex: &Exchange, family: Option<IpFamily>) {
+    let family = family.map(IpFamily::name);
     match &ex.outcome {
         Ok(()) => tracing::debug!(
             url = %target,
+            family,
             status = ex.status.map(|s| s.as_u16()),
             "probe answered"
         ),
-        Err(e) => tracing::debug!(url = %target, "probe failed: {e}"),
+        Err(e) => tracing::debug!(url = %target, family, "probe failed: {e}"),
     }
+}
+
+/// Probe `target` once within `timeout`.
+pub async fn probe(target: &Target, timeout: Duration, tls: Option<&TlsConnector>) -> ProbeResult {
+    let ex = transport::request(target, RequestSpec::get(timeout, tls)).await;
+    log_outcome(target, &ex, None);
     result_of(&target.url, &ex)
 }
 

@@ -20,7 +20,8 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 use netchecker_wire::mesh::{MESH_HEADER, MESH_VERSION};
 use netchecker_wire::{
-    AGENTS_PATH, AgentReport, HostDate, OutgoingReport, PING_PATH, ProbeResult, ReportAttempts,
+    AGENTS_PATH, AgentReport, FamilyProbe, HostDate, OutgoingReport, PING_PATH, ProbeResult,
+    ReportAttempts,
 };
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
@@ -59,6 +60,7 @@ pub fn race_delay(limit: Duration) -> Duration {
 pub(crate) struct Probed {
     nslookup: gather::AddressMap,
     network_probes: Vec<ProbeResult>,
+    family_probes: Vec<FamilyProbe>,
 }
 
 /// The agent: its configuration and everything derived from it once.
@@ -216,9 +218,10 @@ impl Agent {
         let probes = futures::future::join_all(
             self.probes
                 .iter()
-                .map(|t| probe::probe(t, c.probe_timeout, self.tls.as_ref())),
+                .map(|t| probe::probe_families(t, c.probe_timeout, self.tls.as_ref())),
         );
-        let (nslookup, network_probes) = tokio::join!(nslookup, probes);
+        let (nslookup, probed) = tokio::join!(nslookup, probes);
+        let (network_probes, family_probes): (Vec<_>, Vec<_>) = probed.into_iter().unzip();
         for p in &network_probes {
             tracing::debug!(
                 url = %p.url,
@@ -231,6 +234,7 @@ impl Agent {
         Probed {
             nslookup: nslookup.into_iter().flatten().collect(),
             network_probes,
+            family_probes: family_probes.into_iter().flatten().collect(),
         }
     }
 
@@ -252,6 +256,7 @@ impl Agent {
             mesh: None,
             // Per server: set on each body (`OutgoingReport`), not here.
             report_attempts: None,
+            family_probes: probed.family_probes.clone(),
         }
     }
 
@@ -315,7 +320,7 @@ impl Agent {
                 )
             }),
             authorization: self.authorization(),
-            connect_to,
+            connect_to: connect_to.into_iter().collect(),
             race_after: Some(race_delay(limit)),
         };
         let mut ex = transport::request(target, spec).await;

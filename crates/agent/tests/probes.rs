@@ -190,3 +190,65 @@ async fn failed_probes_never_stop_the_report() {
     let ok = by_url(&format!("http://{}/ok", rec.addr()));
     assert_eq!(ok["HTTPCode"].as_i64(), Some(200));
 }
+
+/// A name of both families whose server listens on IPv4 only: the
+/// `network_probes` entry is IPv4's answer (the name answers), and each
+/// family's own result says IPv6 fails; over one family, no family results.
+#[tokio::test]
+async fn a_name_of_both_families_is_probed_over_each() {
+    use netchecker_agent::probe::probe_resolved;
+    use netchecker_wire::IpFamily;
+    use std::net::{Ipv6Addr, SocketAddr};
+
+    let rec = Recorder::start().await;
+    let port = rec.addr().port();
+    // Nothing listens on [::1] at the IPv4 listener's port: refused.
+    let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
+    let url = format!("http://dual.invalid:{port}/api/v1/ping");
+    let t = target(&url);
+    let t0 = tokio::time::Instant::now();
+    // IPv6 first, as resolvers order a dual-stack name.
+    let (entry, families) = probe_resolved(&t, &[v6, rec.addr()], t0, TIMEOUT, None).await;
+    assert_eq!(entry.url, url);
+    assert_eq!((entry.connection_result, entry.http_code), (1, 200));
+    let got: Vec<_> = families
+        .iter()
+        .map(|f| {
+            (
+                f.family,
+                f.address.as_str(),
+                f.probe.connection_result,
+                f.probe.http_code,
+                f.probe.url.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (IpFamily::Ipv4, "127.0.0.1", 1, 200, url.as_str()),
+            (IpFamily::Ipv6, "::1", 0, 0, url.as_str()),
+        ]
+    );
+    // One request reached the server, with the name in its Host header.
+    let reqs = rec.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        reqs[0].header("host"),
+        Some(&*format!("dual.invalid:{port}"))
+    );
+
+    // Both answer: the entry is the first family's (IPv6 here).
+    let both = Recorder::start_on(v6).await;
+    assert_eq!(both.addr(), v6);
+    let (entry, families) = probe_resolved(&t, &[v6, rec.addr()], t0, TIMEOUT, None).await;
+    assert_eq!((entry.connection_result, entry.http_code), (1, 200));
+    assert!(families.iter().all(|f| f.probe.http_code == 200));
+    assert_eq!(both.requests().len(), 1);
+    assert_eq!(rec.requests().len(), 2);
+
+    // One family only: as before, one probe and no family results.
+    let (entry, families) = probe_resolved(&t, &[rec.addr()], t0, TIMEOUT, None).await;
+    assert_eq!((entry.connection_result, entry.http_code), (1, 200));
+    assert!(families.is_empty());
+}

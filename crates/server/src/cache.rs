@@ -49,6 +49,8 @@ pub struct Entry {
     /// When a report of this agent last came over IPv4 and over IPv6
     /// (indexed by `IpFamily`), carried from report to report.
     pub families: [Option<Instant>; 2],
+    /// Its probes that fail over one family only (empty off dual-stack).
+    pub family_failures: Box<[crate::verdict::FamilyFailure]>,
 }
 
 /// The parts of a report that `/api/v2/status` shows in detail.
@@ -100,6 +102,7 @@ impl Entry {
                 .collect(),
             path: None,
             families: [None; 2],
+            family_failures: Box::new([]),
         }
     }
 
@@ -173,6 +176,10 @@ impl Reported for Entry {
 
     fn families(&self) -> [Option<Instant>; 2] {
         self.families
+    }
+
+    fn family_failures(&self) -> &[crate::verdict::FamilyFailure] {
+        &self.family_failures
     }
 }
 

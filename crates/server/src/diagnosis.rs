@@ -40,6 +40,9 @@ pub struct AgentFacts<'a, R = ()> {
     /// A family its reports came over and no longer do, with the age of
     /// the last report over it, while they still come over the other.
     pub family_late: Option<(IpFamily, Duration)>,
+    /// Probes that fail over one family while the same URL answers over
+    /// the other: the family, the URL and the address probed.
+    pub family_probes_failing: Vec<(IpFamily, &'a str, &'a str)>,
     /// The stored report the facts come from, for the renderings that show
     /// its details; the rules never read it.
     pub report: Option<&'a R>,
@@ -81,13 +84,23 @@ fn describe_late<R>(a: &AgentFacts<R>) -> String {
 /// its last report over IPv6 came 12 s ago (interval 1 s)"; "IPv6 down on
 /// both networks: ..." when every kind lost the same family.
 fn family_text<R>(expected: &[&AgentFacts<R>]) -> String {
-    let down: Vec<(&AgentFacts<R>, IpFamily, Duration)> = expected
+    let late: Vec<(&AgentFacts<R>, IpFamily, Duration)> = expected
         .iter()
         .filter_map(|a| a.family_late.map(|(f, age)| (*a, f, age)))
         .collect();
+    let probing: Vec<(&AgentFacts<R>, IpFamily, &str, &str)> = expected
+        .iter()
+        .flat_map(|a| {
+            a.family_probes_failing
+                .iter()
+                .map(move |(f, url, address)| (*a, *f, *url, *address))
+        })
+        .collect();
     let mut heads: Vec<String> = Vec::new();
     for f in IpFamily::ALL {
-        let kinds: Vec<AgentKind> = down.iter().filter(|d| d.1 == f).map(|d| d.0.kind).collect();
+        let mut kinds: Vec<AgentKind> =
+            late.iter().filter(|d| d.1 == f).map(|d| d.0.kind).collect();
+        kinds.extend(probing.iter().filter(|d| d.1 == f).map(|d| d.0.kind));
         if kinds.is_empty() {
             continue;
         }
@@ -113,7 +126,7 @@ fn family_text<R>(expected: &[&AgentFacts<R>]) -> String {
             }
         }
     }
-    let details = join(down.iter().map(|(a, f, age)| {
+    let late_details = late.iter().map(|(a, f, age)| {
         format!(
             "{} {} reports over {}, but its last report over {} came {} s ago (interval {} s)",
             kind_phrase(a.kind),
@@ -123,7 +136,17 @@ fn family_text<R>(expected: &[&AgentFacts<R>]) -> String {
             age.as_secs(),
             a.interval.map_or(0, |i| i.as_secs())
         )
-    }));
+    });
+    let probe_details = probing.iter().map(|(a, f, url, address)| {
+        format!(
+            "{} {}'s probe of {url} fails over {} ({address}) and answers over {}",
+            kind_phrase(a.kind),
+            a.name,
+            f.name(),
+            f.other().name(),
+        )
+    });
+    let details = join(late_details.chain(probe_details));
     format!("{}: {details}", heads.join(", "))
 }
 
@@ -170,7 +193,7 @@ pub fn node_verdict<R>(agents: &[AgentFacts<R>]) -> NodeVerdict {
     }
     if expected().any(|a| a.state == Some(AgentState::Pending)) {
         NodeVerdict::Pending
-    } else if expected().any(|a| a.family_late.is_some()) {
+    } else if expected().any(|a| a.family_late.is_some() || !a.family_probes_failing.is_empty()) {
         NodeVerdict::FamilyDown
     } else if expected().any(|a| !a.dns_failures.is_empty()) {
         NodeVerdict::DnsFailure
@@ -294,6 +317,7 @@ mod tests {
             terminating: false,
             path: None,
             family_late: None,
+            family_probes_failing: Vec::new(),
             addresses: &[],
             report: None,
         }

@@ -123,6 +123,10 @@ pub trait Reported {
     fn families(&self) -> [Option<Instant>; 2] {
         [None; 2]
     }
+    /// Probes failing over one family while answering over the other.
+    fn family_failures(&self) -> &[crate::verdict::FamilyFailure] {
+        &[]
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::limits;
 use crate::mesh::pairs::Received;
 use crate::metrics::Rejection;
 use crate::podview::Watched;
-use crate::verdict::probe_ok;
+use crate::verdict::{family_failures, probe_ok};
 
 /// Why a report was not stored. The cache is untouched in every case.
 #[derive(Debug, thiserror::Error)]
@@ -212,12 +212,15 @@ impl App {
         // The mesh part is not a stored report's: the v1 answers serve back
         // exactly what the original's agents send.
         let mesh = report.mesh.take();
-        // Neither is `report_attempts`: its figures are kept apart.
+        // Neither is `report_attempts`: its figures are kept apart. Nor
+        // `family_probes`: only what fails over one family is kept.
         let attempts = report.report_attempts.take();
+        let family_failures = family_failures(&std::mem::take(&mut report.family_probes));
         let node = node.as_deref();
         let agent = agent_label(name, node.unwrap_or(&report.nodename));
         let mut entry = Entry::new(&report, node, agent.clone(), now, jiff::Timestamp::now());
         entry.auth = auth;
+        entry.family_failures = family_failures;
         let skew = entry.skew_seconds;
         let cache = &self.0.cache;
         let minute = self.minute(now);

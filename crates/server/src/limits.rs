@@ -99,8 +99,35 @@ pub fn check(name: &str, report: &AgentReport) -> Result<(), Exceeded> {
     for p in &report.network_probes {
         at_most("a probe URL (characters)", p.url.len(), MAX_URL)?;
     }
+    check_family_probes(&report.family_probes)?;
     if let Some(mesh) = &report.mesh {
         check_mesh(mesh)?;
+    }
+    Ok(())
+}
+
+/// `family_probes`: two per probe at most, each at an address of its
+/// family.
+fn check_family_probes(probes: &[netchecker_wire::FamilyProbe]) -> Result<(), Exceeded> {
+    at_most("family_probes (entries)", probes.len(), 2 * MAX_PROBES)?;
+    for p in probes {
+        at_most(
+            "a family probe URL (characters)",
+            p.probe.url.len(),
+            MAX_URL,
+        )?;
+        let address = p.address.parse::<std::net::IpAddr>().map_err(|_| {
+            format!(
+                "family_probes holds address {:?}, not an IP address",
+                p.address.chars().take(MAX_ADDRESS).collect::<String>()
+            )
+        })?;
+        if netchecker_wire::IpFamily::of(address) != p.family {
+            return Err(format!(
+                "family_probes holds address {address} under {}",
+                p.family.name()
+            ));
+        }
     }
     Ok(())
 }
@@ -171,7 +198,8 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
 
 /// Cut what may hold secrets out of every probe URL of `report`.
 pub fn redact(report: &mut AgentReport) {
-    for p in &mut report.network_probes {
+    let family = report.family_probes.iter_mut().map(|f| &mut f.probe);
+    for p in report.network_probes.iter_mut().chain(family) {
         if let Cow::Owned(clean) = redact_url(&p.url) {
             p.url = clean;
         }
@@ -247,6 +275,22 @@ mod tests {
                 serde_json::json!({"network_probes": [{"URL": format!("http://h/{}", "p".repeat(2048))}]}),
                 "a probe URL",
             ),
+            (
+                serde_json::json!({"family_probes": many(33, &|_| "198.18.0.1".to_owned()).into_iter().map(|a| serde_json::json!({"family": "ipv4", "address": a, "probe": {"URL": "http://h/"}})).collect::<Vec<_>>()}),
+                "family_probes (entries) has 33, at most 32",
+            ),
+            (
+                serde_json::json!({"family_probes": [{"family": "ipv6", "address": "evil.example", "probe": {"URL": "http://h/"}}]}),
+                "not an IP address",
+            ),
+            (
+                serde_json::json!({"family_probes": [{"family": "ipv6", "address": "198.18.0.1", "probe": {"URL": "http://h/"}}]}),
+                "address 198.18.0.1 under IPv6",
+            ),
+            (
+                serde_json::json!({"family_probes": [{"family": "ipv4", "address": "198.18.0.1", "probe": {"URL": format!("http://h/{}", "p".repeat(2048))}}]}),
+                "a family probe URL",
+            ),
             (serde_json::json!({"mesh": {"port": 0}}), "mesh.port"),
             (
                 serde_json::json!({"mesh": {"port": 1, "addresses": many(9, &|i| format!("198.18.0.{i}"))}}),
@@ -301,11 +345,13 @@ mod tests {
             assert_eq!(redact_url(url), want, "{url}");
         }
         assert!(matches!(redact_url("http://h/ok"), Cow::Borrowed(_)));
-        let mut r = report(
-            serde_json::json!({"network_probes": [{"URL": "http://u:p@h/x?t=1"}, {"URL": "http://h/y"}]}),
-        );
+        let mut r = report(serde_json::json!({
+            "network_probes": [{"URL": "http://u:p@h/x?t=1"}, {"URL": "http://h/y"}],
+            "family_probes": [{"family": "ipv6", "address": "2001:2::1",
+                               "probe": {"URL": "http://u:p@h/x?t=1"}}]}));
         redact(&mut r);
         let urls: Vec<_> = r.network_probes.iter().map(|p| p.url.as_str()).collect();
         assert_eq!(urls, ["http://h/x", "http://h/y"]);
+        assert_eq!(r.family_probes[0].probe.url, "http://h/x");
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use netchecker_wire::ProbeResult;
+use netchecker_wire::{FamilyProbe, IpFamily, ProbeResult};
 use tokio::time::Instant;
 
 use crate::domain::{AgentState, Policy, Seen};
@@ -73,6 +73,41 @@ pub fn probe_ok(p: &ProbeResult) -> bool {
     codes_ok(p.connection_result, p.http_code)
 }
 
+/// A probe that fails over one IP family while the same URL answers over
+/// the other: that family's path is down, not the probed service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyFailure {
+    pub family: IpFamily,
+    pub url: Box<str>,
+    pub address: Box<str>,
+}
+
+/// Most [`FamilyFailure`]s kept per agent (an agent probes the server and
+/// a few URLs): what a report may make the server keep stays small.
+pub const MAX_FAMILY_FAILURES: usize = 4;
+
+/// The [`FamilyFailure`]s among an agent's `family_probes`, the first
+/// [`MAX_FAMILY_FAILURES`]: each failed one whose URL answered over the
+/// other family in the same report. A URL failing over both is a failing
+/// probe (its `network_probes` entry says so), not a family's fault.
+pub fn family_failures(probes: &[FamilyProbe]) -> Box<[FamilyFailure]> {
+    let answered = |url: &str, family: IpFamily| {
+        probes
+            .iter()
+            .any(|p| p.family == family && p.probe.url == url && probe_ok(&p.probe))
+    };
+    probes
+        .iter()
+        .filter(|p| !probe_ok(&p.probe) && answered(&p.probe.url, p.family.other()))
+        .take(MAX_FAMILY_FAILURES)
+        .map(|p| FamilyFailure {
+            family: p.family,
+            url: p.probe.url.as_str().into(),
+            address: p.address.as_str().into(),
+        })
+        .collect()
+}
+
 /// [`probe_ok`] on a probe's connection result and HTTP code.
 pub fn codes_ok(connection_result: i64, http_code: i64) -> bool {
     connection_result == 1 && (200..400).contains(&http_code)
@@ -81,6 +116,53 @@ pub fn codes_ok(connection_result: i64, http_code: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_family_fails_only_while_the_other_answers_the_same_url() {
+        let probe = |family: &str, address: &str, url: &str, ok: bool| -> FamilyProbe {
+            serde_json::from_value(serde_json::json!({"family": family, "address": address,
+                "probe": {"URL": url, "ConnectionResult": i32::from(ok),
+                          "HTTPCode": if ok { 200 } else { 0 }}}))
+            .unwrap()
+        };
+        let failures = family_failures(&[
+            probe("ipv4", "198.18.0.1", "http://s/", true),
+            probe("ipv6", "2001:2::1", "http://s/", false),
+            // Down over both: a failing probe, no family's fault.
+            probe("ipv4", "198.18.0.2", "http://t/", false),
+            probe("ipv6", "2001:2::2", "http://t/", false),
+            // Answered over both.
+            probe("ipv4", "198.18.0.3", "http://u/", true),
+            probe("ipv6", "2001:2::3", "http://u/", true),
+            // IPv4 down; IPv6 answers.
+            probe("ipv6", "2001:2::4", "http://v/", true),
+            probe("ipv4", "198.18.0.4", "http://v/", false),
+        ]);
+        let got: Vec<_> = failures
+            .iter()
+            .map(|f| (f.family, &*f.url, &*f.address))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (IpFamily::Ipv6, "http://s/", "2001:2::1"),
+                (IpFamily::Ipv4, "http://v/", "198.18.0.4"),
+            ]
+        );
+        assert!(family_failures(&[]).is_empty());
+
+        // However many a report carries, a few are kept.
+        let many: Vec<FamilyProbe> = (0..16)
+            .flat_map(|i| {
+                let url = format!("http://s{i}/");
+                [
+                    probe("ipv4", "198.18.0.1", &url, true),
+                    probe("ipv6", "2001:2::1", &url, false),
+                ]
+            })
+            .collect();
+        assert_eq!(family_failures(&many).len(), MAX_FAMILY_FAILURES);
+    }
 
     const SEC: Duration = Duration::from_secs(1);
 

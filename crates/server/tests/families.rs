@@ -120,6 +120,86 @@ async fn an_agent_seen_over_one_family_only_is_judged_as_before() {
     assert!(node(&status).agents.iter().all(|a| a.families.is_none()));
 }
 
+/// The report of `name` with its probe of the server answered over IPv4
+/// and, when `v6_ok` is false, failing over IPv6 (`family_probes`, as our
+/// agent sends them when the name resolves to both families).
+fn probing(name: &str, v6_ok: bool) -> Vec<u8> {
+    let mut r: Value = serde_json::from_slice(&report(name)).unwrap();
+    let entry = r["network_probes"][0].clone();
+    let url = entry["URL"].as_str().unwrap().to_owned();
+    let mut v6 = entry.clone();
+    if !v6_ok {
+        v6 = serde_json::json!({"URL": url, "ConnectionResult": 0, "HTTPCode": 0,
+            "Total": 1000, "ContentTransfer": 0, "TCPConnection": 0, "DNSLookup": 1,
+            "Connect": 0, "ServerProcessing": 0});
+    }
+    r["family_probes"] = serde_json::json!([
+        {"family": "ipv4", "address": "198.18.0.10", "probe": entry},
+        {"family": "ipv6", "address": "2001:2::10", "probe": v6},
+    ]);
+    r.to_string().into_bytes()
+}
+
+/// One report whose probe of the server fails over IPv6 while IPv4
+/// answers names the family at once (the reports themselves arrive over
+/// IPv4 only, so only the probe can tell); the v1 check and the stored
+/// report are as before; the next report with both answering heals it.
+#[tokio::test(start_paused = true)]
+async fn a_probe_failing_over_one_family_names_that_family() {
+    let app = app();
+    let t0 = Instant::now();
+    let over = |name, body: &[u8]| {
+        app.ingest_report_over(
+            name,
+            Verdict::Unchecked,
+            body,
+            t0,
+            false,
+            Some(IpFamily::Ipv4),
+        )
+        .unwrap();
+    };
+    over(HOST, &probing(HOST, true));
+    over(POD, &probing(POD, false));
+    let status = app.status(t0).unwrap();
+    let n = node(&status);
+    assert_eq!(n.verdict, NodeVerdict::FamilyDown, "{n:#?}");
+    let url = "http://netchecker-service:8081/api/v1/ping";
+    assert_eq!(
+        n.reason,
+        format!(
+            "IPv6 pod network down: pod-network agent netchecker-agent-a's probe of {url} \
+             fails over IPv6 (2001:2::10) and answers over IPv4"
+        )
+    );
+    let check = app.check(t0).unwrap();
+    assert_eq!(
+        check.message,
+        netchecker_wire::healthy_message(2),
+        "v1 untouched"
+    );
+    let stored = serde_json::to_string(&app.report(POD).unwrap()).unwrap();
+    assert!(stored.contains("network_probes"), "{stored}");
+    assert!(!stored.contains("family_probes"), "{stored}");
+
+    // Failing over both families is a failing probe, not a family's fault.
+    let mut both_down: Value = serde_json::from_slice(&probing(POD, false)).unwrap();
+    for path in ["/network_probes/0", "/family_probes/0/probe"] {
+        let probe = both_down.pointer_mut(path).unwrap();
+        probe["ConnectionResult"] = 0.into();
+        probe["HTTPCode"] = 0.into();
+    }
+    let both_down = both_down.to_string();
+    over(POD, both_down.as_bytes());
+    assert_eq!(
+        node(&app.status(t0).unwrap()).verdict,
+        NodeVerdict::ProbeFailures
+    );
+
+    over(POD, &probing(POD, true));
+    assert_eq!(node(&app.status(t0).unwrap()).verdict, NodeVerdict::Healthy);
+}
+
 /// Over real sockets: a server bound to `[::]` answers both families,
 /// and the family of each report is the peer's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

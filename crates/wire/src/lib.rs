@@ -20,7 +20,7 @@ pub use check::{CheckResponse, MESSAGE_FAILED, healthy_message};
 pub use event::{EventAgent, NodeEvent};
 pub use judged::{AgentKind, AgentState, IpFamily, NodeVerdict, UNEXPECTED, state_name};
 pub use report::{
-    AgentReport, HostDate, InvalidHostDate, OutgoingReport, ProbeResult, StoredReport,
+    AgentReport, FamilyProbe, HostDate, InvalidHostDate, OutgoingReport, ProbeResult, StoredReport,
 };
 pub use status::{
     AgentStatus, AuthResult, Dns, FamilyAges, Membership, MeshFailingPair, MeshMatrix, MeshNetwork,

@@ -52,6 +52,23 @@ pub struct AgentReport {
     /// storing the report and keeps only its figures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_attempts: Option<crate::ReportAttempts>,
+    /// The probes again, one per IP family, for each probed name that
+    /// resolved to addresses of both (our agents only, on dual-stack; the
+    /// original server ignores the field, our server takes it out before
+    /// storing the report and keeps only what fails).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub family_probes: Vec<FamilyProbe>,
+}
+
+/// One probe over one IP family. The `network_probes` entry of the same
+/// URL says whether the name answered over any family (as a client that
+/// tries each address would see it); these say which family fails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyProbe {
+    pub family: crate::IpFamily,
+    /// The address probed (the first of its family the name resolved to).
+    pub address: String,
+    pub probe: ProbeResult,
 }
 
 /// Result of one HTTP probe; keys are PascalCase, times in whole milliseconds.

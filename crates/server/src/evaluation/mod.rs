@@ -251,6 +251,14 @@ fn facts<'a, R: Reported>(
         addresses: &[],
         path: report.and_then(R::path),
         family_late,
+        family_probes_failing: report
+            .map(|r| {
+                r.family_failures()
+                    .iter()
+                    .map(|f| (f.family, &*f.url, &*f.address))
+                    .collect()
+            })
+            .unwrap_or_default(),
         report,
     }
 }

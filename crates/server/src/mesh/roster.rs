@@ -208,6 +208,7 @@ mod tests {
             terminating: false,
             path: None,
             family_late: None,
+            family_probes_failing: Vec::new(),
             addresses,
             report: None,
         }
