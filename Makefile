@@ -46,8 +46,8 @@ test-ui: ## The status page in headless Chromium against a real server on loopba
 e2e: release ## End-to-end fault scenarios in network namespaces (root; skipped loudly otherwise)
 	tests/e2e/run.sh
 
-e2e-dual: release ## End-to-end over dual-stack: scenarios 1-3, 5 and 18 (IPv6 broken on one node) (root)
-	E2E_FAMILIES=dual tests/e2e/run.sh 1 2 3 5 18
+e2e-dual: release ## End-to-end over dual-stack: scenarios 1-3, 5, 18 (IPv6 broken on one node) and 19 (IPv6 cut between two nodes on the mesh) (root)
+	E2E_FAMILIES=dual tests/e2e/run.sh 1 2 3 5 18 19
 
 e2e-ipv6: release ## End-to-end with the server reached over IPv6 only: scenarios 1-3 and 5 (root)
 	E2E_FAMILIES=ipv6 tests/e2e/run.sh 1 2 3 5

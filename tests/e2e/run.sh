@@ -4,11 +4,12 @@
 # answer checked for each (see doc/detection.md).
 #
 # Usage: tests/e2e/run.sh [--selftest | --loss-study] [SCENARIO...]
-#   SCENARIO   numbers 1-18 to run, in the order given, or `mesh` for the
+#   SCENARIO   numbers 1-19 to run, in the order given, or `mesh` for the
 #              node-to-node mesh scenarios 11-16 (default: 1-17, in order;
 #              17 runs two server replicas and ends with one again; 18, IPv6
-#              broken on one node, needs E2E_FAMILIES=dual and is skipped
-#              with a note otherwise)
+#              broken on one node, and 19, IPv6 cut between two nodes' pods
+#              on the mesh, need E2E_FAMILIES=dual and are skipped with a
+#              note otherwise)
 #   --selftest check the topology and the faults with curl and a stand-in
 #              HTTP server only (no netchecker binaries needed)
 #   --loss-study  measure false Outdated windows under 20% loss at report
@@ -77,7 +78,7 @@ for arg in "$@"; do
     case $arg in
         --selftest) MODE=selftest ;;
         --loss-study) MODE=loss-study ;;
-        [1-9] | 1[0-8]) SCENARIOS+=("$arg") ;;
+        [1-9] | 1[0-9]) SCENARIOS+=("$arg") ;;
         mesh) SCENARIOS+=("${MESH_SCENARIOS[@]}") ;;
         -h | --help) sed -n '2,/^# exits 0/p' "$0"; exit 0 ;;
         *) die "unknown argument: $arg" ;;
@@ -182,6 +183,7 @@ run_scenarios() {
             16) scenario_16_mesh_outbound_all ;;
             17) scenario_17_ha ;;
             18) scenario_18_pod_ipv6 ;;
+            19) scenario_19_mesh_ipv6_cut ;;
         esac
         # Each scenario ends healthy; if not, the next ones cannot be judged.
         local out

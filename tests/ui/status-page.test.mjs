@@ -132,6 +132,7 @@ function bigMesh(base, n) {
   const pairs = [
     { from: names[20], to: names[25], network: 'pod', kind: 'slow', since: at(7200), failures: 120, reason: 'slow', error: '' },
     { from: names[10], to: names[13], network: 'pod', kind: 'mtu', since: at(3600), failures: 60, reason: 'MTU', error: 'no answer within 2 s' },
+    { from: names[40], to: names[44], network: 'pod', family: 'ipv6', kind: 'mtu', since: at(3000), failures: 5, reason: 'MTU over IPv6', error: '' },
     ...names.filter((x) => x !== down).map((from, i) => ({ from, to: down, network: 'pod', kind: 'unreachable',
       since: at(600 - i), failures: 10, reason: `most peers cannot reach ${down}`, error: 'connect: connection refused' })),
   ];
@@ -566,6 +567,8 @@ async function browserPhases(ctx, status) {
   const order = await pairRows();
   assert.deepEqual(order.slice(0, 2).map((r) => r.from), ['worker-001', 'worker-002'], 'the oldest unreachable pair first');
   assert.deepEqual(order.slice(-2).map((r) => r.kind), ['mtu', 'slow'], 'MTU, then slow, after every unreachable pair');
+  assert.deepEqual(await page.locator('#pairs tbody tr[data-family="ipv6"] td:nth-child(2)').allTextContents(),
+    ['pod over IPv6'], 'a pair failing over IPv6 (of a dual-stack mesh) says so');
   await page.locator('#pairs-more').click();
   assert.equal(await bigPairs.count(), PAIRS_SHOWN);
 

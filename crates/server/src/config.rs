@@ -18,8 +18,9 @@ use crate::domain::Policy;
 use crate::leader::decide::Timings;
 use crate::mesh::pairs::MeshSettings;
 
-/// The largest `--mesh-peers`: half of what one answer may hand out.
-const MAX_MESH_PEERS: u64 = netchecker_wire::mesh::MAX_PEERS as u64 / 2;
+/// The largest `--mesh-peers`: a quarter of what one answer may hand out
+/// (each peer twice on a dual-stack mesh, and as many re-probed).
+const MAX_MESH_PEERS: u64 = netchecker_wire::mesh::MAX_PEERS as u64 / 4;
 use crate::podview::DEFAULT_AGENT_SELECTOR;
 use crate::webhook::WebhookSettings;
 

@@ -301,8 +301,8 @@ mod tests {
                 "not an IP address",
             ),
             (
-                serde_json::json!({"mesh": {"port": 1, "results": many(65, &|i| format!("n{i}")).into_iter().map(|n| serde_json::json!({"node": n, "address": "a", "outcome": "ok"})).collect::<Vec<_>>()}}),
-                "mesh.results (entries) has 65",
+                serde_json::json!({"mesh": {"port": 1, "results": many(netchecker_wire::mesh::MAX_RESULTS + 1, &|i| format!("n{i}")).into_iter().map(|n| serde_json::json!({"node": n, "address": "a", "outcome": "ok"})).collect::<Vec<_>>()}}),
+                "mesh.results (entries) has 129",
             ),
             (
                 serde_json::json!({"mesh": {"port": 1, "results": [{"node": "n".repeat(254), "address": "a", "outcome": "ok"}]}}),

@@ -97,6 +97,7 @@ fn mesh<R>(eval: &Evaluation<'_, R>) -> MeshStatus {
             from: p.from.to_owned(),
             to: p.to.to_owned(),
             network: p.network,
+            family: Some(p.family),
             kind: p.kind,
             since: p.since,
             failures: p.failures,
@@ -180,20 +181,22 @@ fn matrix(part: &MeshPart<'_>) -> Option<MeshMatrix> {
                         if row == column {
                             return '-';
                         }
-                        let Some(s) = to
-                            .and_then(|to| probed.iter().find(|(t, _)| *t == to))
-                            .map(|(_, s)| s)
-                            .filter(|s| s.fresh(part.unix))
-                        else {
+                        // Over each family of a dual-stack pair: the worst.
+                        let Some(to) = to else {
                             return '.';
                         };
-                        match s.outcome {
-                            PairOutcome::Ok => 'o',
-                            _ if s.failures < CONFIRM => 'x',
-                            PairOutcome::Mtu => 'm',
-                            PairOutcome::Slow => 's',
-                            PairOutcome::Unreachable | PairOutcome::BadAnswer => 'u',
-                        }
+                        probed
+                            .iter()
+                            .filter(|(t, s)| t == to && s.fresh(part.unix))
+                            .map(|(_, s)| match s.outcome {
+                                PairOutcome::Ok => (0, 'o'),
+                                _ if s.failures < CONFIRM => (1, 'x'),
+                                PairOutcome::Slow => (2, 's'),
+                                PairOutcome::Mtu => (3, 'm'),
+                                PairOutcome::Unreachable | PairOutcome::BadAnswer => (4, 'u'),
+                            })
+                            .max()
+                            .map_or('.', |(_, c)| c)
                     })
                     .collect()
             })

@@ -26,8 +26,10 @@ pub const MESH_VERSION: &str = "1";
 pub const MESH_PATH: &str = "/mesh/probe";
 /// Largest padding a probe may carry, either way.
 pub const MAX_PROBE_PADDING: usize = 64 * 1024;
-/// Most peers the server hands out per round (K plus pairs re-probed).
-pub const MAX_PEERS: usize = 64;
+/// Most peers the server hands out per round: K nodes, each once per IP
+/// family both nodes have (twice on a dual-stack mesh), plus pairs
+/// re-probed.
+pub const MAX_PEERS: usize = 128;
 /// Most probe results a report may carry.
 pub const MAX_RESULTS: usize = MAX_PEERS;
 

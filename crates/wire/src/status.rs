@@ -293,6 +293,10 @@ pub struct MeshFailingPair {
     pub from: String,
     pub to: String,
     pub network: MeshNetwork,
+    /// The IP family probed (a dual-stack pair is probed over each, and
+    /// fails over one or both); absent from servers before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<crate::IpFamily>,
     pub kind: PairKind,
     /// When its current run of failures began.
     pub since: Option<jiff::Timestamp>,

@@ -48,18 +48,22 @@ AGENT_SA=netchecker-agent
 # Pod JSON as the API would return it. Every pod gets a fresh UID, as a pod
 # created by a DaemonSet does: a recreated pod is a new pod, and the tokens
 # of the old one do not speak for it.
+# On the dual-stack topology a pod has an address of each family, listed in
+# `status.podIPs` and `status.hostIPs` as a dual-stack cluster lists them.
 pod_json() {
-    local name=$1 app=$2 node=$3 ip=$4 uid
+    local name=$1 app=$2 node=$3 ip=$4 ip6=${5:-} uid ips=""
     uid=$(cat /proc/sys/kernel/random/uuid)
+    [[ -z $ip6 ]] || ips=',"podIPs":[{"ip":"'$ip'"},{"ip":"'$ip6'"}],"hostIPs":[{"ip":"'$ip'"},{"ip":"'$ip6'"}]'
     cat <<JSON
 {"apiVersion":"v1","kind":"Pod",
  "metadata":{"name":"$name","namespace":"$K8S_NAMESPACE","uid":"$uid","labels":{"app":"$app"}},
  "spec":{"nodeName":"$node","serviceAccountName":"$AGENT_SA","containers":[{"name":"netchecker-agent","image":"netchecker-agent:e2e"}]},
- "status":{"phase":"Running","podIP":"$ip","hostIP":"$ip"}}
+ "status":{"phase":"Running","podIP":"$ip","hostIP":"$ip"$ips}}
 JSON
 }
-pod_agent_json() { pod_json "$(pod_agent_name "$1")" netchecker-agent "node$1" "$(pod_ip "$1")"; }
-host_agent_json() { pod_json "$(host_agent_name "$1")" netchecker-agent-hostnet "node$1" "$(node_ip "$1")"; }
+dual_ip6() { [[ $FAMILIES != dual ]] || echo "$1"; }
+pod_agent_json() { pod_json "$(pod_agent_name "$1")" netchecker-agent "node$1" "$(pod_ip "$1")" "$(dual_ip6 "$(pod_ip6 "$1")")"; }
+host_agent_json() { pod_json "$(host_agent_name "$1")" netchecker-agent-hostnet "node$1" "$(node_ip "$1")" "$(dual_ip6 "$(node_ip6 "$1")")"; }
 
 # Node JSON as the API would return it: Ready, schedulable, its InternalIP
 # the node's address. The server watches nodes while the mesh is on (a
@@ -197,6 +201,11 @@ if [[ $FAMILIES == dual ]]; then
     FAMILY_HOST_ARGS=(-report-to-all-addresses=true)
 fi
 
+# mesh_ip6 ADDR -> ",ADDR" on the dual-stack topology (the agent announces
+# both of its addresses, as MY_POD_IP from `status.podIPs` does; the server
+# takes the watched pod's), else "".
+mesh_ip6() { [[ $FAMILIES != dual ]] || echo ",$1"; }
+
 # start_agent N pod|host [extra agent flags...]
 # Host-network agents get the original's Go-style command line
 # (`-serverendpoint=... -reportinterval=...`), pod-network agents the
@@ -210,14 +219,14 @@ start_agent() {
     local pod ns proc mesh_env=() mesh_args=()
     if [[ $kind == pod ]]; then
         pod=$(pod_agent_name "$n"); ns=$(pod_ns "$n"); proc=agent-pod$n
-        ((MESH == 0)) || { mesh_env=("MY_POD_IP=$(pod_ip "$n")"); mesh_args=(--mesh-port "$MESH_PORT"); }
+        ((MESH == 0)) || { mesh_env=("MY_POD_IP=$(pod_ip "$n")$(mesh_ip6 "$(pod_ip6 "$n")")"); mesh_args=(--mesh-port "$MESH_PORT"); }
         [[ -e $(token_file "$pod") ]] || mint_token "$pod"
         start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" "${mesh_env[@]}" \
             "NETCHECKER_TOKEN_FILE=$(token_file "$pod")" -- "$BIN_DIR/netchecker-agent" \
             --serverendpoint "$SERVICE_NAME:$SERVER_PORT" --reportinterval "$INTERVAL" "${mesh_args[@]}" "${FAMILY_POD_ARGS[@]}" "$@"
     else
         pod=$(host_agent_name "$n"); ns=$(node_ns "$n"); proc=agent-host$n
-        ((MESH == 0)) || { mesh_env=("MY_POD_IP=$(node_ip "$n")"); mesh_args=("-mesh-port=$MESH_PORT"); }
+        ((MESH == 0)) || { mesh_env=("MY_POD_IP=$(node_ip "$n")$(mesh_ip6 "$(node_ip6 "$n")")"); mesh_args=("-mesh-port=$MESH_PORT"); }
         [[ -e $(token_file "$pod") ]] || mint_token "$pod"
         start_proc "$proc" "$ns" "MY_POD_NAME=$pod" "MY_NODE_NAME=node$n" "${mesh_env[@]}" \
             "NETCHECKER_TOKEN_FILE=$(token_file "$pod")" -- "$BIN_DIR/netchecker-agent" \

@@ -9,9 +9,17 @@
 # report counts there), leave the other nodes healthy, and say node2 is
 # healthy again within the bound once IPv6 passes again. In the other modes
 # there is no second family to lose: the scenario is skipped with a note.
+#
+# Scenario 19: on the mesh (mesh_scenarios.sh), dual-stack, the router drops
+# the IPv6 packets between node1's and node2's pods only. Each announces
+# both of its addresses, so the server hands every peer over each family;
+# within the mesh bound failing_pairs must be exactly node1->node2 and
+# node2->node1 on the pod network over IPv6 (kind unreachable), the reason
+# saying "over IPv6", no IPv4 pair failing, node1 and node2 mesh_partition,
+# node3 healthy, v1 200 throughout; cleared within the bound of the heal.
 
 # shellcheck disable=SC2034 # read by run.sh
-FAMILY_SCENARIOS=(18)
+FAMILY_SCENARIOS=(18 19)
 ALL_HEALTHY_VERDICTS=node1=healthy,node2=healthy,node3=healthy
 
 # server_peers -> "ipv4=N,ipv6=M": the distinct remote addresses of the TCP
@@ -136,4 +144,40 @@ scenario_18_pod_ipv6() {
     record 18 "$title" \
         "v2: node2 family_down, reason \`IPv6 pod network down: ...\` within ${BOUND} s, held 3 s, others healthy; v1 200 throughout; node2 healthy within ${BOUND} s of restore" \
         "$observed" "${detect:-none} s (recovery ${RECOVERY:-none} s)" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
+}
+
+scenario_19_mesh_ipv6_cut() {
+    local title="node1 and node2 pods cut from each other over IPv6 only (router DROP), on the mesh"
+    if [[ $FAMILIES != dual ]]; then
+        log "scenario 19 needs both families: run it with E2E_FAMILIES=dual (this run is $FAMILIES)"
+        record 19 "$title" "-" "not run: needs E2E_FAMILIES=dual (this run: $FAMILIES)" "-" SKIPPED
+        return 0
+    fi
+    local ok=1 want="pod:node1>node2:unreachable@ipv6,pod:node2>node1:unreachable@ipv6"
+    local since out healed detect clear drops reason observed
+    since=$(now)
+    fault_mesh_cut6 1 2
+    out=$(mesh_wait --since "$since" --timeout 10 --hold 2 --pairs "$want" \
+        --verdicts node1=mesh_partition,node2=mesh_partition,node3=healthy --v1-pods 6)
+    detect=$(jget "$out" detect_s)
+    save_status 19
+    drops=$(rtr_chain6_drops NC-MESH-CUT-V6)
+    reason=$(first_of "$(jget "$out" failing)" reason)
+    since=$(now)
+    restore_mesh_cut6
+    healed=$(mesh_wait --since "$since" --timeout 10 --allow "$want" --verdicts "$MESH_HEALTHY" --v1-pods 6)
+    clear=$(jget "$healed" detect_s)
+    if ! [[ $(jget "$out" ok) == true && $(jget "$healed" ok) == true ]] ||
+        ! mesh_detect_in_bound "$detect" || ! mesh_clear_in_bound "$clear" || ((drops == 0)) ||
+        [[ $reason != *"over IPv6"* ]]; then
+        ok=0
+    fi
+    observed="$(jget "$out" pairs) after ${detect:-never} s and held 2 s$(unexpected_note "$out")"
+    observed+=", v2 $(jget "$out" verdicts), reason \`$reason\`"
+    observed+=", v1 on all $(jget "$(jget "$out" v1)" polls) polls $(jget "$(jget "$out" v1)" answers)"
+    observed+=", router dropped $drops IPv6 packets; healed: no failing pair after ${clear:-never} s$(unexpected_note "$healed")"
+    [[ $(jget "$out" ok) == true ]] || observed+=" ($(jget "$out" reason))"
+    record 19 "$title" \
+        "failing_pairs exactly node1->node2 and node2->node1 on the pod network over IPv6 (family ipv6, kind unreachable), reason naming IPv6, within ${MESH_BOUND} s, held 2 s; no IPv4 pair; v2 node1, node2 mesh_partition, node3 healthy; v1 200 throughout; cleared within ${MESH_BOUND} s of heal" \
+        "$observed" "${detect:-none} s (clear ${clear:-none} s)" "$([[ $ok == 1 ]] && echo PASS || echo FAIL)"
 }

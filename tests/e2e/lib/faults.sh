@@ -205,6 +205,17 @@ fault_mesh_cut() {
 }
 restore_mesh_cut() { rtr_chain_remove FORWARD NC-MESH-CUT; }
 
+# (19) Nodes A and B cut from each other over IPv6 on the pod network only
+# (dual-stack): the router drops the IPv6 packets between their pods, both
+# ways; IPv4 between them and every path to the server are untouched.
+fault_mesh_cut6() {
+    local a=$1 b=$2
+    rtr_chain6_create FORWARD NC-MESH-CUT-V6
+    rtr_ip6t -A NC-MESH-CUT-V6 -s "$(pod_ip6 "$a")" -d "$(pod_ip6 "$b")" -j DROP
+    rtr_ip6t -A NC-MESH-CUT-V6 -s "$(pod_ip6 "$b")" -d "$(pod_ip6 "$a")" -j DROP
+}
+restore_mesh_cut6() { rtr_chain6_remove FORWARD NC-MESH-CUT-V6; }
+
 # (12) A path MTU blackhole between nodes A and B only, on both networks:
 # in the router, what enters from A's link towards B's pod subnet or node
 # address (and from B's towards A's) is routed (policy rules on the input

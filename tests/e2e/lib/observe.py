@@ -176,13 +176,15 @@ def metric_sum(samples, name, **want):
 
 def mesh_view(body):
     """The mesh of a /api/v2/status body: failing pairs as sorted
-    "network:from>to:kind" strings, members per network ("pod=3,host=3"),
+    "network:from>to:kind" strings ("...:kind@ipv6" for a pair probed over
+    IPv6), members per network ("pod=3,host=3"),
     node verdicts, the raw failing entries and the matrix; None when it is
     not a status answer with a mesh."""
     try:
         mesh = json.loads(body)["mesh"]
         failing = mesh["failing_pairs"]
-        pairs = sorted(f'{p["network"]}:{p["from"]}>{p["to"]}:{p["kind"]}' for p in failing)
+        pairs = sorted(f'{p["network"]}:{p["from"]}>{p["to"]}:{p["kind"]}'
+                       + ("@ipv6" if p.get("family") == "ipv6" else "") for p in failing)
         members = ",".join(f'{n["network"]}={n["members"]}' for n in mesh["networks"])
         return {"enabled": mesh["enabled"], "pairs": pairs, "members": members,
                 "verdicts": verdicts(body), "failing": failing, "matrix": mesh.get("matrix")}
@@ -628,7 +630,7 @@ def main():
     mw.add_argument("--since", type=float, help="epoch seconds of the fault (default: now)")
     mw.add_argument("--timeout", type=float, required=True)
     mw.add_argument("--hold", type=float, default=0)
-    mw.add_argument("--pairs", default="", help="the failing pairs expected, network:from>to:kind,... ('' = none)")
+    mw.add_argument("--pairs", default="", help="the failing pairs expected, network:from>to:kind[@ipv6],... ('' = none)")
     mw.add_argument("--allow", default="",
                     help="pairs that may still be seen meanwhile (those of the fault being healed)")
     mw.add_argument("--verdicts", default="", help="also require these node verdicts (node1=healthy,...)")

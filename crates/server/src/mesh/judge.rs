@@ -16,8 +16,16 @@
 //! node alone, not against the peer it happened to probe. A node may have
 //! both paths broken (one that sends nothing also answers no probe): each
 //! explains its own pairs, and the node shows the outbound verdict.
+//!
+//! On a dual-stack mesh each pair is probed over each IP family, and the
+//! rules hold per network and family (a *lane*): a node whose IPv6 is
+//! broken fails to reach every peer over IPv6 and none over IPv4, and is
+//! named with a broken outbound path over IPv6. Reasons name the family
+//! where the network's mesh has both.
 
 use std::collections::{BTreeMap, HashMap};
+
+use netchecker_wire::IpFamily;
 
 use super::Network;
 use super::assign::{Ring, cover_rounds};
@@ -25,6 +33,14 @@ use super::pairs::{NodeId, PairOutcome, Pairs};
 
 /// Failures in a row that confirm a failing pair.
 pub const CONFIRM: u32 = 2;
+
+/// Networks times IP families.
+pub const LANES: usize = 4;
+
+/// The lane of `network` over `family`.
+pub fn lane(network: Network, family: IpFamily) -> usize {
+    network.index() * 2 + family.index()
+}
 
 pub use netchecker_wire::PairKind;
 
@@ -68,6 +84,7 @@ pub enum MeshVerdict {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailingPair<'a> {
     pub network: Network,
+    pub family: IpFamily,
     pub from: &'a str,
     pub to: &'a str,
     pub kind: PairKind,
@@ -77,7 +94,7 @@ pub struct FailingPair<'a> {
     pub error: &'a str,
 }
 
-/// A node's recent probes on one network.
+/// A node's recent probes on one network (or lane).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NodeCounts {
     /// Peers it probed lately, and of those the ones failing (confirmed
@@ -89,7 +106,7 @@ pub struct NodeCounts {
     pub failed_by: usize,
 }
 
-/// Whether a node's outbound and inbound paths are broken on one network.
+/// Whether a node's outbound and inbound paths are broken on one lane.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Paths {
     pub outbound: bool,
@@ -107,12 +124,16 @@ pub struct MeshEvaluation<'a> {
     pub cover_rounds: [Option<u64>; 2],
     /// Sorted by network, from, to.
     pub failing: Vec<FailingPair<'a>>,
-    /// Every node on a ring, its counts by network.
+    /// Every node on a ring, its counts by network (both families).
     pub nodes: HashMap<&'a str, [NodeCounts; 2]>,
-    /// The node's verdict and the networks where it holds.
-    pub verdicts: BTreeMap<&'a str, (MeshVerdict, [bool; 2])>,
-    /// The nodes with a broken path, by network.
-    pub broken: BTreeMap<&'a str, [Paths; 2]>,
+    /// The counts by lane of the nodes with a verdict.
+    pub lanes: HashMap<&'a str, [NodeCounts; LANES]>,
+    /// The node's verdict and the lanes where it holds.
+    pub verdicts: BTreeMap<&'a str, (MeshVerdict, [bool; LANES])>,
+    /// The nodes with a broken path, by lane.
+    pub broken: BTreeMap<&'a str, [Paths; LANES]>,
+    /// Whether results of both families were judged on each network.
+    pub dual: [bool; 2],
 }
 
 impl MeshEvaluation<'_> {
@@ -121,14 +142,42 @@ impl MeshEvaluation<'_> {
         self.verdicts.get(node).map_or(MeshVerdict::Ok, |v| v.0)
     }
 
+    /// "the pod network", or "the pod network over IPv6" where the
+    /// network's mesh has both families.
+    fn lane_name(&self, network: Network, family: IpFamily) -> String {
+        if self.dual[network.index()] {
+            format!("the {} network over {}", network.as_str(), family.name())
+        } else {
+            format!("the {} network", network.as_str())
+        }
+    }
+
+    /// The lanes marked in `lanes`, in words ("the pod network and the
+    /// host network over IPv6").
+    fn lanes_name(&self, lanes: [bool; LANES]) -> String {
+        let mut parts = Vec::new();
+        for network in Network::ALL {
+            let fams = IpFamily::ALL.map(|f| lanes[lane(network, f)]);
+            match fams {
+                [false, false] => {}
+                [true, true] => parts.push(format!("the {} network", network.as_str())),
+                [v4, _] => {
+                    let family = if v4 { IpFamily::Ipv4 } else { IpFamily::Ipv6 };
+                    parts.push(self.lane_name(network, family));
+                }
+            }
+        }
+        parts.join(" and ")
+    }
+
     /// The one-line reason for a failing pair.
     pub fn pair_reason(&self, p: &FailingPair<'_>) -> String {
-        let net = p.network.as_str();
+        let net = self.lane_name(p.network, p.family);
         let (from, to) = (p.from, p.to);
         let paths = |node: &str| {
             self.broken
                 .get(node)
-                .map(|b| b[p.network.index()])
+                .map(|b| b[lane(p.network, p.family)])
                 .unwrap_or_default()
         };
         let runs = match p.failures {
@@ -137,23 +186,23 @@ impl MeshEvaluation<'_> {
         };
         if paths(from).outbound {
             return format!(
-                "{from} cannot reach most of its peers on the {net} network, {to} among them: {from}'s outbound path is broken"
+                "{from} cannot reach most of its peers on {net}, {to} among them: {from}'s outbound path is broken"
             );
         }
         if paths(to).inbound {
             return format!(
-                "most peers cannot reach {to} on the {net} network, {from} among them: {to}'s inbound path is broken"
+                "most peers cannot reach {to} on {net}, {from} among them: {to}'s inbound path is broken"
             );
         }
         match p.kind {
             PairKind::Unreachable => format!(
-                "{from} cannot reach {to} on the {net} network ({runs} failed) while both reach the server: the path between these two nodes is blocked"
+                "{from} cannot reach {to} on {net} ({runs} failed) while both reach the server: the path between these two nodes is blocked"
             ),
             PairKind::Mtu => format!(
-                "{from} connects to {to} on the {net} network but the padded transfer fails ({runs}): an MTU blackhole on the path between them"
+                "{from} connects to {to} on {net} but the padded transfer fails ({runs}): an MTU blackhole on the path between them"
             ),
             PairKind::Slow => {
-                format!("probes from {from} to {to} on the {net} network are slow ({runs})")
+                format!("probes from {from} to {to} on {net} are slow ({runs})")
             }
         }
     }
@@ -163,25 +212,19 @@ impl MeshEvaluation<'_> {
         let Some((verdict, nets)) = self.verdicts.get(node) else {
             return "every peer probed on the mesh answered".to_owned();
         };
-        let networks = Network::ALL
-            .iter()
-            .filter(|n| nets[n.index()])
-            .map(|n| format!("the {} network", n.as_str()))
-            .collect::<Vec<_>>()
-            .join(" and ");
-        let counts = self.nodes.get(node).copied().unwrap_or_default();
+        let networks = self.lanes_name(*nets);
+        let counts = self.lanes.get(node).copied().unwrap_or_default();
         let sum = |f: fn(&NodeCounts) -> usize| {
-            Network::ALL
-                .iter()
-                .filter(|n| nets[n.index()])
-                .map(|n| f(&counts[n.index()]))
+            (0..LANES)
+                .filter(|l| nets[*l])
+                .map(|l| f(&counts[l]))
                 .sum::<usize>()
         };
         let others = |outgoing: bool| {
             let mut v: Vec<&str> = self
                 .failing
                 .iter()
-                .filter(|p| nets[p.network.index()])
+                .filter(|p| nets[lane(p.network, p.family)])
                 .filter_map(|p| match (outgoing, p.from == node, p.to == node) {
                     (true, true, _) => Some(p.to),
                     (false, _, true) => Some(p.from),
@@ -196,7 +239,7 @@ impl MeshEvaluation<'_> {
             let mut v: Vec<&str> = self
                 .failing
                 .iter()
-                .filter(|p| nets[p.network.index()])
+                .filter(|p| nets[lane(p.network, p.family)])
                 .filter_map(|p| {
                     if p.from == node {
                         Some(p.to)
@@ -213,11 +256,10 @@ impl MeshEvaluation<'_> {
         };
         match verdict {
             MeshVerdict::OutboundDown => {
-                let inbound_too = self.broken.get(node).is_some_and(|b| {
-                    Network::ALL
-                        .iter()
-                        .any(|n| nets[n.index()] && b[n.index()].inbound)
-                });
+                let inbound_too = self
+                    .broken
+                    .get(node)
+                    .is_some_and(|b| (0..LANES).any(|l| nets[l] && b[l].inbound));
                 let inbound = if inbound_too {
                     format!(
                         ", and {} of the {} peers that probed it cannot reach it",
@@ -291,7 +333,8 @@ pub fn judge<'a>(
     }
     let on_ring =
         |id: NodeId, net: usize| Some(local[id as usize]).filter(|&n| n != NONE && on[n][net]);
-    let mut counts = vec![[NodeCounts::default(); 2]; names.len()];
+    let mut counts = vec![[NodeCounts::default(); LANES]; names.len()];
+    let mut seen = [false; LANES];
     // Confirmed failing pairs with the numbers of their two nodes.
     let mut failing: Vec<(FailingPair<'a>, usize, usize)> = Vec::new();
     for (network, from, probed) in pairs.probers() {
@@ -306,16 +349,19 @@ pub fn judge<'a>(
             let Some(t) = on_ring(*to, i) else {
                 continue;
             };
+            let l = lane(network, s.family);
+            seen[l] = true;
             let confirmed = s.failures >= CONFIRM;
             // A slow pair still connects: it says nothing of a broken path.
             let down = confirmed && s.outcome != PairOutcome::Slow;
-            counts[f][i].probed += 1;
-            counts[f][i].failed += usize::from(down);
-            counts[t][i].probed_by += 1;
-            counts[t][i].failed_by += usize::from(down);
+            counts[f][l].probed += 1;
+            counts[f][l].failed += usize::from(down);
+            counts[t][l].probed_by += 1;
+            counts[t][l].failed_by += usize::from(down);
             if confirmed {
                 let pair = FailingPair {
                     network,
+                    family: s.family,
                     from: names[f],
                     to: names[t],
                     kind: kind_of(s.outcome),
@@ -327,12 +373,14 @@ pub fn judge<'a>(
             }
         }
     }
-    failing.sort_by(|(a, ..), (b, ..)| (a.network, a.from, a.to).cmp(&(b.network, b.from, b.to)));
+    failing.sort_by(|(a, ..), (b, ..)| {
+        (a.network, a.from, a.to, a.family).cmp(&(b.network, b.from, b.to, b.family))
+    });
     let mostly = |failed: usize, of: usize| of >= 2 && failed * 2 > of;
     // Each node's broken paths by network: both may hold at once (a node
     // that can send nothing also answers no probe), and each explains its
     // own pairs, whichever verdict is shown.
-    let broken: Vec<[Paths; 2]> = counts
+    let broken: Vec<[Paths; LANES]> = counts
         .iter()
         .map(|c| {
             c.map(|c| Paths {
@@ -341,21 +389,20 @@ pub fn judge<'a>(
             })
         })
         .collect();
-    let mut verdicts: Vec<Option<(MeshVerdict, [bool; 2])>> = vec![None; names.len()];
+    let mut verdicts: Vec<Option<(MeshVerdict, [bool; LANES])>> = vec![None; names.len()];
     for (node, paths) in broken.iter().enumerate() {
-        for network in Network::ALL {
-            let p = paths[network.index()];
+        for (l, p) in paths.iter().enumerate() {
             if p.outbound {
-                mark(&mut verdicts[node], MeshVerdict::OutboundDown, network);
+                mark(&mut verdicts[node], MeshVerdict::OutboundDown, l);
             } else if p.inbound {
-                mark(&mut verdicts[node], MeshVerdict::InboundDown, network);
+                mark(&mut verdicts[node], MeshVerdict::InboundDown, l);
             }
         }
     }
     let mut pair_marks = Vec::new();
     for (p, f, t) in &failing {
         // Explained by one node's broken path: that node only.
-        let i = p.network.index();
+        let i = lane(p.network, p.family);
         if broken[*f][i].outbound || broken[*t][i].inbound {
             continue;
         }
@@ -364,12 +411,23 @@ pub fn judge<'a>(
             PairKind::Mtu => MeshVerdict::Mtu,
             PairKind::Slow => MeshVerdict::Slow,
         };
-        pair_marks.push((*f, verdict, p.network));
-        pair_marks.push((*t, verdict, p.network));
+        pair_marks.push((*f, verdict, i));
+        pair_marks.push((*t, verdict, i));
     }
-    for (node, verdict, network) in pair_marks {
-        mark(&mut verdicts[node], verdict, network);
+    for (node, verdict, l) in pair_marks {
+        mark(&mut verdicts[node], verdict, l);
     }
+    let by_network = |c: &[NodeCounts; LANES]| {
+        Network::ALL.map(|n| {
+            let [v4, v6] = IpFamily::ALL.map(|f| c[lane(n, f)]);
+            NodeCounts {
+                probed: v4.probed + v6.probed,
+                failed: v4.failed + v6.failed,
+                probed_by: v4.probed_by + v6.probed_by,
+                failed_by: v4.failed_by + v6.failed_by,
+            }
+        })
+    };
     MeshEvaluation {
         round,
         peers,
@@ -379,7 +437,19 @@ pub fn judge<'a>(
             cover_rounds(rings[1].len(), peers),
         ],
         failing: failing.into_iter().map(|(p, ..)| p).collect(),
-        nodes: names.iter().copied().zip(counts).collect(),
+        nodes: names
+            .iter()
+            .copied()
+            .zip(counts.iter().map(by_network))
+            .collect(),
+        lanes: names
+            .iter()
+            .zip(&counts)
+            .zip(&verdicts)
+            .filter(|(_, v)| v.is_some())
+            .map(|((n, c), _)| (*n, *c))
+            .collect(),
+        dual: Network::ALL.map(|n| IpFamily::ALL.iter().all(|f| seen[lane(n, *f)])),
         broken: names
             .iter()
             .zip(broken)
@@ -394,14 +464,14 @@ pub fn judge<'a>(
     }
 }
 
-/// Note `verdict` on `network` in a node's slot, keeping the most severe.
-fn mark(slot: &mut Option<(MeshVerdict, [bool; 2])>, verdict: MeshVerdict, network: Network) {
-    let v = slot.get_or_insert((verdict, [false; 2]));
+/// Note `verdict` on `lane` in a node's slot, keeping the most severe.
+fn mark(slot: &mut Option<(MeshVerdict, [bool; LANES])>, verdict: MeshVerdict, lane: usize) {
+    let v = slot.get_or_insert((verdict, [false; LANES]));
     if verdict < v.0 {
-        *v = (verdict, [false; 2]);
+        *v = (verdict, [false; LANES]);
     }
     if verdict == v.0 {
-        v.1[network.index()] = true;
+        v.1[lane] = true;
     }
 }
 

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use netchecker_wire::IpFamily;
 use netchecker_wire::mesh::{MAX_PEERS, MeshReport, MeshRound, Peer, PeerResult, ProbeOutcome};
 
 use super::Network;
@@ -99,9 +100,11 @@ impl PairOutcome {
     }
 }
 
-/// The latest of one pair (from, to) on one network.
+/// The latest of one pair (from, to) on one network over one IP family
+/// (a dual-stack pair is probed over each).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PairState {
+    pub family: IpFamily,
     pub outcome: PairOutcome,
     /// Failures in a row (0 after a success).
     pub failures: u32,
@@ -126,11 +129,12 @@ impl PairState {
     }
 }
 
-/// The peers an agent was handed for a round.
+/// The peers an agent was handed for a round: each node once per IP
+/// family both it and the prober have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assigned {
     pub round: u64,
-    pub peers: Box<[Box<str>]>,
+    pub peers: Box<[(Box<str>, IpFamily)]>,
 }
 
 /// An agent that announced a mesh port.
@@ -188,7 +192,8 @@ impl MeshStore {
 
     /// Take in the mesh part of a report: remember where the agent answers
     /// probes, and keep each result for a peer it was handed for that
-    /// round (others are dropped). Returns what was kept.
+    /// round, over the family it was handed (the family of the result's
+    /// address; others are dropped). Returns what was kept.
     pub fn record(
         &self,
         r: &Received<'_>,
@@ -225,15 +230,26 @@ impl MeshStore {
         let mut recorded = Vec::new();
         let mut pairs = self.pairs.write().unwrap_or_else(PoisonError::into_inner);
         for result in &report.results {
-            // Only a peer handed out for this round, and once.
-            let Some(i) = assigned.peers.iter().position(|p| **p == *result.node) else {
+            // Only a peer handed out for this round, over the family it was
+            // handed, and once.
+            let Ok(address) = result.address.parse() else {
+                continue;
+            };
+            let family = IpFamily::of(address);
+            let Some(i) = assigned
+                .peers
+                .iter()
+                .position(|(p, f)| **p == *result.node && *f == family)
+            else {
                 continue;
             };
             if std::mem::replace(&mut taken[i], true) {
                 continue;
             }
             let outcome = PairOutcome::of(result, settings.slow);
-            let state = pairs.entry(r.network, r.node, &assigned.peers[i], || PairState {
+            let peer = &assigned.peers[i].0;
+            let state = pairs.entry(r.network, r.node, peer, family, || PairState {
+                family,
                 outcome,
                 failures: 0,
                 failing_since: None,
@@ -261,7 +277,7 @@ impl MeshStore {
                 state.rtt_us = rtt;
             }
             recorded.push(Recorded {
-                peer: assigned.peers[i].clone(),
+                peer: peer.clone(),
                 failed: outcome.failed(),
                 rtt_us,
             });
@@ -271,8 +287,11 @@ impl MeshStore {
 
     /// The peers agent `name` on `node` probes in `round`: its assignment on
     /// the roster, then the peers it failed to reach last time (re-probed
-    /// every round until they recover), at most [`MAX_PEERS`]. Remembered,
-    /// so the results it reports next can be checked against it.
+    /// every round until they recover), at most [`MAX_PEERS`]. A peer is
+    /// handed once per IP family both nodes have on the network (first
+    /// IPv4, then IPv6), so a dual-stack mesh probes each pair over each.
+    /// Remembered, so the results it reports next can be checked against
+    /// it.
     pub fn assign(
         &self,
         name: &str,
@@ -282,26 +301,39 @@ impl MeshStore {
         settings: &MeshSettings,
     ) -> MeshRound {
         let roster = self.roster();
-        let mut names: Vec<Box<str>> = roster
+        let me = roster.member(network, node);
+        // The families both nodes answer on (all of the peer's when this
+        // node is on no ring yet: it is handed nothing then anyway).
+        let common = |peer: &str| -> Vec<IpFamily> {
+            let Some(peer) = roster.member(network, peer) else {
+                return Vec::new();
+            };
+            IpFamily::ALL
+                .into_iter()
+                .filter(|f| peer.address(*f).is_some())
+                .filter(|f| me.is_none_or(|m| m.address(*f).is_some()))
+                .collect()
+        };
+        let mut names: Vec<(Box<str>, IpFamily)> = roster
             .ring(network)
             .peers(node, round, settings.peers)
             .into_iter()
-            .map(Into::into)
+            .flat_map(|peer| common(peer).into_iter().map(move |f| (peer.into(), f)))
             .collect();
-        if roster.member(network, node).is_some() {
+        if me.is_some() {
             let pairs = self.pairs.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(me) = pairs.id(node) {
-                let mut failing: Vec<&str> = pairs
-                    .targets(network, me)
+            if let Some(id) = pairs.id(node) {
+                let mut failing: Vec<(&str, IpFamily)> = pairs
+                    .targets(network, id)
                     .iter()
                     .filter(|(_, s)| s.failures > 0)
-                    .map(|(to, _)| pairs.name(*to))
-                    .filter(|to| roster.member(network, to).is_some())
+                    .map(|(to, s)| (pairs.name(*to), s.family))
+                    .filter(|(to, f)| common(to).contains(f))
                     .collect();
                 failing.sort_unstable();
-                for to in failing {
-                    if !names.iter().any(|n| **n == *to) {
-                        names.push(to.into());
+                for (to, f) in failing {
+                    if !names.iter().any(|(n, nf)| **n == *to && *nf == f) {
+                        names.push((to.into(), f));
                     }
                 }
             }
@@ -309,11 +341,11 @@ impl MeshStore {
         names.truncate(MAX_PEERS);
         let peers = names
             .iter()
-            .filter_map(|n| {
+            .filter_map(|(n, f)| {
                 let m = roster.member(network, n)?;
                 Some(Peer {
                     node: n.to_string(),
-                    address: m.address.to_string(),
+                    address: m.address(*f)?.to_string(),
                     port: m.port,
                 })
             })

@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use netchecker_wire::IpFamily;
+
 use crate::diagnosis::AgentFacts;
 use crate::domain::AgentState;
 
@@ -68,8 +70,29 @@ pub enum Place {
 /// Where a member answers probes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    pub address: IpAddr,
+    /// Its address of each IP family, by [`IpFamily::index`]: both on a
+    /// dual-stack node, where its peers probe it over each.
+    pub addresses: [Option<IpAddr>; 2],
     pub port: u16,
+}
+
+impl Member {
+    /// A member answering on `addresses` (the first of each family counts).
+    pub fn new(addresses: impl IntoIterator<Item = IpAddr>, port: u16) -> Self {
+        let mut by_family = [None; 2];
+        for a in addresses {
+            by_family[IpFamily::of(a).index()].get_or_insert(a);
+        }
+        Self {
+            addresses: by_family,
+            port,
+        }
+    }
+
+    /// Its address of `family`, if it has one.
+    pub fn address(&self, family: IpFamily) -> Option<IpAddr> {
+        self.addresses[family.index()]
+    }
 }
 
 /// The members of both networks, and every node's place.
@@ -123,14 +146,11 @@ pub fn roster<R>(
         let place = match announced {
             None => Place::NoMesh,
             Some(m) => match place_of(a, state, m, &gate) {
-                Ok(address) => {
+                Ok(member) => {
                     // The first agent of a node stands for it.
                     members[network.index()]
                         .entry(a.node.into())
-                        .or_insert(Member {
-                            address,
-                            port: m.port,
-                        });
+                        .or_insert(member);
                     Place::Member
                 }
                 Err(why) => Place::LeftOut(why),
@@ -154,13 +174,13 @@ pub fn roster<R>(
     }
 }
 
-/// The address of an agent that takes part, or why it does not.
+/// Where an agent that takes part answers, or why it does not.
 fn place_of<R>(
     a: &AgentFacts<'_, R>,
     state: AgentState,
     m: &MeshAgent,
     gate: &impl Fn(&str) -> NodeGate,
-) -> Result<IpAddr, LeftOut> {
+) -> Result<Member, LeftOut> {
     if state != AgentState::Ok {
         return Err(LeftOut::NotReporting);
     }
@@ -174,13 +194,19 @@ fn place_of<R>(
         NodeGate::Deleting => return Err(LeftOut::NodeDeleting),
         NodeGate::Gone => return Err(LeftOut::NodeGone),
     }
-    // The watched pod's address when there is one: an agent cannot send
-    // its peers' probes elsewhere. Without Kubernetes, what it announced.
-    a.addresses
-        .first()
-        .copied()
-        .or_else(|| m.addresses.iter().find_map(|s| s.parse().ok()))
-        .ok_or(LeftOut::NoAddress)
+    // The watched pod's addresses when there are any (`status.podIPs` or
+    // `status.hostIPs`: one of each family on a dual-stack node): an agent
+    // cannot send its peers' probes elsewhere. Without Kubernetes, what it
+    // announced.
+    let member = if a.addresses.is_empty() {
+        Member::new(m.addresses.iter().filter_map(|s| s.parse().ok()), m.port)
+    } else {
+        Member::new(a.addresses.iter().copied(), m.port)
+    };
+    if member.addresses.iter().all(Option::is_none) {
+        return Err(LeftOut::NoAddress);
+    }
+    Ok(member)
 }
 
 #[cfg(test)]
@@ -276,12 +302,17 @@ mod tests {
         assert_eq!(ring, ["n1", "n4", "n5"]);
         assert_eq!(p.ring(Network::Host).nodes().collect::<Vec<_>>(), ["n3"]);
         // The pod's address wins over what the agent announced.
-        assert_eq!(p.member(Network::Pod, "n4").unwrap().address, a4[0]);
+        let v4 = |node: &str| {
+            p.member(Network::Pod, node)
+                .unwrap()
+                .address(IpFamily::Ipv4)
+        };
+        assert_eq!(v4("n4"), Some(a4[0]));
         // Without a pod address, the first announced address that parses.
-        assert_eq!(
-            p.member(Network::Pod, "n5").unwrap().address,
-            ip("198.18.5.1")
-        );
+        assert_eq!(v4("n5"), Some(ip("198.18.5.1")));
+        // Single-stack: no IPv6 address.
+        let n1 = p.member(Network::Pod, "n1").unwrap();
+        assert_eq!(n1.address(IpFamily::Ipv6), None);
         let place = |node: &str, n: Network| p.place(node)[n.index()];
         assert_eq!(
             place("n2", Network::Pod),
@@ -298,6 +329,42 @@ mod tests {
         );
         assert_eq!(place("n3", Network::Pod), None);
         assert_eq!(place("n3", Network::Host), Some(Place::Member));
+    }
+
+    #[test]
+    fn a_dual_stack_member_answers_on_one_address_of_each_family() {
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let pod = [
+            ip("2001:2::1:2"),
+            ip("198.18.1.2"),
+            ip("2001:2::1:3"),
+            ip("198.18.1.3"),
+        ];
+        let agents = [
+            facts("pod-1", "n1", AgentKind::PodNetwork, AgentState::Ok, &pod),
+            facts("pod-2", "n2", AgentKind::PodNetwork, AgentState::Ok, &[]),
+        ];
+        let mesh = [
+            ("pod-1".into(), announced("n1", Network::Pod, &[])),
+            (
+                "pod-2".into(),
+                announced("n2", Network::Pod, &["2001:2::2:2", "198.18.2.2"]),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let p = roster(&agents, &mesh, |_| NodeGate::Eligible);
+        let n1 = p.member(Network::Pod, "n1").unwrap();
+        assert_eq!(
+            n1.addresses,
+            [Some(ip("198.18.1.2")), Some(ip("2001:2::1:2"))],
+            "the first of each family, IPv4 first"
+        );
+        let n2 = p.member(Network::Pod, "n2").unwrap();
+        assert_eq!(
+            n2.addresses,
+            [Some(ip("198.18.2.2")), Some(ip("2001:2::2:2"))]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ const NOW: i64 = 1_796_000_000;
 /// A result received at `received` (fresh for 20 s).
 fn state(outcome: PairOutcome, failures: u32, received: i64) -> PairState {
     PairState {
+        family: IpFamily::Ipv4,
         outcome,
         failures,
         failing_since: (failures > 0).then(|| "2026-12-01T00:00:00Z".parse().unwrap()),
@@ -219,5 +220,70 @@ fn a_node_cut_off_both_ways_is_named_alone_and_its_peers_are_fine() {
             .contains("and 4 of the 4 peers that probed it cannot reach it"),
         "{}",
         e.reason("n1")
+    );
+}
+
+/// Every node probing every other over both families on the pod network,
+/// `fail` listing the pairs (from, to) that fail over IPv6.
+fn dual_mesh(nodes: &[&str], fail_v6: &[(&str, &str)]) -> Pairs {
+    let mut pairs = full_mesh(nodes, &[]);
+    for a in nodes {
+        for b in nodes {
+            if a != b {
+                let failures = u32::from(fail_v6.contains(&(a, b))) * 3;
+                let outcome = if failures > 0 {
+                    PairOutcome::Unreachable
+                } else {
+                    PairOutcome::Ok
+                };
+                let s = PairState {
+                    family: IpFamily::Ipv6,
+                    ..state(outcome, failures, NOW - 5)
+                };
+                pairs.insert(Network::Pod, a, b, s);
+            }
+        }
+    }
+    pairs
+}
+
+#[test]
+fn a_node_whose_ipv6_is_broken_is_named_with_that_family() {
+    let rings = [Ring::new(NODES), Ring::new([])];
+    let fail: Vec<_> = ["n1", "n3", "n4", "n5"].map(|b| ("n2", b)).to_vec();
+    let pairs = dual_mesh(&NODES, &fail);
+    let e = judged(&pairs, &rings);
+    // Half of n2's probes fail (every IPv6 one): per family, all of them.
+    assert_eq!(e.verdict("n2"), MeshVerdict::OutboundDown);
+    assert_eq!(
+        e.reason("n2"),
+        "cannot reach 4 of the 4 peers it probed on the pod network over IPv6 (n1, n3, n4, n5): this node's outbound path is broken"
+    );
+    for n in ["n1", "n3", "n4", "n5"] {
+        assert_eq!(e.verdict(n), MeshVerdict::Ok, "{n}: explained by n2");
+    }
+    assert!(e.failing.iter().all(|p| p.family == IpFamily::Ipv6));
+    assert_eq!(e.nodes["n2"][0].probed, 8, "both families counted");
+    assert_eq!(e.nodes["n2"][0].failed, 4);
+}
+
+#[test]
+fn a_partition_over_ipv6_only_is_named_with_that_family() {
+    let rings = [Ring::new(NODES), Ring::new([])];
+    let pairs = dual_mesh(&NODES, &[("n1", "n2"), ("n2", "n1")]);
+    let e = judged(&pairs, &rings);
+    assert_eq!(e.verdict("n1"), MeshVerdict::Partition);
+    assert_eq!(e.verdict("n2"), MeshVerdict::Partition);
+    assert_eq!(e.verdict("n3"), MeshVerdict::Ok);
+    assert_eq!(
+        e.reason("n1"),
+        "partitioned from n2 on the pod network over IPv6: probes between them fail while both reach the server"
+    );
+    assert_eq!(e.failing.len(), 2);
+    let p = &e.failing[0];
+    assert_eq!((p.from, p.to, p.family), ("n1", "n2", IpFamily::Ipv6));
+    assert_eq!(
+        e.pair_reason(p),
+        "n1 cannot reach n2 on the pod network over IPv6 (3 probes in a row failed) while both reach the server: the path between these two nodes is blocked"
     );
 }

@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 
+use netchecker_wire::IpFamily;
+
 use super::super::Network;
 use super::PairState;
 
@@ -23,7 +25,8 @@ pub struct Pairs {
     names: Vec<Option<Box<str>>>,
     free: Vec<NodeId>,
     /// One prober's results on one network: (target, state), in the order
-    /// they were first kept.
+    /// they were first kept; a dual-stack pair has one per IP family
+    /// ([`PairState::family`]).
     probers: HashMap<(Network, NodeId), Vec<(NodeId, PairState)>>,
 }
 
@@ -70,12 +73,18 @@ impl Pairs {
         id
     }
 
-    /// The result of `from` probing `to` on `network`.
-    pub fn get(&self, network: Network, from: &str, to: &str) -> Option<&PairState> {
+    /// The result of `from` probing `to` on `network` over `family`.
+    pub fn get(
+        &self,
+        network: Network,
+        from: &str,
+        to: &str,
+        family: IpFamily,
+    ) -> Option<&PairState> {
         let (from, to) = (self.id(from)?, self.id(to)?);
         self.targets(network, from)
             .iter()
-            .find(|(t, _)| *t == to)
+            .find(|(t, s)| *t == to && s.family == family)
             .map(|(_, s)| s)
     }
 
@@ -93,31 +102,39 @@ impl Pairs {
             .map(|((network, from), targets)| (*network, *from, targets.as_slice()))
     }
 
-    /// The state of `from` probing `to` on `network`, made with `new` if
-    /// none is kept.
+    /// The state of `from` probing `to` on `network` over `family`, made
+    /// with `new` if none is kept.
     pub fn entry(
         &mut self,
         network: Network,
         from: &str,
         to: &str,
+        family: IpFamily,
         new: impl FnOnce() -> PairState,
     ) -> &mut PairState {
         let (from, to) = (self.intern(from), self.intern(to));
         let targets = self.probers.entry((network, from)).or_default();
-        let at = match targets.iter().position(|(t, _)| *t == to) {
+        let at = match targets
+            .iter()
+            .position(|(t, s)| *t == to && s.family == family)
+        {
             Some(at) => at,
             None => {
-                targets.push((to, new()));
+                targets.push((to, PairState { family, ..new() }));
                 targets.len() - 1
             }
         };
         &mut targets[at].1
     }
 
-    /// Keep (or replace) the state of `from` probing `to` on `network`.
+    /// Keep (or replace) the state of `from` probing `to` on `network` over
+    /// the state's family.
     pub fn insert(&mut self, network: Network, from: &str, to: &str, state: PairState) {
+        let family = state.family;
         let mut state = Some(state);
-        let slot = self.entry(network, from, to, || state.take().expect("taken once"));
+        let slot = self.entry(network, from, to, family, || {
+            state.take().expect("taken once")
+        });
         if let Some(state) = state {
             *slot = state;
         }
@@ -197,6 +214,7 @@ mod tests {
             fresh_until: 30,
             rtt_us: 5,
             error: "".into(),
+            family: IpFamily::Ipv4,
         }
     }
 
@@ -206,16 +224,34 @@ mod tests {
         p.insert(Network::Pod, "a", "b", ok());
         p.insert(Network::Host, "a", "b", PairState { rtt_us: 9, ..ok() });
         p.insert(Network::Pod, "b", "a", ok());
-        p.entry(Network::Pod, "a", "b", ok).failures = 3;
-        assert_eq!(p.len(), 3);
+        p.entry(Network::Pod, "a", "b", IpFamily::Ipv4, ok).failures = 3;
+        p.insert(
+            Network::Pod,
+            "a",
+            "b",
+            PairState {
+                family: IpFamily::Ipv6,
+                failures: 1,
+                ..ok()
+            },
+        );
+        // Over IPv4 and IPv6: two results of one pair.
+        assert_eq!(p.len(), 4);
         assert_eq!(p.nodes(), 2);
-        assert_eq!(p.get(Network::Pod, "a", "b").map(|s| s.failures), Some(3));
-        assert_eq!(p.get(Network::Host, "a", "b").map(|s| s.rtt_us), Some(9));
-        assert!(p.get(Network::Host, "b", "a").is_none());
-        assert!(p.get(Network::Pod, "a", "zz").is_none());
+        let get = |net, from, to, family| p.get(net, from, to, family).map(|s| s.failures);
+        assert_eq!(get(Network::Pod, "a", "b", IpFamily::Ipv4), Some(3));
+        assert_eq!(get(Network::Pod, "a", "b", IpFamily::Ipv6), Some(1));
+        assert_eq!(
+            p.get(Network::Host, "a", "b", IpFamily::Ipv4)
+                .map(|s| s.rtt_us),
+            Some(9)
+        );
+        assert!(get(Network::Host, "a", "b", IpFamily::Ipv6).is_none());
+        assert!(get(Network::Host, "b", "a", IpFamily::Ipv4).is_none());
+        assert!(get(Network::Pod, "a", "zz", IpFamily::Ipv4).is_none());
         let a = p.id("a").unwrap();
         assert_eq!(p.name(a), "a");
-        assert_eq!(p.targets(Network::Pod, a).len(), 1);
+        assert_eq!(p.targets(Network::Pod, a).len(), 2);
     }
 
     #[test]
@@ -229,10 +265,11 @@ mod tests {
         // d is no member; nobody is on the host network.
         p.retain(|net, n| net == Network::Pod && n != "d", |_| true);
         assert_eq!(p.len(), 2, "a-b and a-c on the pod network");
-        assert!(p.get(Network::Host, "a", "b").is_none());
+        assert!(p.get(Network::Host, "a", "b", IpFamily::Ipv4).is_none());
         assert_eq!((p.nodes(), p.id("d")), (3, None));
         // A result that is no longer fresh goes.
-        p.entry(Network::Pod, "a", "c", ok).fresh_until = 0;
+        p.entry(Network::Pod, "a", "c", IpFamily::Ipv4, ok)
+            .fresh_until = 0;
         p.retain(|_, _| true, |s| s.fresh_until > 0);
         assert_eq!(p.len(), 1);
         assert_eq!((p.nodes(), p.id("c"), p.id("d")), (2, None, None));
@@ -241,7 +278,7 @@ mod tests {
         p.insert(Network::Pod, "e", "f", ok());
         assert_eq!(p.id_bound(), 4);
         assert_eq!(p.nodes(), 4);
-        assert!(p.get(Network::Pod, "e", "f").is_some());
-        assert!(p.get(Network::Pod, "a", "b").is_some());
+        assert!(p.get(Network::Pod, "e", "f", IpFamily::Ipv4).is_some());
+        assert!(p.get(Network::Pod, "a", "b", IpFamily::Ipv4).is_some());
     }
 }

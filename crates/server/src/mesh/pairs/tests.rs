@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use super::*;
 use crate::mesh::assign::Ring;
@@ -34,10 +35,7 @@ fn roster(nodes: &[&str]) -> Arc<Roster> {
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            let member = Member {
-                address: format!("198.18.0.{}", i + 1).parse().unwrap(),
-                port: 8083,
-            };
+            let member = Member::new([format!("198.18.0.{}", i + 1).parse().unwrap()], 8083);
             ((*n).into(), member)
         })
         .collect();
@@ -86,7 +84,84 @@ fn exchange(
 }
 
 fn state<'m>(p: &'m Pairs, from: &str, to: &str) -> &'m PairState {
-    p.get(Network::Pod, from, to).expect("kept")
+    p.get(Network::Pod, from, to, IpFamily::Ipv4).expect("kept")
+}
+
+/// A roster of dual-stack `nodes` on the pod network, but for `v4_only`.
+fn dual_roster(nodes: &[&str], v4_only: &str) -> Arc<Roster> {
+    let members: HashMap<Box<str>, Member> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let v4: IpAddr = format!("198.18.0.{}", i + 1).parse().unwrap();
+            let v6: IpAddr = format!("2001:2::{}", i + 1).parse().unwrap();
+            let addresses = if *n == v4_only {
+                vec![v4]
+            } else {
+                vec![v6, v4]
+            };
+            ((*n).into(), Member::new(addresses, 8083))
+        })
+        .collect();
+    Arc::new(Roster {
+        rings: [Ring::new(nodes.iter().copied()), Ring::default()],
+        members: [members, HashMap::new()],
+        places: Vec::new(),
+    })
+}
+
+#[test]
+fn a_dual_stack_pair_is_probed_and_kept_over_each_family() {
+    let m = MeshStore::default();
+    m.set_roster(dual_roster(&["a", "b", "c"], "c"));
+    let s = settings(8);
+    let (_, answer) = exchange(&m, &s, 0, vec![], 0, 1);
+    let mut handed: Vec<(&str, &str)> = answer
+        .peers
+        .iter()
+        .map(|p| (p.node.as_str(), p.address.as_str()))
+        .collect();
+    handed.sort_unstable();
+    assert_eq!(
+        handed,
+        [("b", "198.18.0.2"), ("b", "2001:2::2"), ("c", "198.18.0.3")],
+        "b over both families, c (IPv4 only) over IPv4"
+    );
+    let at = |node: &str, address: &str, outcome| PeerResult {
+        address: address.into(),
+        ..result(node, outcome, 10)
+    };
+    // b answers over IPv4 and not over IPv6; a result over a family c was
+    // not handed is dropped.
+    let (rec, next) = exchange(
+        &m,
+        &s,
+        1,
+        vec![
+            at("b", "198.18.0.2", ProbeOutcome::Ok),
+            at("b", "2001:2::2", ProbeOutcome::ConnectFailed),
+            at("c", "2001:2::3", ProbeOutcome::ConnectFailed),
+            at("c", "198.18.0.3", ProbeOutcome::Ok),
+        ],
+        10,
+        2,
+    );
+    assert_eq!(rec.len(), 3);
+    m.with_pairs(|p| {
+        let get = |to, family| p.get(Network::Pod, "a", to, family).map(|s| s.failures);
+        assert_eq!(get("b", IpFamily::Ipv4), Some(0));
+        assert_eq!(get("b", IpFamily::Ipv6), Some(1));
+        assert_eq!(get("c", IpFamily::Ipv4), Some(0));
+        assert_eq!(get("c", IpFamily::Ipv6), None);
+    });
+    // The failing family is handed again, once.
+    let b: Vec<&str> = next
+        .peers
+        .iter()
+        .filter(|p| p.node == "b")
+        .map(|p| p.address.as_str())
+        .collect();
+    assert_eq!(b, ["198.18.0.2", "2001:2::2"]);
 }
 
 #[test]
