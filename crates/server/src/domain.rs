@@ -104,6 +104,15 @@ impl<'a> ExpectedAgent<'a> {
     }
 }
 
+/// A probe that fails over one IP family while the same URL answers over
+/// the other: that family's path is down, not the probed service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyFailure {
+    pub family: netchecker_wire::IpFamily,
+    pub url: Box<str>,
+    pub address: Box<str>,
+}
+
 /// What the rules read of a stored report. The cache keeps reports in its
 /// own compact form and implements this; the rules never see that form.
 pub trait Reported {
@@ -124,7 +133,7 @@ pub trait Reported {
         [None; 2]
     }
     /// Probes failing over one family while answering over the other.
-    fn family_failures(&self) -> &[crate::verdict::FamilyFailure] {
+    fn family_failures(&self) -> &[FamilyFailure] {
         &[]
     }
 }

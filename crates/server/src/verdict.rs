@@ -73,14 +73,7 @@ pub fn probe_ok(p: &ProbeResult) -> bool {
     codes_ok(p.connection_result, p.http_code)
 }
 
-/// A probe that fails over one IP family while the same URL answers over
-/// the other: that family's path is down, not the probed service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FamilyFailure {
-    pub family: IpFamily,
-    pub url: Box<str>,
-    pub address: Box<str>,
-}
+pub use crate::domain::FamilyFailure;
 
 /// Most [`FamilyFailure`]s kept per agent (an agent probes the server and
 /// a few URLs): what a report may make the server keep stays small.
