@@ -46,6 +46,19 @@ fn judged<'a>(pairs: &'a Pairs, rings: &'a [Ring; 2]) -> MeshEvaluation<'a> {
 
 const NODES: [&str; 5] = ["n1", "n2", "n3", "n4", "n5"];
 
+/// n1 and n2 partitioned from each other on `on`, n3 fine.
+fn assert_n1_n2_partitioned(e: &MeshEvaluation<'_>, on: &str) {
+    assert_eq!(e.verdict("n1"), MeshVerdict::Partition);
+    assert_eq!(e.verdict("n2"), MeshVerdict::Partition);
+    assert_eq!(e.verdict("n3"), MeshVerdict::Ok);
+    assert_eq!(
+        e.reason("n1"),
+        format!(
+            "partitioned from n2 on {on}: probes between them fail while both reach the server"
+        )
+    );
+}
+
 #[test]
 fn a_pair_fails_only_after_two_failures_in_a_row() {
     let rings = [Ring::new(NODES), Ring::new([])];
@@ -73,13 +86,7 @@ fn a_partition_between_two_nodes_is_named_as_such() {
         ],
     );
     let e = judged(&pairs, &rings);
-    assert_eq!(e.verdict("n1"), MeshVerdict::Partition);
-    assert_eq!(e.verdict("n2"), MeshVerdict::Partition);
-    assert_eq!(e.verdict("n3"), MeshVerdict::Ok);
-    assert_eq!(
-        e.reason("n1"),
-        "partitioned from n2 on the pod network: probes between them fail while both reach the server"
-    );
+    assert_n1_n2_partitioned(&e, "the pod network");
     assert_eq!(
         e.nodes["n1"][0],
         NodeCounts {
@@ -272,13 +279,7 @@ fn a_partition_over_ipv6_only_is_named_with_that_family() {
     let rings = [Ring::new(NODES), Ring::new([])];
     let pairs = dual_mesh(&NODES, &[("n1", "n2"), ("n2", "n1")]);
     let e = judged(&pairs, &rings);
-    assert_eq!(e.verdict("n1"), MeshVerdict::Partition);
-    assert_eq!(e.verdict("n2"), MeshVerdict::Partition);
-    assert_eq!(e.verdict("n3"), MeshVerdict::Ok);
-    assert_eq!(
-        e.reason("n1"),
-        "partitioned from n2 on the pod network over IPv6: probes between them fail while both reach the server"
-    );
+    assert_n1_n2_partitioned(&e, "the pod network over IPv6");
     assert_eq!(e.failing.len(), 2);
     let p = &e.failing[0];
     assert_eq!((p.from, p.to, p.family), ("n1", "n2", IpFamily::Ipv6));
