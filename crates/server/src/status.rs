@@ -301,5 +301,7 @@ fn family_ages(eval: &Evaluation<'_, Entry>, entry: Option<&Entry>) -> Option<Fa
 
 mod written;
 
+pub use written::Details;
+
 #[cfg(test)]
 mod tests;
