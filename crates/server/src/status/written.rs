@@ -1,18 +1,17 @@
-//! A node and its agents as [`super::write`] writes them: the fields of
+//! Nodes and their agents as [`super::write`] writes them: the fields of
 //! [`netchecker_wire::NodeStatus`] and [`netchecker_wire::AgentStatus`]
-//! borrowed from the evaluation, and an agent's DNS answers and probes
-//! copied as [`Details`] rendered them when its report was kept. At 10,000
-//! agents, parsing every stored report into owned strings and copying the
-//! names into an owned answer took a third of a status answer; parsing
-//! them in place still took a quarter. The bytes are those of
+//! written straight from the evaluation, keys and all, and an agent's DNS
+//! answers and probes copied as [`Details`] rendered them when its report
+//! was kept. At 10,000 agents, parsing every stored report into owned
+//! strings and copying the names into an owned answer took a third of a
+//! status answer; parsing them in place still took a quarter, and serde
+//! escaping every one of an agent's 13 keys and building each node's
+//! agents as a vector first, several percent more. The bytes are those of
 //! [`super::render`]'s answer (tested: "one answer, two ways").
 
-use netchecker_wire::{
-    AgentKind, AgentReport, AuthResult, NodeVerdict, PathFigures, ProbeResult, state_name,
-};
+use netchecker_wire::{AgentReport, ProbeResult, state_name};
 use serde::Serialize;
-use serde::ser::{SerializeSeq, Serializer};
-use serde_json::value::RawValue;
+use serde::ser::Serializer;
 
 use crate::cache::Entry;
 use crate::evaluation::{Evaluation, path_of, round_ms, round_ms_f64};
@@ -21,72 +20,39 @@ use crate::verdict::probe_ok;
 /// A kept report's DNS answers (`dns.lookups`) and probes (`probes`) as
 /// the answer writes them, rendered once when the report is kept (from the
 /// report as checked and redacted, the one whose JSON is stored), so that
-/// an answer copies them instead of parsing the stored JSON again.
+/// an answer copies them instead of parsing the stored JSON again. One
+/// allocation: the lookups' JSON, then the probes'.
 #[derive(Debug, Clone)]
 pub struct Details {
-    lookups: Box<RawValue>,
-    probes: Box<RawValue>,
+    json: Box<str>,
+    lookups_len: usize,
 }
 
 impl Details {
     /// The details of `report`, as [`super::render`] would show them.
     pub fn of(report: &AgentReport) -> Self {
-        // Strings and numbers into a string: serialising cannot fail.
-        const INFALLIBLE: &str = "a map of strings and a list of plain structs serialise";
+        // Maps of strings and plain structs into a vector: serialising
+        // cannot fail, and the output is UTF-8.
+        const INFALLIBLE: &str = "strings and numbers serialise to UTF-8";
+        let mut json = Vec::with_capacity(256);
+        serde_json::to_writer(&mut json, &report.nslookup).expect(INFALLIBLE);
+        let lookups_len = json.len();
+        serde_json::to_writer(&mut json, &StoredProbes(&report.network_probes)).expect(INFALLIBLE);
+        let json = std::str::from_utf8(&json).expect(INFALLIBLE);
         Details {
-            lookups: serde_json::value::to_raw_value(&report.nslookup).expect(INFALLIBLE),
-            probes: serde_json::value::to_raw_value(&StoredProbes(&report.network_probes))
-                .expect(INFALLIBLE),
+            json: json.into(),
+            lookups_len,
         }
     }
-}
 
-/// [`netchecker_wire::NodeStatus`], borrowed.
-#[derive(Serialize)]
-pub(super) struct NodeOut<'a> {
-    node: &'a str,
-    verdict: NodeVerdict,
-    reason: String,
-    agents: Vec<Agent<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    path: Option<PathFigures>,
-}
+    /// `dns.lookups`: a JSON object.
+    pub fn lookups(&self) -> &str {
+        &self.json[..self.lookups_len]
+    }
 
-/// [`netchecker_wire::AgentStatus`], borrowed.
-#[derive(Serialize)]
-struct Agent<'a> {
-    name: &'a str,
-    namespace: Option<&'a str>,
-    node: &'a str,
-    kind: AgentKind,
-    state: &'static str,
-    last_report_age_seconds: Option<f64>,
-    report_interval_seconds: Option<u64>,
-    clock_skew_seconds: Option<f64>,
-    dns: Option<Dns<'a>>,
-    probes: Probes<'a>,
-    auth: Option<AuthResult>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    path: Option<PathFigures>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    families: Option<netchecker_wire::FamilyAges>,
-}
-
-#[derive(Serialize)]
-struct Dns<'a> {
-    ok: bool,
-    lookups: &'a RawValue,
-}
-
-/// An agent's probes: those of its kept report, none without one.
-struct Probes<'a>(Option<&'a RawValue>);
-
-impl Serialize for Probes<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Some(raw) => raw.serialize(s),
-            None => s.serialize_seq(Some(0))?.end(),
-        }
+    /// `probes`: a JSON array.
+    pub fn probes(&self) -> &str {
+        &self.json[self.lookups_len..]
     }
 }
 
@@ -116,41 +82,80 @@ struct Probe<'a> {
     total_ms: i64,
 }
 
-/// Node `n` of the evaluation with its agents, borrowed.
-pub(super) fn node<'a>(eval: &'a Evaluation<'_, Entry>, n: usize) -> NodeOut<'a> {
-    let node = &eval.nodes[n];
-    NodeOut {
-        node: node.name,
-        verdict: node.verdict,
-        reason: eval.reason(node),
-        agents: node.agents.clone().map(|i| agent(eval, i)).collect(),
-        path: path_of(eval.agents_of(node), eval.minute).figures(),
-    }
+/// Append `value` as JSON. Into a vector, serialising the values written
+/// here (strings, numbers, the wire's enums and figures) cannot fail.
+fn json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
-/// Agent `i` of the evaluation with the details of its stored report.
-fn agent<'a>(eval: &'a Evaluation<'_, Entry>, i: usize) -> Agent<'a> {
+/// Append node `n` of the evaluation with its agents, as
+/// [`netchecker_wire::NodeStatus`] serialises.
+pub(super) fn node(eval: &Evaluation<'_, Entry>, n: usize, out: &mut Vec<u8>) {
+    let node = &eval.nodes[n];
+    out.extend_from_slice(b"{\"node\":");
+    json(out, node.name);
+    out.extend_from_slice(b",\"verdict\":");
+    json(out, &node.verdict);
+    out.extend_from_slice(b",\"reason\":");
+    json(out, &eval.reason(node));
+    out.extend_from_slice(b",\"agents\":[");
+    for i in node.agents.clone() {
+        if i > node.agents.start {
+            out.push(b',');
+        }
+        agent(eval, i, out);
+    }
+    out.push(b']');
+    if let Some(path) = path_of(eval.agents_of(node), eval.minute).figures() {
+        out.extend_from_slice(b",\"path\":");
+        json(out, &path);
+    }
+    out.push(b'}');
+}
+
+/// Append agent `i` of the evaluation with the details of its stored
+/// report, as [`netchecker_wire::AgentStatus`] serialises.
+fn agent(eval: &Evaluation<'_, Entry>, i: usize, out: &mut Vec<u8>) {
     let facts = &eval.agents[i];
     let entry = facts.report;
-    let details = entry.map(Entry::status_details);
-    Agent {
-        name: facts.name,
-        namespace: facts.namespace,
-        node: facts.node,
-        kind: facts.kind,
-        state: state_name(facts.state),
-        last_report_age_seconds: facts.age.map(round_ms),
-        report_interval_seconds: facts.interval.map(|i| i.as_secs()),
-        clock_skew_seconds: entry.map(|e| round_ms_f64(e.skew_seconds)),
-        dns: details.map(|d| Dns {
-            ok: facts.dns_failures.is_empty(),
-            lookups: &d.lookups,
-        }),
-        probes: Probes(details.map(|d| &*d.probes)),
-        auth: entry.and_then(|e| e.auth),
-        path: facts.path.and_then(|w| w.counts(eval.minute).figures()),
-        families: super::family_ages(eval, entry),
+    out.extend_from_slice(b"{\"name\":");
+    json(out, facts.name);
+    out.extend_from_slice(b",\"namespace\":");
+    json(out, &facts.namespace);
+    out.extend_from_slice(b",\"node\":");
+    json(out, facts.node);
+    out.extend_from_slice(b",\"kind\":");
+    json(out, &facts.kind);
+    out.extend_from_slice(b",\"state\":");
+    json(out, state_name(facts.state));
+    out.extend_from_slice(b",\"last_report_age_seconds\":");
+    json(out, &facts.age.map(round_ms));
+    out.extend_from_slice(b",\"report_interval_seconds\":");
+    json(out, &facts.interval.map(|i| i.as_secs()));
+    out.extend_from_slice(b",\"clock_skew_seconds\":");
+    json(out, &entry.map(|e| round_ms_f64(e.skew_seconds)));
+    match entry.map(Entry::status_details) {
+        None => out.extend_from_slice(b",\"dns\":null,\"probes\":[]"),
+        Some(d) => {
+            out.extend_from_slice(b",\"dns\":{\"ok\":");
+            json(out, &facts.dns_failures.is_empty());
+            out.extend_from_slice(b",\"lookups\":");
+            out.extend_from_slice(d.lookups().as_bytes());
+            out.extend_from_slice(b"},\"probes\":");
+            out.extend_from_slice(d.probes().as_bytes());
+        }
     }
+    out.extend_from_slice(b",\"auth\":");
+    json(out, &entry.and_then(|e| e.auth));
+    if let Some(path) = facts.path.and_then(|w| w.counts(eval.minute).figures()) {
+        out.extend_from_slice(b",\"path\":");
+        json(out, &path);
+    }
+    if let Some(families) = super::family_ages(eval, entry) {
+        out.extend_from_slice(b",\"families\":");
+        json(out, &families);
+    }
+    out.push(b'}');
 }
 
 #[cfg(test)]
@@ -227,9 +232,9 @@ mod tests {
             let entry = kept(&body);
             let d = entry.status_details();
             let (lookups, probes) = parsed_back(&entry);
-            assert_eq!(d.lookups.get(), lookups, "{body}");
-            assert_eq!(d.probes.get(), probes, "{body}");
-            assert!(!d.probes.get().contains("hunter2"), "redacted: {probes}");
+            assert_eq!(d.lookups(), lookups, "{body}");
+            assert_eq!(d.probes(), probes, "{body}");
+            assert!(!d.probes().contains("hunter2"), "redacted: {probes}");
         }
     }
 }
