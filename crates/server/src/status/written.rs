@@ -31,17 +31,22 @@ pub struct Details {
 impl Details {
     /// The details of `report`, as [`super::render`] would show them.
     pub fn of(report: &AgentReport) -> Self {
-        // Maps of strings and plain structs into a vector: serialising
-        // cannot fail, and the output is UTF-8.
-        const INFALLIBLE: &str = "strings and numbers serialise to UTF-8";
         let mut json = Vec::with_capacity(256);
-        serde_json::to_writer(&mut json, &report.nslookup).expect(INFALLIBLE);
+        let lookups = serde_json::to_writer(&mut json, &report.nslookup);
         let lookups_len = json.len();
-        serde_json::to_writer(&mut json, &StoredProbes(&report.network_probes)).expect(INFALLIBLE);
-        let json = std::str::from_utf8(&json).expect(INFALLIBLE);
-        Details {
-            json: json.into(),
-            lookups_len,
+        let probes = serde_json::to_writer(&mut json, &StoredProbes(&report.network_probes));
+        // A map of strings and plain structs into a vector, as UTF-8: this
+        // cannot fail, and if it did a report would show no details rather
+        // than stop the server.
+        match (lookups, probes, std::str::from_utf8(&json)) {
+            (Ok(()), Ok(()), Ok(json)) => Details {
+                json: json.into(),
+                lookups_len,
+            },
+            _ => Details {
+                json: "{}[]".into(),
+                lookups_len: 2,
+            },
         }
     }
 
