@@ -86,6 +86,11 @@ pub struct Args {
     /// Profiling aid: load a server already running there instead
     #[arg(long, value_name = "ADDR")]
     pub against: Option<SocketAddr>,
+    /// Run the mesh benchmark alone (no ingest, authenticated ingest or
+    /// check runs, no targets table): for comparing builds of the status
+    /// answer quickly
+    #[arg(long)]
+    pub mesh_only: bool,
 }
 
 /// A whole number of at least 1.
@@ -118,6 +123,13 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     );
     if let Some(addr) = a.against {
         return ingest::against(addr, &a, &reports).await;
+    }
+    if a.mesh_only {
+        println!("### Mesh\n");
+        for &nodes in a.mesh_nodes.iter().filter(|n| **n >= 2) {
+            mesh::mesh(&a, nodes, a.mesh_peers).await?;
+        }
+        return Ok(());
     }
     let i = ingest::ingest(&a, &reports).await?;
     let au = auth::authenticated(&a, &reports).await?;

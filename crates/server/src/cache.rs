@@ -22,6 +22,8 @@ use crate::verdict::{missed_windows, probe_ok};
 #[derive(Debug, Clone)]
 pub struct Entry {
     json: Box<[u8]>,
+    /// Its DNS answers and probes as `GET /api/v2/status` writes them.
+    status_details: crate::status::Details,
     /// The agent's report interval.
     pub interval: Duration,
     pub nodename: Box<str>,
@@ -76,6 +78,7 @@ impl Entry {
         let json = serde_json::to_vec(report).unwrap_or_default();
         Entry {
             json: json.into_boxed_slice(),
+            status_details: crate::status::Details::of(report),
             interval: Duration::from_secs(report.report_interval),
             nodename: node.unwrap_or(&report.nodename).into(),
             skew_seconds: report
@@ -147,7 +150,13 @@ impl Entry {
         &self.json
     }
 
-    /// The report's DNS answers and probes.
+    /// The report's DNS answers and probes as `GET /api/v2/status` writes
+    /// them, without parsing the stored JSON.
+    pub fn status_details(&self) -> &crate::status::Details {
+        &self.status_details
+    }
+
+    /// The report's DNS answers and probes, parsed from the stored JSON.
     pub fn detail(&self) -> Detail {
         serde_json::from_slice(&self.json).unwrap_or_default()
     }

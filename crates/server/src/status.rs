@@ -56,7 +56,7 @@ pub fn write(
         if n > 0 {
             out.push(b',');
         }
-        let _ = serde_json::to_writer(&mut *out, &written::node(eval, n));
+        written::node(eval, n, out);
     }
     out.extend_from_slice(b"],\"mesh\":");
     let _ = serde_json::to_writer(&mut *out, &mesh(eval));
@@ -303,6 +303,8 @@ fn family_ages(eval: &Evaluation<'_, Entry>, entry: Option<&Entry>) -> Option<Fa
 }
 
 mod written;
+
+pub use written::Details;
 
 #[cfg(test)]
 mod tests;

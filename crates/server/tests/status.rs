@@ -232,6 +232,35 @@ async fn each_agent_is_described_in_full() {
     assert_eq!(node(&s, "n4")["agents"][1]["dns"]["ok"], false);
 }
 
+/// The answer's DNS answers and probes are rendered when a report is kept:
+/// from the report as redacted, escaped as any other string.
+#[tokio::test(start_paused = true)]
+async fn probe_urls_are_shown_redacted_and_names_escaped() {
+    let app = App::new(settings(), PodView::fixed(Vec::<String>::new())).unwrap();
+    let r = router(app);
+    let probes = json!([{"URL": "https://ops:hunter2@svc:8443/ping?token=hunter2#x",
+        "ConnectionResult": 1, "HTTPCode": 204, "Total": 7}]);
+    let lookups = json!({"svc\"</script>\n": ["10.0.0.1"]});
+    post(
+        &r,
+        "netchecker-agent-a",
+        report("n1", 15, lookups.clone(), probes),
+    )
+    .await;
+    let text = call(&r, "GET", "/api/v2/status", String::new())
+        .await
+        .text();
+    assert!(!text.contains("hunter2"), "{text}");
+    let s = status(&r).await;
+    let agent = &node(&s, "n1")["agents"][0];
+    assert_eq!(agent["dns"]["lookups"], lookups);
+    assert_eq!(
+        agent["probes"],
+        json!([{"url": "https://svc:8443/ping", "ok": true, "connection_result": 1,
+                "http_code": 204, "total_ms": 7}])
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn agents_not_yet_reported_after_a_restart_are_pending() {
     let app = App::new(

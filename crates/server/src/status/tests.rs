@@ -213,9 +213,14 @@ fn written_and_rendered_answers_agree_for_escaped_and_missing_details() {
     // borrowed; the bytes are the same either way.
     let odd = serde_json::json!({"we\"ird\nname": ["10.0.0.1"], "ok": []});
     let plain = serde_json::json!({"netchecker-service": ["10.0.0.1"]});
+    let mut pod_b = entry("node-1", t0, plain, 302);
+    // Checked credentials and reports over both families: the optional
+    // parts are written too.
+    pod_b.auth = Some(AuthResult::Missing);
+    pod_b.families = [Some(t0), Some(t0 + SEC / 2)];
     let reports = BTreeMap::from([
         ("pod-a".to_string(), entry("node-1", t0, odd, 200)),
-        ("pod-b".to_string(), entry("node-1", t0, plain, 302)),
+        ("pod-b".to_string(), pod_b),
     ]);
     let expected = [
         ExpectedAgent::named("pod-a"),
@@ -245,5 +250,7 @@ fn written_and_rendered_answers_agree_for_escaped_and_missing_details() {
     let odd = agent("pod-a").dns.as_ref().unwrap();
     assert!(odd.lookups.contains_key("we\"ird\nname") && !odd.ok);
     assert!(agent("pod-b").probes[0].ok, "302 is a success");
+    assert_eq!(agent("pod-b").auth, Some(AuthResult::Missing));
+    assert!(agent("pod-b").families.is_some());
     assert!(agent("pod-c").dns.is_none(), "pod-c never reported");
 }
