@@ -14,6 +14,9 @@ use tokio::time::Instant;
 use crate::domain::{Policy, Reported, Seen};
 use crate::verdict::{missed_windows, probe_ok};
 
+mod details;
+pub use details::Details;
+
 /// One cached report and the bookkeeping around it.
 ///
 /// The report itself is kept as its compact JSON (without the padding) and
@@ -23,7 +26,7 @@ use crate::verdict::{missed_windows, probe_ok};
 pub struct Entry {
     json: Box<[u8]>,
     /// Its DNS answers and probes as `GET /api/v2/status` writes them.
-    status_details: crate::status::Details,
+    status_details: Details,
     /// The agent's report interval.
     pub interval: Duration,
     pub nodename: Box<str>,
@@ -78,7 +81,7 @@ impl Entry {
         let json = serde_json::to_vec(report).unwrap_or_default();
         Entry {
             json: json.into_boxed_slice(),
-            status_details: crate::status::Details::of(report),
+            status_details: Details::of(report),
             interval: Duration::from_secs(report.report_interval),
             nodename: node.unwrap_or(&report.nodename).into(),
             skew_seconds: report
@@ -152,7 +155,7 @@ impl Entry {
 
     /// The report's DNS answers and probes as `GET /api/v2/status` writes
     /// them, without parsing the stored JSON.
-    pub fn status_details(&self) -> &crate::status::Details {
+    pub fn status_details(&self) -> &Details {
         &self.status_details
     }
 

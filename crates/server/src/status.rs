@@ -304,7 +304,5 @@ fn family_ages(eval: &Evaluation<'_, Entry>, entry: Option<&Entry>) -> Option<Fa
 
 mod written;
 
-pub use written::Details;
-
 #[cfg(test)]
 mod tests;
