@@ -238,6 +238,7 @@ main() {
     cat "$RUN_DIR/results.md"
     echo
     local passed=$((${#RESULTS[@]} - FAILED - SKIPPED))
+    failures_recap
     echo "e2e: $passed passed, $FAILED failed$( ((SKIPPED == 0)) || echo ", $SKIPPED skipped")"
     ((FAILED == 0))
 }

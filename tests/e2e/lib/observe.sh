@@ -90,3 +90,14 @@ results_table() {
         echo "| $num | $title | ${expected//|/\\|} | ${observed//|/\\|} | $detect | $verdict |"
     done
 }
+
+# The failed scenarios again, one line each with what was observed: the
+# last lines of a run (what a CI log's tail keeps) say what failed.
+failures_recap() {
+    local row num title expected observed detect verdict
+    for row in "${RESULTS[@]}"; do
+        IFS=$'\t' read -r num title expected observed detect verdict <<<"$row"
+        [[ $verdict == PASS || $verdict == SKIPPED ]] && continue
+        echo "e2e: FAILED scenario $num ($title): $observed"
+    done
+}
