@@ -1,6 +1,7 @@
 //! Timed HTTP probes, reported in the original's `network_probes` shape.
 //!
-//! Each probe is one GET on a new connection. The phases, in whole
+//! Each probe is one GET on a new connection (its connect raced after
+//! [`transport::race_delay`] when the SYN goes unanswered). The phases, in whole
 //! milliseconds (truncated, as Go's `Duration / time.Millisecond`):
 //!
 //! - `DNSLookup`: resolving the host;
@@ -128,7 +129,7 @@ async fn probe_at(
     resolved: Instant,
 ) -> Exchange {
     let family = IpFamily::of(addrs[0].ip());
-    let mut spec = RequestSpec::get(left, tls);
+    let mut spec = raced_get(left, tls);
     spec.connect_to = addrs;
     let mut ex = transport::request(target, spec).await;
     log_outcome(target, &ex, Some(family));
@@ -162,9 +163,20 @@ fn log_outcome(target: &Target, ex: &Exchange, family: Option<IpFamily>) {
 
 /// Probe `target` once within `timeout`.
 pub async fn probe(target: &Target, timeout: Duration, tls: Option<&TlsConnector>) -> ProbeResult {
-    let ex = transport::request(target, RequestSpec::get(timeout, tls)).await;
+    let ex = transport::request(target, raced_get(timeout, tls)).await;
     log_outcome(target, &ex, None);
     result_of(&target.url, &ex)
+}
+
+/// A probe's GET within `timeout`, its connect raced like a report's: on a
+/// path that loses packets but is up, a lost SYN costs the probe
+/// [`transport::race_delay`] rather than the whole probe (TCP would send it
+/// again only after 1 s), so the node reads `lossy`, not `probe_failures`
+/// every few rounds.
+fn raced_get(timeout: Duration, tls: Option<&TlsConnector>) -> RequestSpec<'_> {
+    let mut spec = RequestSpec::get(timeout, tls);
+    spec.race_after = Some(transport::race_delay(timeout));
+    spec
 }
 
 /// The wire result of an exchange.

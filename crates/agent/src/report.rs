@@ -43,18 +43,6 @@ const MAX_MESH_ANSWER: usize = 64 * 1024;
 /// Mesh probes end this long before the next report is due, so that the
 /// round ends before its interval does.
 pub(crate) const MESH_MARGIN: Duration = Duration::from_millis(100);
-/// How long a report's TCP connect may go unanswered before a second
-/// connection is started beside it (at most a quarter of the attempt's
-/// time limit): well above a cluster's round trip, well below TCP's 1 s
-/// wait before it sends a lost SYN again.
-pub const RACE_AFTER: Duration = Duration::from_millis(200);
-
-/// The race delay of an attempt limited to `limit`: [`RACE_AFTER`], or a
-/// quarter of the limit when that is shorter.
-pub fn race_delay(limit: Duration) -> Duration {
-    RACE_AFTER.min(limit / 4)
-}
-
 /// What a round's probes found, for the report that carries them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Probed {
@@ -295,7 +283,7 @@ impl Agent {
     /// a mesh round); with the mesh off, always an empty one. Also returns
     /// this end's address of the connection, once connected, and the
     /// connections started: a second one is raced beside the first when it
-    /// has not connected within [`race_delay`].
+    /// has not connected within [`transport::race_delay`].
     pub(crate) async fn send_to(
         &self,
         target: &Target,
@@ -321,7 +309,7 @@ impl Agent {
             }),
             authorization: self.authorization(),
             connect_to: connect_to.into_iter().collect(),
-            race_after: Some(race_delay(limit)),
+            race_after: Some(transport::race_delay(limit)),
         };
         let mut ex = transport::request(target, spec).await;
         let local = ex.local;

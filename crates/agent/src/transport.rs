@@ -11,13 +11,15 @@
 //! The phases are written into an [`Exchange`] as they complete, so a
 //! request that fails or times out still tells how far it got.
 //!
-//! A report's request (never a probe's: a probe measures the path as it
-//! is) may race its connect: when the SYN has not been answered within
-//! [`RequestSpec::race_after`], a second connection is started beside the
-//! first and whichever connects first carries the request; the other is
-//! dropped. A lost SYN is only sent again after TCP's 1 s initial
-//! retransmission timeout, longer than a short interval's report timeout;
-//! a second SYN sent early gets through as often as the first would have.
+//! Reports and HTTP probes race their connect: when the SYN has not been
+//! answered within [`RequestSpec::race_after`] ([`race_delay`]), a second
+//! connection is started beside the first and whichever connects first
+//! carries the request; the other is dropped. A lost SYN is only sent
+//! again after TCP's 1 s initial retransmission timeout, longer than a
+//! short interval's report or probe timeout; a second SYN sent early gets
+//! through as often as the first would have. A probe's `TCPConnection`
+//! still counts from the first SYN, so a lost one shows as time, not as
+//! a failure. (The mesh's probes do not race: they use their own connect.)
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -220,7 +222,7 @@ pub struct RequestSpec<'a> {
     pub connect_to: Vec<SocketAddr>,
     /// Start another connection each time none has connected for this
     /// long ([`RACED_CONNECTIONS`] at most), and go on with whichever
-    /// connects first; `None`: one connection only (probes).
+    /// connects first; `None`: one connection only.
     pub race_after: Option<Duration>,
 }
 
@@ -338,6 +340,18 @@ pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
         });
     }
     Ok(addrs)
+}
+
+/// How long a TCP connect may go unanswered before a second connection is
+/// started beside it (at most a quarter of the request's time limit): well
+/// above a cluster's round trip, well below TCP's 1 s wait before it sends
+/// a lost SYN again.
+pub const RACE_AFTER: Duration = Duration::from_millis(200);
+
+/// The race delay of a request limited to `limit`: [`RACE_AFTER`], or a
+/// quarter of the limit when that is shorter.
+pub fn race_delay(limit: Duration) -> Duration {
+    RACE_AFTER.min(limit / 4)
 }
 
 /// Connections one attempt may race at most: the first and up to three

@@ -1,5 +1,5 @@
-//! A report whose SYN goes unanswered races a second connection, on real
-//! loopback sockets and the kernel's own SYN timing.
+//! A report or HTTP probe whose SYN goes unanswered races a second
+//! connection, on real loopback sockets and the kernel's own SYN timing.
 //!
 //! A listener that stops accepting and whose accept queue is full gets its
 //! further SYNs dropped by Linux, unanswered; the client sends one again
@@ -15,6 +15,7 @@ mod common;
 use std::time::Duration;
 
 use common::{REPORTS, Recorder, config, fill_queue};
+use netchecker_agent::probe::probe;
 use netchecker_agent::transport::{RequestSpec, request};
 use netchecker_agent::{Agent, Attempts, Target};
 use netchecker_wire::AttemptCounts;
@@ -51,8 +52,7 @@ fn ping(rec: &Recorder) -> Target {
 #[tokio::test]
 async fn an_unanswered_syn_is_raced_and_the_second_connection_wins() {
     // Two servers, both with a full queue, both accepting again at 100 ms:
-    // one request races its connect at 200 ms, the other (as a probe does)
-    // does not.
+    // one request races its connect at 200 ms, the other does not.
     let (raced_rec, raced_gate, _held_a) = full_server().await;
     let (single_rec, single_gate, _held_b) = full_server().await;
     let limit = Duration::from_secs(3);
@@ -111,6 +111,28 @@ async fn a_lost_raced_syn_is_raced_again() {
     );
     assert_eq!(ex.connects.started(), 3);
     assert!(ex.connects.raced() && ex.connects.race_won());
+    assert_eq!(rec.requests().len(), 1);
+}
+
+/// An HTTP probe at a 2 s interval's timeout (800 ms), to a server whose
+/// queue is full until 100 ms: its lost SYN would be sent again only at
+/// 1 s, after the probe's end (the single connection of the test above
+/// shows the kernel's timing); the raced one answers, and the lost SYN
+/// shows as connect time.
+#[tokio::test]
+async fn a_probe_races_an_unanswered_syn_and_answers_within_its_timeout() {
+    let (rec, gate, _held) = full_server().await;
+    let _open = open_after(gate, Duration::from_millis(100));
+    let result = probe(&ping(&rec), Duration::from_millis(800), None).await;
+
+    assert_eq!(result.connection_result, 1, "{result:?}");
+    assert_eq!(result.http_code, 200, "{result:?}");
+    assert!(
+        (190..700).contains(&result.tcp_connection),
+        "connected after {} ms, the raced connection's",
+        result.tcp_connection
+    );
+    assert!(result.total < 800, "{result:?}");
     assert_eq!(rec.requests().len(), 1);
 }
 
