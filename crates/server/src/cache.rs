@@ -48,6 +48,9 @@ pub struct Entry {
     /// The URLs of the failing probes (empty for a healthy agent, so the
     /// rules read nothing behind a pointer for it).
     pub failing_probes: Box<[Box<str>]>,
+    /// A probe failing here failed in the agent's previous report too;
+    /// carried from report to report.
+    pub probe_failure_repeated: bool,
     /// How its reports got through lately; carried from report to report
     /// (only for agents that tell, so others cost one pointer).
     pub path: Option<Box<crate::path::PathWindow>>,
@@ -106,6 +109,7 @@ impl Entry {
                 .filter(|p| !probe_ok(p))
                 .map(|p| p.url.as_str().into())
                 .collect(),
+            probe_failure_repeated: false,
             path: None,
             families: [None; 2],
             family_failures: Box::new([]),
@@ -180,6 +184,10 @@ impl Reported for Entry {
 
     fn failing_probes(&self) -> impl Iterator<Item = &str> {
         self.failing_probes.iter().map(|u| &**u)
+    }
+
+    fn probe_failure_repeated(&self) -> bool {
+        self.probe_failure_repeated
     }
 
     fn path(&self) -> Option<&crate::path::PathWindow> {

@@ -31,6 +31,8 @@ pub struct AgentFacts<'a, R = ()> {
     pub dns_failures: Vec<&'a str>,
     /// URLs of the agent's failing probes.
     pub failing_probes: Vec<&'a str>,
+    /// One of them failed in the agent's previous report too.
+    pub probe_failure_repeated: bool,
     /// Its pod is being deleted.
     pub terminating: bool,
     /// Where it answers on its network (the watched pod's addresses).
@@ -314,6 +316,7 @@ mod tests {
             interval: reported.then_some(Duration::from_secs(15)),
             dns_failures: Vec::new(),
             failing_probes: Vec::new(),
+            probe_failure_repeated: false,
             terminating: false,
             path: None,
             family_late: None,

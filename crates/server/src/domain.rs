@@ -124,6 +124,11 @@ pub trait Reported {
     fn dns_failures(&self) -> impl Iterator<Item = &str>;
     /// URLs of the probes that failed.
     fn failing_probes(&self) -> impl Iterator<Item = &str>;
+    /// Whether a probe that fails in this report failed in the agent's
+    /// previous report too (the same URL).
+    fn probe_failure_repeated(&self) -> bool {
+        false
+    }
     /// How its reports got through lately (agents that tell).
     fn path(&self) -> Option<&crate::path::PathWindow> {
         None

@@ -226,6 +226,11 @@ impl App {
         let minute = self.minute(now);
         let carry = |old: Option<&mut Entry>, new: &mut Entry| {
             let old_families = old.as_ref().map(|o| o.families).unwrap_or_default();
+            new.probe_failure_repeated = old.as_ref().is_some_and(|o| {
+                new.failing_probes
+                    .iter()
+                    .any(|url| o.failing_probes.contains(url))
+            });
             let mut window = old.and_then(|o| o.path.take());
             if let Some(a) = &attempts {
                 let probes = report

@@ -435,6 +435,69 @@ async fn a_lossy_path_is_a_figure_and_a_verdict_and_the_stored_report_keeps_its_
     assert!(!text.contains(r#"netchecker_node_loss_ratio{node="go"}"#));
 }
 
+/// A lost handshake or request fails a probe now and then on a lossy path:
+/// the node stays `lossy` until the same probe fails in two consecutive
+/// reports of an agent; on a clean path one failure is named at once.
+#[tokio::test(start_paused = true)]
+async fn on_a_lossy_node_a_probe_must_fail_twice_in_a_row_to_be_named() {
+    let app = App::new(settings(), PodView::fixed([])).unwrap();
+    let r = router(app.clone());
+    let url = "http://netchecker-service:8081/api/v1/ping";
+    let with_probe = |node: &str, failed: bool| {
+        let mut v: Value = serde_json::from_str(&telling(node, node == "lossy")).unwrap();
+        if failed {
+            v["network_probes"] = json!([{"URL": url, "ConnectionResult": 1, "HTTPCode": 0,
+                "Total": 800, "ContentTransfer": 0, "TCPConnection": 0, "DNSLookup": 0,
+                "Connect": 0, "ServerProcessing": 0}]);
+        }
+        v.to_string()
+    };
+    // A minute of reports, every one of "lossy"'s raced: lossy.
+    for _ in 0..30 {
+        for node in ["clean", "lossy"] {
+            post(
+                &r,
+                &format!("netchecker-agent-{node}"),
+                with_probe(node, false),
+            )
+            .await;
+        }
+        tokio::time::advance(Duration::from_secs(2)).await;
+    }
+    let verdict_of = |s: &Value, n: &str| node(s, n)["verdict"].as_str().unwrap().to_owned();
+    assert_eq!(verdict_of(&status(&r).await, "lossy"), "lossy");
+
+    // Each step: the probe of this report failed or not, and the verdict.
+    let steps = [
+        (true, "lossy"),
+        (true, "probe_failures"),
+        (false, "lossy"),
+        (true, "lossy"),
+        (false, "lossy"),
+    ];
+    for (i, (failed, want)) in steps.into_iter().enumerate() {
+        post(&r, "netchecker-agent-lossy", with_probe("lossy", failed)).await;
+        let s = status(&r).await;
+        assert_eq!(
+            verdict_of(&s, "lossy"),
+            want,
+            "step {i}: {:#}",
+            node(&s, "lossy")
+        );
+        if failed && want == "lossy" {
+            let reason = node(&s, "lossy")["reason"].as_str().unwrap().to_owned();
+            assert!(
+                reason.ends_with(&format!(
+                    "; failed once, named if it fails again: {url} from netchecker-agent-lossy"
+                )),
+                "{reason}"
+            );
+        }
+    }
+    post(&r, "netchecker-agent-clean", with_probe("clean", true)).await;
+    assert_eq!(verdict_of(&status(&r).await, "clean"), "probe_failures");
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_status_page_is_served_self_contained_and_locked_down() {
     let r = router(App::new(settings(), PodView::fixed([])).unwrap());

@@ -143,7 +143,7 @@ pub fn evaluate<'a, R: Reported>(
     let mut start = 0;
     for chunk in agents.chunk_by(|a, b| a.node == b.node) {
         let mut verdict = diagnosis::node_verdict(chunk);
-        if verdict == NodeVerdict::Healthy && path_of(chunk, minute).is_lossy(policy.lossy_ratio) {
+        if lossy_wins(verdict, chunk) && path_of(chunk, minute).is_lossy(policy.lossy_ratio) {
             verdict = NodeVerdict::Lossy;
         }
         verdicts[verdict.index()] += 1;
@@ -192,6 +192,23 @@ impl<'a, R> Evaluation<'a, R> {
         }
         eval.mesh = Some(mesh);
         eval
+    }
+}
+
+/// Whether a node judged `verdict` from its `agents` is `lossy` when its
+/// path figures say so: a healthy one, and one whose failing probes each
+/// failed once only. On a path that loses packets a probe fails now and
+/// then (its handshake or request lost past its timeout); the loss figure
+/// explains that, and naming it would flip the node between `lossy` and
+/// `probe_failures` from report to report. A probe that fails in two
+/// consecutive reports is named.
+fn lossy_wins<R>(verdict: NodeVerdict, agents: &[AgentFacts<'_, R>]) -> bool {
+    match verdict {
+        NodeVerdict::Healthy => true,
+        NodeVerdict::ProbeFailures => !agents
+            .iter()
+            .any(|a| a.state.is_some() && a.probe_failure_repeated),
+        _ => false,
     }
 }
 
@@ -247,6 +264,7 @@ fn facts<'a, R: Reported>(
         failing_probes: report
             .map(|r| r.failing_probes().collect())
             .unwrap_or_default(),
+        probe_failure_repeated: report.is_some_and(R::probe_failure_repeated),
         terminating: false,
         addresses: &[],
         path: report.and_then(R::path),
@@ -322,7 +340,19 @@ impl<'a, R> Evaluation<'a, R> {
                 | NodeVerdict::MeshSlow,
             ) => mesh.judged.reason(node.name),
             (_, NodeVerdict::Lossy) => {
-                crate::path::lossy_reason(&path_of(self.agents_of(node), self.minute))
+                let agents = self.agents_of(node);
+                let mut reason = crate::path::lossy_reason(&path_of(agents, self.minute));
+                let once = agents.iter().filter(|a| a.state.is_some()).flat_map(|a| {
+                    a.failing_probes
+                        .iter()
+                        .map(move |url| format!("{url} from {}", a.name))
+                });
+                let once = once.collect::<Vec<_>>();
+                if !once.is_empty() {
+                    reason.push_str("; failed once, named if it fails again: ");
+                    reason.push_str(&once.join(", "));
+                }
+                reason
             }
             _ => diagnosis::reason(node.verdict, self.agents_of(node)),
         }

@@ -10,6 +10,7 @@ struct Report {
     node: &'static str,
     dns_failures: Vec<&'static str>,
     failing_probes: Vec<&'static str>,
+    probe_failure_repeated: bool,
     path: Option<crate::path::PathWindow>,
 }
 
@@ -26,6 +27,9 @@ impl Reported for Report {
     fn failing_probes(&self) -> impl Iterator<Item = &str> {
         self.failing_probes.iter().copied()
     }
+    fn probe_failure_repeated(&self) -> bool {
+        self.probe_failure_repeated
+    }
     fn path(&self) -> Option<&crate::path::PathWindow> {
         self.path.as_ref()
     }
@@ -40,6 +44,7 @@ fn seen(received: Instant, interval_secs: u64) -> Report {
         node: "n",
         dns_failures: Vec::new(),
         failing_probes: Vec::new(),
+        probe_failure_repeated: false,
         path: None,
     }
 }
@@ -395,4 +400,59 @@ fn a_node_whose_handshakes_go_unanswered_is_lossy_with_the_figure_as_reason() {
         },
     );
     assert_eq!(e.nodes[0].verdict, NodeVerdict::Healthy);
+}
+
+/// On a lossy node a probe that failed once is the loss's doing: the node
+/// stays `lossy` (the reason names the probe); failed in two consecutive
+/// reports, it is named. Off a lossy path one failure is named at once,
+/// as before.
+#[test]
+fn on_a_lossy_node_a_probe_is_named_when_it_fails_twice() {
+    let t0 = Instant::now();
+    let now = t0 + 200 * SEC;
+    let window = |lost: u32| {
+        let mut w = crate::path::PathWindow::default();
+        for i in 0..50 {
+            let counts = netchecker_wire::AttemptCounts {
+                attempts: 1,
+                taken: true,
+                raced: u32::from(i < lost),
+                ..Default::default()
+            };
+            w.record(3, Some(&counts), [4]);
+        }
+        w
+    };
+    let url = "http://netchecker-service:8081/api/v1/ping";
+    let report = |lost, failing: bool, repeated| Report {
+        node: "a",
+        path: Some(window(lost)),
+        failing_probes: if failing { vec![url] } else { Vec::new() },
+        probe_failure_repeated: repeated,
+        ..seen(now - SEC, 15)
+    };
+    let expected = [ExpectedAgent {
+        node: Some("a"),
+        ..ExpectedAgent::named("netchecker-agent-a")
+    }];
+    let judge = |r: Report| {
+        let reports = BTreeMap::from([("netchecker-agent-a".to_string(), r)]);
+        let e = evaluate(&expected, &reports, now, t0, &policy());
+        (e.nodes[0].verdict, e.reason(&e.nodes[0]))
+    };
+
+    // 10 of 50 handshakes lost: lossy; the one-off failure only in the reason.
+    let (verdict, reason) = judge(report(10, true, false));
+    assert_eq!(verdict, NodeVerdict::Lossy);
+    assert!(
+        reason.ends_with(&format!(
+            "; failed once, named if it fails again: {url} from netchecker-agent-a"
+        )),
+        "{reason}"
+    );
+    assert_eq!(judge(report(10, false, false)).0, NodeVerdict::Lossy);
+    // The same probe failed in the previous report too: named.
+    assert_eq!(judge(report(10, true, true)).0, NodeVerdict::ProbeFailures);
+    // No loss: a single failure is named, as always.
+    assert_eq!(judge(report(0, true, false)).0, NodeVerdict::ProbeFailures);
 }

@@ -231,6 +231,7 @@ mod tests {
             interval: None,
             dns_failures: Vec::new(),
             failing_probes: Vec::new(),
+            probe_failure_repeated: false,
             terminating: false,
             path: None,
             family_late: None,
