@@ -9,7 +9,9 @@ Commands:
   wait     poll connectivity_check until it equals an exact expected answer
            (then optionally require it to hold), report the time to detect
   steady   poll once a period for a duration; count answers that differ from
-           the expected one and the transitions between distinct answers
+           the expected one and the transitions between distinct answers;
+           with --watch-node, also tally that node's /api/v2/status verdict
+           on every poll, from the first poll that reads --watch-verdict
   restart  after a server restart: poll /metrics and the check, assert the
            "pending since restart" rules, report the time to healthy
   agents   poll /api/v1/agents/ until it holds a number of entries, as
@@ -449,9 +451,22 @@ def cmd_steady(a):
     polls = bad = non200 = transitions = 0
     prev = None
     seen = {}
-    end = time.time() + a.duration
+    # The watched node's verdicts from the first poll that read the
+    # watched one on (before it, the figures may still be building up).
+    watch_first = None
+    watch_after = {}
+    started = time.time()
+    end = started + a.duration
     next_poll = time.time()
     while time.time() < end:
+        if a.watch_node:
+            vstatus, vbody = fetch(a.base, STATUS_PATH)
+            view = node_view(vbody, a.watch_node) if vstatus == 200 else None
+            verdict = view["verdict"] if view else f"no answer ({vstatus})"
+            if watch_first is None and verdict == a.watch_verdict:
+                watch_first = round(time.time() - started, 1)
+            if watch_first is not None:
+                watch_after[verdict] = watch_after.get(verdict, 0) + 1
         status, body = fetch(a.base, CHECK_PATH)
         d = describe(status, body)
         polls += 1
@@ -471,9 +486,13 @@ def cmd_steady(a):
                for l in labels}
     ok = bad == 0 and transitions == 0 and all(v is not None and v >= a.min_reports
                                                for v in reports.values())
-    print(json.dumps({"ok": ok, "polls": polls, "mismatches": bad, "non200": non200,
-                      "transitions": transitions, "answers": seen, "reports": reports,
-                      "expected": describe(want_status, json.dumps(want_json))}))
+    out = {"ok": ok, "polls": polls, "mismatches": bad, "non200": non200,
+           "transitions": transitions, "answers": seen, "reports": reports,
+           "expected": describe(want_status, json.dumps(want_json))}
+    if a.watch_node:
+        out["watch"] = {"node": a.watch_node, "verdict": a.watch_verdict,
+                        "first_s": watch_first, "after": watch_after}
+    print(json.dumps(out))
     return 0 if ok else 1
 
 
@@ -599,6 +618,8 @@ def main():
     s.add_argument("--duration", type=float, required=True)
     s.add_argument("--count-reports", default="", help="agent labels whose report counters must grow")
     s.add_argument("--min-reports", type=float, default=0)
+    s.add_argument("--watch-node", default="", help="tally this node's v2 verdict on every poll")
+    s.add_argument("--watch-verdict", default="", help="tally from the first poll with this verdict")
     s.set_defaults(fn=cmd_steady)
 
     r = sub.add_parser("restart")
