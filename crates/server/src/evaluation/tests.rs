@@ -316,28 +316,29 @@ fn a_mesh_verdict_replaces_only_verdicts_that_explain_less() {
     assert_eq!(fold(V::Healthy, M::Ok), V::Healthy);
 }
 
+/// An agent's window at minute 3 since the start: 50 requests, `lost` of
+/// them raced (their first SYN unanswered), each probe 4 ms.
+fn window_losing(lost: u32) -> crate::path::PathWindow {
+    let mut w = crate::path::PathWindow::default();
+    for i in 0..50 {
+        let counts = netchecker_wire::AttemptCounts {
+            attempts: 1,
+            taken: true,
+            raced: u32::from(i < lost),
+            ..Default::default()
+        };
+        w.record(3, Some(&counts), [4]);
+    }
+    w
+}
+
 #[test]
 fn a_node_whose_handshakes_go_unanswered_is_lossy_with_the_figure_as_reason() {
     let t0 = Instant::now();
     let now = t0 + 200 * SEC;
-    // Minute 3 since the start: each agent's 50 requests, `lost` of them
-    // raced (their first SYN unanswered).
-    let window = |lost: u32| {
-        let mut w = crate::path::PathWindow::default();
-        for i in 0..50 {
-            let counts = netchecker_wire::AttemptCounts {
-                attempts: 1,
-                taken: true,
-                raced: u32::from(i < lost),
-                ..Default::default()
-            };
-            w.record(3, Some(&counts), [4]);
-        }
-        w
-    };
     let with = |node, lost| Report {
         node,
-        path: Some(window(lost)),
+        path: Some(window_losing(lost)),
         ..seen(now - SEC, 15)
     };
     let reports = BTreeMap::from([
@@ -410,23 +411,10 @@ fn a_node_whose_handshakes_go_unanswered_is_lossy_with_the_figure_as_reason() {
 fn on_a_lossy_node_a_probe_is_named_when_it_fails_twice() {
     let t0 = Instant::now();
     let now = t0 + 200 * SEC;
-    let window = |lost: u32| {
-        let mut w = crate::path::PathWindow::default();
-        for i in 0..50 {
-            let counts = netchecker_wire::AttemptCounts {
-                attempts: 1,
-                taken: true,
-                raced: u32::from(i < lost),
-                ..Default::default()
-            };
-            w.record(3, Some(&counts), [4]);
-        }
-        w
-    };
     let url = "http://netchecker-service:8081/api/v1/ping";
     let report = |lost, failing: bool, repeated| Report {
         node: "a",
-        path: Some(window(lost)),
+        path: Some(window_losing(lost)),
         failing_probes: if failing { vec![url] } else { Vec::new() },
         probe_failure_repeated: repeated,
         ..seen(now - SEC, 15)
