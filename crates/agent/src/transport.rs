@@ -19,7 +19,8 @@
 //! short interval's report or probe timeout; a second SYN sent early gets
 //! through as often as the first would have. A probe's `TCPConnection`
 //! still counts from the first SYN, so a lost one shows as time, not as
-//! a failure. (The mesh's probes do not race: they use their own connect.)
+//! a failure. The mesh's probes race their connect too
+//! ([`connect_raced`]).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -358,6 +359,17 @@ pub fn race_delay(limit: Duration) -> Duration {
 /// more, `after` apart. At 20% loss both SYNs of a two-way race are lost in
 /// one attempt of 25; all four, in one of 625.
 pub const RACED_CONNECTIONS: usize = 4;
+
+/// One TCP connection to `addr`, raced after `after` like a report's (the
+/// mesh's probes): the I/O error of the earliest started one when none
+/// connects.
+pub async fn connect_raced(addr: SocketAddr, after: Duration) -> std::io::Result<TcpStream> {
+    match race("", &[addr], after, &Connects::default()).await {
+        Ok(stream) => Ok(stream),
+        Err(Error::Connect { source, .. }) => Err(source),
+        Err(e) => Err(std::io::Error::other(e.to_string())),
+    }
+}
 
 /// [`connect`], and each time none has connected for another `after`, one
 /// more [`connect`] beside the others, [`RACED_CONNECTIONS`] in all: the

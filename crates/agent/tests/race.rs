@@ -1,4 +1,4 @@
-//! A report or HTTP probe whose SYN goes unanswered races a second
+//! A report, HTTP probe or mesh probe whose SYN goes unanswered races a second
 //! connection, on real loopback sockets and the kernel's own SYN timing.
 //!
 //! A listener that stops accepting and whose accept queue is full gets its
@@ -19,6 +19,7 @@ use netchecker_agent::probe::probe;
 use netchecker_agent::transport::{RequestSpec, request};
 use netchecker_agent::{Agent, Attempts, Target};
 use netchecker_wire::AttemptCounts;
+use netchecker_wire::mesh::{Peer, ProbeOutcome};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -134,6 +135,29 @@ async fn a_probe_races_an_unanswered_syn_and_answers_within_its_timeout() {
     );
     assert!(result.total < 800, "{result:?}");
     assert_eq!(rec.requests().len(), 1);
+}
+
+/// A mesh probe (900 ms, a 1 s interval's) to a peer whose queue is full
+/// until 100 ms: the raced connection connects at about 200 ms and the
+/// probe goes on to its exchange (the recorder is no mesh peer, so its
+/// answer is a bad one: what counts here is that the connect did not fail).
+#[tokio::test]
+async fn a_mesh_probe_races_an_unanswered_syn() {
+    let (rec, gate, _held) = full_server().await;
+    let _open = open_after(gate, Duration::from_millis(100));
+    let peer = Peer {
+        node: "node-2".into(),
+        address: rec.addr().ip().to_string(),
+        port: rec.addr().port(),
+    };
+    let result = netchecker_agent::mesh::probe(&peer, 0, Duration::from_millis(900)).await;
+
+    assert_ne!(result.outcome, ProbeOutcome::ConnectFailed, "{result:?}");
+    assert!(
+        (190_000..700_000).contains(&result.connect_us),
+        "connected after {} us, the raced connection's",
+        result.connect_us
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,8 @@
 //! A probe of one peer: a fresh TCP connection, timed, then one HTTP/1.1
 //! `POST /mesh/probe` carrying the padding, answered with as many zeros.
+//! The connect is raced like a report's ([`transport::connect_raced`]): a
+//! SYN lost on a lossy path costs the race delay (`connect_us` counts from
+//! the first SYN), not the probe.
 //!
 //! How far it got is the outcome: `connect_failed` when the connect was
 //! refused or did not complete in time; `transfer_failed` when connected
@@ -26,6 +29,7 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 
 use super::zeros;
+use crate::transport;
 
 /// Peers probed at the same time.
 pub const CONCURRENCY: usize = 16;
@@ -68,7 +72,12 @@ pub async fn probe(peer: &Peer, padding: usize, limit: Duration) -> PeerResult {
                 peer.address, peer.port
             ),
         )),
-        Some(addr) => match timeout_at(deadline, TcpStream::connect(addr)).await {
+        Some(addr) => match timeout_at(
+            deadline,
+            transport::connect_raced(addr, transport::race_delay(limit)),
+        )
+        .await
+        {
             Err(_) => Err((
                 ProbeOutcome::ConnectFailed,
                 format!("no connection within {limit:?}"),
