@@ -4,8 +4,9 @@
 # answer checked for each (see doc/detection.md).
 #
 # Usage: tests/e2e/run.sh [--selftest | --loss-study] [SCENARIO...]
-#   SCENARIO   numbers 1-19 to run, in the order given, or `mesh` for the
-#              node-to-node mesh scenarios 11-16 (default: 1-17, in order;
+#   SCENARIO   numbers 1-20 to run, in the order given, or `mesh` for the
+#              node-to-node mesh scenarios 11-16 and 20 (default: 1-16,
+#              20, 17, in order;
 #              17 runs two server replicas and ends with one again; 18, IPv6
 #              broken on one node, and 19, IPv6 cut between two nodes' pods
 #              on the mesh, need E2E_FAMILIES=dual and are skipped with a
@@ -78,7 +79,7 @@ for arg in "$@"; do
     case $arg in
         --selftest) MODE=selftest ;;
         --loss-study) MODE=loss-study ;;
-        [1-9] | 1[0-9]) SCENARIOS+=("$arg") ;;
+        [1-9] | 1[0-9] | 20) SCENARIOS+=("$arg") ;;
         mesh) SCENARIOS+=("${MESH_SCENARIOS[@]}") ;;
         -h | --help) sed -n '2,/^# exits 0/p' "$0"; exit 0 ;;
         *) die "unknown argument: $arg" ;;
@@ -155,7 +156,7 @@ run_scenarios() {
             continue
         fi
         log "===== scenario $s ====="
-        # 1-10 and 17 run without the mesh, 11-16 with it: switched (server and
+        # 1-10 and 17 run without the mesh, 11-16 and 20 with it: switched (server and
         # agents restarted) when the next scenario needs the other.
         local mesh=0
         is_mesh_scenario "$s" && mesh=1
@@ -184,6 +185,7 @@ run_scenarios() {
             17) scenario_17_ha ;;
             18) scenario_18_pod_ipv6 ;;
             19) scenario_19_mesh_ipv6_cut ;;
+            20) scenario_20_mesh_loss ;;
         esac
         # Each scenario ends healthy; if not, the next ones cannot be judged.
         local out

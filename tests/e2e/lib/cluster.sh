@@ -24,7 +24,7 @@ SLACK=1
 # shellcheck disable=SC2034 # read by scenarios.sh and run.sh
 BOUND=$((WINDOW + SLACK))
 
-# The node-to-node mesh (scenarios 11-16; off for 1-10 and 17). MESH=1: the
+# The node-to-node mesh (scenarios 11-16 and 20; off for 1-10 and 17). MESH=1: the
 # server runs rounds of MESH_ROUND seconds (1, the agents' interval: each
 # report hands out a new round) with its other mesh settings at their
 # defaults (8 peers, so every node probes both others; 2 s probe timeout,
