@@ -156,6 +156,16 @@ fn join(parts: impl IntoIterator<Item = String>) -> String {
     parts.into_iter().collect::<Vec<_>>().join(", ")
 }
 
+/// The failing probes of the expected `agents`, "URL from agent, ..."
+/// (empty when none fails).
+pub fn failing_probes_text<R>(agents: &[AgentFacts<R>]) -> String {
+    join(agents.iter().filter(|a| a.state.is_some()).flat_map(|a| {
+        a.failing_probes
+            .iter()
+            .map(move |url| format!("{url} from {}", a.name))
+    }))
+}
+
 fn is_late<R>(a: &AgentFacts<R>) -> bool {
     a.state.is_some_and(AgentState::is_failing)
 }
@@ -268,14 +278,7 @@ pub fn reason<R>(verdict: NodeVerdict, agents: &[AgentFacts<R>]) -> String {
             }
             format!("{dns}: check cluster DNS from this node")
         }
-        NodeVerdict::ProbeFailures => format!(
-            "failing probes: {}",
-            join(expected.iter().flat_map(|a| {
-                a.failing_probes
-                    .iter()
-                    .map(move |url| format!("{url} from {}", a.name))
-            }))
-        ),
+        NodeVerdict::ProbeFailures => format!("failing probes: {}", failing_probes_text(agents)),
         // Judged from the mesh: the evaluation writes these reasons from
         // the failing pairs (`crate::mesh::judge`); this is the fallback.
         NodeVerdict::MeshOutboundDown

@@ -16,7 +16,7 @@
 
 MESH_SCENARIOS=(11 12 13 14 15 16 20)
 # 19 (family_scenarios.sh) runs on the mesh too.
-is_mesh_scenario() { [[ " ${MESH_SCENARIOS[*]} 19 20 " == *" $1 "* ]]; }
+is_mesh_scenario() { [[ " ${MESH_SCENARIOS[*]} 19 " == *" $1 "* ]]; }
 
 MESH_MEMBERS=pod=3,host=3
 MESH_HEALTHY=node1=healthy,node2=healthy,node3=healthy

@@ -490,8 +490,10 @@ def cmd_steady(a):
            "transitions": transitions, "answers": seen, "reports": reports,
            "expected": describe(want_status, json.dumps(want_json))}
     if a.watch_node:
+        watched = sum(watch_after.values())
         out["watch"] = {"node": a.watch_node, "verdict": a.watch_verdict,
-                        "first_s": watch_first, "after": watch_after}
+                        "first_s": watch_first, "after": watch_after,
+                        "share": round(watch_after.get(a.watch_verdict, 0) / watched, 4) if watched else None}
     print(json.dumps(out))
     return 0 if ok else 1
 

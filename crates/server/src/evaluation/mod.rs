@@ -342,15 +342,10 @@ impl<'a, R> Evaluation<'a, R> {
             (_, NodeVerdict::Lossy) => {
                 let agents = self.agents_of(node);
                 let mut reason = crate::path::lossy_reason(&path_of(agents, self.minute));
-                let once = agents.iter().filter(|a| a.state.is_some()).flat_map(|a| {
-                    a.failing_probes
-                        .iter()
-                        .map(move |url| format!("{url} from {}", a.name))
-                });
-                let once = once.collect::<Vec<_>>();
+                let once = diagnosis::failing_probes_text(agents);
                 if !once.is_empty() {
                     reason.push_str("; failed once, named if it fails again: ");
-                    reason.push_str(&once.join(", "));
+                    reason.push_str(&once);
                 }
                 reason
             }
