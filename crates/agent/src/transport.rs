@@ -361,11 +361,16 @@ pub fn race_delay(limit: Duration) -> Duration {
 pub const RACED_CONNECTIONS: usize = 4;
 
 /// One TCP connection to `addr`, raced after `after` like a report's (the
-/// mesh's probes): the I/O error of the earliest started one when none
+/// mesh's probes), and whether it was raced (the first SYN went unanswered
+/// for `after`); the I/O error of the earliest started one when none
 /// connects.
-pub async fn connect_raced(addr: SocketAddr, after: Duration) -> std::io::Result<TcpStream> {
-    match race("", &[addr], after, &Connects::default()).await {
-        Ok(stream) => Ok(stream),
+pub async fn connect_raced(
+    addr: SocketAddr,
+    after: Duration,
+) -> std::io::Result<(TcpStream, bool)> {
+    let counts = Connects::default();
+    match race("", &[addr], after, &counts).await {
+        Ok(stream) => Ok((stream, counts.raced())),
         Err(Error::Connect { source, .. }) => Err(source),
         Err(e) => Err(std::io::Error::other(e.to_string())),
     }

@@ -32,6 +32,7 @@ async fn a_probe_listener_answers_ok_with_the_times() {
         );
         assert_eq!(r.padding as usize, padding);
         assert!(r.transfer_us > 0, "{r:?}");
+        assert!(!r.raced, "a connect answered at once is not raced: {r:?}");
         assert!(r.total_us >= r.connect_us + r.transfer_us, "{r:?}");
         assert!(r.total_us < 2_000_000, "{r:?}");
         assert_eq!(r.error, "");

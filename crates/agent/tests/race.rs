@@ -158,6 +158,7 @@ async fn a_mesh_probe_races_an_unanswered_syn() {
         "connected after {} us, the raced connection's",
         result.connect_us
     );
+    assert!(result.raced, "the result says the connect was raced");
 }
 
 #[tokio::test]

@@ -159,6 +159,7 @@ pub async fn mesh(a: &Args, nodes: usize, k: usize) -> anyhow::Result<MeshFigure
                 transfer_us: 240,
                 total_us: 420,
                 padding: PADDING as u32,
+                raced: false,
                 error: if agent == 0 {
                     "connect: connection refused".into()
                 } else {

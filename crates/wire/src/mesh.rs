@@ -74,9 +74,19 @@ pub struct PeerResult {
     /// Padding sent and expected back, in bytes.
     #[serde(default)]
     pub padding: u32,
+    /// The first connection's SYN went unanswered within the race delay,
+    /// so more were started beside it (a lost SYN or SYN-ACK); left out
+    /// when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub raced: bool,
     /// Why it failed, in a few words (empty when it did not).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// How far a probe got.
@@ -139,6 +149,7 @@ mod tests {
                 transfer_us: 0,
                 total_us: 2_000_000,
                 padding: 1500,
+                raced: false,
                 error: "no answer within 2 s".into(),
             }],
         };
@@ -148,6 +159,12 @@ mod tests {
             r#"{"port":8083,"addresses":["198.18.1.2"],"round":7,"results":[{"node":"node-2","address":"198.18.2.2","outcome":"transfer_failed","connect_us":310,"transfer_us":0,"total_us":2000000,"padding":1500,"error":"no answer within 2 s"}]}"#
         );
         assert_eq!(serde_json::from_str::<MeshReport>(&json).unwrap(), report);
+        // A raced connect says so; a result without the key was not raced.
+        let mut raced = report.clone();
+        raced.results[0].raced = true;
+        let json = serde_json::to_string(&raced).unwrap();
+        assert!(json.contains(r#""padding":1500,"raced":true,"#), "{json}");
+        assert_eq!(serde_json::from_str::<MeshReport>(&json).unwrap(), raced);
         let answer = MeshAnswer {
             mesh: MeshRound {
                 round: 8,

@@ -2,7 +2,8 @@
 //! `POST /mesh/probe` carrying the padding, answered with as many zeros.
 //! The connect is raced like a report's ([`transport::connect_raced`]): a
 //! SYN lost on a lossy path costs the race delay (`connect_us` counts from
-//! the first SYN), not the probe.
+//! the first SYN), not the probe, and the result says it was `raced`: the
+//! server's figure of the node's loss toward its peers.
 //!
 //! How far it got is the outcome: `connect_failed` when the connect was
 //! refused or did not complete in time; `transfer_failed` when connected
@@ -83,9 +84,10 @@ pub async fn probe(peer: &Peer, padding: usize, limit: Duration) -> PeerResult {
                 format!("no connection within {limit:?}"),
             )),
             Ok(Err(e)) => Err((ProbeOutcome::ConnectFailed, format!("connect: {e}"))),
-            Ok(Ok(stream)) => {
+            Ok(Ok((stream, raced))) => {
                 let connected = Instant::now();
                 result.connect_us = micros(connected - start);
+                result.raced = raced;
                 // The request goes out at once rather than waiting for an ACK.
                 stream.set_nodelay(true).ok();
                 match timeout_at(deadline, exchange(stream, addr, padding)).await {
