@@ -140,10 +140,17 @@ post netchecker-agent-d "$(report node-d netchecker-agent-d 600 '{"netchecker-se
 post netchecker-agent-e "$(report node-e netchecker-agent-e 600 "$OK_DNS" "$OK_PROBE,$BAD_PROBE")"
 # node-l's agent tells how its reports went (report_attempts, as our agent
 # sends it): one first connection in two went unanswered, 24 of 48: lossy.
+# Its mesh probes (it announces no address, so it is left out of the mesh
+# itself): two per report that connected, one in four of the 96 raced (12),
+# and one whose connect failed, which is not loss.
 for i in $(seq 1 48); do
   post netchecker-agent-l "$(report node-l netchecker-agent-l 600 "$OK_DNS" "$OK_PROBE" |
-    jq -c --argjson raced $((i % 2)) '. + {report_attempts: {attempt: 1, previous: {attempts: 1,
-      connects: (1 + $raced), raced: $raced, race_won: $raced, failed: 0, taken: true, first_try: true}}}')"
+    jq -c --argjson raced $((i % 2)) --argjson mraced "$((i % 4 == 0 ? 1 : 0))" '. + {report_attempts: {attempt: 1, previous: {attempts: 1,
+      connects: (1 + $raced), raced: $raced, race_won: $raced, failed: 0, taken: true, first_try: true}},
+      mesh: {port: 8083, round: 1, results: [
+        {node: "node-a", address: "198.18.0.1", outcome: "ok", connect_us: 300, transfer_us: 900, total_us: 1200, padding: 1500, raced: ($mraced == 1)},
+        {node: "node-b", address: "198.18.0.2", outcome: "transfer_failed", connect_us: 300, total_us: 2000000, padding: 1500},
+        {node: "node-c", address: "198.18.0.3", outcome: "connect_failed", total_us: 2000000, padding: 1500}]}}')"
 done
 # A node name is free text in a report: the page must show it as text.
 XSS_NODE='node-<img src=x onerror=window.__xss=1>'

@@ -238,6 +238,14 @@ async function browserPhases(ctx, status) {
     if (path) {
       const loss = `loss ${(path.loss_ratio * 100).toFixed(1)}% (${path.unanswered} of ${path.attempts} connections`;
       assert.ok(t.title.includes(`path: ${loss}`), `tooltip of ${t.node} gives its loss: ${t.title}`);
+      if (path.mesh) {
+        const mesh = `mesh probes: loss ${(path.mesh.loss_ratio * 100).toFixed(1)}% (${path.mesh.unanswered} of ${path.mesh.probes} unanswered at first)`;
+        assert.ok(t.title.includes(mesh), `tooltip of ${t.node} gives its mesh probes' loss: ${t.title}`);
+      }
+    }
+    if (t.node === 'node-l') {
+      assert.ok(path && path.mesh && path.mesh.unanswered === 12 && path.mesh.probes === 96,
+        `node-l's mesh figures count its raced probes: ${JSON.stringify(path)}`);
     }
   }
   log(`grid: ${rendered.length} tiles, verdicts and colour classes match the API`);

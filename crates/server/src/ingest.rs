@@ -238,9 +238,11 @@ impl App {
                     .iter()
                     .filter(|p| probe_ok(p))
                     .map(|p| u32::try_from(p.total).unwrap_or(0));
-                window
-                    .get_or_insert_default()
-                    .record(minute, a.previous.as_ref(), probes);
+                let window = window.get_or_insert_default();
+                window.record(minute, a.previous.as_ref(), probes);
+                if let Some(m) = &mesh {
+                    window.record_mesh(minute, &m.results);
+                }
             }
             new.path = window;
             new.families = old_families;

@@ -34,6 +34,7 @@ pub struct NodeTracker {
     nodes: IntGaugeVec,
     loss: GaugeVec,
     jitter: GaugeVec,
+    mesh_loss: GaugeVec,
 }
 
 #[derive(Default)]
@@ -95,12 +96,23 @@ impl NodeTracker {
                 &["node"],
             )?,
         )?;
+        let mesh_loss = register(
+            registry,
+            GaugeVec::new(
+                Opts::new(
+                    "netchecker_node_mesh_loss_ratio",
+                    "Share of the node's agents' mesh probes of their peers that connected after their first SYN went unanswered, over the last 5 minutes (a figure: a handshake lost between two nodes may be either's)",
+                ),
+                &["node"],
+            )?,
+        )?;
         Ok(Self {
             last: Mutex::new(Tracked::default()),
             node_verdict,
             nodes,
             loss,
             jitter,
+            mesh_loss,
         })
     }
 
@@ -149,12 +161,18 @@ impl Round<'_> {
     pub fn record_path(&mut self, node: &str, figures: Option<&PathFigures>) {
         let t = self.tracker;
         match figures {
-            Some(f) if f.attempts > 0 || f.probe_ms.is_some() => {
+            Some(f) if f.attempts > 0 || f.probe_ms.is_some() || f.mesh.is_some() => {
                 t.loss.with_label_values(&[node]).set(f.loss_ratio);
                 match &f.probe_ms {
                     Some(s) => t.jitter.with_label_values(&[node]).set(s.stddev / 1000.0),
                     None => {
                         let _ = t.jitter.remove_label_values(&[node]);
+                    }
+                }
+                match &f.mesh {
+                    Some(m) => t.mesh_loss.with_label_values(&[node]).set(m.loss_ratio),
+                    None => {
+                        let _ = t.mesh_loss.remove_label_values(&[node]);
                     }
                 }
                 let round = self.tracked.round;
@@ -172,12 +190,13 @@ impl Round<'_> {
     /// Nodes not recorded in this round are gone: their series go, silently.
     pub fn finish(mut self) {
         let round = self.tracked.round;
-        let (loss, jitter) = (&self.tracker.loss, &self.tracker.jitter);
+        let t = self.tracker;
         self.tracked.with_path.retain(|node, seen| {
             let keep = *seen == round;
             if !keep {
-                let _ = loss.remove_label_values(&[node]);
-                let _ = jitter.remove_label_values(&[node]);
+                for series in [&t.loss, &t.jitter, &t.mesh_loss] {
+                    let _ = series.remove_label_values(&[node]);
+                }
             }
             keep
         });

@@ -435,6 +435,71 @@ async fn a_lossy_path_is_a_figure_and_a_verdict_and_the_stored_report_keeps_its_
     assert!(!text.contains(r#"netchecker_node_loss_ratio{node="go"}"#));
 }
 
+/// The mesh probes of an agent that tells how its reports went are figures
+/// beside its path's: the share of those that connected whose first SYN
+/// went unanswered, and their round trips. A probe whose connect failed is
+/// the mesh's verdict, not loss. They judge nothing: a node whose path to
+/// the server is clean stays healthy at any mesh figure.
+#[tokio::test(start_paused = true)]
+async fn mesh_probes_give_a_loss_figure_and_round_trips_but_no_verdict() {
+    let app = App::new(settings(), PodView::fixed([])).unwrap();
+    let r = router(app.clone());
+    let result = |node: &str, outcome: &str, transfer_us: u64, raced: bool| {
+        json!({"node": node, "address": "198.18.0.9", "outcome": outcome,
+               "connect_us": 300, "transfer_us": transfer_us, "total_us": 5000,
+               "padding": 1500, "raced": raced})
+    };
+    // Two minutes at a 2 s interval: each report of node "peers" carries
+    // four results that connected (one raced, one whose transfer failed)
+    // and one whose connect failed.
+    for _ in 0..60 {
+        let mut report: Value = serde_json::from_str(&telling("peers", false)).unwrap();
+        report["mesh"] = json!({"port": 8083, "round": 1, "results": [
+            result("n1", "ok", 1000, true),
+            result("n2", "ok", 3000, false),
+            result("n3", "ok", 1000, false),
+            result("n4", "transfer_failed", 0, false),
+            result("n5", "connect_failed", 0, true),
+        ]});
+        post(&r, "netchecker-agent-peers", report.to_string()).await;
+        post(&r, "netchecker-agent-quiet", telling("quiet", false)).await;
+        tokio::time::advance(Duration::from_secs(2)).await;
+    }
+    let s = status(&r).await;
+    let peers = node(&s, "peers");
+    assert_eq!(peers["verdict"], "healthy", "{peers:#}");
+    let mean = 5.0 / 3.0;
+    let stddev = (((1.0 - mean) * (1.0f64 - mean)) * 2.0 + (3.0 - mean) * (3.0 - mean)) / 3.0;
+    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    assert_eq!(
+        peers["path"]["mesh"],
+        json!({"probes": 240, "unanswered": 60, "loss_ratio": 0.25,
+               "rtt_ms": {"samples": 180, "mean": round3(mean),
+                          "stddev": round3(stddev.sqrt()), "max": 3.0}}),
+        "{peers:#}"
+    );
+    assert_eq!(peers["agents"][0]["path"]["mesh"]["probes"], 240);
+    assert_eq!(peers["path"]["loss_ratio"], 0.0, "the report path's own");
+    assert!(node(&s, "quiet")["path"].get("mesh").is_none());
+
+    app.tick(tokio::time::Instant::now());
+    let text = String::from_utf8(call(&r, "GET", "/metrics", String::new()).await.body).unwrap();
+    assert!(
+        text.contains(r#"netchecker_node_mesh_loss_ratio{node="peers"} 0.25"#),
+        "{text}"
+    );
+    assert!(!text.contains(r#"netchecker_node_mesh_loss_ratio{node="quiet"}"#));
+    let stored = call(
+        &r,
+        "GET",
+        "/api/v1/agents/netchecker-agent-peers",
+        String::new(),
+    )
+    .await;
+    let stored = String::from_utf8(stored.body).unwrap();
+    assert!(!stored.contains("\"mesh\""), "{stored}");
+}
+
 /// A lost handshake or request fails a probe now and then on a lossy path:
 /// the node stays `lossy` until the same probe fails in two consecutive
 /// reports of an agent; on a clean path one failure is named at once.

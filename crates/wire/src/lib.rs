@@ -24,8 +24,9 @@ pub use report::{
 };
 pub use status::{
     AgentStatus, AuthResult, Dns, FamilyAges, Membership, MeshFailingPair, MeshMatrix, MeshNetwork,
-    MeshNetworkStatus, MeshNode, MeshNodeNetwork, MeshStatus, MeshVerdict, NodeStatus, PairKind,
-    PathFigures, PodViewSource, PodViewStatus, Probe, Spread, Status, Summary,
+    MeshNetworkStatus, MeshNode, MeshNodeNetwork, MeshPathFigures, MeshStatus, MeshVerdict,
+    NodeStatus, PairKind, PathFigures, PodViewSource, PodViewStatus, Probe, Spread, Status,
+    Summary,
 };
 
 /// Path prefix under which the server receives and serves agent reports.

@@ -92,6 +92,27 @@ pub struct PathFigures {
     pub loss_ratio: f64,
     /// The agents' HTTP probes of the server over the window: total time.
     pub probe_ms: Option<Spread>,
+    /// The agents' mesh probes of their peers over the same window;
+    /// absent when they made none that connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<MeshPathFigures>,
+}
+
+/// How the agents' mesh probes of their peers went over the window: a
+/// figure, not a verdict (a handshake lost between two nodes may be
+/// either's).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MeshPathFigures {
+    /// Probes whose connect succeeded.
+    pub probes: u32,
+    /// Of those, the ones whose first SYN was not answered within the
+    /// agent's race delay (a lost SYN or SYN-ACK).
+    pub unanswered: u32,
+    /// `unanswered / probes`, to 3 decimals.
+    pub loss_ratio: f64,
+    /// The padded request and answer of the probes that completed, in
+    /// milliseconds (from the connect to the whole answer read).
+    pub rtt_ms: Option<Spread>,
 }
 
 /// A spread of times in milliseconds.
