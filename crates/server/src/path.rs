@@ -36,24 +36,62 @@ struct Bucket {
     attempts: u16,
     unanswered: u16,
     failed: u16,
-    probes: u16,
-    probe_max: u16,
-    probe_sum: u32,
-    probe_sum_sq: u64,
-    mesh: MeshBucket,
+    /// Mesh probes that connected, and of those the ones whose first SYN
+    /// went unanswered.
+    mesh_probes: u16,
+    mesh_unanswered: u16,
+    /// The probes of the server: total times in milliseconds.
+    probes: Samples,
+    /// The mesh probes that completed: connect to answer read, in
+    /// microseconds.
+    mesh_rtt: Samples,
 }
 
-/// One minute of an agent's mesh probes: those that connected, those of
-/// them whose first SYN went unanswered, and the round trips (connect to
-/// answer read, in microseconds) of those that completed.
+/// Times sampled: how many, the largest, their sum and sum of squares
+/// (saturating: a window holds far fewer than would saturate them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct MeshBucket {
-    probes: u16,
-    unanswered: u16,
-    rtts: u16,
-    rtt_max_us: u32,
-    rtt_sum_us: u64,
-    rtt_sum_sq_us: u64,
+struct Samples {
+    n: u32,
+    max: u32,
+    sum: u64,
+    sum_sq: u64,
+}
+
+impl Samples {
+    fn push(&mut self, x: u32) {
+        self.n = self.n.saturating_add(1);
+        self.max = self.max.max(x);
+        self.sum = self.sum.saturating_add(u64::from(x));
+        self.sum_sq = self.sum_sq.saturating_add(u64::from(x) * u64::from(x));
+    }
+
+    fn add(&mut self, o: &Samples) {
+        self.n = self.n.saturating_add(o.n);
+        self.max = self.max.max(o.max);
+        self.sum = self.sum.saturating_add(o.sum);
+        self.sum_sq = self.sum_sq.saturating_add(o.sum_sq);
+    }
+
+    /// The spread in milliseconds of samples in units of `1 / per_ms` ms;
+    /// `None` without a sample.
+    fn spread(&self, per_ms: f64) -> Option<Spread> {
+        if self.n == 0 {
+            return None;
+        }
+        let n = f64::from(self.n);
+        // Sums of milliseconds or microseconds: exact in f64 far beyond
+        // what a window holds.
+        #[allow(clippy::cast_precision_loss)]
+        let (sum, sum_sq) = (self.sum as f64, self.sum_sq as f64);
+        let mean = sum / n;
+        let var = (sum_sq / n - mean * mean).max(0.0);
+        Some(Spread {
+            samples: self.n,
+            mean: round3(mean / per_ms),
+            stddev: round3(var.sqrt() / per_ms),
+            max: f64::from(self.max) / per_ms,
+        })
+    }
 }
 
 /// An agent's last [`WINDOW_MINUTES`] minutes.
@@ -69,16 +107,10 @@ pub struct PathCounts {
     pub attempts: u32,
     pub unanswered: u32,
     pub failed: u32,
-    probes: u32,
-    probe_max: u32,
-    probe_sum: u64,
-    probe_sum_sq: u64,
     pub mesh_probes: u32,
     pub mesh_unanswered: u32,
-    mesh_rtts: u32,
-    mesh_rtt_max_us: u32,
-    mesh_rtt_sum_us: u64,
-    mesh_rtt_sum_sq_us: u64,
+    probes: Samples,
+    mesh_rtt: Samples,
 }
 
 fn sat16(n: u32) -> u16 {
@@ -105,13 +137,7 @@ impl PathWindow {
             b.failed = b.failed.saturating_add(sat16(p.failed.min(p.attempts)));
         }
         for ms in probe_ms {
-            let ms16 = sat16(ms);
-            b.probes = b.probes.saturating_add(1);
-            b.probe_max = b.probe_max.max(ms16);
-            b.probe_sum = b.probe_sum.saturating_add(u32::from(ms16));
-            b.probe_sum_sq = b
-                .probe_sum_sq
-                .saturating_add(u64::from(ms16) * u64::from(ms16));
+            b.probes.push(ms);
         }
     }
 
@@ -119,21 +145,16 @@ impl PathWindow {
     /// whose connect failed is the mesh's verdict (a pair that cannot
     /// connect), not loss, and is left out.
     pub fn record_mesh(&mut self, minute: u64, results: &[PeerResult]) {
-        let m = &mut self.bucket(minute).mesh;
+        let b = self.bucket(minute);
         for r in results {
             if r.outcome == ProbeOutcome::ConnectFailed {
                 continue;
             }
-            m.probes = m.probes.saturating_add(1);
-            m.unanswered = m.unanswered.saturating_add(u16::from(r.raced));
+            b.mesh_probes = b.mesh_probes.saturating_add(1);
+            b.mesh_unanswered = b.mesh_unanswered.saturating_add(u16::from(r.raced));
             if r.outcome == ProbeOutcome::Ok {
-                let us = u32::try_from(r.transfer_us).unwrap_or(u32::MAX);
-                m.rtts = m.rtts.saturating_add(1);
-                m.rtt_max_us = m.rtt_max_us.max(us);
-                m.rtt_sum_us = m.rtt_sum_us.saturating_add(u64::from(us));
-                m.rtt_sum_sq_us = m
-                    .rtt_sum_sq_us
-                    .saturating_add(u64::from(us) * u64::from(us));
+                b.mesh_rtt
+                    .push(u32::try_from(r.transfer_us).unwrap_or(u32::MAX));
             }
         }
     }
@@ -165,16 +186,10 @@ impl PathWindow {
                 attempts: u32::from(b.attempts),
                 unanswered: u32::from(b.unanswered),
                 failed: u32::from(b.failed),
-                probes: u32::from(b.probes),
-                probe_max: u32::from(b.probe_max),
-                probe_sum: u64::from(b.probe_sum),
-                probe_sum_sq: b.probe_sum_sq,
-                mesh_probes: u32::from(b.mesh.probes),
-                mesh_unanswered: u32::from(b.mesh.unanswered),
-                mesh_rtts: u32::from(b.mesh.rtts),
-                mesh_rtt_max_us: b.mesh.rtt_max_us,
-                mesh_rtt_sum_us: b.mesh.rtt_sum_us,
-                mesh_rtt_sum_sq_us: b.mesh.rtt_sum_sq_us,
+                mesh_probes: u32::from(b.mesh_probes),
+                mesh_unanswered: u32::from(b.mesh_unanswered),
+                probes: b.probes,
+                mesh_rtt: b.mesh_rtt,
             });
         }
         c
@@ -187,16 +202,10 @@ impl PathCounts {
         self.attempts += o.attempts;
         self.unanswered += o.unanswered;
         self.failed += o.failed;
-        self.probes += o.probes;
-        self.probe_max = self.probe_max.max(o.probe_max);
-        self.probe_sum += o.probe_sum;
-        self.probe_sum_sq += o.probe_sum_sq;
         self.mesh_probes += o.mesh_probes;
         self.mesh_unanswered += o.mesh_unanswered;
-        self.mesh_rtts += o.mesh_rtts;
-        self.mesh_rtt_max_us = self.mesh_rtt_max_us.max(o.mesh_rtt_max_us);
-        self.mesh_rtt_sum_us = self.mesh_rtt_sum_us.saturating_add(o.mesh_rtt_sum_us);
-        self.mesh_rtt_sum_sq_us = self.mesh_rtt_sum_sq_us.saturating_add(o.mesh_rtt_sum_sq_us);
+        self.probes.add(&o.probes);
+        self.mesh_rtt.add(&o.mesh_rtt);
     }
 
     /// Share of attempts whose first connection went unanswered (0 with
@@ -216,13 +225,7 @@ impl PathCounts {
 
     /// The probes' spread (`None` without a probe).
     pub fn probe_spread(&self) -> Option<Spread> {
-        spread(
-            self.probes,
-            self.probe_sum,
-            self.probe_sum_sq,
-            self.probe_max,
-            1.0,
-        )
+        self.probes.spread(1.0)
     }
 
     /// The share of mesh probes that connected whose first SYN went
@@ -241,19 +244,13 @@ impl PathCounts {
             probes: self.mesh_probes,
             unanswered: self.mesh_unanswered,
             loss_ratio: round3(self.mesh_loss_ratio()),
-            rtt_ms: spread(
-                self.mesh_rtts,
-                self.mesh_rtt_sum_us,
-                self.mesh_rtt_sum_sq_us,
-                self.mesh_rtt_max_us,
-                1000.0,
-            ),
+            rtt_ms: self.mesh_rtt.spread(1000.0),
         })
     }
 
     /// The figures shown, when there is anything to show.
     pub fn figures(&self) -> Option<PathFigures> {
-        if self.reports == 0 && self.probes == 0 && self.mesh_probes == 0 {
+        if self.reports == 0 && self.probes.n == 0 && self.mesh_probes == 0 {
             return None;
         }
         Some(PathFigures {
@@ -267,28 +264,6 @@ impl PathCounts {
             mesh: self.mesh_figures(),
         })
     }
-}
-
-/// The spread of `n` samples from their sum, sum of squares and maximum,
-/// in milliseconds (samples in units of `1 / per_ms` ms); `None` without
-/// a sample.
-fn spread(n: u32, sum: u64, sum_sq: u64, max: u32, per_ms: f64) -> Option<Spread> {
-    if n == 0 {
-        return None;
-    }
-    let count = f64::from(n);
-    // Sums of milliseconds or microseconds: exact in f64 far beyond what a
-    // window holds.
-    #[allow(clippy::cast_precision_loss)]
-    let (sum, sum_sq) = (sum as f64, sum_sq as f64);
-    let mean = sum / count;
-    let var = (sum_sq / count - mean * mean).max(0.0);
-    Some(Spread {
-        samples: n,
-        mean: round3(mean / per_ms),
-        stddev: round3(var.sqrt() / per_ms),
-        max: f64::from(max) / per_ms,
-    })
 }
 
 /// The reason of a `lossy` node, from its agents' pooled counts.
