@@ -23,7 +23,8 @@ Commands:
                probed fine too), then hold; report the time, any pair outside
                the expected ones, and whether the v1 check stayed healthy
   mesh-steady  poll the mesh once a period for a duration: failing pairs,
-               members and the v1 check on every poll, probes counted
+               members and the v1 check on every poll, probes counted, and
+               each node's mesh loss figure at the last poll
   verdict-wait poll /api/v2/status until the node verdicts are exactly an
                expected list (optionally one node's reason starting with a
                prefix), then hold; report the time, that node's reason and
@@ -194,6 +195,18 @@ def mesh_view(body):
         return None
 
 
+def mesh_loss(body):
+    """Each node's mesh probe figures of a /api/v2/status body (its
+    `path.mesh`): {node: [loss_ratio, probes, unanswered]}; nodes without
+    them are left out, and a body that is no status answer gives {}."""
+    try:
+        nodes = json.loads(body)["nodes"]
+        return {n["node"]: [m["loss_ratio"], m["probes"], m["unanswered"]]
+                for n in nodes if (m := (n.get("path") or {}).get("mesh"))}
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
 def matrix_full(matrix):
     """Every ordered pair of both networks probed lately and answered: only
     'o' off the diagonal (a '.' is a pair not probed, or a node off that
@@ -330,10 +343,13 @@ def cmd_mesh_steady(a):
     members_seen = []
     end = time.time() + a.duration
     next_poll = time.time()
+    last_body = ""
     while time.time() < end:
         v1.add(*fetch(a.base, CHECK_PATH))
         status, body = fetch(a.base, STATUS_PATH)
         view = mesh_view(body) if status == 200 else None
+        if view is not None:
+            last_body = body
         polls += 1
         if view is None:
             with_pairs += 1
@@ -355,7 +371,8 @@ def cmd_mesh_steady(a):
           and probes["ok"] >= a.min_probes)
     print(json.dumps({"ok": ok, "polls": polls, "polls_with_failing_pairs": with_pairs,
                       "pairs_seen": pairs_seen, "members_seen": members_seen,
-                      "polls_wrong_members": wrong_members, "probes": probes, "v1": v1.summary()}))
+                      "polls_wrong_members": wrong_members, "probes": probes, "v1": v1.summary(),
+                      "mesh_loss": mesh_loss(last_body)}))
     return 0 if ok else 1
 
 

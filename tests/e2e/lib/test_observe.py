@@ -96,6 +96,15 @@ class Mesh(unittest.TestCase):
         self.assertEqual(v["members"], "pod=3,host=2")
         self.assertEqual(v["verdicts"], "node1=healthy")
 
+    def test_mesh_loss_per_node_from_path_mesh(self):
+        body = json.dumps({"nodes": [
+            {"node": "node1", "path": {"loss_ratio": 0.0, "mesh": {"probes": 200, "unanswered": 20,
+                                                                  "loss_ratio": 0.1, "rtt_ms": None}}},
+            {"node": "node2", "path": {"loss_ratio": 0.0}},
+            {"node": "node3"}]})
+        self.assertEqual(observe.mesh_loss(body), {"node1": [0.1, 200, 20]})
+        self.assertEqual(observe.mesh_loss("no answer"), {})
+
     def test_not_a_mesh_answer(self):
         self.assertIsNone(observe.mesh_view(json.dumps({"summary": {}, "nodes": []})))
         self.assertIsNone(observe.mesh_view("no answer"))
