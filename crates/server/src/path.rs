@@ -277,8 +277,20 @@ pub fn lossy_reason(c: &PathCounts) -> String {
             )
         })
         .unwrap_or_default();
+    // The mesh's figure, when there is one, as a second witness.
+    let mesh = c
+        .mesh_figures()
+        .map(|m| {
+            format!(
+                "; {:.0}% of its mesh probes of peers went unanswered at first ({} of {})",
+                m.loss_ratio * 100.0,
+                m.unanswered,
+                m.probes
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "{:.0}% of report connections to the server went unanswered at first ({} of {} in the last {} minutes, {} failed){jitter}: the node's path loses packets; reports still get through",
+        "{:.0}% of report connections to the server went unanswered at first ({} of {} in the last {} minutes, {} failed){jitter}: the node's path loses packets; reports still get through{mesh}",
         c.loss_ratio() * 100.0,
         c.unanswered,
         c.attempts,
@@ -390,6 +402,28 @@ mod tests {
         let m = w.counts(5).mesh_figures().unwrap();
         assert_eq!((m.probes, m.unanswered, m.loss_ratio), (1, 0, 0.0));
         assert_eq!(PathCounts::default().mesh_figures(), None);
+        // A lossy reason quotes the mesh's figure beside the path's.
+        let mut lossy = PathWindow::default();
+        lossy.record_mesh(
+            7,
+            &[
+                peer(ProbeOutcome::Ok, true, 900),
+                peer(ProbeOutcome::Ok, false, 900),
+                peer(ProbeOutcome::Ok, false, 900),
+                peer(ProbeOutcome::Ok, false, 900),
+            ],
+        );
+        let mut lossy = lossy.counts(7);
+        lossy.attempts = 40;
+        lossy.unanswered = 8;
+        assert!(
+            lossy_reason(&lossy).ends_with(
+                "reports still get through; 25% of its mesh probes of peers went unanswered at first (1 of 4)"
+            ),
+            "{}",
+            lossy_reason(&lossy)
+        );
+        assert!(!lossy_reason(&PathCounts::default()).contains("mesh"));
     }
 
     #[test]
