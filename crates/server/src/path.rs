@@ -403,17 +403,7 @@ mod tests {
         assert_eq!((m.probes, m.unanswered, m.loss_ratio), (1, 0, 0.0));
         assert_eq!(PathCounts::default().mesh_figures(), None);
         // A lossy reason quotes the mesh's figure beside the path's.
-        let mut lossy = PathWindow::default();
-        lossy.record_mesh(
-            7,
-            &[
-                peer(ProbeOutcome::Ok, true, 900),
-                peer(ProbeOutcome::Ok, false, 900),
-                peer(ProbeOutcome::Ok, false, 900),
-                peer(ProbeOutcome::Ok, false, 900),
-            ],
-        );
-        let mut lossy = lossy.counts(7);
+        let mut lossy = c;
         lossy.attempts = 40;
         lossy.unanswered = 8;
         assert!(
