@@ -224,8 +224,12 @@ impl App {
         let skew = entry.skew_seconds;
         let cache = &self.0.cache;
         let minute = self.minute(now);
+        let policy = &self.0.settings.policy;
         let carry = |old: Option<&mut Entry>, new: &mut Entry| {
             let old_families = old.as_ref().map(|o| o.families).unwrap_or_default();
+            let after_outage = old
+                .as_ref()
+                .is_some_and(|o| crate::verdict::is_outdated(&o.seen(), now, policy));
             new.probe_failure_repeated = old.as_ref().is_some_and(|o| {
                 new.failing_probes
                     .iter()
@@ -239,6 +243,9 @@ impl App {
                     .filter(|p| probe_ok(p))
                     .map(|p| u32::try_from(p.total).unwrap_or(0));
                 let window = window.get_or_insert_default();
+                if after_outage {
+                    window.outage_ended();
+                }
                 window.record(minute, a.previous.as_ref(), probes);
                 if let Some(m) = &mesh {
                     window.record_mesh(minute, &m.results);

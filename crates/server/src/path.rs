@@ -98,6 +98,9 @@ impl Samples {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PathWindow {
     buckets: [Bucket; WINDOW_MINUTES as usize],
+    /// Reports still to come whose `previous` counts are left out: they
+    /// tell of reports sent across the end of an outage.
+    skip_previous: u8,
 }
 
 /// Counts over a window, summed over buckets or agents.
@@ -127,10 +130,12 @@ impl PathWindow {
         previous: Option<&AttemptCounts>,
         probe_ms: impl IntoIterator<Item = u32>,
     ) {
+        let skip = self.skip_previous > 0;
+        self.skip_previous = self.skip_previous.saturating_sub(1);
         let b = self.bucket(minute);
         // A report no attempt got through is an outage (shown as such:
         // the agent is late), not a lossy path: left out.
-        if let Some(p) = previous.filter(|p| p.taken) {
+        if let Some(p) = previous.filter(|p| p.taken && !skip) {
             b.reports = b.reports.saturating_add(1);
             b.attempts = b.attempts.saturating_add(sat16(p.attempts));
             b.unanswered = b.unanswered.saturating_add(sat16(p.raced.min(p.attempts)));
@@ -139,6 +144,17 @@ impl PathWindow {
         for ms in probe_ms {
             b.probes.push(ms);
         }
+    }
+
+    /// Note that the report about to be recorded ends an outage (the
+    /// agent was late: none of its reports got through for longer than
+    /// its outdated window). Its `previous` tells of a report that never
+    /// got through (left out anyway); the next report's tells of this
+    /// one, whose first connection may have been started while the path
+    /// was still down and raced one that got through once it was back:
+    /// the end of an outage, not loss. Both are left out.
+    pub fn outage_ended(&mut self) {
+        self.skip_previous = 2;
     }
 
     /// Note the mesh probes of a report received at `minute`: a probe
@@ -414,6 +430,21 @@ mod tests {
             lossy_reason(&lossy)
         );
         assert!(!lossy_reason(&PathCounts::default()).contains("mesh"));
+    }
+
+    #[test]
+    fn the_two_reports_after_an_outage_tell_nothing_of_loss() {
+        let mut w = PathWindow::default();
+        w.outage_ended();
+        // The first after the outage: its predecessor never got through.
+        w.record(0, Some(&AttemptCounts::default()), [3]);
+        // The next: the first raced a SYN sent while the path was down.
+        w.record(0, Some(&counts(1, 1, 0)), [3]);
+        assert_eq!((w.counts(0).attempts, w.counts(0).unanswered), (0, 0));
+        assert_eq!(w.counts(0).probe_spread().unwrap().samples, 2);
+        // From then on, a raced report counts.
+        w.record(0, Some(&counts(1, 1, 0)), [3]);
+        assert_eq!((w.counts(0).attempts, w.counts(0).unanswered), (1, 1));
     }
 
     #[test]

@@ -435,6 +435,55 @@ async fn a_lossy_path_is_a_figure_and_a_verdict_and_the_stored_report_keeps_its_
     assert!(!text.contains(r#"netchecker_node_loss_ratio{node="go"}"#));
 }
 
+/// `telling(node, true)` after an outage: its previous report got
+/// through on no attempt (the link was cut).
+fn telling_after_outage(node: &str) -> String {
+    let mut r: Value = serde_json::from_str(&telling(node, true)).unwrap();
+    r["report_attempts"]["previous"]["taken"] = json!(false);
+    r["report_attempts"]["previous"]["failed"] = json!(1);
+    r.to_string()
+}
+
+/// A cut link that heals while a report's first SYN is unanswered: the
+/// raced connection gets through once the link is back, so the report
+/// after it says "raced, taken". That is the end of an outage, not loss:
+/// with a short window (a server restarted shortly before) it made a node
+/// read `lossy` for seconds after the heal (e2e scenario 9: 2 of 28).
+#[tokio::test(start_paused = true)]
+async fn the_end_of_an_outage_is_not_loss() {
+    let app = App::new(settings(), PodView::fixed([])).unwrap();
+    let r = router(app.clone());
+    tokio::time::advance(Duration::from_secs(31)).await;
+    let both = |body: fn(&str) -> String| {
+        let r = &r;
+        async move {
+            post(r, "netchecker-agent-cut", body("cut")).await;
+            post(r, "netchecker-agent-hostnet-cut", body("cut")).await;
+        }
+    };
+    for _ in 0..12 {
+        both(|n| telling(n, false)).await;
+        tokio::time::advance(Duration::from_secs(2)).await;
+    }
+    // Cut for 10 s, five windows of the 2 s interval.
+    tokio::time::advance(Duration::from_secs(10)).await;
+    // The first report after the heal: its predecessor never got through.
+    both(telling_after_outage).await;
+    tokio::time::advance(Duration::from_secs(2)).await;
+    // The next says the first was raced (its SYN went out during the cut).
+    both(|n| telling(n, true)).await;
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let s = status(&r).await;
+    let cut = node(&s, "cut");
+    assert_eq!(cut["verdict"], "healthy", "{cut:#}");
+    assert_eq!(cut["path"]["unanswered"], 0, "{cut:#}");
+    assert_eq!(cut["path"]["attempts"], 24, "{cut:#}");
+    // After that, a raced report counts again.
+    both(|n| telling(n, true)).await;
+    let s = status(&r).await;
+    assert_eq!(node(&s, "cut")["path"]["unanswered"], 2);
+}
+
 /// The mesh probes of an agent that tells how its reports went are figures
 /// beside its path's: the share of those that connected whose first SYN
 /// went unanswered, and their round trips. A probe whose connect failed is
