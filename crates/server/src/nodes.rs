@@ -163,18 +163,8 @@ impl Round<'_> {
         match figures {
             Some(f) if f.attempts > 0 || f.probe_ms.is_some() || f.mesh.is_some() => {
                 t.loss.with_label_values(&[node]).set(f.loss_ratio);
-                match &f.probe_ms {
-                    Some(s) => t.jitter.with_label_values(&[node]).set(s.stddev / 1000.0),
-                    None => {
-                        let _ = t.jitter.remove_label_values(&[node]);
-                    }
-                }
-                match &f.mesh {
-                    Some(m) => t.mesh_loss.with_label_values(&[node]).set(m.loss_ratio),
-                    None => {
-                        let _ = t.mesh_loss.remove_label_values(&[node]);
-                    }
-                }
+                set_or_remove(&t.jitter, node, f.probe_ms.map(|s| s.stddev / 1000.0));
+                set_or_remove(&t.mesh_loss, node, f.mesh.map(|m| m.loss_ratio));
                 let round = self.tracked.round;
                 match self.tracked.with_path.get_mut(node) {
                     Some(seen) => *seen = round,
@@ -210,6 +200,16 @@ impl Round<'_> {
         });
         for (v, n) in NodeVerdict::ALL.iter().zip(self.counts) {
             self.tracker.nodes.with_label_values(&[v.as_str()]).set(n);
+        }
+    }
+}
+
+/// `node`'s series of `gauge` set to `value`, or gone without one.
+fn set_or_remove(gauge: &GaugeVec, node: &str, value: Option<f64>) {
+    match value {
+        Some(v) => gauge.with_label_values(&[node]).set(v),
+        None => {
+            let _ = gauge.remove_label_values(&[node]);
         }
     }
 }

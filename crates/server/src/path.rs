@@ -227,11 +227,7 @@ impl PathCounts {
     /// Share of attempts whose first connection went unanswered (0 with
     /// no attempt).
     pub fn loss_ratio(&self) -> f64 {
-        if self.attempts == 0 {
-            0.0
-        } else {
-            f64::from(self.unanswered) / f64::from(self.attempts)
-        }
+        share(self.unanswered, self.attempts)
     }
 
     /// Lossy at `threshold`: enough attempts, and the ratio at least it.
@@ -247,11 +243,7 @@ impl PathCounts {
     /// The share of mesh probes that connected whose first SYN went
     /// unanswered (0 without one).
     pub fn mesh_loss_ratio(&self) -> f64 {
-        if self.mesh_probes == 0 {
-            0.0
-        } else {
-            f64::from(self.mesh_unanswered) / f64::from(self.mesh_probes)
-        }
+        share(self.mesh_unanswered, self.mesh_probes)
     }
 
     /// The mesh figures, when a mesh probe connected in the window.
@@ -313,6 +305,15 @@ pub fn lossy_reason(c: &PathCounts) -> String {
         WINDOW_MINUTES,
         c.failed
     )
+}
+
+/// `part / whole`, 0 when `whole` is.
+fn share(part: u32, whole: u32) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        f64::from(part) / f64::from(whole)
+    }
 }
 
 fn round3(x: f64) -> f64 {
